@@ -1,0 +1,145 @@
+//! Wiring: open the store, build the shared state and router, and serve until shut down.
+//! `start` is what both `main` and the integration tests call, so tests exercise the real server.
+
+use crate::config::ServeConfig;
+use crate::error::Result;
+use crate::http::{self, AppState, FHIR_BASE_PATH};
+use crate::interactions::{Services, capabilities};
+use crate::model::Instant;
+use crate::store;
+use bytes::Bytes;
+use std::future::Future;
+use std::net::SocketAddr;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A server started by `start`: where it listens, and how to stop it.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub base_url: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// Stops accepting, lets in-flight requests finish, and waits for the server to end.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.task
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    }
+
+    /// Waits until the server ends (it ends on its own only on an I/O error).
+    pub async fn wait(self) -> std::io::Result<()> {
+        self.task
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    }
+}
+
+/// Binds, opens the store (applying migrations) and starts serving in the background.
+pub async fn start(config: &ServeConfig) -> Result<RunningServer> {
+    let listener = TcpListener::bind(&config.listen).await.map_err(|e| {
+        crate::error::Error::internal(format!("cannot listen on {}: {e}", config.listen))
+    })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| crate::error::Error::internal(e.to_string()))?;
+    let base_url = config
+        .base_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}{FHIR_BASE_PATH}"))
+        .trim_end_matches('/')
+        .to_owned();
+    let state = build_state(config, &base_url).await?;
+    let (tx, rx) = oneshot::channel();
+    let task = tokio::spawn(serve(listener, state, async {
+        let _ = rx.await;
+    }));
+    Ok(RunningServer {
+        addr,
+        base_url,
+        shutdown: Some(tx),
+        task,
+    })
+}
+
+pub async fn build_state(config: &ServeConfig, base_url: &str) -> Result<AppState> {
+    let store = store::open(&config.database_url, config.db_pool_size).await?;
+    let capability =
+        capabilities::capability_statement(base_url, store.backend_name(), Instant::now());
+    Ok(AppState {
+        services: Services {
+            store,
+            base_url: base_url.into(),
+        },
+        capability_statement: Bytes::from(
+            serde_json::to_vec(&capability).expect("a Value serialises"),
+        ),
+        max_body_bytes: config.max_body_bytes,
+    })
+}
+
+/// Serves `state` on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, http::router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Runs the server in the foreground until Ctrl-C or SIGTERM.
+pub async fn run(config: ServeConfig) -> Result<()> {
+    let server = start(&config).await?;
+    tracing::info!(listen = %server.addr, base_url = %server.base_url, database = %redact(&config.database_url), "FHIR R4 server ready");
+    wait_for_signal()
+        .await
+        .map_err(|e| crate::error::Error::internal(e.to_string()))?;
+    tracing::info!("shutting down: finishing requests in flight");
+    server
+        .stop()
+        .await
+        .map_err(|e| crate::error::Error::internal(e.to_string()))
+}
+
+async fn wait_for_signal() -> std::io::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r,
+        _ = terminate.recv() => Ok(()),
+    }
+}
+
+/// The database URL without its password, for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            let user = credentials.split(':').next().unwrap_or_default();
+            format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords_only() {
+        assert_eq!(
+            super::redact("postgres://fhir:secret@db:5432/x"),
+            "postgres://fhir:***@db:5432/x"
+        );
+        assert_eq!(
+            super::redact("sqlite:data/fhir.sqlite"),
+            "sqlite:data/fhir.sqlite"
+        );
+    }
+}

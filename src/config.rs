@@ -1,0 +1,97 @@
+//! Command line and environment settings. Flag and variable names are a contract outside tools
+//! rely on (`--listen`/`FHIR_LISTEN`, `--database-url`/`DATABASE_URL`, `--base-url`/`FHIR_BASE_URL`, …).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "fhir-server",
+    version,
+    about = "A FHIR R4 (4.0.1) server",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Settings for serving (the default command).
+    #[command(flatten)]
+    pub serve: ServeConfig,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve FHIR R4 over HTTP (the default when no command is given).
+    Serve(ServeConfig),
+    /// Work with the generated FHIR definitions in fhir-schemas/ and search-params/.
+    Definitions {
+        #[command(subcommand)]
+        action: DefinitionsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DefinitionsCommand {
+    /// Regenerate the committed definition files from the official hl7.fhir.r4.core 4.0.1 package.
+    Generate {
+        /// The unpacked package folder (the one holding package.json).
+        #[arg(long)]
+        package: PathBuf,
+        /// The repository root to write fhir-schemas/ (and search-params/) into.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    /// Address and port to listen on.
+    #[arg(long, env = "FHIR_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+
+    /// Where resources are stored: `sqlite:PATH` (created if missing) or `postgres://user:pass@host:port/db`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite:data/fhir.sqlite")]
+    pub database_url: String,
+
+    /// Public base URL used in links, Location headers and Bundles [default: http://LISTEN/fhir/R4].
+    #[arg(long, env = "FHIR_BASE_URL")]
+    pub base_url: Option<String>,
+
+    /// Largest request body accepted, in bytes; larger bodies get 413.
+    #[arg(long, env = "FHIR_MAX_BODY_BYTES", default_value_t = 32 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Database connections: the PostgreSQL pool size, or the number of SQLite reader connections
+    /// (SQLite always has exactly one writer connection).
+    #[arg(long, env = "FHIR_DB_POOL_SIZE", default_value_t = 16)]
+    pub db_pool_size: u32,
+
+    /// Log line format.
+    #[arg(long, env = "FHIR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Log filter, e.g. `info` or `fhir_server=debug,sqlx=warn`.
+    #[arg(long, env = "FHIR_LOG", default_value = "info")]
+    pub log: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl ServeConfig {
+    /// The settings a test or embedding program starts from: SQLite at `database_url`, port 0.
+    pub fn for_database(database_url: impl Into<String>) -> ServeConfig {
+        ServeConfig {
+            listen: "127.0.0.1:0".into(),
+            database_url: database_url.into(),
+            base_url: None,
+            max_body_bytes: 32 * 1024 * 1024,
+            db_pool_size: 8,
+            log_format: LogFormat::Text,
+            log: "warn".into(),
+        }
+    }
+}

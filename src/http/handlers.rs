@@ -1,0 +1,291 @@
+//! One handler per route: extract, negotiate, call the interaction, shape the response.
+
+use super::AppState;
+use super::negotiate::{self, Format, Return};
+use super::response::{json_body, set_version_headers, value_body};
+use crate::error::{Error, ErrorKind, IssueCode, Result};
+use crate::interactions::history::{HistoryParams, HistoryTarget};
+use crate::interactions::{create, delete, history, read, update, vread};
+use crate::model::{ResourceType, outcome};
+use crate::store::{StoredVersion, Written};
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_LOCATION, LOCATION};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+
+fn resource_type(name: &str) -> Result<ResourceType> {
+    ResourceType::parse(name).ok_or_else(|| {
+        Error::new(
+            ErrorKind::NotFound,
+            IssueCode::NotSupported,
+            format!("'{name}' is not a FHIR R4 resource type this server supports"),
+        )
+    })
+}
+
+/// The negotiated format and the query pairs, which every FHIR handler needs first.
+fn prepare(headers: &HeaderMap, query: Option<String>) -> Result<(Format, Vec<(String, String)>)> {
+    let pairs = negotiate::query_pairs(query.as_deref());
+    let format = negotiate::response_format(headers, &pairs)?;
+    Ok((format, pairs))
+}
+
+/// Reads the body, refusing it (413) past the configured limit and (415) when it is not JSON.
+async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Bytes> {
+    negotiate::check_body_content_type(headers)?;
+    let too_large = || {
+        Error::new(
+            ErrorKind::PayloadTooLarge,
+            IssueCode::TooLong,
+            format!(
+                "the request body is larger than the limit of {} bytes",
+                state.max_body_bytes
+            ),
+        )
+    };
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > state.max_body_bytes) {
+        return Err(too_large());
+    }
+    let limited = http_body_util::Limited::new(body, state.max_body_bytes);
+    match http_body_util::BodyExt::collect(limited).await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(e) => Err(Error::invalid(format!(
+            "the request body could not be read: {e}"
+        ))),
+    }
+}
+
+fn location(state: &AppState, written: &Written) -> String {
+    format!(
+        "{}/{}/{}/_history/{}",
+        state.services.base_url, written.resource_type, written.id, written.version_id
+    )
+}
+
+/// The response to a create or update, shaped by `Prefer: return=`.
+fn write_response(state: &AppState, format: Format, prefer: Return, written: Written) -> Response {
+    let status = if written.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let mut response = match prefer {
+        Return::Minimal => status.into_response(),
+        Return::Representation => {
+            json_body(status, format, written.content.clone().unwrap_or_default())
+        }
+        Return::OperationOutcome => {
+            let verb = if written.created {
+                "created"
+            } else {
+                "updated"
+            };
+            let message = format!(
+                "{}/{} {verb} as version {}",
+                written.resource_type, written.id, written.version_id
+            );
+            value_body(status, format, &outcome::information(message))
+        }
+    };
+    let header = if written.created {
+        LOCATION
+    } else {
+        CONTENT_LOCATION
+    };
+    if let Ok(value) = HeaderValue::from_str(&location(state, &written)) {
+        response.headers_mut().insert(header, value);
+    }
+    set_version_headers(
+        &mut response,
+        written.version_id,
+        Some(written.last_updated),
+    );
+    response
+}
+
+fn version_response(format: Format, stored: StoredVersion) -> Response {
+    let mut response = json_body(StatusCode::OK, format, stored.content.unwrap_or_default());
+    set_version_headers(&mut response, stored.version_id, Some(stored.last_updated));
+    response
+}
+
+pub async fn health() -> &'static str {
+    "ok"
+}
+
+pub async fn ready(State(state): State<AppState>) -> Result<&'static str> {
+    state.services.store.ping().await?;
+    Ok("ready")
+}
+
+pub async fn capabilities(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response> {
+    let (format, _) = prepare(&headers, query)?;
+    Ok(json_body(
+        StatusCode::OK,
+        format,
+        state.capability_statement.clone(),
+    ))
+}
+
+pub async fn read(
+    State(state): State<AppState>,
+    Path((type_name, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response> {
+    let (format, _) = prepare(&headers, query)?;
+    let resource_type = resource_type(&type_name)?;
+    let stored = read::read(&state.services, resource_type, &id).await?;
+    // If-None-Match decides alone when present (RFC 9110 §13.1.3); else If-Modified-Since.
+    let unchanged = negotiate::if_none_match_hits(&headers, stored.version_id)
+        .or_else(|| negotiate::not_modified_since(&headers, stored.last_updated))
+        .unwrap_or(false);
+    if unchanged {
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        set_version_headers(&mut response, stored.version_id, Some(stored.last_updated));
+        return Ok(response);
+    }
+    Ok(version_response(format, stored))
+}
+
+pub async fn vread(
+    State(state): State<AppState>,
+    Path((type_name, id, version)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response> {
+    let (format, _) = prepare(&headers, query)?;
+    let resource_type = resource_type(&type_name)?;
+    let stored = vread::vread(&state.services, resource_type, &id, &version).await?;
+    Ok(version_response(format, stored))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Path(type_name): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Result<Response> {
+    let (format, _) = prepare(&headers, query)?;
+    let resource_type = resource_type(&type_name)?;
+    let body = read_body(&state, &headers, body).await?;
+    let written = create::create(&state.services, resource_type, &body).await?;
+    Ok(write_response(
+        &state,
+        format,
+        negotiate::prefer_return(&headers),
+        written,
+    ))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    Path((type_name, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Result<Response> {
+    let (format, _) = prepare(&headers, query)?;
+    let resource_type = resource_type(&type_name)?;
+    let if_match = negotiate::if_match(&headers)?;
+    let body = read_body(&state, &headers, body).await?;
+    let written = update::update(&state.services, resource_type, &id, &body, if_match).await?;
+    Ok(write_response(
+        &state,
+        format,
+        negotiate::prefer_return(&headers),
+        written,
+    ))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Path((type_name, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response> {
+    let (format, _) = prepare(&headers, query)?;
+    let resource_type = resource_type(&type_name)?;
+    let written = delete::delete(&state.services, resource_type, &id).await?;
+    let message = match &written {
+        Some(w) => format!("{resource_type}/{id} deleted as version {}", w.version_id),
+        None => {
+            format!("{resource_type}/{id} does not exist or is already deleted; nothing changed")
+        }
+    };
+    let mut response = match negotiate::prefer_return(&headers) {
+        Return::OperationOutcome => {
+            value_body(StatusCode::OK, format, &outcome::information(message))
+        }
+        _ => StatusCode::NO_CONTENT.into_response(),
+    };
+    if let Some(w) = written {
+        set_version_headers(&mut response, w.version_id, Some(w.last_updated));
+    }
+    Ok(response)
+}
+
+pub async fn search_type(Path(type_name): Path<String>) -> Result<Response> {
+    let resource_type = resource_type(&type_name)?;
+    Err(Error::not_implemented(format!(
+        "search ({resource_type}?…) is not implemented yet; read, vread and history are"
+    )))
+}
+
+async fn history_response(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: Option<String>,
+    target: HistoryTarget<'_>,
+) -> Result<Response> {
+    let (format, pairs) = prepare(headers, query)?;
+    let params = HistoryParams::parse(&pairs)?;
+    let bundle = history::history(&state.services, target, &params).await?;
+    Ok(json_body(StatusCode::OK, format, bundle))
+}
+
+pub async fn history_system(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response> {
+    history_response(&state, &headers, query, HistoryTarget::System).await
+}
+
+pub async fn history_type(
+    State(state): State<AppState>,
+    Path(type_name): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response> {
+    let resource_type = resource_type(&type_name)?;
+    history_response(&state, &headers, query, HistoryTarget::Type(resource_type)).await
+}
+
+pub async fn history_instance(
+    State(state): State<AppState>,
+    Path((type_name, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response> {
+    let resource_type = resource_type(&type_name)?;
+    history_response(
+        &state,
+        &headers,
+        query,
+        HistoryTarget::Instance(resource_type, &id),
+    )
+    .await
+}

@@ -1,0 +1,102 @@
+//! The HTTP surface, and the only module that knows axum: routes under `/fhir/R4`, content
+//! negotiation, headers, request ids, and the mapping of domain errors to OperationOutcome
+//! responses. Handlers parse the request, call one interaction, and shape its outcome.
+
+mod handlers;
+pub mod negotiate;
+pub mod response;
+
+use crate::error::{Error, ErrorKind, IssueCode};
+use crate::interactions::Services;
+use axum::Router;
+use axum::extract::Request;
+use axum::http::HeaderValue;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::Bytes;
+use tracing::Instrument;
+
+/// Everything a handler needs, cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub services: Services,
+    /// The CapabilityStatement, serialised once at start-up.
+    pub capability_statement: Bytes,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+/// The FHIR base path every FHIR route lives under.
+pub const FHIR_BASE_PATH: &str = "/fhir/R4";
+
+pub fn router(state: AppState) -> Router {
+    let fhir = Router::new()
+        .route("/metadata", get(handlers::capabilities))
+        .route("/_history", get(handlers::history_system))
+        .route("/{type}", get(handlers::search_type).post(handlers::create))
+        .route("/{type}/_history", get(handlers::history_type))
+        .route(
+            "/{type}/{id}",
+            get(handlers::read)
+                .put(handlers::update)
+                .delete(handlers::delete),
+        )
+        .route("/{type}/{id}/_history", get(handlers::history_instance))
+        .route("/{type}/{id}/_history/{vid}", get(handlers::vread));
+    Router::new()
+        .route("/health", get(handlers::health))
+        .route("/health/ready", get(handlers::ready))
+        .nest(FHIR_BASE_PATH, fhir)
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(request_id))
+        .with_state(state)
+}
+
+async fn unknown_route(request: Request) -> Error {
+    Error::new(
+        ErrorKind::NotFound,
+        IssueCode::NotSupported,
+        format!(
+            "no FHIR interaction at {} {}; the FHIR base is {FHIR_BASE_PATH}",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
+
+async fn method_not_allowed(request: Request) -> Error {
+    Error::new(
+        ErrorKind::MethodNotAllowed,
+        IssueCode::NotSupported,
+        format!(
+            "{} is not supported on {}",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
+
+/// Gives each request an id (the caller's `X-Request-Id` when sane, else a new one), runs it in a
+/// tracing span carrying that id, and echoes the id in the response.
+async fn request_id(request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    let span = tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
+    let mut response = next.run(request).instrument(span.clone()).await;
+    span.in_scope(|| tracing::debug!(status = response.status().as_u16(), "response"));
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response.into_response()
+}

@@ -1,0 +1,297 @@
+//! Reading what the client asked for: response format (`Accept`, `_format`, `_pretty`), request
+//! body format (`Content-Type`), `Prefer`, and the conditional headers (`If-Match`,
+//! `If-None-Match`, `If-Modified-Since`).
+
+use crate::error::{Error, ErrorKind, IssueCode, Result};
+use crate::model::{Instant, VersionId};
+use axum::http::HeaderMap;
+use axum::http::header::{ACCEPT, CONTENT_TYPE, IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH};
+
+pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
+pub const PLAIN_JSON: &str = "application/json; charset=utf-8";
+
+/// How to write a response body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Format {
+    pub content_type: &'static str,
+    pub pretty: bool,
+}
+
+impl Default for Format {
+    fn default() -> Self {
+        Format {
+            content_type: FHIR_JSON,
+            pretty: false,
+        }
+    }
+}
+
+/// The query pairs, percent-decoded.
+pub fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
+    raw.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default()
+}
+
+enum Wanted {
+    FhirJson,
+    PlainJson,
+    Xml,
+    Other,
+}
+
+fn classify(mime: &str) -> Wanted {
+    match mime.trim().to_ascii_lowercase().as_str() {
+        "application/fhir+json" | "application/json+fhir" | "json" | "*/*" | "application/*" => {
+            Wanted::FhirJson
+        }
+        "application/json" | "text/json" => Wanted::PlainJson,
+        "application/fhir+xml"
+        | "application/xml+fhir"
+        | "application/xml"
+        | "text/xml"
+        | "xml" => Wanted::Xml,
+        _ => Wanted::Other,
+    }
+}
+
+fn xml_not_yet(asked: &str) -> Error {
+    Error::new(
+        ErrorKind::NotAcceptable,
+        IssueCode::NotSupported,
+        format!(
+            "'{asked}' asks for XML; this server answers in FHIR JSON only (application/fhir+json)"
+        ),
+    )
+}
+
+/// Chooses the response format: `_format` wins over `Accept`; no preference means FHIR JSON.
+pub fn response_format(headers: &HeaderMap, query: &[(String, String)]) -> Result<Format> {
+    let pretty = query.iter().any(|(k, v)| k == "_pretty" && v == "true");
+    let content_type = if let Some((_, asked)) = query.iter().find(|(k, _)| k == "_format") {
+        let mime = asked.split(';').next().unwrap_or_default();
+        match classify(mime) {
+            Wanted::FhirJson => FHIR_JSON,
+            Wanted::PlainJson => PLAIN_JSON,
+            Wanted::Xml => return Err(xml_not_yet(asked)),
+            Wanted::Other => {
+                return Err(Error::new(
+                    ErrorKind::NotAcceptable,
+                    IssueCode::NotSupported,
+                    format!(
+                        "_format '{asked}' is not supported; use json or application/fhir+json"
+                    ),
+                )
+                .at("_format"));
+            }
+        }
+    } else if let Some(accept) = headers.get(ACCEPT).and_then(|v| v.to_str().ok()) {
+        accept_header(accept)?
+    } else {
+        FHIR_JSON
+    };
+    Ok(Format {
+        content_type,
+        pretty,
+    })
+}
+
+/// The first acceptable JSON media range in `Accept` (quality values are not weighed: any JSON
+/// we can serve beats anything else, which is all a FHIR server needs).
+fn accept_header(accept: &str) -> Result<&'static str> {
+    let mut saw_xml = false;
+    for range in accept.split(',') {
+        let mime = range.split(';').next().unwrap_or_default();
+        match classify(mime) {
+            Wanted::FhirJson => return Ok(FHIR_JSON),
+            Wanted::PlainJson => return Ok(PLAIN_JSON),
+            Wanted::Xml => saw_xml = true,
+            Wanted::Other => {}
+        }
+    }
+    if saw_xml {
+        return Err(xml_not_yet(accept));
+    }
+    // Browsers and generic tools send text/html etc.; anything with a wildcard is handled above.
+    Err(Error::new(
+        ErrorKind::NotAcceptable,
+        IssueCode::NotSupported,
+        format!("cannot answer in '{accept}'; this server answers in application/fhir+json"),
+    ))
+}
+
+/// A body must be FHIR JSON. A missing Content-Type is taken as JSON; anything else is a 415.
+pub fn check_body_content_type(headers: &HeaderMap) -> Result<()> {
+    let Some(value) = headers.get(CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let text = value.to_str().unwrap_or_default();
+    let mime = text.split(';').next().unwrap_or_default();
+    match classify(mime) {
+        Wanted::FhirJson | Wanted::PlainJson if !mime.contains('*') => Ok(()),
+        Wanted::Xml => Err(Error::new(
+            ErrorKind::UnsupportedMediaType,
+            IssueCode::NotSupported,
+            format!(
+                "Content-Type '{text}': XML bodies are not supported yet; send application/fhir+json"
+            ),
+        )),
+        _ => Err(Error::new(
+            ErrorKind::UnsupportedMediaType,
+            IssueCode::NotSupported,
+            format!("Content-Type '{text}' is not FHIR JSON; send application/fhir+json"),
+        )),
+    }
+}
+
+/// `Prefer: return=…` (http.html#ins-return).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Return {
+    Minimal,
+    #[default]
+    Representation,
+    OperationOutcome,
+}
+
+pub fn prefer_return(headers: &HeaderMap) -> Return {
+    for value in headers.get_all("prefer") {
+        for token in value.to_str().unwrap_or_default().split([',', ';']) {
+            match token
+                .trim()
+                .strip_prefix("return=")
+                .map(|v| v.trim_matches('"'))
+            {
+                Some("minimal") => return Return::Minimal,
+                Some("representation") => return Return::Representation,
+                Some("OperationOutcome") => return Return::OperationOutcome,
+                _ => {}
+            }
+        }
+    }
+    Return::Representation
+}
+
+/// Parses one entity tag, weak or strong (`W/"3"` or `"3"`), into a version number.
+fn parse_etag(tag: &str) -> Option<VersionId> {
+    let tag = tag.trim();
+    let quoted = tag.strip_prefix("W/").unwrap_or(tag);
+    quoted.strip_prefix('"')?.strip_suffix('"')?.parse().ok()
+}
+
+/// `If-Match: W/"n"`; a malformed tag is a 400 rather than being silently ignored.
+pub fn if_match(headers: &HeaderMap) -> Result<Option<VersionId>> {
+    let Some(value) = headers.get(IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or_default();
+    parse_etag(text).map(Some).ok_or_else(|| {
+        Error::invalid(format!(
+            "If-Match '{text}' is not a version ETag such as W/\"3\""
+        ))
+        .at("If-Match")
+    })
+}
+
+/// Whether `If-None-Match` names `current` (or is `*`). `None` when the header is absent.
+pub fn if_none_match_hits(headers: &HeaderMap, current: VersionId) -> Option<bool> {
+    let text = headers.get(IF_NONE_MATCH)?.to_str().unwrap_or_default();
+    Some(
+        text.split(',')
+            .any(|tag| tag.trim() == "*" || parse_etag(tag) == Some(current)),
+    )
+}
+
+/// Whether the resource is unchanged since `If-Modified-Since`. `None` when absent or unparsable.
+pub fn not_modified_since(headers: &HeaderMap, last_updated: Instant) -> Option<bool> {
+    let since = Instant::parse_http_date(headers.get(IF_MODIFIED_SINCE)?.to_str().ok()?)?;
+    Some(last_updated.whole_seconds() <= since)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.append(*k, HeaderValue::from_static(v));
+        }
+        map
+    }
+
+    #[test]
+    fn format_parameter_overrides_accept() {
+        let h = headers(&[("accept", "application/fhir+xml")]);
+        let q = vec![("_format".to_string(), "json".to_string())];
+        assert_eq!(response_format(&h, &q).unwrap().content_type, FHIR_JSON);
+        assert_eq!(
+            response_format(&h, &[]).unwrap_err().kind,
+            ErrorKind::NotAcceptable
+        );
+    }
+
+    #[test]
+    fn accept_picks_json_among_alternatives() {
+        let h = headers(&[("accept", "text/html, application/xml;q=0.9, */*;q=0.8")]);
+        assert_eq!(response_format(&h, &[]).unwrap().content_type, FHIR_JSON);
+        let h = headers(&[("accept", "application/json")]);
+        assert_eq!(response_format(&h, &[]).unwrap().content_type, PLAIN_JSON);
+        let h = headers(&[("accept", "text/plain")]);
+        assert!(response_format(&h, &[]).is_err());
+    }
+
+    #[test]
+    fn body_must_be_json() {
+        assert!(
+            check_body_content_type(&headers(&[(
+                "content-type",
+                "application/fhir+json; fhirVersion=4.0"
+            )]))
+            .is_ok()
+        );
+        assert!(check_body_content_type(&headers(&[("content-type", "application/json")])).is_ok());
+        let e = check_body_content_type(&headers(&[("content-type", "text/plain")])).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::UnsupportedMediaType);
+        assert!(
+            check_body_content_type(&headers(&[("content-type", "application/fhir+xml")])).is_err()
+        );
+    }
+
+    #[test]
+    fn etags_weak_strong_and_malformed() {
+        assert_eq!(
+            if_match(&headers(&[("if-match", "W/\"3\"")])).unwrap(),
+            Some(3)
+        );
+        assert_eq!(
+            if_match(&headers(&[("if-match", "\"4\"")])).unwrap(),
+            Some(4)
+        );
+        assert!(if_match(&headers(&[("if-match", "3")])).is_err());
+        assert_eq!(
+            if_none_match_hits(&headers(&[("if-none-match", "W/\"1\", W/\"2\"")]), 2),
+            Some(true)
+        );
+        assert_eq!(
+            if_none_match_hits(&headers(&[("if-none-match", "*")]), 9),
+            Some(true)
+        );
+        assert_eq!(if_none_match_hits(&headers(&[]), 9), None);
+    }
+
+    #[test]
+    fn prefer_return_values() {
+        assert_eq!(
+            prefer_return(&headers(&[("prefer", "return=minimal")])),
+            Return::Minimal
+        );
+        assert_eq!(
+            prefer_return(&headers(&[(
+                "prefer",
+                "handling=strict, return=OperationOutcome"
+            )])),
+            Return::OperationOutcome
+        );
+        assert_eq!(prefer_return(&headers(&[])), Return::Representation);
+    }
+}

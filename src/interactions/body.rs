@@ -1,0 +1,164 @@
+//! Turning a request body into a resource: JSON syntax, a JSON object, the right `resourceType`,
+//! a valid `id`, and no control characters in strings. Full validation against the R4 definitions
+//! comes on top of this; these are the checks no write may skip.
+
+use crate::error::{Error, ErrorKind, IssueCode, Result};
+use crate::model::{ResourceType, id::is_valid_id};
+use serde_json::{Map, Value};
+
+/// Parses `body` as a resource of type `expected`.
+pub fn parse_resource(body: &[u8], expected: ResourceType) -> Result<Map<String, Value>> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::new(
+            ErrorKind::Invalid,
+            IssueCode::Required,
+            "the request body is empty; a resource is required",
+        ));
+    }
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| Error::structure(format!("the body is not valid JSON: {e}")))?;
+    let Value::Object(resource) = value else {
+        return Err(Error::structure(
+            "the body must be a JSON object (a FHIR resource)",
+        ));
+    };
+    match resource.get("resourceType") {
+        Some(Value::String(name)) if name == expected.as_str() => {}
+        Some(Value::String(name)) => {
+            return Err(Error::invalid(format!(
+                "resourceType '{name}' does not match the URL's type '{expected}'"
+            ))
+            .at("resourceType"));
+        }
+        Some(_) => return Err(Error::structure("resourceType must be a string").at("resourceType")),
+        None => {
+            return Err(Error::new(
+                ErrorKind::Invalid,
+                IssueCode::Required,
+                "the resource has no resourceType",
+            )
+            .at("resourceType"));
+        }
+    }
+    match resource.get("id") {
+        None => {}
+        Some(Value::String(id)) if is_valid_id(id) => {}
+        Some(Value::String(id)) => {
+            return Err(Error::invalid(format!(
+                "'{id}' is not a valid resource id: 1 to 64 characters of A-Z, a-z, 0-9, '-' and '.'"
+            ))
+            .at(format!("{expected}.id")));
+        }
+        Some(_) => return Err(Error::structure("id must be a string").at(format!("{expected}.id"))),
+    }
+    if let Some(meta) = resource.get("meta")
+        && !meta.is_object()
+    {
+        return Err(Error::structure("meta must be a JSON object").at(format!("{expected}.meta")));
+    }
+    let mut path = expected.as_str().to_owned();
+    for (key, member) in &resource {
+        path.push('.');
+        path.push_str(key);
+        check_strings(member, &mut path)?;
+        path.truncate(expected.as_str().len());
+    }
+    Ok(resource)
+}
+
+/// FHIR strings may not contain control characters other than tab, carriage return and line feed
+/// (R4 datatypes.html#string); PostgreSQL's jsonb also refuses U+0000.
+fn check_strings(value: &Value, path: &mut String) -> Result<()> {
+    match value {
+        Value::String(text) => {
+            if text
+                .chars()
+                .any(|c| c.is_control() && !matches!(c, '\t' | '\r' | '\n'))
+            {
+                return Err(Error::new(
+                    ErrorKind::Invalid,
+                    IssueCode::Value,
+                    "strings may not contain control characters other than tab, carriage return and line feed",
+                )
+                .at(path.clone()));
+            }
+        }
+        Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{index}]"));
+                check_strings(item, path)?;
+                path.truncate(len);
+            }
+        }
+        Value::Object(members) => {
+            for (key, member) in members {
+                let len = path.len();
+                path.push('.');
+                path.push_str(key);
+                check_strings(member, path)?;
+                path.truncate(len);
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn patient() -> ResourceType {
+        ResourceType::parse("Patient").unwrap()
+    }
+
+    fn error_of(body: &str) -> Error {
+        parse_resource(body.as_bytes(), patient()).unwrap_err()
+    }
+
+    #[test]
+    fn accepts_a_patient_and_keeps_decimal_text() {
+        let r = parse_resource(br#"{"resourceType":"Patient","x":1.50}"#, patient()).unwrap();
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"resourceType":"Patient","x":1.50}"#
+        );
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_resource_of_the_url_type() {
+        assert_eq!(error_of("").issues[0].code, IssueCode::Required);
+        assert_eq!(error_of("{").issues[0].code, IssueCode::Structure);
+        assert_eq!(error_of("[]").issues[0].code, IssueCode::Structure);
+        assert_eq!(
+            error_of(r#"{"resourceType":"Observation"}"#).issues[0]
+                .expression
+                .as_deref(),
+            Some("resourceType")
+        );
+        assert_eq!(
+            error_of(r#"{"id":"x"}"#).issues[0].code,
+            IssueCode::Required
+        );
+        assert_eq!(
+            error_of(r#"{"resourceType":"Patient","id":"a_b"}"#).issues[0]
+                .expression
+                .as_deref(),
+            Some("Patient.id")
+        );
+        assert_eq!(
+            error_of(r#"{"resourceType":"Patient","meta":[]}"#).kind,
+            ErrorKind::Invalid
+        );
+    }
+
+    #[test]
+    fn names_the_path_of_a_control_character() {
+        let e = error_of(r#"{"resourceType":"Patient","name":[{"given":["a","b\u0000"]}]}"#);
+        assert_eq!(
+            e.issues[0].expression.as_deref(),
+            Some("Patient.name[0].given[1]")
+        );
+    }
+}

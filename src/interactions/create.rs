@@ -1,0 +1,24 @@
+//! FHIR create interaction — https://hl7.org/fhir/R4/http.html#create
+//!
+//! `POST [base]/[type]`: the server assigns the id; an `id` or `meta.versionId` in the body is
+//! ignored, as the spec says. The result is version 1.
+
+use super::{Services, body};
+use crate::error::Result;
+use crate::model::{Id, ResourceType};
+use crate::store::{WriteOp, Written};
+
+pub async fn create(
+    services: &Services,
+    resource_type: ResourceType,
+    body: &[u8],
+) -> Result<Written> {
+    let resource = body::parse_resource(body, resource_type)?;
+    let op = WriteOp::Create {
+        resource_type,
+        id: Id::generate(),
+        resource,
+    };
+    let written = services.store.write(op).await?;
+    Ok(written.expect("a create always writes a version"))
+}

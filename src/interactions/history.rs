@@ -1,0 +1,262 @@
+//! FHIR history interaction — https://hl7.org/fhir/R4/http.html#history
+//!
+//! `GET [base]/_history`, `[type]/_history`, `[type]/[id]/_history`: a Bundle of type `history`,
+//! newest first, every version including deletes, each entry with `request` and `response`.
+//! Parameters: `_count`, `_since` (versions written at or after), `_at` (versions current at some
+//! point in the given period). Paging links carry a write-sequence cursor (`_page_before` /
+//! `_page_after`), so pages stay correct while new versions arrive and the server keeps no state.
+
+use super::Services;
+use crate::bundle::{self, BundleEntry, EntryRequest, EntryResponse, Link};
+use crate::error::{Error, Result};
+use crate::model::{Id, InstantRange, ResourceType};
+use crate::store::{HistoryCursor, HistoryEntry, HistoryQuery, HistoryScope, Method};
+use bytes::Bytes;
+
+/// Page size when `_count` is absent, and the largest page served whatever `_count` asks.
+pub const DEFAULT_COUNT: u32 = 50;
+pub const MAX_COUNT: u32 = 1000;
+
+/// The query parameters history understands, parsed; others are ignored (and left out of links).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HistoryParams {
+    pub count: Option<u32>,
+    pub since: Option<String>,
+    pub at: Option<String>,
+    pub page_before: Option<i64>,
+    pub page_after: Option<i64>,
+}
+
+impl HistoryParams {
+    /// Parses the raw query pairs; a malformed value is a 400 naming the parameter.
+    pub fn parse(pairs: &[(String, String)]) -> Result<HistoryParams> {
+        let mut params = HistoryParams::default();
+        for (name, value) in pairs {
+            match name.as_str() {
+                "_count" => {
+                    params.count = Some(value.parse().map_err(|_| {
+                        Error::invalid(format!("_count must be a whole number ≥ 0, not '{value}'"))
+                            .at("_count")
+                    })?)
+                }
+                "_since" => {
+                    InstantRange::parse(value).map_err(|e| e.at("_since"))?;
+                    params.since = Some(value.clone());
+                }
+                "_at" => {
+                    InstantRange::parse(value).map_err(|e| e.at("_at"))?;
+                    params.at = Some(value.clone());
+                }
+                "_page_before" => params.page_before = Some(parse_cursor(name, value)?),
+                "_page_after" => params.page_after = Some(parse_cursor(name, value)?),
+                _ => {}
+            }
+        }
+        if params.page_before.is_some() && params.page_after.is_some() {
+            return Err(Error::invalid(
+                "use either _page_before or _page_after, not both",
+            ));
+        }
+        Ok(params)
+    }
+
+    /// The query string of a link: the filters as given, `_count`, and the cursor for that page.
+    fn link_query(&self, count: u32, cursor: HistoryCursor) -> String {
+        let mut parts = vec![format!("_count={count}")];
+        if let Some(since) = &self.since {
+            parts.push(format!("_since={}", encode(since)));
+        }
+        if let Some(at) = &self.at {
+            parts.push(format!("_at={}", encode(at)));
+        }
+        match cursor {
+            HistoryCursor::Newest => {}
+            HistoryCursor::OlderThan(seq) => parts.push(format!("_page_before={seq}")),
+            HistoryCursor::NewerThan(seq) => parts.push(format!("_page_after={seq}")),
+        }
+        parts.join("&")
+    }
+}
+
+fn parse_cursor(name: &str, value: &str) -> Result<i64> {
+    value.parse().map_err(|_| {
+        Error::invalid(format!(
+            "{name} must be a paging cursor from a link, not '{value}'"
+        ))
+        .at(name)
+    })
+}
+
+/// Percent-encodes what a dateTime may contain that a query string may not (`+`, `:`).
+fn encode(value: &str) -> String {
+    value
+        .replace('%', "%25")
+        .replace('+', "%2B")
+        .replace(':', "%3A")
+}
+
+/// Which history was asked for, as it appears in the URL.
+pub enum HistoryTarget<'a> {
+    System,
+    Type(ResourceType),
+    Instance(ResourceType, &'a str),
+}
+
+pub async fn history(
+    services: &Services,
+    target: HistoryTarget<'_>,
+    params: &HistoryParams,
+) -> Result<Bytes> {
+    let (scope, path) = match target {
+        HistoryTarget::System => (HistoryScope::System, "_history".to_owned()),
+        HistoryTarget::Type(t) => (HistoryScope::Type(t), format!("{t}/_history")),
+        HistoryTarget::Instance(t, id) => {
+            let id = Id::parse(id)?;
+            let path = format!("{t}/{id}/_history");
+            (HistoryScope::Instance(t, id), path)
+        }
+    };
+    let count = params.count.unwrap_or(DEFAULT_COUNT).min(MAX_COUNT);
+    let cursor = match (params.page_before, params.page_after) {
+        (Some(seq), _) => HistoryCursor::OlderThan(seq),
+        (_, Some(seq)) => HistoryCursor::NewerThan(seq),
+        _ => HistoryCursor::Newest,
+    };
+    let query = HistoryQuery {
+        scope,
+        since: params
+            .since
+            .as_deref()
+            .map(|s| InstantRange::parse(s).map(|r| r.start))
+            .transpose()?,
+        at: params.at.as_deref().map(InstantRange::parse).transpose()?,
+        cursor,
+        count,
+    };
+    let mut entries = services.store.history(&query).await?;
+
+    // The store returns one entry beyond the page when there is more in the direction of travel.
+    let more = entries.len() > count as usize;
+    if more {
+        match cursor {
+            HistoryCursor::NewerThan(_) => entries.remove(0),
+            _ => entries.pop().expect("more than count entries"),
+        };
+    }
+    let (has_older, has_newer) = match cursor {
+        HistoryCursor::Newest => (more, false),
+        HistoryCursor::OlderThan(_) => (more, true),
+        HistoryCursor::NewerThan(_) => (true, more),
+    };
+    let total = match query.scope {
+        HistoryScope::Instance(..) => Some(services.store.history_total(&query).await?),
+        _ => None,
+    };
+
+    let url = |cursor| {
+        format!(
+            "{}/{path}?{}",
+            services.base_url,
+            params.link_query(count, cursor)
+        )
+    };
+    let mut links = vec![
+        Link::new("self", url(cursor)),
+        Link::new("first", url(HistoryCursor::Newest)),
+    ];
+    if let (true, Some(newest)) = (has_newer, entries.first()) {
+        links.push(Link::new(
+            "previous",
+            url(HistoryCursor::NewerThan(newest.seq)),
+        ));
+    }
+    if let (true, Some(oldest)) = (has_older, entries.last()) {
+        links.push(Link::new("next", url(HistoryCursor::OlderThan(oldest.seq))));
+    }
+    let entries = entries
+        .iter()
+        .map(|e| history_entry(&services.base_url, e))
+        .collect::<Result<Vec<_>>>()?;
+    bundle::serialise("history", total, &links, &entries)
+}
+
+fn history_entry<'a>(base_url: &str, entry: &'a HistoryEntry) -> Result<BundleEntry<'a>> {
+    let (url, status) = match entry.method {
+        Method::Post => (entry.resource_type.clone(), "201 Created"),
+        Method::Put if entry.version_id == 1 => (
+            format!("{}/{}", entry.resource_type, entry.id),
+            "201 Created",
+        ),
+        Method::Put => (format!("{}/{}", entry.resource_type, entry.id), "200 OK"),
+        Method::Delete => (
+            format!("{}/{}", entry.resource_type, entry.id),
+            "204 No Content",
+        ),
+    };
+    Ok(BundleEntry {
+        full_url: Some(format!("{base_url}/{}/{}", entry.resource_type, entry.id)),
+        resource: entry.content.as_deref().map(bundle::raw_json).transpose()?,
+        request: Some(EntryRequest {
+            method: entry.method.as_str(),
+            url,
+        }),
+        response: Some(EntryResponse {
+            status: status.to_owned(),
+            etag: Some(format!("W/\"{}\"", entry.version_id)),
+            last_modified: Some(entry.last_updated.to_fhir()),
+            location: None,
+        }),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn parses_known_parameters_and_ignores_others() {
+        let p = HistoryParams::parse(&pairs(&[
+            ("_count", "5"),
+            ("_since", "2020-01-01"),
+            ("foo", "bar"),
+        ]))
+        .unwrap();
+        assert_eq!(p.count, Some(5));
+        assert_eq!(p.since.as_deref(), Some("2020-01-01"));
+        assert_eq!(
+            p.link_query(5, HistoryCursor::OlderThan(9)),
+            "_count=5&_since=2020-01-01&_page_before=9"
+        );
+    }
+
+    #[test]
+    fn malformed_values_name_their_parameter() {
+        for (name, value) in [
+            ("_count", "-1"),
+            ("_count", "ten"),
+            ("_since", "yesterday"),
+            ("_at", "2020-13"),
+        ] {
+            let e = HistoryParams::parse(&pairs(&[(name, value)])).unwrap_err();
+            assert_eq!(e.issues[0].expression.as_deref(), Some(name));
+        }
+    }
+
+    #[test]
+    fn link_values_are_query_safe() {
+        let p = HistoryParams {
+            since: Some("2020-01-01T10:00:00+01:00".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            p.link_query(1, HistoryCursor::Newest),
+            "_count=1&_since=2020-01-01T10%3A00%3A00%2B01%3A00"
+        );
+    }
+}

@@ -1,0 +1,23 @@
+//! The FHIR RESTful interactions (R4 http.html), one file each. An interaction takes typed input
+//! (resource type, id, body bytes, parsed headers it cares about) and returns a typed outcome or a
+//! domain `Error`; it never sees axum. `http/` turns outcomes into responses.
+
+pub mod body;
+pub mod capabilities;
+pub mod create;
+pub mod delete;
+pub mod history;
+pub mod read;
+pub mod update;
+pub mod vread;
+
+use crate::store::Store;
+use std::sync::Arc;
+
+/// What every interaction may use: the store and the public base URL for links.
+#[derive(Clone)]
+pub struct Services {
+    pub store: Arc<dyn Store>,
+    /// The public base, e.g. `http://127.0.0.1:8080/fhir/R4`, without a trailing slash.
+    pub base_url: Arc<str>,
+}

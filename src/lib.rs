@@ -1,0 +1,31 @@
+//! # fhir-server: a FHIR R4 (4.0.1) server
+//!
+//! ## Layout
+//! - [`config`]: command line and environment settings.
+//! - [`app`]: wiring — opens the store, builds the router, serves; `start` is used by tests too.
+//! - [`http`]: the only module that knows axum: routes under `/fhir/R4`, content negotiation,
+//!   headers, and the mapping of domain errors to OperationOutcome responses.
+//! - [`interactions`]: one file per FHIR interaction (read, vread, create, update, delete,
+//!   history, capabilities); typed inputs, typed outcomes, no HTTP types.
+//! - [`bundle`]: Bundles the server writes (history now; searchset and transaction responses later).
+//! - [`store`]: the versioned store — `Store` trait, `sqlite` and `postgres` implementations,
+//!   shared SQL in `store::sql`, embedded migrations.
+//! - [`model`]: FHIR values valid by construction (`ResourceType`, `Id`, `Instant`, …) and the
+//!   OperationOutcome builder.
+//! - [`definitions`]: the generator that turns the official R4 package into `fhir-schemas/`.
+//! - [`error`]: the domain `Error` (a category plus OperationOutcome issues).
+//!
+//! ## Dependency rules (never the other way)
+//! `http` → `interactions` → {`bundle`, `store`} → `model` → `error`.
+//! Nothing but `http` and `app` imports axum. `store` never sees a user, a scope or a request;
+//! `store::sqlite` and `store::postgres` never import each other.
+
+pub mod app;
+pub mod bundle;
+pub mod config;
+pub mod definitions;
+pub mod error;
+pub mod http;
+pub mod interactions;
+pub mod model;
+pub mod store;

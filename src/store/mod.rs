@@ -1,0 +1,225 @@
+//! The versioned resource store: the `Store` trait and its two implementations, SQLite (the
+//! embedded default) and PostgreSQL (production). It owns the tables `resource` (current version)
+//! and `resource_history` (every version, deletes included) and writes both in one SQL transaction.
+//! It never sees a user, a scope or an HTTP request; it stamps `id`/`meta` but does not validate.
+
+mod migrate;
+pub mod postgres;
+pub mod sql;
+pub mod sqlite;
+
+use crate::error::Result;
+use crate::model::{Id, Instant, InstantRange, ResourceType, VersionId};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One version of a resource as stored: `content` is the exact JSON served, `None` for a delete.
+#[derive(Debug, Clone)]
+pub struct StoredVersion {
+    pub version_id: VersionId,
+    pub last_updated: Instant,
+    pub content: Option<Bytes>,
+}
+
+impl StoredVersion {
+    pub fn is_deleted(&self) -> bool {
+        self.content.is_none()
+    }
+}
+
+/// How a version came to be, recorded with it for history entries' `request.method`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Post,
+    Put,
+    Delete,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Method> {
+        match value {
+            "POST" => Some(Method::Post),
+            "PUT" => Some(Method::Put),
+            "DELETE" => Some(Method::Delete),
+            _ => None,
+        }
+    }
+}
+
+/// A write, as data. The store applies it in one SQL transaction; later, Bundles apply a `Vec` of them.
+#[derive(Debug, Clone)]
+pub enum WriteOp {
+    /// A new resource with a server-assigned id.
+    Create {
+        resource_type: ResourceType,
+        id: Id,
+        resource: Map<String, Value>,
+    },
+    /// A new version of `id`, creating it when absent (or reviving it when deleted).
+    /// With `if_match`, the current version must be exactly that one.
+    Update {
+        resource_type: ResourceType,
+        id: Id,
+        resource: Map<String, Value>,
+        if_match: Option<VersionId>,
+    },
+    /// A tombstone version, when the resource exists and is not already deleted.
+    Delete { resource_type: ResourceType, id: Id },
+}
+
+/// What a write stored.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub resource_type: ResourceType,
+    pub id: Id,
+    pub version_id: VersionId,
+    pub last_updated: Instant,
+    /// True when this version brought the resource into existence (create, update-as-create, revival).
+    pub created: bool,
+    /// The stored JSON; `None` for a delete.
+    pub content: Option<Bytes>,
+}
+
+/// Which versions a history request covers.
+#[derive(Debug, Clone)]
+pub enum HistoryScope {
+    System,
+    Type(ResourceType),
+    Instance(ResourceType, Id),
+}
+
+/// Where a history page starts. History is ordered newest first by a global write sequence, so a
+/// cursor stays valid while new versions arrive: they land before the first page, never inside one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryCursor {
+    Newest,
+    /// Entries older than this sequence number (the next page).
+    OlderThan(i64),
+    /// Entries newer than this sequence number (the previous page).
+    NewerThan(i64),
+}
+
+#[derive(Debug, Clone)]
+pub struct HistoryQuery {
+    pub scope: HistoryScope,
+    /// `_since`: versions written at or after this instant.
+    pub since: Option<DateTime<Utc>>,
+    /// `_at`: versions that were current at some point during this range.
+    pub at: Option<InstantRange>,
+    pub cursor: HistoryCursor,
+    /// Page size; the store returns up to `count + 1` entries so the caller knows whether more follow.
+    pub count: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct HistoryEntry {
+    pub seq: i64,
+    pub resource_type: String,
+    pub id: String,
+    pub version_id: VersionId,
+    pub last_updated: Instant,
+    pub method: Method,
+    pub content: Option<Bytes>,
+}
+
+/// The storage backend. Methods are object-safe (boxed futures) so the app holds an `Arc<dyn Store>`.
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgresql`, for logs and the CapabilityStatement.
+    fn backend_name(&self) -> &'static str;
+
+    /// The current version (possibly a delete), or `None` when the resource never existed.
+    fn read<'a>(
+        &'a self,
+        resource_type: ResourceType,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StoredVersion>>>;
+
+    fn vread<'a>(
+        &'a self,
+        resource_type: ResourceType,
+        id: &'a str,
+        version: VersionId,
+    ) -> BoxFuture<'a, Result<Option<StoredVersion>>>;
+
+    /// Applies one write atomically. `Ok(None)` means a delete found nothing to delete.
+    fn write(&self, op: WriteOp) -> BoxFuture<'_, Result<Option<Written>>>;
+
+    /// Up to `count + 1` history entries, newest first.
+    fn history<'a>(&'a self, query: &'a HistoryQuery) -> BoxFuture<'a, Result<Vec<HistoryEntry>>>;
+
+    /// How many versions the query's scope and filters cover (ignoring the cursor).
+    fn history_total<'a>(&'a self, query: &'a HistoryQuery) -> BoxFuture<'a, Result<i64>>;
+
+    /// Succeeds when the database answers.
+    fn ping(&self) -> BoxFuture<'_, Result<()>>;
+}
+
+/// Opens the store named by `database_url` (`sqlite:…` or `postgres://…`) and applies migrations.
+pub async fn open(database_url: &str, max_connections: u32) -> Result<Arc<dyn Store>> {
+    if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+        Ok(Arc::new(
+            postgres::PostgresStore::open(database_url, max_connections).await?,
+        ))
+    } else if database_url.starts_with("sqlite:") {
+        Ok(Arc::new(
+            sqlite::SqliteStore::open(database_url, max_connections).await?,
+        ))
+    } else {
+        Err(crate::error::Error::internal(format!(
+            "unsupported database URL '{database_url}': use sqlite:PATH or postgres://…"
+        )))
+    }
+}
+
+/// Stamps `resource` as version `version` and serialises it: the bytes the store keeps and serves.
+pub(crate) fn stamp_and_serialise(
+    mut resource: Map<String, Value>,
+    id: &Id,
+    version: VersionId,
+    last_updated: Instant,
+) -> Bytes {
+    crate::model::meta::stamp(&mut resource, id, version, last_updated);
+    Bytes::from(serde_json::to_vec(&resource).expect("a JSON object always serialises"))
+}
+
+/// The `If-Match` rule both backends apply inside their write transaction.
+pub(crate) fn check_if_match(
+    resource_type: ResourceType,
+    id: &Id,
+    current: Option<(VersionId, bool)>,
+    if_match: Option<VersionId>,
+) -> Result<()> {
+    match (if_match, current) {
+        (None, _) => Ok(()),
+        (Some(expected), None) => Err(crate::error::Error::precondition_failed(format!(
+            "If-Match W/\"{expected}\" cannot hold: {resource_type}/{id} does not exist"
+        ))),
+        (Some(expected), Some((version, _))) if version != expected => {
+            Err(crate::error::Error::precondition_failed(format!(
+                "If-Match W/\"{expected}\" does not match the current version W/\"{version}\" of {resource_type}/{id}"
+            )))
+        }
+        (Some(_), Some(_)) => Ok(()),
+    }
+}
+
+/// Puts entries read oldest-first (a previous-page query) back into newest-first order.
+pub(crate) fn newest_first(entries: &mut [HistoryEntry], cursor: HistoryCursor) {
+    if matches!(cursor, HistoryCursor::NewerThan(_)) {
+        entries.reverse();
+    }
+}

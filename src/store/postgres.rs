@@ -1,0 +1,362 @@
+//! The PostgreSQL store: `content` as `jsonb`, times as `timestamptz`, a connection pool.
+//!
+//! Versions stay contiguous under concurrency because every update first locks the resource row
+//! (`SELECT … FOR UPDATE`): concurrent writers of one resource queue on that lock and each sees the
+//! version its predecessor committed. Two creates racing on one client-chosen id meet in
+//! `INSERT … ON CONFLICT DO NOTHING`; the loser re-reads under the lock and becomes an update.
+
+use super::sql::{self, Dialect, Sql, SqlValue};
+use super::{
+    BoxFuture, HistoryEntry, HistoryQuery, Method, Store, StoredVersion, WriteOp, Written, migrate,
+    stamp_and_serialise,
+};
+use crate::error::{Error, Result};
+use crate::model::{Id, Instant, ResourceType, VersionId};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions};
+use sqlx::{AssertSqlSafe, PgConnection, PgPool, Postgres, Row};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Key of the advisory lock that serialises migrations between servers starting together.
+const MIGRATION_LOCK: &str = "SELECT pg_advisory_xact_lock(4242004001)";
+
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    pub async fn open(url: &str, max_connections: u32) -> Result<PostgresStore> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| Error::internal(format!("bad PostgreSQL URL: {e}")))?
+            .application_name("fhir-server");
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(2))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        migrate::run(&pool, migrate::POSTGRES, "BEGIN", Some(MIGRATION_LOCK)).await?;
+        Ok(PostgresStore { pool })
+    }
+
+    async fn write_in_transaction(&self, op: WriteOp) -> Result<Option<Written>> {
+        let mut tx = self.pool.begin().await?;
+        let written = apply(&mut tx, op).await?;
+        tx.commit().await?;
+        Ok(written)
+    }
+}
+
+async fn apply(conn: &mut PgConnection, op: WriteOp) -> Result<Option<Written>> {
+    match op {
+        WriteOp::Create {
+            resource_type,
+            id,
+            resource,
+        } => {
+            let now = Instant::now();
+            let content = stamp_and_serialise(resource, &id, 1, now);
+            if !insert_first_version(conn, resource_type, &id, now, &content).await? {
+                return Err(Error::conflict(format!(
+                    "{resource_type}/{id} already exists"
+                )));
+            }
+            insert_history(
+                conn,
+                resource_type,
+                &id,
+                1,
+                now,
+                Method::Post,
+                Some(&content),
+            )
+            .await?;
+            Ok(Some(Written {
+                resource_type,
+                id,
+                version_id: 1,
+                last_updated: now,
+                created: true,
+                content: Some(content),
+            }))
+        }
+        WriteOp::Update {
+            resource_type,
+            id,
+            resource,
+            if_match,
+        } => {
+            let mut current = lock_current(conn, resource_type, &id).await?;
+            if current.is_none() && if_match.is_none() {
+                let now = Instant::now();
+                let content = stamp_and_serialise(resource.clone(), &id, 1, now);
+                if insert_first_version(conn, resource_type, &id, now, &content).await? {
+                    insert_history(
+                        conn,
+                        resource_type,
+                        &id,
+                        1,
+                        now,
+                        Method::Put,
+                        Some(&content),
+                    )
+                    .await?;
+                    return Ok(Some(Written {
+                        resource_type,
+                        id,
+                        version_id: 1,
+                        last_updated: now,
+                        created: true,
+                        content: Some(content),
+                    }));
+                }
+                // Another transaction created it in the meantime: continue as an update of its version.
+                current = lock_current(conn, resource_type, &id).await?;
+            }
+            super::check_if_match(resource_type, &id, current, if_match)?;
+            let (version, deleted) = current
+                .ok_or_else(|| Error::internal("resource vanished while locked".to_owned()))?;
+            let next = version + 1;
+            let now = Instant::now();
+            let content = stamp_and_serialise(resource, &id, next, now);
+            replace_current(conn, resource_type, &id, next, now, Some(&content)).await?;
+            insert_history(
+                conn,
+                resource_type,
+                &id,
+                next,
+                now,
+                Method::Put,
+                Some(&content),
+            )
+            .await?;
+            Ok(Some(Written {
+                resource_type,
+                id,
+                version_id: next,
+                last_updated: now,
+                created: deleted,
+                content: Some(content),
+            }))
+        }
+        WriteOp::Delete { resource_type, id } => match lock_current(conn, resource_type, &id)
+            .await?
+        {
+            None | Some((_, true)) => Ok(None),
+            Some((version, false)) => {
+                let next = version + 1;
+                let now = Instant::now();
+                replace_current(conn, resource_type, &id, next, now, None).await?;
+                insert_history(conn, resource_type, &id, next, now, Method::Delete, None).await?;
+                Ok(Some(Written {
+                    resource_type,
+                    id,
+                    version_id: next,
+                    last_updated: now,
+                    created: false,
+                    content: None,
+                }))
+            }
+        },
+    }
+}
+
+/// Inserts version 1; false when the (type, id) already exists.
+async fn insert_first_version(
+    conn: &mut PgConnection,
+    resource_type: ResourceType,
+    id: &Id,
+    now: Instant,
+    content: &Bytes,
+) -> Result<bool> {
+    let inserted = sqlx::query(
+        "INSERT INTO resource (type, id, version_id, last_updated, deleted, content) \
+         VALUES ($1, $2, 1, $3, FALSE, $4::jsonb) ON CONFLICT (type, id) DO NOTHING",
+    )
+    .bind(resource_type.as_str())
+    .bind(id.as_str())
+    .bind(now.datetime())
+    .bind(utf8(content))
+    .execute(&mut *conn)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+async fn lock_current(
+    conn: &mut PgConnection,
+    resource_type: ResourceType,
+    id: &Id,
+) -> Result<Option<(VersionId, bool)>> {
+    let row = sqlx::query(
+        "SELECT version_id, deleted FROM resource WHERE type = $1 AND id = $2 FOR UPDATE",
+    )
+    .bind(resource_type.as_str())
+    .bind(id.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.map(|r| (r.get::<i64, _>(0), r.get::<bool, _>(1))))
+}
+
+async fn replace_current(
+    conn: &mut PgConnection,
+    resource_type: ResourceType,
+    id: &Id,
+    version: VersionId,
+    now: Instant,
+    content: Option<&Bytes>,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE resource SET version_id = $3, last_updated = $4, deleted = $5, content = $6::jsonb \
+         WHERE type = $1 AND id = $2",
+    )
+    .bind(resource_type.as_str())
+    .bind(id.as_str())
+    .bind(version)
+    .bind(now.datetime())
+    .bind(content.is_none())
+    .bind(content.map(utf8))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_history(
+    conn: &mut PgConnection,
+    resource_type: ResourceType,
+    id: &Id,
+    version: VersionId,
+    now: Instant,
+    method: Method,
+    content: Option<&Bytes>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO resource_history (type, id, version_id, last_updated, method, content) \
+         VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
+    )
+    .bind(resource_type.as_str())
+    .bind(id.as_str())
+    .bind(version)
+    .bind(now.datetime())
+    .bind(method.as_str())
+    .bind(content.map(utf8))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+fn utf8(content: &Bytes) -> &str {
+    std::str::from_utf8(content).expect("serde_json writes UTF-8")
+}
+
+fn with_binds(sql: &Sql) -> sqlx::query::Query<'_, Postgres, PgArguments> {
+    debug_assert_eq!(sql.dialect, Dialect::Postgres);
+    let mut query = sqlx::query(AssertSqlSafe(sql.text.as_str()));
+    for value in &sql.binds {
+        query = match value {
+            SqlValue::Text(text) => query.bind(text.as_str()),
+            SqlValue::Int(n) => query.bind(*n),
+            SqlValue::Time(t) => query.bind(*t),
+        };
+    }
+    query
+}
+
+fn stored_version(
+    version_id: i64,
+    last_updated: DateTime<Utc>,
+    content: Option<String>,
+) -> StoredVersion {
+    StoredVersion {
+        version_id,
+        last_updated: Instant::from_datetime(last_updated),
+        content: content.map(Bytes::from),
+    }
+}
+
+impl Store for PostgresStore {
+    fn backend_name(&self) -> &'static str {
+        "postgresql"
+    }
+
+    fn read<'a>(
+        &'a self,
+        resource_type: ResourceType,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StoredVersion>>> {
+        Box::pin(async move {
+            let row = sqlx::query(
+                "SELECT version_id, last_updated, content::text FROM resource WHERE type = $1 AND id = $2",
+            )
+            .bind(resource_type.as_str())
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+            Ok(row.map(|r| stored_version(r.get(0), r.get(1), r.get(2))))
+        })
+    }
+
+    fn vread<'a>(
+        &'a self,
+        resource_type: ResourceType,
+        id: &'a str,
+        version: VersionId,
+    ) -> BoxFuture<'a, Result<Option<StoredVersion>>> {
+        Box::pin(async move {
+            let row = sqlx::query(
+                "SELECT version_id, last_updated, content::text FROM resource_history \
+                 WHERE type = $1 AND id = $2 AND version_id = $3",
+            )
+            .bind(resource_type.as_str())
+            .bind(id)
+            .bind(version)
+            .fetch_optional(&self.pool)
+            .await?;
+            Ok(row.map(|r| stored_version(r.get(0), r.get(1), r.get(2))))
+        })
+    }
+
+    fn write(&self, op: WriteOp) -> BoxFuture<'_, Result<Option<Written>>> {
+        Box::pin(self.write_in_transaction(op))
+    }
+
+    fn history<'a>(&'a self, query: &'a HistoryQuery) -> BoxFuture<'a, Result<Vec<HistoryEntry>>> {
+        Box::pin(async move {
+            let sql = sql::history_page(Dialect::Postgres, query);
+            let rows = with_binds(&sql).fetch_all(&self.pool).await?;
+            let mut entries = rows
+                .into_iter()
+                .map(|r| {
+                    let method: String = r.get(5);
+                    Ok(HistoryEntry {
+                        seq: r.get(0),
+                        resource_type: r.get(1),
+                        id: r.get(2),
+                        version_id: r.get(3),
+                        last_updated: Instant::from_datetime(r.get(4)),
+                        method: Method::parse(&method).ok_or_else(|| {
+                            Error::internal(format!("unknown history method {method}"))
+                        })?,
+                        content: r.get::<Option<String>, _>(6).map(Bytes::from),
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            super::newest_first(&mut entries, query.cursor);
+            Ok(entries)
+        })
+    }
+
+    fn history_total<'a>(&'a self, query: &'a HistoryQuery) -> BoxFuture<'a, Result<i64>> {
+        Box::pin(async move {
+            let sql = sql::history_total(Dialect::Postgres, query);
+            Ok(with_binds(&sql).fetch_one(&self.pool).await?.get(0))
+        })
+    }
+
+    fn ping(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            sqlx::query("SELECT 1").execute(&self.pool).await?;
+            Ok(())
+        })
+    }
+}

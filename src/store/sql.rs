@@ -1,0 +1,189 @@
+//! SQL that both backends share, built as values (text plus typed binds) for one `Dialect`.
+//! `store::sqlite` and `store::postgres` bind the values in their own way (a time is integer
+//! microseconds on SQLite and `timestamptz` on PostgreSQL) and never import each other.
+
+use super::{HistoryCursor, HistoryQuery, HistoryScope};
+use chrono::{DateTime, Utc};
+use std::fmt::Write;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// A value to bind to a placeholder.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    Text(String),
+    Int(i64),
+    Time(DateTime<Utc>),
+}
+
+/// SQL text with numbered placeholders and the values they stand for, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sql {
+    pub dialect: Dialect,
+    pub text: String,
+    pub binds: Vec<SqlValue>,
+}
+
+impl Sql {
+    pub fn new(dialect: Dialect) -> Sql {
+        Sql {
+            dialect,
+            text: String::new(),
+            binds: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    /// Appends a placeholder for `value` (`?N` on SQLite, `$N` on PostgreSQL).
+    pub fn bind(&mut self, value: SqlValue) -> &mut Self {
+        self.binds.push(value);
+        let n = self.binds.len();
+        match self.dialect {
+            Dialect::Sqlite => write!(self.text, "?{n}"),
+            Dialect::Postgres => write!(self.text, "${n}"),
+        }
+        .expect("writing to a String cannot fail");
+        self
+    }
+
+    /// A column holding resource JSON, as text.
+    fn content_column(&mut self, column: &str) -> &mut Self {
+        match self.dialect {
+            Dialect::Sqlite => self.push(column),
+            Dialect::Postgres => self.push(column).push("::text"),
+        }
+    }
+}
+
+/// The columns `seq, type, id, version_id, last_updated, method, content` of the history page.
+pub fn history_page(dialect: Dialect, query: &HistoryQuery) -> Sql {
+    let mut sql = Sql::new(dialect);
+    sql.push("SELECT h.seq, h.type, h.id, h.version_id, h.last_updated, h.method, ");
+    sql.content_column("h.content");
+    sql.push(" FROM resource_history h WHERE TRUE");
+    history_filters(&mut sql, query);
+    let newest_first = match query.cursor {
+        HistoryCursor::Newest => true,
+        HistoryCursor::OlderThan(seq) => {
+            sql.push(" AND h.seq < ").bind(SqlValue::Int(seq));
+            true
+        }
+        HistoryCursor::NewerThan(seq) => {
+            sql.push(" AND h.seq > ").bind(SqlValue::Int(seq));
+            false
+        }
+    };
+    sql.push(if newest_first {
+        " ORDER BY h.seq DESC LIMIT "
+    } else {
+        " ORDER BY h.seq ASC LIMIT "
+    });
+    sql.bind(SqlValue::Int(i64::from(query.count) + 1));
+    sql
+}
+
+/// `SELECT count(*)` over the same scope and filters as `history_page`, without the cursor.
+pub fn history_total(dialect: Dialect, query: &HistoryQuery) -> Sql {
+    let mut sql = Sql::new(dialect);
+    sql.push("SELECT count(*) FROM resource_history h WHERE TRUE");
+    history_filters(&mut sql, query);
+    sql
+}
+
+fn history_filters(sql: &mut Sql, query: &HistoryQuery) {
+    match &query.scope {
+        HistoryScope::System => {}
+        HistoryScope::Type(resource_type) => {
+            sql.push(" AND h.type = ")
+                .bind(SqlValue::Text(resource_type.as_str().to_owned()));
+        }
+        HistoryScope::Instance(resource_type, id) => {
+            sql.push(" AND h.type = ")
+                .bind(SqlValue::Text(resource_type.as_str().to_owned()));
+            sql.push(" AND h.id = ")
+                .bind(SqlValue::Text(id.as_str().to_owned()));
+        }
+    }
+    if let Some(since) = query.since {
+        sql.push(" AND h.last_updated >= ")
+            .bind(SqlValue::Time(since));
+    }
+    if let Some(at) = query.at {
+        // A version is current from its own last_updated until the next version's. It overlaps
+        // [start, end) when it began before `end` and no later version had replaced it by `start`.
+        sql.push(" AND h.last_updated < ")
+            .bind(SqlValue::Time(at.end));
+        sql.push(
+            " AND NOT EXISTS (SELECT 1 FROM resource_history n WHERE n.type = h.type AND n.id = h.id \
+             AND n.version_id > h.version_id AND n.last_updated <= ",
+        )
+        .bind(SqlValue::Time(at.start))
+        .push(")");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Id, InstantRange, ResourceType};
+
+    fn query(scope: HistoryScope, cursor: HistoryCursor) -> HistoryQuery {
+        HistoryQuery {
+            scope,
+            since: None,
+            at: None,
+            cursor,
+            count: 10,
+        }
+    }
+
+    #[test]
+    fn instance_history_on_sqlite_uses_numbered_placeholders() {
+        let patient = ResourceType::parse("Patient").unwrap();
+        let q = query(
+            HistoryScope::Instance(patient, Id::parse("p1").unwrap()),
+            HistoryCursor::OlderThan(42),
+        );
+        let sql = history_page(Dialect::Sqlite, &q);
+        assert_eq!(
+            sql.text,
+            "SELECT h.seq, h.type, h.id, h.version_id, h.last_updated, h.method, h.content FROM resource_history h \
+             WHERE TRUE AND h.type = ?1 AND h.id = ?2 AND h.seq < ?3 ORDER BY h.seq DESC LIMIT ?4"
+        );
+        assert_eq!(sql.binds.last(), Some(&SqlValue::Int(11)));
+    }
+
+    #[test]
+    fn previous_page_on_postgres_walks_forward_and_reads_jsonb_as_text() {
+        let q = query(HistoryScope::System, HistoryCursor::NewerThan(7));
+        let sql = history_page(Dialect::Postgres, &q);
+        assert!(sql.text.contains("h.content::text"));
+        assert!(
+            sql.text
+                .ends_with("AND h.seq > $1 ORDER BY h.seq ASC LIMIT $2"),
+            "{}",
+            sql.text
+        );
+    }
+
+    #[test]
+    fn at_filter_binds_range_end_then_start() {
+        let mut q = query(HistoryScope::System, HistoryCursor::Newest);
+        let range = InstantRange::parse("2020").unwrap();
+        q.at = Some(range);
+        let sql = history_total(Dialect::Postgres, &q);
+        assert_eq!(
+            sql.binds,
+            vec![SqlValue::Time(range.end), SqlValue::Time(range.start)]
+        );
+        assert!(sql.text.contains("n.last_updated <= $2"));
+    }
+}
