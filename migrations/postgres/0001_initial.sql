@@ -1,5 +1,8 @@
--- The versioned resource store (PostgreSQL). `content` is jsonb: PostgreSQL keeps numbers as
--- numeric (so 1.50 stays 1.50) and the store serves it back as text.
+-- The versioned resource store (PostgreSQL).
+-- Two JSON types on purpose: `resource.content` is jsonb, the current state in a form PostgreSQL
+-- can query and index; `resource_history.content` is json, which keeps the exact text the server
+-- wrote (element order, and number notation such as 1.0E+245, which jsonb rewrites as 246 digits
+-- and so loses a FHIR decimal's precision). Reads and history are served from the json text.
 
 -- The current version of every resource ever written, deleted ones included (so a read can answer 410).
 CREATE TABLE resource (
@@ -23,7 +26,7 @@ CREATE TABLE resource_history (
     version_id   BIGINT      NOT NULL,
     last_updated TIMESTAMPTZ NOT NULL,
     method       TEXT        NOT NULL,         -- POST, PUT or DELETE
-    content      JSONB,
+    content      JSON,                         -- exact served text; NULL for a delete
     UNIQUE (type, id, version_id)
 );
 

@@ -70,18 +70,17 @@ pub fn parse_resource(body: &[u8], expected: ResourceType) -> Result<Map<String,
 /// (R4 datatypes.html#string); PostgreSQL's jsonb also refuses U+0000.
 fn check_strings(value: &Value, path: &mut String) -> Result<()> {
     match value {
-        Value::String(text) => {
+        Value::String(text)
             if text
                 .chars()
-                .any(|c| c.is_control() && !matches!(c, '\t' | '\r' | '\n'))
-            {
-                return Err(Error::new(
-                    ErrorKind::Invalid,
-                    IssueCode::Value,
-                    "strings may not contain control characters other than tab, carriage return and line feed",
-                )
-                .at(path.clone()));
-            }
+                .any(|c| c.is_control() && !matches!(c, '\t' | '\r' | '\n')) =>
+        {
+            return Err(Error::new(
+                ErrorKind::Invalid,
+                IssueCode::Value,
+                "strings may not contain control characters other than tab, carriage return and line feed",
+            )
+            .at(path.clone()));
         }
         Value::Array(items) => {
             for (index, item) in items.iter().enumerate() {

@@ -1,4 +1,5 @@
-//! The PostgreSQL store: `content` as `jsonb`, times as `timestamptz`, a connection pool.
+//! The PostgreSQL store: current content as `jsonb`, every version's exact text as `json`, times
+//! as `timestamptz`, a connection pool.
 //!
 //! Versions stay contiguous under concurrency because every update first locks the resource row
 //! (`SELECT … FOR UPDATE`): concurrent writers of one resource queue on that lock and each sees the
@@ -232,7 +233,7 @@ async fn insert_history(
 ) -> Result<()> {
     sqlx::query(
         "INSERT INTO resource_history (type, id, version_id, last_updated, method, content) \
-         VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
+         VALUES ($1, $2, $3, $4, $5, $6::json)",
     )
     .bind(resource_type.as_str())
     .bind(id.as_str())
@@ -285,8 +286,10 @@ impl Store for PostgresStore {
         id: &'a str,
     ) -> BoxFuture<'a, Result<Option<StoredVersion>>> {
         Box::pin(async move {
+            // The newest history row is the current version, in its exact text (see the migration).
             let row = sqlx::query(
-                "SELECT version_id, last_updated, content::text FROM resource WHERE type = $1 AND id = $2",
+                "SELECT version_id, last_updated, content::text FROM resource_history \
+                 WHERE type = $1 AND id = $2 ORDER BY version_id DESC LIMIT 1",
             )
             .bind(resource_type.as_str())
             .bind(id)

@@ -162,7 +162,7 @@ mod tests {
     }
 
     #[test]
-    fn previous_page_on_postgres_walks_forward_and_reads_jsonb_as_text() {
+    fn previous_page_on_postgres_walks_forward_and_reads_json_as_text() {
         let q = query(HistoryScope::System, HistoryCursor::NewerThan(7));
         let sql = history_page(Dialect::Postgres, &q);
         assert!(sql.text.contains("h.content::text"));

@@ -1,0 +1,164 @@
+//! Bad input: a clear 4xx OperationOutcome, and nothing written.
+
+use crate::harness::TestApp;
+use serde_json::json;
+
+crate::on_both_backends!(
+    unknown_resource_type_is_404_not_supported,
+    malformed_bodies_are_400_and_write_nothing,
+    a_body_that_is_not_json_is_415,
+    a_body_over_the_limit_is_413,
+    unsupported_methods_and_routes_answer_with_an_operation_outcome,
+    search_is_reported_as_not_implemented,
+);
+
+async fn unknown_resource_type_is_404_not_supported(app: TestApp) {
+    app.get("Patientt/1")
+        .await
+        .assert_outcome(404, "not-supported");
+    app.post("Foo", &json!({"resourceType": "Foo"}))
+        .await
+        .assert_outcome(404, "not-supported");
+    app.get("DomainResource/_history")
+        .await
+        .assert_outcome(404, "not-supported");
+}
+
+async fn malformed_bodies_are_400_and_write_nothing(app: TestApp) {
+    let send = |body: &'static str| {
+        app.client
+            .post(app.url("Patient"))
+            .header("content-type", "application/fhir+json")
+            .body(body)
+    };
+    app.send(send("{\"resourceType\": \"Patient\","))
+        .await
+        .assert_outcome(400, "structure");
+    app.send(send("[1, 2]"))
+        .await
+        .assert_outcome(400, "structure");
+    app.send(send("")).await.assert_outcome(400, "required");
+    let wrong_type = app.send(send(r#"{"resourceType": "Observation"}"#)).await;
+    let outcome = wrong_type.assert_outcome(400, "invalid");
+    assert_eq!(outcome["issue"][0]["expression"][0], "resourceType");
+    app.send(send(r#"{"resourceType": "Patient", "id": "has space"}"#))
+        .await
+        .assert_outcome(400, "invalid");
+    let control = app
+        .send(send(
+            r#"{"resourceType": "Patient", "name": [{"family": "a\u0000b"}]}"#,
+        ))
+        .await;
+    let outcome = control.assert_outcome(400, "value");
+    assert_eq!(
+        outcome["issue"][0]["expression"][0],
+        "Patient.name[0].family"
+    );
+    let history = app.get("_history").await.json();
+    assert!(
+        history.get("entry").is_none(),
+        "a rejected write must leave no version: {history}"
+    );
+}
+
+async fn a_body_that_is_not_json_is_415(app: TestApp) {
+    let text = app
+        .send(
+            app.client
+                .post(app.url("Patient"))
+                .header("content-type", "text/plain")
+                .body("{\"resourceType\":\"Patient\"}"),
+        )
+        .await;
+    text.assert_outcome(415, "not-supported");
+    let xml = app
+        .send(
+            app.client
+                .put(app.url("Patient/x"))
+                .header("content-type", "application/fhir+xml")
+                .body("<Patient/>"),
+        )
+        .await;
+    xml.assert_outcome(415, "not-supported");
+    app.get("Patient/x").await.assert_outcome(404, "not-found");
+}
+
+async fn a_body_over_the_limit_is_413(app: TestApp) {
+    let backend = app.backend;
+    drop(app);
+    let Some(app) = TestApp::spawn_with(backend, |c| c.max_body_bytes = 1024).await else {
+        return;
+    };
+    let big = json!({"resourceType": "Patient", "id": "big", "text": {"status": "generated",
+        "div": format!("<div xmlns=\"http://www.w3.org/1999/xhtml\">{}</div>", "x".repeat(2000))}});
+    app.put("Patient/big", &big)
+        .await
+        .assert_outcome(413, "too-long");
+    // Without a Content-Length (chunked transfer), the limit holds too.
+    let status_line = chunked_put(&app, "Patient/big", &big.to_string()).await;
+    assert!(status_line.starts_with("HTTP/1.1 413"), "{status_line}");
+    app.get("Patient/big")
+        .await
+        .assert_outcome(404, "not-found");
+    assert_eq!(
+        app.put(
+            "Patient/small",
+            &json!({"resourceType": "Patient", "id": "small"})
+        )
+        .await
+        .status,
+        201
+    );
+}
+
+/// Sends a PUT with `Transfer-Encoding: chunked` over a raw connection; returns the status line.
+async fn chunked_put(app: &TestApp, path: &str, body: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let url = reqwest::Url::parse(&app.url(path)).unwrap();
+    let mut stream = tokio::net::TcpStream::connect((url.host_str().unwrap(), url.port().unwrap()))
+        .await
+        .unwrap();
+    let head = format!(
+        "PUT {} HTTP/1.1\r\nHost: x\r\nContent-Type: application/fhir+json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        url.path()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    for chunk in body.as_bytes().chunks(500) {
+        stream
+            .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+            .await
+            .unwrap();
+        stream.write_all(chunk).await.unwrap();
+        stream.write_all(b"\r\n").await.unwrap();
+    }
+    let _ = stream.write_all(b"0\r\n\r\n").await;
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response).await;
+    String::from_utf8_lossy(&response)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn unsupported_methods_and_routes_answer_with_an_operation_outcome(app: TestApp) {
+    app.send(app.client.patch(app.url("Patient/1")))
+        .await
+        .assert_outcome(405, "not-supported");
+    app.send(app.client.delete(app.url("metadata")))
+        .await
+        .assert_outcome(405, "not-supported");
+    app.send(app.client.get(format!(
+        "{}/not-fhir",
+        app.base.trim_end_matches("/fhir/R4")
+    )))
+    .await
+    .assert_outcome(404, "not-supported");
+}
+
+async fn search_is_reported_as_not_implemented(app: TestApp) {
+    app.get("Patient")
+        .await
+        .assert_outcome(501, "not-supported");
+    app.get("Nope").await.assert_outcome(404, "not-supported");
+}

@@ -1,0 +1,421 @@
+//! Test harness: a real server on 127.0.0.1:0 over a fresh database per test, on SQLite or on
+//! PostgreSQL. PostgreSQL comes from `DATABASE_URL` when set (an admin URL: each test creates its
+//! own database there), else from a private cluster this harness starts once per test run with the
+//! installed server binaries (`initdb`, `postgres`) in a temporary directory on a free port.
+//! The cluster dies with the test process (parent-death signal) and stale directories from earlier
+//! runs are removed at the next start. Under `CI=true` a PostgreSQL that cannot be had fails the
+//! test; elsewhere the PostgreSQL variant is skipped with a notice.
+
+use fhir_server::app::{self, RunningServer};
+use fhir_server::config::ServeConfig;
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates one `#[tokio::test]` per backend for an `async fn(TestApp)`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    if let Some(app) = $crate::harness::TestApp::spawn($crate::harness::Backend::Sqlite).await {
+                        super::$name(app).await;
+                    }
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(app) = $crate::harness::TestApp::spawn($crate::harness::Backend::Postgres).await {
+                        super::$name(app).await;
+                    }
+                }
+            }
+        )*
+    };
+}
+
+pub struct TestApp {
+    pub backend: Backend,
+    pub base: String,
+    pub database_url: String,
+    pub client: reqwest::Client,
+    server: Option<RunningServer>,
+    sqlite_dir: Option<PathBuf>,
+}
+
+/// A response, read whole.
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts an OperationOutcome with an error issue of `code`; returns the outcome.
+    pub fn assert_outcome(&self, status: u16, code: &str) -> Value {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        let outcome = self.json();
+        assert_eq!(outcome["resourceType"], "OperationOutcome", "{}", self.text);
+        assert_eq!(outcome["issue"][0]["code"], code, "{}", self.text);
+        assert!(
+            outcome["issue"][0]["diagnostics"]
+                .as_str()
+                .is_some_and(|d| !d.is_empty())
+        );
+        outcome
+    }
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+fn unique_name() -> String {
+    format!(
+        "t{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+impl TestApp {
+    /// A server over a fresh, empty database; `None` (after a notice) when PostgreSQL is wanted
+    /// but unavailable outside CI.
+    pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    pub async fn spawn_with(
+        backend: Backend,
+        adjust: impl FnOnce(&mut ServeConfig),
+    ) -> Option<TestApp> {
+        let (database_url, sqlite_dir) = match backend {
+            Backend::Sqlite => {
+                let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+                    .join(format!("sqlite-{}", unique_name()));
+                std::fs::create_dir_all(&dir).unwrap();
+                (
+                    format!("sqlite:{}", dir.join("fhir.sqlite").display()),
+                    Some(dir),
+                )
+            }
+            Backend::Postgres => (fresh_postgres_database().await?, None),
+        };
+        let mut config = ServeConfig::for_database(database_url.clone());
+        adjust(&mut config);
+        let server = app::start(&config)
+            .await
+            .unwrap_or_else(|e| panic!("server did not start: {e}"));
+        Some(TestApp {
+            backend,
+            base: server.base_url.clone(),
+            database_url,
+            client: reqwest::Client::new(),
+            server: Some(server),
+            sqlite_dir,
+        })
+    }
+
+    /// Stops this server and starts a new one on the same database (a restart).
+    pub async fn restart(&mut self) {
+        self.server.take().expect("running").stop().await.unwrap();
+        let server = app::start(&ServeConfig::for_database(self.database_url.clone()))
+            .await
+            .unwrap();
+        self.base = server.base_url.clone();
+        self.server = Some(server);
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        if path.is_empty() {
+            self.base.clone()
+        } else {
+            format!("{}/{}", self.base, path.trim_start_matches('/'))
+        }
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+        let response = request.send().await.expect("request failed");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("body");
+        Reply {
+            status,
+            headers,
+            text,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(self.client.get(self.url(path))).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Reply {
+        self.send(
+            self.client
+                .post(self.url(path))
+                .header("content-type", "application/fhir+json")
+                .body(body.to_string()),
+        )
+        .await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> Reply {
+        self.send(
+            self.client
+                .put(self.url(path))
+                .header("content-type", "application/fhir+json")
+                .body(body.to_string()),
+        )
+        .await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send(self.client.delete(self.url(path))).await
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.sqlite_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+// ---- PostgreSQL -------------------------------------------------------------------------------
+
+/// An admin URL for the cluster tests create databases in, or the reason there is none.
+fn postgres_admin_url() -> &'static Result<String, String> {
+    static URL: OnceLock<Result<String, String>> = OnceLock::new();
+    URL.get_or_init(|| match std::env::var("DATABASE_URL") {
+        Ok(url) if url.starts_with("postgres") => Ok(url),
+        _ => start_private_cluster(),
+    })
+}
+
+async fn fresh_postgres_database() -> Option<String> {
+    let admin = match postgres_admin_url() {
+        Ok(url) => url.clone(),
+        Err(reason) => {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("PostgreSQL is required under CI=true but unavailable: {reason}");
+            }
+            eprintln!("NOTICE: skipping the PostgreSQL variant of this test: {reason}");
+            return None;
+        }
+    };
+    let name = unique_name();
+    let mut conn = connect_with_retry(&admin).await;
+    sqlx::Executor::execute(
+        &mut conn,
+        sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
+    Some(replace_database(&admin, &name))
+}
+
+async fn connect_with_retry(url: &str) -> sqlx::PgConnection {
+    use sqlx::Connection;
+    let mut last = None;
+    for _ in 0..100 {
+        match sqlx::PgConnection::connect(url).await {
+            Ok(conn) => return conn,
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("cannot connect to PostgreSQL at {url}: {last:?}");
+}
+
+/// `postgres://u@h:p/db?x` with its database replaced by `name`.
+fn replace_database(url: &str, name: &str) -> String {
+    let (without_query, query) = url
+        .split_once('?')
+        .map_or((url, None), |(a, b)| (a, Some(b)));
+    let authority_end = without_query.find("://").map(|i| i + 3).unwrap_or(0);
+    let base = match without_query[authority_end..].find('/') {
+        Some(slash) => &without_query[..authority_end + slash],
+        None => without_query,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+fn find_postgres_bin(program: &str) -> Option<PathBuf> {
+    let from_pg_config = Command::new("pg_config")
+        .arg("--bindir")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    let mut candidates: Vec<PathBuf> = from_pg_config.into_iter().collect();
+    if let Ok(entries) = std::fs::read_dir("/usr/lib/postgresql") {
+        let mut versions: Vec<PathBuf> = entries.flatten().map(|e| e.path().join("bin")).collect();
+        versions.sort();
+        candidates.extend(versions.into_iter().rev());
+    }
+    candidates.push(PathBuf::from("/usr/local/bin"));
+    candidates.push(PathBuf::from("/usr/bin"));
+    candidates
+        .into_iter()
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// Runs `program` through setpriv: as the `postgres` user when we are root (PostgreSQL refuses
+/// root), and with `--pdeathsig=INT` when it must end with the thread that starts it.
+fn as_cluster_owner(program: &Path, root: bool, die_with_parent: bool) -> Command {
+    let mut cmd = Command::new("setpriv");
+    if root {
+        cmd.args(["--reuid=postgres", "--regid=postgres", "--init-groups"]);
+    }
+    if die_with_parent {
+        cmd.arg("--pdeathsig=INT");
+    }
+    cmd.arg("--").arg(program);
+    cmd
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn remove_stale_clusters(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = name.strip_prefix("pg-")
+            && !Path::new("/proc").join(pid).exists()
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+fn start_private_cluster() -> Result<String, String> {
+    let initdb =
+        find_postgres_bin("initdb").ok_or("initdb not found (install the postgresql package)")?;
+    let postgres = find_postgres_bin("postgres").ok_or("postgres server binary not found")?;
+    let parent = Path::new(env!("CARGO_TARGET_TMPDIR")).to_path_buf();
+    remove_stale_clusters(&parent);
+    let dir = parent.join(format!("pg-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let root = is_root();
+    if root {
+        let status = Command::new("chown")
+            .arg("-R")
+            .arg("postgres:postgres")
+            .arg(&dir)
+            .status();
+        if !status.is_ok_and(|s| s.success()) {
+            return Err("cannot hand the cluster directory to the postgres user".into());
+        }
+    }
+    let data = dir.join("data");
+    let output = as_cluster_owner(&initdb, root, false)
+        .arg("-D")
+        .arg(&data)
+        .args([
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+            "--locale=C",
+        ])
+        .output()
+        .map_err(|e| format!("initdb: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "initdb failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let port = free_port();
+    // The server must not outlive this test process: it gets a parent-death signal, and it is
+    // spawned from a thread that lives as long as the process (the signal follows the spawning
+    // thread, not the process).
+    let mut command = as_cluster_owner(&postgres, root, true);
+    command
+        .arg("-D")
+        .arg(&data)
+        .args([
+            "-p",
+            &port.to_string(),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-k",
+        ])
+        .arg(&dir)
+        .args([
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+        ])
+        .args(["-c", "max_connections=400", "-c", "shared_buffers=128MB"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("postgres.log")).map_err(|e| e.to_string())?);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let child = command.spawn();
+        let started = child
+            .as_ref()
+            .map(|_| ())
+            .map_err(|e| format!("cannot start postgres: {e}"));
+        tx.send(started).unwrap();
+        // Keep this thread (the parent of the server) alive until the process ends.
+        let _child = child;
+        loop {
+            std::thread::park();
+        }
+    });
+    rx.recv().map_err(|e| e.to_string())??;
+    eprintln!(
+        "started a private PostgreSQL cluster in {} on port {port}",
+        dir.display()
+    );
+    Ok(format!("postgres://postgres@127.0.0.1:{port}/postgres"))
+}

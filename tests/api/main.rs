@@ -1,0 +1,13 @@
+//! Integration tests over HTTP: every test runs against a real server on both SQLite and PostgreSQL.
+
+mod harness;
+
+mod capabilities;
+mod concurrency;
+mod corpus;
+mod create_read;
+mod delete;
+mod errors;
+mod headers;
+mod history;
+mod update;

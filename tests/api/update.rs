@@ -1,0 +1,128 @@
+//! update, update-as-create and If-Match (http.html#update, #concurrency).
+
+use crate::harness::TestApp;
+use serde_json::json;
+
+crate::on_both_backends!(
+    update_writes_the_next_version_and_answers_200,
+    update_as_create_with_a_client_id_answers_201,
+    update_needs_the_body_id_to_match_the_url,
+    stale_if_match_is_412_and_writes_nothing,
+    matching_if_match_updates,
+);
+
+async fn update_writes_the_next_version_and_answers_200(app: TestApp) {
+    let created = app
+        .post(
+            "Patient",
+            &json!({"resourceType": "Patient", "active": true}),
+        )
+        .await
+        .json();
+    let id = created["id"].as_str().unwrap();
+    let reply = app
+        .put(
+            &format!("Patient/{id}"),
+            &json!({"resourceType": "Patient", "id": id, "active": false}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.header("etag"), Some("W/\"2\""));
+    assert_eq!(reply.json()["meta"]["versionId"], "2");
+    assert_eq!(reply.json()["active"], false);
+    assert_eq!(
+        app.get(&format!("Patient/{id}")).await.json()["active"],
+        false
+    );
+}
+
+async fn update_as_create_with_a_client_id_answers_201(app: TestApp) {
+    let reply = app
+        .put(
+            "Patient/chosen-1",
+            &json!({"resourceType": "Patient", "id": "chosen-1"}),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    assert_eq!(
+        reply.header("location").unwrap(),
+        app.url("Patient/chosen-1/_history/1")
+    );
+    assert_eq!(app.get("Patient/chosen-1").await.status, 200);
+}
+
+async fn update_needs_the_body_id_to_match_the_url(app: TestApp) {
+    let missing = app
+        .put("Patient/p1", &json!({"resourceType": "Patient"}))
+        .await;
+    let outcome = missing.assert_outcome(400, "required");
+    assert_eq!(outcome["issue"][0]["expression"][0], "Patient.id");
+    let different = app
+        .put(
+            "Patient/p1",
+            &json!({"resourceType": "Patient", "id": "p2"}),
+        )
+        .await;
+    different.assert_outcome(400, "invalid");
+    app.put(
+        "Patient/bad_id",
+        &json!({"resourceType": "Patient", "id": "bad_id"}),
+    )
+    .await
+    .assert_outcome(400, "invalid");
+    // Nothing was written by any of them.
+    app.get("Patient/p1").await.assert_outcome(404, "not-found");
+    app.get("Patient/p2").await.assert_outcome(404, "not-found");
+}
+
+async fn stale_if_match_is_412_and_writes_nothing(app: TestApp) {
+    app.put("Patient/m", &json!({"resourceType": "Patient", "id": "m"}))
+        .await;
+    app.put(
+        "Patient/m",
+        &json!({"resourceType": "Patient", "id": "m", "active": true}),
+    )
+    .await;
+    let stale = app
+        .send(
+            app.client
+                .put(app.url("Patient/m"))
+                .header("content-type", "application/fhir+json")
+                .header("if-match", "W/\"1\"")
+                .body(json!({"resourceType": "Patient", "id": "m"}).to_string()),
+        )
+        .await;
+    stale.assert_outcome(412, "conflict");
+    let current = app.get("Patient/m").await;
+    assert_eq!(current.header("etag"), Some("W/\"2\""));
+    assert_eq!(current.json()["active"], true);
+    let absent = app
+        .send(
+            app.client
+                .put(app.url("Patient/none"))
+                .header("content-type", "application/fhir+json")
+                .header("if-match", "W/\"1\"")
+                .body(json!({"resourceType": "Patient", "id": "none"}).to_string()),
+        )
+        .await;
+    absent.assert_outcome(412, "conflict");
+    app.get("Patient/none")
+        .await
+        .assert_outcome(404, "not-found");
+}
+
+async fn matching_if_match_updates(app: TestApp) {
+    app.put("Patient/m", &json!({"resourceType": "Patient", "id": "m"}))
+        .await;
+    let reply = app
+        .send(
+            app.client
+                .put(app.url("Patient/m"))
+                .header("content-type", "application/fhir+json")
+                .header("if-match", "W/\"1\"")
+                .body(json!({"resourceType": "Patient", "id": "m"}).to_string()),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.header("etag"), Some("W/\"2\""));
+}
