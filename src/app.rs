@@ -28,24 +28,20 @@ impl RunningServer {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        self.task
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+        self.task.await.unwrap_or_else(|e| Err(std::io::Error::other(e)))
     }
 
     /// Waits until the server ends (it ends on its own only on an I/O error).
     pub async fn wait(self) -> std::io::Result<()> {
-        self.task
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+        self.task.await.unwrap_or_else(|e| Err(std::io::Error::other(e)))
     }
 }
 
 /// Binds, opens the store (applying migrations) and starts serving in the background.
 pub async fn start(config: &ServeConfig) -> Result<RunningServer> {
-    let listener = TcpListener::bind(&config.listen).await.map_err(|e| {
-        crate::error::Error::internal(format!("cannot listen on {}: {e}", config.listen))
-    })?;
+    let listener = TcpListener::bind(&config.listen)
+        .await
+        .map_err(|e| crate::error::Error::internal(format!("cannot listen on {}: {e}", config.listen)))?;
     let addr = listener
         .local_addr()
         .map_err(|e| crate::error::Error::internal(e.to_string()))?;
@@ -69,17 +65,18 @@ pub async fn start(config: &ServeConfig) -> Result<RunningServer> {
 }
 
 pub async fn build_state(config: &ServeConfig, base_url: &str) -> Result<AppState> {
-    let store = store::open(&config.database_url, config.db_pool_size).await?;
-    let capability =
-        capabilities::capability_statement(base_url, store.backend_name(), Instant::now());
+    let options = store::StoreOptions {
+        max_connections: config.db_pool_size,
+        cache_bytes: config.cache_mib.saturating_mul(1024 * 1024),
+    };
+    let store = store::open(&config.database_url, &options).await?;
+    let capability = capabilities::capability_statement(base_url, store.backend_name(), Instant::now());
     Ok(AppState {
         services: Services {
             store,
             base_url: base_url.into(),
         },
-        capability_statement: Bytes::from(
-            serde_json::to_vec(&capability).expect("a Value serialises"),
-        ),
+        capability_statement: Bytes::from(serde_json::to_vec(&capability).expect("a Value serialises")),
         max_body_bytes: config.max_body_bytes,
     })
 }
@@ -137,9 +134,6 @@ mod tests {
             super::redact("postgres://fhir:secret@db:5432/x"),
             "postgres://fhir:***@db:5432/x"
         );
-        assert_eq!(
-            super::redact("sqlite:data/fhir.sqlite"),
-            "sqlite:data/fhir.sqlite"
-        );
+        assert_eq!(super::redact("sqlite:data/fhir.sqlite"), "sqlite:data/fhir.sqlite");
     }
 }

@@ -66,6 +66,10 @@ pub struct ServeConfig {
     #[arg(long, env = "FHIR_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: u32,
 
+    /// SQLite only: MiB of current resource versions kept in memory for reads by id (0: none).
+    #[arg(long, env = "FHIR_CACHE_MIB", default_value_t = 256)]
+    pub cache_mib: usize,
+
     /// Log line format.
     #[arg(long, env = "FHIR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -90,6 +94,7 @@ impl ServeConfig {
             base_url: None,
             max_body_bytes: 32 * 1024 * 1024,
             db_pool_size: 8,
+            cache_mib: 64,
             log_format: LogFormat::Text,
             log: "warn".into(),
         }

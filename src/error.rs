@@ -137,11 +137,7 @@ impl Error {
     }
 
     pub fn precondition_failed(diagnostics: impl Into<String>) -> Self {
-        Error::new(
-            ErrorKind::PreconditionFailed,
-            IssueCode::Conflict,
-            diagnostics,
-        )
+        Error::new(ErrorKind::PreconditionFailed, IssueCode::Conflict, diagnostics)
     }
 
     pub fn conflict(diagnostics: impl Into<String>) -> Self {
@@ -149,11 +145,7 @@ impl Error {
     }
 
     pub fn not_implemented(diagnostics: impl Into<String>) -> Self {
-        Error::new(
-            ErrorKind::NotImplemented,
-            IssueCode::NotSupported,
-            diagnostics,
-        )
+        Error::new(ErrorKind::NotImplemented, IssueCode::NotSupported, diagnostics)
     }
 
     /// An unexpected failure: `detail` goes to the log only.

@@ -72,29 +72,20 @@ struct BundleMeta {
 }
 
 impl Serialize for Id {
-    fn serialize<S: serde::Serializer>(
-        &self,
-        serializer: S,
-    ) -> std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
 
 /// A stored resource as an embeddable raw JSON value.
 pub fn raw_json(content: &[u8]) -> Result<&RawValue> {
-    let text = std::str::from_utf8(content)
-        .map_err(|e| Error::internal(format!("stored content is not UTF-8: {e}")))?;
-    serde_json::from_str(text)
-        .map_err(|e| Error::internal(format!("stored content is not JSON: {e}")))
+    let text =
+        std::str::from_utf8(content).map_err(|e| Error::internal(format!("stored content is not UTF-8: {e}")))?;
+    serde_json::from_str(text).map_err(|e| Error::internal(format!("stored content is not JSON: {e}")))
 }
 
 /// Serialises a Bundle of type `kind` with a fresh id and `meta.lastUpdated` of now.
-pub fn serialise(
-    kind: &'static str,
-    total: Option<i64>,
-    links: &[Link],
-    entries: &[BundleEntry<'_>],
-) -> Result<Bytes> {
+pub fn serialise(kind: &'static str, total: Option<i64>, links: &[Link], entries: &[BundleEntry<'_>]) -> Result<Bytes> {
     let bundle = Bundle {
         resource_type: "Bundle",
         id: Id::generate(),

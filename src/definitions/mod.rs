@@ -48,15 +48,11 @@ fn package_version(package_dir: &Path) -> Result<String, String> {
 }
 
 fn load_structure_definitions(package_dir: &Path) -> Result<Vec<Value>, String> {
-    let entries =
-        fs::read_dir(package_dir).map_err(|e| format!("{}: {e}", package_dir.display()))?;
+    let entries = fs::read_dir(package_dir).map_err(|e| format!("{}: {e}", package_dir.display()))?;
     let mut definitions = Vec::new();
     for entry in entries {
         let path = entry.map_err(|e| e.to_string())?.path();
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
         if name.starts_with("StructureDefinition-") && name.ends_with(".json") {
             definitions.push(read_json(&path)?);
         }
@@ -80,11 +76,7 @@ fn read_json(path: &Path) -> Result<Value, String> {
 fn resource_types_file(definitions: &[Value], version: &str) -> GeneratedFile {
     let mut names: Vec<&str> = definitions
         .iter()
-        .filter(|sd| {
-            sd["kind"] == "resource"
-                && sd["abstract"] == false
-                && sd["derivation"] == "specialization"
-        })
+        .filter(|sd| sd["kind"] == "resource" && sd["abstract"] == false && sd["derivation"] == "specialization")
         .filter_map(|sd| sd["type"].as_str())
         .collect();
     names.sort_unstable();

@@ -56,9 +56,7 @@ async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<
     match http_body_util::BodyExt::collect(limited).await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Err(e) => Err(Error::invalid(format!(
-            "the request body could not be read: {e}"
-        ))),
+        Err(e) => Err(Error::invalid(format!("the request body could not be read: {e}"))),
     }
 }
 
@@ -78,15 +76,9 @@ fn write_response(state: &AppState, format: Format, prefer: Return, written: Wri
     };
     let mut response = match prefer {
         Return::Minimal => status.into_response(),
-        Return::Representation => {
-            json_body(status, format, written.content.clone().unwrap_or_default())
-        }
+        Return::Representation => json_body(status, format, written.content.clone().unwrap_or_default()),
         Return::OperationOutcome => {
-            let verb = if written.created {
-                "created"
-            } else {
-                "updated"
-            };
+            let verb = if written.created { "created" } else { "updated" };
             let message = format!(
                 "{}/{} {verb} as version {}",
                 written.resource_type, written.id, written.version_id
@@ -94,19 +86,11 @@ fn write_response(state: &AppState, format: Format, prefer: Return, written: Wri
             value_body(status, format, &outcome::information(message))
         }
     };
-    let header = if written.created {
-        LOCATION
-    } else {
-        CONTENT_LOCATION
-    };
+    let header = if written.created { LOCATION } else { CONTENT_LOCATION };
     if let Ok(value) = HeaderValue::from_str(&location(state, &written)) {
         response.headers_mut().insert(header, value);
     }
-    set_version_headers(
-        &mut response,
-        written.version_id,
-        Some(written.last_updated),
-    );
+    set_version_headers(&mut response, written.version_id, Some(written.last_updated));
     response
 }
 
@@ -131,11 +115,7 @@ pub async fn capabilities(
     RawQuery(query): RawQuery,
 ) -> Result<Response> {
     let (format, _) = prepare(&headers, query)?;
-    Ok(json_body(
-        StatusCode::OK,
-        format,
-        state.capability_statement.clone(),
-    ))
+    Ok(json_body(StatusCode::OK, format, state.capability_statement.clone()))
 }
 
 pub async fn read(
@@ -226,9 +206,7 @@ pub async fn delete(
         }
     };
     let mut response = match negotiate::prefer_return(&headers) {
-        Return::OperationOutcome => {
-            value_body(StatusCode::OK, format, &outcome::information(message))
-        }
+        Return::OperationOutcome => value_body(StatusCode::OK, format, &outcome::information(message)),
         _ => StatusCode::NO_CONTENT.into_response(),
     };
     if let Some(w) = written {
@@ -281,11 +259,5 @@ pub async fn history_instance(
     RawQuery(query): RawQuery,
 ) -> Result<Response> {
     let resource_type = resource_type(&type_name)?;
-    history_response(
-        &state,
-        &headers,
-        query,
-        HistoryTarget::Instance(resource_type, &id),
-    )
-    .await
+    history_response(&state, &headers, query, HistoryTarget::Instance(resource_type, &id)).await
 }

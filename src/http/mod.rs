@@ -38,9 +38,7 @@ pub fn router(state: AppState) -> Router {
         .route("/{type}/_history", get(handlers::history_type))
         .route(
             "/{type}/{id}",
-            get(handlers::read)
-                .put(handlers::update)
-                .delete(handlers::delete),
+            get(handlers::read).put(handlers::update).delete(handlers::delete),
         )
         .route("/{type}/{id}/_history", get(handlers::history_instance))
         .route("/{type}/{id}/_history/{vid}", get(handlers::vread));
@@ -70,11 +68,7 @@ async fn method_not_allowed(request: Request) -> Error {
     Error::new(
         ErrorKind::MethodNotAllowed,
         IssueCode::NotSupported,
-        format!(
-            "{} is not supported on {}",
-            request.method(),
-            request.uri().path()
-        ),
+        format!("{} is not supported on {}", request.method(), request.uri().path()),
     )
 }
 
@@ -85,14 +79,11 @@ async fn request_id(request: Request, next: Next) -> Response {
         .headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
-        .filter(|v| {
-            !v.is_empty()
-                && v.len() <= 64
-                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-    let span = tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
+    let span =
+        tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
     let mut response = next.run(request).instrument(span.clone()).await;
     span.in_scope(|| tracing::debug!(status = response.status().as_u16(), "response"));
     if let Ok(value) = HeaderValue::from_str(&id) {

@@ -41,15 +41,9 @@ enum Wanted {
 
 fn classify(mime: &str) -> Wanted {
     match mime.trim().to_ascii_lowercase().as_str() {
-        "application/fhir+json" | "application/json+fhir" | "json" | "*/*" | "application/*" => {
-            Wanted::FhirJson
-        }
+        "application/fhir+json" | "application/json+fhir" | "json" | "*/*" | "application/*" => Wanted::FhirJson,
         "application/json" | "text/json" => Wanted::PlainJson,
-        "application/fhir+xml"
-        | "application/xml+fhir"
-        | "application/xml"
-        | "text/xml"
-        | "xml" => Wanted::Xml,
+        "application/fhir+xml" | "application/xml+fhir" | "application/xml" | "text/xml" | "xml" => Wanted::Xml,
         _ => Wanted::Other,
     }
 }
@@ -58,9 +52,7 @@ fn xml_not_yet(asked: &str) -> Error {
     Error::new(
         ErrorKind::NotAcceptable,
         IssueCode::NotSupported,
-        format!(
-            "'{asked}' asks for XML; this server answers in FHIR JSON only (application/fhir+json)"
-        ),
+        format!("'{asked}' asks for XML; this server answers in FHIR JSON only (application/fhir+json)"),
     )
 }
 
@@ -77,9 +69,7 @@ pub fn response_format(headers: &HeaderMap, query: &[(String, String)]) -> Resul
                 return Err(Error::new(
                     ErrorKind::NotAcceptable,
                     IssueCode::NotSupported,
-                    format!(
-                        "_format '{asked}' is not supported; use json or application/fhir+json"
-                    ),
+                    format!("_format '{asked}' is not supported; use json or application/fhir+json"),
                 )
                 .at("_format"));
             }
@@ -89,10 +79,7 @@ pub fn response_format(headers: &HeaderMap, query: &[(String, String)]) -> Resul
     } else {
         FHIR_JSON
     };
-    Ok(Format {
-        content_type,
-        pretty,
-    })
+    Ok(Format { content_type, pretty })
 }
 
 /// The first acceptable JSON media range in `Accept` (quality values are not weighed: any JSON
@@ -131,9 +118,7 @@ pub fn check_body_content_type(headers: &HeaderMap) -> Result<()> {
         Wanted::Xml => Err(Error::new(
             ErrorKind::UnsupportedMediaType,
             IssueCode::NotSupported,
-            format!(
-                "Content-Type '{text}': XML bodies are not supported yet; send application/fhir+json"
-            ),
+            format!("Content-Type '{text}': XML bodies are not supported yet; send application/fhir+json"),
         )),
         _ => Err(Error::new(
             ErrorKind::UnsupportedMediaType,
@@ -155,11 +140,7 @@ pub enum Return {
 pub fn prefer_return(headers: &HeaderMap) -> Return {
     for value in headers.get_all("prefer") {
         for token in value.to_str().unwrap_or_default().split([',', ';']) {
-            match token
-                .trim()
-                .strip_prefix("return=")
-                .map(|v| v.trim_matches('"'))
-            {
+            match token.trim().strip_prefix("return=").map(|v| v.trim_matches('"')) {
                 Some("minimal") => return Return::Minimal,
                 Some("representation") => return Return::Representation,
                 Some("OperationOutcome") => return Return::OperationOutcome,
@@ -184,10 +165,7 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<VersionId>> {
     };
     let text = value.to_str().unwrap_or_default();
     parse_etag(text).map(Some).ok_or_else(|| {
-        Error::invalid(format!(
-            "If-Match '{text}' is not a version ETag such as W/\"3\""
-        ))
-        .at("If-Match")
+        Error::invalid(format!("If-Match '{text}' is not a version ETag such as W/\"3\"")).at("If-Match")
     })
 }
 
@@ -224,10 +202,7 @@ mod tests {
         let h = headers(&[("accept", "application/fhir+xml")]);
         let q = vec![("_format".to_string(), "json".to_string())];
         assert_eq!(response_format(&h, &q).unwrap().content_type, FHIR_JSON);
-        assert_eq!(
-            response_format(&h, &[]).unwrap_err().kind,
-            ErrorKind::NotAcceptable
-        );
+        assert_eq!(response_format(&h, &[]).unwrap_err().kind, ErrorKind::NotAcceptable);
     }
 
     #[test]
@@ -243,39 +218,24 @@ mod tests {
     #[test]
     fn body_must_be_json() {
         assert!(
-            check_body_content_type(&headers(&[(
-                "content-type",
-                "application/fhir+json; fhirVersion=4.0"
-            )]))
-            .is_ok()
+            check_body_content_type(&headers(&[("content-type", "application/fhir+json; fhirVersion=4.0")])).is_ok()
         );
         assert!(check_body_content_type(&headers(&[("content-type", "application/json")])).is_ok());
         let e = check_body_content_type(&headers(&[("content-type", "text/plain")])).unwrap_err();
         assert_eq!(e.kind, ErrorKind::UnsupportedMediaType);
-        assert!(
-            check_body_content_type(&headers(&[("content-type", "application/fhir+xml")])).is_err()
-        );
+        assert!(check_body_content_type(&headers(&[("content-type", "application/fhir+xml")])).is_err());
     }
 
     #[test]
     fn etags_weak_strong_and_malformed() {
-        assert_eq!(
-            if_match(&headers(&[("if-match", "W/\"3\"")])).unwrap(),
-            Some(3)
-        );
-        assert_eq!(
-            if_match(&headers(&[("if-match", "\"4\"")])).unwrap(),
-            Some(4)
-        );
+        assert_eq!(if_match(&headers(&[("if-match", "W/\"3\"")])).unwrap(), Some(3));
+        assert_eq!(if_match(&headers(&[("if-match", "\"4\"")])).unwrap(), Some(4));
         assert!(if_match(&headers(&[("if-match", "3")])).is_err());
         assert_eq!(
             if_none_match_hits(&headers(&[("if-none-match", "W/\"1\", W/\"2\"")]), 2),
             Some(true)
         );
-        assert_eq!(
-            if_none_match_hits(&headers(&[("if-none-match", "*")]), 9),
-            Some(true)
-        );
+        assert_eq!(if_none_match_hits(&headers(&[("if-none-match", "*")]), 9), Some(true));
         assert_eq!(if_none_match_hits(&headers(&[]), 9), None);
     }
 
@@ -286,10 +246,7 @@ mod tests {
             Return::Minimal
         );
         assert_eq!(
-            prefer_return(&headers(&[(
-                "prefer",
-                "handling=strict, return=OperationOutcome"
-            )])),
+            prefer_return(&headers(&[("prefer", "handling=strict, return=OperationOutcome")])),
             Return::OperationOutcome
         );
         assert_eq!(prefer_return(&headers(&[])), Return::Representation);

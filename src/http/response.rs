@@ -36,8 +36,7 @@ impl IntoResponse for Error {
             _ => tracing::debug!(error = %self, "client error"),
         }
         let body = serde_json::to_vec(&outcome::from_error(&self)).unwrap_or_default();
-        let mut response =
-            (status_of(self.kind), [(CONTENT_TYPE, FHIR_JSON)], body).into_response();
+        let mut response = (status_of(self.kind), [(CONTENT_TYPE, FHIR_JSON)], body).into_response();
         if let Some(version) = self.version_id {
             set_version_headers(&mut response, version, None);
         }
@@ -46,11 +45,7 @@ impl IntoResponse for Error {
 }
 
 /// Sets `ETag: W/"n"` and, when known, `Last-Modified`.
-pub fn set_version_headers(
-    response: &mut Response,
-    version: VersionId,
-    last_updated: Option<Instant>,
-) {
+pub fn set_version_headers(response: &mut Response, version: VersionId, last_updated: Option<Instant>) {
     let headers = response.headers_mut();
     headers.insert(
         ETAG,

@@ -15,12 +15,10 @@ pub fn parse_resource(body: &[u8], expected: ResourceType) -> Result<Map<String,
             "the request body is empty; a resource is required",
         ));
     }
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| Error::structure(format!("the body is not valid JSON: {e}")))?;
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| Error::structure(format!("the body is not valid JSON: {e}")))?;
     let Value::Object(resource) = value else {
-        return Err(Error::structure(
-            "the body must be a JSON object (a FHIR resource)",
-        ));
+        return Err(Error::structure("the body must be a JSON object (a FHIR resource)"));
     };
     match resource.get("resourceType") {
         Some(Value::String(name)) if name == expected.as_str() => {}
@@ -70,11 +68,7 @@ pub fn parse_resource(body: &[u8], expected: ResourceType) -> Result<Map<String,
 /// (R4 datatypes.html#string); PostgreSQL's jsonb also refuses U+0000.
 fn check_strings(value: &Value, path: &mut String) -> Result<()> {
     match value {
-        Value::String(text)
-            if text
-                .chars()
-                .any(|c| c.is_control() && !matches!(c, '\t' | '\r' | '\n')) =>
-        {
+        Value::String(text) if text.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\r' | '\n')) => {
             return Err(Error::new(
                 ErrorKind::Invalid,
                 IssueCode::Value,
@@ -136,10 +130,7 @@ mod tests {
                 .as_deref(),
             Some("resourceType")
         );
-        assert_eq!(
-            error_of(r#"{"id":"x"}"#).issues[0].code,
-            IssueCode::Required
-        );
+        assert_eq!(error_of(r#"{"id":"x"}"#).issues[0].code, IssueCode::Required);
         assert_eq!(
             error_of(r#"{"resourceType":"Patient","id":"a_b"}"#).issues[0]
                 .expression
@@ -155,9 +146,6 @@ mod tests {
     #[test]
     fn names_the_path_of_a_control_character() {
         let e = error_of(r#"{"resourceType":"Patient","name":[{"given":["a","b\u0000"]}]}"#);
-        assert_eq!(
-            e.issues[0].expression.as_deref(),
-            Some("Patient.name[0].given[1]")
-        );
+        assert_eq!(e.issues[0].expression.as_deref(), Some("Patient.name[0].given[1]"));
     }
 }

@@ -18,10 +18,7 @@ const TYPE_INTERACTIONS: &[&str] = &[
 ];
 
 pub fn capability_statement(base_url: &str, backend: &str, started: Instant) -> Value {
-    let interactions: Vec<Value> = TYPE_INTERACTIONS
-        .iter()
-        .map(|code| json!({"code": code}))
-        .collect();
+    let interactions: Vec<Value> = TYPE_INTERACTIONS.iter().map(|code| json!({"code": code})).collect();
     let resources: Vec<Value> = ResourceType::all()
         .map(|t| {
             json!({

@@ -8,11 +8,7 @@ use crate::error::Result;
 use crate::model::{Id, ResourceType};
 use crate::store::{WriteOp, Written};
 
-pub async fn create(
-    services: &Services,
-    resource_type: ResourceType,
-    body: &[u8],
-) -> Result<Written> {
+pub async fn create(services: &Services, resource_type: ResourceType, body: &[u8]) -> Result<Written> {
     let resource = body::parse_resource(body, resource_type)?;
     let op = WriteOp::Create {
         resource_type,

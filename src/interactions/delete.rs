@@ -10,14 +10,7 @@ use crate::model::{Id, ResourceType};
 use crate::store::{WriteOp, Written};
 
 /// The tombstone version written, or `None` when there was nothing to delete.
-pub async fn delete(
-    services: &Services,
-    resource_type: ResourceType,
-    id: &str,
-) -> Result<Option<Written>> {
+pub async fn delete(services: &Services, resource_type: ResourceType, id: &str) -> Result<Option<Written>> {
     let id = Id::parse(id).map_err(|e| e.at(format!("{resource_type}.id")))?;
-    services
-        .store
-        .write(WriteOp::Delete { resource_type, id })
-        .await
+    services.store.write(WriteOp::Delete { resource_type, id }).await
 }

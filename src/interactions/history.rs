@@ -35,8 +35,7 @@ impl HistoryParams {
             match name.as_str() {
                 "_count" => {
                     params.count = Some(value.parse().map_err(|_| {
-                        Error::invalid(format!("_count must be a whole number ≥ 0, not '{value}'"))
-                            .at("_count")
+                        Error::invalid(format!("_count must be a whole number ≥ 0, not '{value}'")).at("_count")
                     })?)
                 }
                 "_since" => {
@@ -53,9 +52,7 @@ impl HistoryParams {
             }
         }
         if params.page_before.is_some() && params.page_after.is_some() {
-            return Err(Error::invalid(
-                "use either _page_before or _page_after, not both",
-            ));
+            return Err(Error::invalid("use either _page_before or _page_after, not both"));
         }
         Ok(params)
     }
@@ -79,20 +76,14 @@ impl HistoryParams {
 }
 
 fn parse_cursor(name: &str, value: &str) -> Result<i64> {
-    value.parse().map_err(|_| {
-        Error::invalid(format!(
-            "{name} must be a paging cursor from a link, not '{value}'"
-        ))
-        .at(name)
-    })
+    value
+        .parse()
+        .map_err(|_| Error::invalid(format!("{name} must be a paging cursor from a link, not '{value}'")).at(name))
 }
 
 /// Percent-encodes what a dateTime may contain that a query string may not (`+`, `:`).
 fn encode(value: &str) -> String {
-    value
-        .replace('%', "%25")
-        .replace('+', "%2B")
-        .replace(':', "%3A")
+    value.replace('%', "%25").replace('+', "%2B").replace(':', "%3A")
 }
 
 /// Which history was asked for, as it appears in the URL.
@@ -102,11 +93,7 @@ pub enum HistoryTarget<'a> {
     Instance(ResourceType, &'a str),
 }
 
-pub async fn history(
-    services: &Services,
-    target: HistoryTarget<'_>,
-    params: &HistoryParams,
-) -> Result<Bytes> {
+pub async fn history(services: &Services, target: HistoryTarget<'_>, params: &HistoryParams) -> Result<Bytes> {
     let (scope, path) = match target {
         HistoryTarget::System => (HistoryScope::System, "_history".to_owned()),
         HistoryTarget::Type(t) => (HistoryScope::Type(t), format!("{t}/_history")),
@@ -153,22 +140,13 @@ pub async fn history(
         _ => None,
     };
 
-    let url = |cursor| {
-        format!(
-            "{}/{path}?{}",
-            services.base_url,
-            params.link_query(count, cursor)
-        )
-    };
+    let url = |cursor| format!("{}/{path}?{}", services.base_url, params.link_query(count, cursor));
     let mut links = vec![
         Link::new("self", url(cursor)),
         Link::new("first", url(HistoryCursor::Newest)),
     ];
     if let (true, Some(newest)) = (has_newer, entries.first()) {
-        links.push(Link::new(
-            "previous",
-            url(HistoryCursor::NewerThan(newest.seq)),
-        ));
+        links.push(Link::new("previous", url(HistoryCursor::NewerThan(newest.seq))));
     }
     if let (true, Some(oldest)) = (has_older, entries.last()) {
         links.push(Link::new("next", url(HistoryCursor::OlderThan(oldest.seq))));
@@ -183,15 +161,9 @@ pub async fn history(
 fn history_entry<'a>(base_url: &str, entry: &'a HistoryEntry) -> Result<BundleEntry<'a>> {
     let (url, status) = match entry.method {
         Method::Post => (entry.resource_type.clone(), "201 Created"),
-        Method::Put if entry.version_id == 1 => (
-            format!("{}/{}", entry.resource_type, entry.id),
-            "201 Created",
-        ),
+        Method::Put if entry.version_id == 1 => (format!("{}/{}", entry.resource_type, entry.id), "201 Created"),
         Method::Put => (format!("{}/{}", entry.resource_type, entry.id), "200 OK"),
-        Method::Delete => (
-            format!("{}/{}", entry.resource_type, entry.id),
-            "204 No Content",
-        ),
+        Method::Delete => (format!("{}/{}", entry.resource_type, entry.id), "204 No Content"),
     };
     Ok(BundleEntry {
         full_url: Some(format!("{base_url}/{}/{}", entry.resource_type, entry.id)),
@@ -214,19 +186,12 @@ mod tests {
     use super::*;
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect()
+        list.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
     }
 
     #[test]
     fn parses_known_parameters_and_ignores_others() {
-        let p = HistoryParams::parse(&pairs(&[
-            ("_count", "5"),
-            ("_since", "2020-01-01"),
-            ("foo", "bar"),
-        ]))
-        .unwrap();
+        let p = HistoryParams::parse(&pairs(&[("_count", "5"), ("_since", "2020-01-01"), ("foo", "bar")])).unwrap();
         assert_eq!(p.count, Some(5));
         assert_eq!(p.since.as_deref(), Some("2020-01-01"));
         assert_eq!(

@@ -9,15 +9,9 @@ use crate::model::ResourceType;
 use crate::store::StoredVersion;
 
 /// The current version of `resource_type/id`, which is never a delete.
-pub async fn read(
-    services: &Services,
-    resource_type: ResourceType,
-    id: &str,
-) -> Result<StoredVersion> {
+pub async fn read(services: &Services, resource_type: ResourceType, id: &str) -> Result<StoredVersion> {
     match services.store.read(resource_type, id).await? {
-        None => Err(Error::not_found(format!(
-            "{resource_type}/{id} is not known"
-        ))),
+        None => Err(Error::not_found(format!("{resource_type}/{id} is not known"))),
         Some(version) if version.is_deleted() => Err(Error::gone(
             format!("{resource_type}/{id} was deleted"),
             version.version_id,

@@ -2,10 +2,7 @@
 //! partial precision stands for (`2020` is all of that year) as used by `_since` and `_at`.
 
 use crate::error::{Error, Result};
-use chrono::{
-    DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone,
-    Timelike, Utc,
-};
+use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike, Utc};
 use std::fmt;
 
 /// A UTC instant with millisecond precision, the precision the server stamps and stores.
@@ -20,9 +17,7 @@ impl Instant {
     /// Truncates to whole milliseconds so that what is served and what is stored compare equal.
     pub fn from_datetime(at: DateTime<Utc>) -> Instant {
         let ms = at.timestamp_millis();
-        Instant(
-            DateTime::from_timestamp_millis(ms).expect("a timestamp from a DateTime is in range"),
-        )
+        Instant(DateTime::from_timestamp_millis(ms).expect("a timestamp from a DateTime is in range"))
     }
 
     pub fn from_micros(micros: i64) -> Instant {
@@ -96,10 +91,7 @@ fn parse_range(value: &str) -> Option<InstantRange> {
         ([y], None) if all_digits(y, 4) => {
             let start = NaiveDate::from_ymd_opt(y.parse().ok()?, 1, 1)?;
             let end = NaiveDate::from_ymd_opt(start.year() + 1, 1, 1)?;
-            Some(utc_range(
-                start.and_time(NaiveTime::MIN),
-                end.and_time(NaiveTime::MIN),
-            ))
+            Some(utc_range(start.and_time(NaiveTime::MIN), end.and_time(NaiveTime::MIN)))
         }
         ([y, m], None) if all_digits(y, 4) && all_digits(m, 2) => {
             let start = NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, 1)?;
@@ -108,10 +100,7 @@ fn parse_range(value: &str) -> Option<InstantRange> {
             } else {
                 NaiveDate::from_ymd_opt(start.year(), start.month() + 1, 1)?
             };
-            Some(utc_range(
-                start.and_time(NaiveTime::MIN),
-                end.and_time(NaiveTime::MIN),
-            ))
+            Some(utc_range(start.and_time(NaiveTime::MIN), end.and_time(NaiveTime::MIN)))
         }
         ([y, m, d], None) if all_digits(y, 4) && all_digits(m, 2) && all_digits(d, 2) => {
             let start = NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)?;
@@ -151,10 +140,7 @@ fn parse_time_range(date: NaiveDate, time: &str) -> Option<InstantRange> {
     let two_digits = |s: &str| s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit());
     let (naive, step) = match parts.as_slice() {
         [h, m] if two_digits(h) && two_digits(m) => (
-            NaiveDateTime::new(
-                date,
-                NaiveTime::from_hms_opt(h.parse().ok()?, m.parse().ok()?, 0)?,
-            ),
+            NaiveDateTime::new(date, NaiveTime::from_hms_opt(h.parse().ok()?, m.parse().ok()?, 0)?),
             Duration::minutes(1),
         ),
         [h, m, s] if two_digits(h) && two_digits(m) => {
@@ -167,28 +153,18 @@ fn parse_time_range(date: NaiveDate, time: &str) -> Option<InstantRange> {
             }
             let (nanos, step) = match fraction {
                 None => (0, Duration::seconds(1)),
-                Some(f)
-                    if !f.is_empty() && f.len() <= 9 && f.bytes().all(|b| b.is_ascii_digit()) =>
-                {
+                Some(f) if !f.is_empty() && f.len() <= 9 && f.bytes().all(|b| b.is_ascii_digit()) => {
                     let nanos = format!("{f:0<9}").parse::<u32>().ok()?;
                     (nanos, Duration::nanoseconds(10i64.pow(9 - f.len() as u32)))
                 }
                 Some(_) => return None,
             };
-            let t = NaiveTime::from_hms_nano_opt(
-                h.parse().ok()?,
-                m.parse().ok()?,
-                whole.parse().ok()?,
-                nanos,
-            )?;
+            let t = NaiveTime::from_hms_nano_opt(h.parse().ok()?, m.parse().ok()?, whole.parse().ok()?, nanos)?;
             (NaiveDateTime::new(date, t), step)
         }
         _ => return None,
     };
-    let start = offset
-        .from_local_datetime(&naive)
-        .single()?
-        .with_timezone(&Utc);
+    let start = offset.from_local_datetime(&naive).single()?.with_timezone(&Utc);
     Some(InstantRange {
         start,
         end: start + step,
@@ -215,40 +191,25 @@ mod tests {
     fn partial_dates_cover_their_whole_period() {
         assert_eq!(
             range("2020"),
-            (
-                "2020-01-01T00:00:00+00:00".into(),
-                "2021-01-01T00:00:00+00:00".into()
-            )
+            ("2020-01-01T00:00:00+00:00".into(), "2021-01-01T00:00:00+00:00".into())
         );
         assert_eq!(
             range("2020-12"),
-            (
-                "2020-12-01T00:00:00+00:00".into(),
-                "2021-01-01T00:00:00+00:00".into()
-            )
+            ("2020-12-01T00:00:00+00:00".into(), "2021-01-01T00:00:00+00:00".into())
         );
         assert_eq!(
             range("2020-02-28"),
-            (
-                "2020-02-28T00:00:00+00:00".into(),
-                "2020-02-29T00:00:00+00:00".into()
-            )
+            ("2020-02-28T00:00:00+00:00".into(), "2020-02-29T00:00:00+00:00".into())
         );
     }
 
     #[test]
     fn times_respect_zone_and_precision() {
-        assert_eq!(
-            range("2020-01-01T10:00:00+02:00").0,
-            "2020-01-01T08:00:00+00:00"
-        );
+        assert_eq!(range("2020-01-01T10:00:00+02:00").0, "2020-01-01T08:00:00+00:00");
         assert_eq!(range("2020-01-01T10:00:00Z").1, "2020-01-01T10:00:01+00:00");
         let r = InstantRange::parse("2020-01-01T10:00:00.5Z").unwrap();
         assert_eq!((r.end - r.start).num_milliseconds(), 100);
-        assert_eq!(
-            range("2020-01-01T10:00-05:00").0,
-            "2020-01-01T15:00:00+00:00"
-        );
+        assert_eq!(range("2020-01-01T10:00-05:00").0, "2020-01-01T15:00:00+00:00");
     }
 
     #[test]
@@ -263,10 +224,7 @@ mod tests {
             "yesterday",
             "2020-01-01T10",
         ] {
-            assert!(
-                InstantRange::parse(bad).is_err(),
-                "{bad} should be rejected"
-            );
+            assert!(InstantRange::parse(bad).is_err(), "{bad} should be rejected");
         }
     }
 
@@ -275,13 +233,7 @@ mod tests {
         let t = Instant::from_micros(1_700_000_000_123_456);
         assert_eq!(t.to_fhir(), "2023-11-14T22:13:20.123Z");
         assert_eq!(t.to_http_date(), "Tue, 14 Nov 2023 22:13:20 GMT");
-        assert_eq!(
-            Instant::parse_http_date(&t.to_http_date()),
-            Some(t.whole_seconds())
-        );
-        assert_eq!(
-            InstantRange::parse(&t.to_fhir()).unwrap().start,
-            t.datetime()
-        );
+        assert_eq!(Instant::parse_http_date(&t.to_http_date()), Some(t.whole_seconds()));
+        assert_eq!(InstantRange::parse(&t.to_fhir()).unwrap().start, t.datetime());
     }
 }

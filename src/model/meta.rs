@@ -6,18 +6,8 @@ use serde_json::{Map, Value};
 
 /// Sets `id`, `meta.versionId` and `meta.lastUpdated`, keeping every other element and its order.
 /// A new `id` goes right after `resourceType`, a new `meta` right after `id`, as FHIR JSON is usually written.
-pub fn stamp(
-    resource: &mut Map<String, Value>,
-    id: &Id,
-    version: VersionId,
-    last_updated: Instant,
-) {
-    set_after(
-        resource,
-        "id",
-        Value::String(id.as_str().to_owned()),
-        "resourceType",
-    );
+pub fn stamp(resource: &mut Map<String, Value>, id: &Id, version: VersionId, last_updated: Instant) {
+    set_after(resource, "id", Value::String(id.as_str().to_owned()), "resourceType");
     let mut meta = match resource.get_mut("meta") {
         Some(Value::Object(meta)) => std::mem::take(meta),
         _ => Map::new(),
@@ -43,17 +33,11 @@ mod tests {
 
     #[test]
     fn stamps_id_and_meta_in_conventional_places_and_keeps_the_rest() {
-        let mut resource =
-            json!({"resourceType": "Patient", "active": true, "meta": {"profile": ["p"]}})
-                .as_object()
-                .unwrap()
-                .clone();
-        stamp(
-            &mut resource,
-            &Id::parse("a1").unwrap(),
-            3,
-            Instant::from_micros(0),
-        );
+        let mut resource = json!({"resourceType": "Patient", "active": true, "meta": {"profile": ["p"]}})
+            .as_object()
+            .unwrap()
+            .clone();
+        stamp(&mut resource, &Id::parse("a1").unwrap(), 3, Instant::from_micros(0));
         let text = serde_json::to_string(&resource).unwrap();
         assert_eq!(
             text,
@@ -67,12 +51,7 @@ mod tests {
             .as_object()
             .unwrap()
             .clone();
-        stamp(
-            &mut resource,
-            &Id::parse("x").unwrap(),
-            1,
-            Instant::from_micros(0),
-        );
+        stamp(&mut resource, &Id::parse("x").unwrap(), 1, Instant::from_micros(0));
         assert_eq!(resource["meta"]["versionId"], "1");
     }
 }

@@ -17,11 +17,7 @@ fn issue_json(severity: &str, issue: &Issue) -> Value {
 
 /// The OperationOutcome a client receives for `error` (never containing its private detail).
 pub fn from_error(error: &Error) -> Value {
-    let issues: Vec<Value> = error
-        .issues
-        .iter()
-        .map(|i| issue_json("error", i))
-        .collect();
+    let issues: Vec<Value> = error.issues.iter().map(|i| issue_json("error", i)).collect();
     json!({"resourceType": "OperationOutcome", "issue": issues})
 }
 

@@ -21,8 +21,8 @@ fn known_types() -> &'static HashSet<&'static str> {
 fn all_names() -> &'static [&'static str] {
     static NAMES: OnceLock<Vec<&'static str>> = OnceLock::new();
     NAMES.get_or_init(|| {
-        let file: ResourceTypesFile = serde_json::from_str(RESOURCE_TYPES_JSON)
-            .expect("fhir-schemas/resource-types.json is generated and valid");
+        let file: ResourceTypesFile =
+            serde_json::from_str(RESOURCE_TYPES_JSON).expect("fhir-schemas/resource-types.json is generated and valid");
         file.resource_types
             .into_iter()
             .map(|name| &*Box::leak(name.into_boxed_str()))

@@ -26,12 +26,7 @@ pub const POSTGRES: &[Migration] = &[Migration {
 
 /// Applies the migrations not yet recorded. `begin` opens the transaction (SQLite needs
 /// `BEGIN IMMEDIATE` to take the write lock up front); `lock` is run first inside it when given.
-pub async fn run<DB>(
-    pool: &Pool<DB>,
-    migrations: &[Migration],
-    begin: &'static str,
-    lock: Option<&str>,
-) -> Result<()>
+pub async fn run<DB>(pool: &Pool<DB>, migrations: &[Migration], begin: &'static str, lock: Option<&str>) -> Result<()>
 where
     DB: Database,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
@@ -45,35 +40,19 @@ where
     ))
     .await?;
     for migration in migrations {
-        let check = format!(
-            "SELECT 1 FROM schema_migrations WHERE version = {}",
-            migration.version
-        );
-        if tx
-            .fetch_optional(sqlx::raw_sql(AssertSqlSafe(check)))
-            .await?
-            .is_some()
-        {
+        let check = format!("SELECT 1 FROM schema_migrations WHERE version = {}", migration.version);
+        if tx.fetch_optional(sqlx::raw_sql(AssertSqlSafe(check))).await?.is_some() {
             continue;
         }
         tx.execute(sqlx::raw_sql(migration.sql))
             .await
-            .map_err(|e| {
-                Error::internal(format!(
-                    "migration {} ({}): {e}",
-                    migration.version, migration.name
-                ))
-            })?;
+            .map_err(|e| Error::internal(format!("migration {} ({}): {e}", migration.version, migration.name)))?;
         let record = format!(
             "INSERT INTO schema_migrations (version, name) VALUES ({}, '{}')",
             migration.version, migration.name
         );
         tx.execute(sqlx::raw_sql(AssertSqlSafe(record))).await?;
-        tracing::info!(
-            version = migration.version,
-            name = migration.name,
-            "applied migration"
-        );
+        tracing::info!(version = migration.version, name = migration.name, "applied migration");
     }
     tx.commit().await?;
     Ok(())

@@ -3,6 +3,7 @@
 //! and `resource_history` (every version, deletes included) and writes both in one SQL transaction.
 //! It never sees a user, a scope or an HTTP request; it stamps `id`/`meta` but does not validate.
 
+mod cache;
 mod migrate;
 pub mod postgres;
 pub mod sql;
@@ -142,11 +143,7 @@ pub trait Store: Send + Sync + 'static {
     fn backend_name(&self) -> &'static str;
 
     /// The current version (possibly a delete), or `None` when the resource never existed.
-    fn read<'a>(
-        &'a self,
-        resource_type: ResourceType,
-        id: &'a str,
-    ) -> BoxFuture<'a, Result<Option<StoredVersion>>>;
+    fn read<'a>(&'a self, resource_type: ResourceType, id: &'a str) -> BoxFuture<'a, Result<Option<StoredVersion>>>;
 
     fn vread<'a>(
         &'a self,
@@ -168,15 +165,24 @@ pub trait Store: Send + Sync + 'static {
     fn ping(&self) -> BoxFuture<'_, Result<()>>;
 }
 
+/// How to open a store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// PostgreSQL pool size, or the number of SQLite reader connections.
+    pub max_connections: u32,
+    /// SQLite only: bytes of current versions kept in memory for reads by id (0 disables it).
+    pub cache_bytes: usize,
+}
+
 /// Opens the store named by `database_url` (`sqlite:…` or `postgres://…`) and applies migrations.
-pub async fn open(database_url: &str, max_connections: u32) -> Result<Arc<dyn Store>> {
+pub async fn open(database_url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>> {
     if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
         Ok(Arc::new(
-            postgres::PostgresStore::open(database_url, max_connections).await?,
+            postgres::PostgresStore::open(database_url, options.max_connections).await?,
         ))
     } else if database_url.starts_with("sqlite:") {
         Ok(Arc::new(
-            sqlite::SqliteStore::open(database_url, max_connections).await?,
+            sqlite::SqliteStore::open(database_url, options.max_connections, options.cache_bytes).await?,
         ))
     } else {
         Err(crate::error::Error::internal(format!(

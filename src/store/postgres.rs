@@ -8,8 +8,7 @@
 
 use super::sql::{self, Dialect, Sql, SqlValue};
 use super::{
-    BoxFuture, HistoryEntry, HistoryQuery, Method, Store, StoredVersion, WriteOp, Written, migrate,
-    stamp_and_serialise,
+    BoxFuture, HistoryEntry, HistoryQuery, Method, Store, StoredVersion, WriteOp, Written, migrate, stamp_and_serialise,
 };
 use crate::error::{Error, Result};
 use crate::model::{Id, Instant, ResourceType, VersionId};
@@ -32,7 +31,10 @@ impl PostgresStore {
         let options = PgConnectOptions::from_str(url)
             .map_err(|e| Error::internal(format!("bad PostgreSQL URL: {e}")))?
             .application_name("fhir-server");
+        // No ping before each acquire (a network round trip per request): a broken connection
+        // fails its query, which answers 503, and the pool replaces it.
         let pool = PgPoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(max_connections.max(2))
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
@@ -59,20 +61,9 @@ async fn apply(conn: &mut PgConnection, op: WriteOp) -> Result<Option<Written>> 
             let now = Instant::now();
             let content = stamp_and_serialise(resource, &id, 1, now);
             if !insert_first_version(conn, resource_type, &id, now, &content).await? {
-                return Err(Error::conflict(format!(
-                    "{resource_type}/{id} already exists"
-                )));
+                return Err(Error::conflict(format!("{resource_type}/{id} already exists")));
             }
-            insert_history(
-                conn,
-                resource_type,
-                &id,
-                1,
-                now,
-                Method::Post,
-                Some(&content),
-            )
-            .await?;
+            insert_history(conn, resource_type, &id, 1, now, Method::Post, Some(&content)).await?;
             Ok(Some(Written {
                 resource_type,
                 id,
@@ -93,16 +84,7 @@ async fn apply(conn: &mut PgConnection, op: WriteOp) -> Result<Option<Written>> 
                 let now = Instant::now();
                 let content = stamp_and_serialise(resource.clone(), &id, 1, now);
                 if insert_first_version(conn, resource_type, &id, now, &content).await? {
-                    insert_history(
-                        conn,
-                        resource_type,
-                        &id,
-                        1,
-                        now,
-                        Method::Put,
-                        Some(&content),
-                    )
-                    .await?;
+                    insert_history(conn, resource_type, &id, 1, now, Method::Put, Some(&content)).await?;
                     return Ok(Some(Written {
                         resource_type,
                         id,
@@ -116,22 +98,13 @@ async fn apply(conn: &mut PgConnection, op: WriteOp) -> Result<Option<Written>> 
                 current = lock_current(conn, resource_type, &id).await?;
             }
             super::check_if_match(resource_type, &id, current, if_match)?;
-            let (version, deleted) = current
-                .ok_or_else(|| Error::internal("resource vanished while locked".to_owned()))?;
+            let (version, deleted) =
+                current.ok_or_else(|| Error::internal("resource vanished while locked".to_owned()))?;
             let next = version + 1;
             let now = Instant::now();
             let content = stamp_and_serialise(resource, &id, next, now);
             replace_current(conn, resource_type, &id, next, now, Some(&content)).await?;
-            insert_history(
-                conn,
-                resource_type,
-                &id,
-                next,
-                now,
-                Method::Put,
-                Some(&content),
-            )
-            .await?;
+            insert_history(conn, resource_type, &id, next, now, Method::Put, Some(&content)).await?;
             Ok(Some(Written {
                 resource_type,
                 id,
@@ -141,9 +114,7 @@ async fn apply(conn: &mut PgConnection, op: WriteOp) -> Result<Option<Written>> 
                 content: Some(content),
             }))
         }
-        WriteOp::Delete { resource_type, id } => match lock_current(conn, resource_type, &id)
-            .await?
-        {
+        WriteOp::Delete { resource_type, id } => match lock_current(conn, resource_type, &id).await? {
             None | Some((_, true)) => Ok(None),
             Some((version, false)) => {
                 let next = version + 1;
@@ -189,13 +160,11 @@ async fn lock_current(
     resource_type: ResourceType,
     id: &Id,
 ) -> Result<Option<(VersionId, bool)>> {
-    let row = sqlx::query(
-        "SELECT version_id, deleted FROM resource WHERE type = $1 AND id = $2 FOR UPDATE",
-    )
-    .bind(resource_type.as_str())
-    .bind(id.as_str())
-    .fetch_optional(&mut *conn)
-    .await?;
+    let row = sqlx::query("SELECT version_id, deleted FROM resource WHERE type = $1 AND id = $2 FOR UPDATE")
+        .bind(resource_type.as_str())
+        .bind(id.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
     Ok(row.map(|r| (r.get::<i64, _>(0), r.get::<bool, _>(1))))
 }
 
@@ -263,11 +232,7 @@ fn with_binds(sql: &Sql) -> sqlx::query::Query<'_, Postgres, PgArguments> {
     query
 }
 
-fn stored_version(
-    version_id: i64,
-    last_updated: DateTime<Utc>,
-    content: Option<String>,
-) -> StoredVersion {
+fn stored_version(version_id: i64, last_updated: DateTime<Utc>, content: Option<String>) -> StoredVersion {
     StoredVersion {
         version_id,
         last_updated: Instant::from_datetime(last_updated),
@@ -280,11 +245,7 @@ impl Store for PostgresStore {
         "postgresql"
     }
 
-    fn read<'a>(
-        &'a self,
-        resource_type: ResourceType,
-        id: &'a str,
-    ) -> BoxFuture<'a, Result<Option<StoredVersion>>> {
+    fn read<'a>(&'a self, resource_type: ResourceType, id: &'a str) -> BoxFuture<'a, Result<Option<StoredVersion>>> {
         Box::pin(async move {
             // The newest history row is the current version, in its exact text (see the migration).
             let row = sqlx::query(
@@ -337,9 +298,8 @@ impl Store for PostgresStore {
                         id: r.get(2),
                         version_id: r.get(3),
                         last_updated: Instant::from_datetime(r.get(4)),
-                        method: Method::parse(&method).ok_or_else(|| {
-                            Error::internal(format!("unknown history method {method}"))
-                        })?,
+                        method: Method::parse(&method)
+                            .ok_or_else(|| Error::internal(format!("unknown history method {method}")))?,
                         content: r.get::<Option<String>, _>(6).map(Bytes::from),
                     })
                 })

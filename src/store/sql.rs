@@ -108,19 +108,16 @@ fn history_filters(sql: &mut Sql, query: &HistoryQuery) {
         HistoryScope::Instance(resource_type, id) => {
             sql.push(" AND h.type = ")
                 .bind(SqlValue::Text(resource_type.as_str().to_owned()));
-            sql.push(" AND h.id = ")
-                .bind(SqlValue::Text(id.as_str().to_owned()));
+            sql.push(" AND h.id = ").bind(SqlValue::Text(id.as_str().to_owned()));
         }
     }
     if let Some(since) = query.since {
-        sql.push(" AND h.last_updated >= ")
-            .bind(SqlValue::Time(since));
+        sql.push(" AND h.last_updated >= ").bind(SqlValue::Time(since));
     }
     if let Some(at) = query.at {
         // A version is current from its own last_updated until the next version's. It overlaps
         // [start, end) when it began before `end` and no later version had replaced it by `start`.
-        sql.push(" AND h.last_updated < ")
-            .bind(SqlValue::Time(at.end));
+        sql.push(" AND h.last_updated < ").bind(SqlValue::Time(at.end));
         sql.push(
             " AND NOT EXISTS (SELECT 1 FROM resource_history n WHERE n.type = h.type AND n.id = h.id \
              AND n.version_id > h.version_id AND n.last_updated <= ",
@@ -167,8 +164,7 @@ mod tests {
         let sql = history_page(Dialect::Postgres, &q);
         assert!(sql.text.contains("h.content::text"));
         assert!(
-            sql.text
-                .ends_with("AND h.seq > $1 ORDER BY h.seq ASC LIMIT $2"),
+            sql.text.ends_with("AND h.seq > $1 ORDER BY h.seq ASC LIMIT $2"),
             "{}",
             sql.text
         );
@@ -180,10 +176,7 @@ mod tests {
         let range = InstantRange::parse("2020").unwrap();
         q.at = Some(range);
         let sql = history_total(Dialect::Postgres, &q);
-        assert_eq!(
-            sql.binds,
-            vec![SqlValue::Time(range.end), SqlValue::Time(range.start)]
-        );
+        assert_eq!(sql.binds, vec![SqlValue::Time(range.end), SqlValue::Time(range.start)]);
         assert!(sql.text.contains("n.last_updated <= $2"));
     }
 }

@@ -6,18 +6,16 @@
 //! `synchronous=NORMAL` in WAL mode keeps every committed write across a process crash; only a
 //! power loss can drop the last few commits — the usual trade for an embedded store.
 
+use super::cache::VersionCache;
 use super::sql::{self, Dialect, Sql, SqlValue};
 use super::{
-    BoxFuture, HistoryEntry, HistoryQuery, Method, Store, StoredVersion, WriteOp, Written, migrate,
-    stamp_and_serialise,
+    BoxFuture, HistoryEntry, HistoryQuery, Method, Store, StoredVersion, WriteOp, Written, migrate, stamp_and_serialise,
 };
 use crate::error::{Error, Result};
 use crate::model::{Id, Instant, ResourceType, VersionId};
 use bytes::Bytes;
 use serde_json::{Map, Value};
-use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, Row, Sqlite, SqliteConnection, SqlitePool};
 use std::str::FromStr;
 use std::time::Duration;
@@ -25,12 +23,16 @@ use std::time::Duration;
 pub struct SqliteStore {
     writer: SqlitePool,
     readers: SqlitePool,
+    cache: VersionCache,
+    /// Held open for the store's lifetime: its exclusive lock keeps a second server off this file,
+    /// which is what makes the version cache safe.
+    _owner_lock: Option<std::fs::File>,
 }
 
 impl SqliteStore {
     /// Opens (creating when missing, with its directory) the database at `url` (`sqlite:PATH`)
     /// and applies migrations.
-    pub async fn open(url: &str, max_readers: u32) -> Result<SqliteStore> {
+    pub async fn open(url: &str, max_readers: u32, cache_bytes: usize) -> Result<SqliteStore> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| Error::internal(format!("bad SQLite URL '{url}': {e}")))?
             .create_if_missing(true)
@@ -39,13 +41,18 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             .pragma("cache_size", "-65536") // 64 MiB page cache per connection
             .pragma("temp_store", "memory");
-        if let Some(parent) = std::path::Path::new(options.get_filename()).parent()
+        let path = options.get_filename().to_owned();
+        if let Some(parent) = path.parent()
             && !parent.as_os_str().is_empty()
         {
             std::fs::create_dir_all(parent)
                 .map_err(|e| Error::internal(format!("cannot create {}: {e}", parent.display())))?;
         }
+        let owner_lock = lock_for_this_process(&path)?;
+        // No ping before each acquire: the database is a local file, and a ping is a round trip
+        // to the connection's worker thread on every request.
         let writer = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
@@ -54,12 +61,18 @@ impl SqliteStore {
             .await?;
         migrate::run(&writer, migrate::SQLITE, "BEGIN IMMEDIATE", None).await?;
         let readers = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(max_readers.max(1))
             .idle_timeout(None)
             .max_lifetime(None)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(SqliteStore { writer, readers })
+        Ok(SqliteStore {
+            writer,
+            readers,
+            cache: VersionCache::new(cache_bytes),
+            _owner_lock: owner_lock,
+        })
     }
 
     async fn write_in_transaction(&self, op: WriteOp) -> Result<Option<Written>> {
@@ -68,8 +81,39 @@ impl SqliteStore {
         let now = Instant::now();
         let written = apply(&mut tx, op, now).await?;
         tx.commit().await?;
+        if let Some(w) = &written {
+            let version = StoredVersion {
+                version_id: w.version_id,
+                last_updated: w.last_updated,
+                content: w.content.clone(),
+            };
+            self.cache.offer(w.resource_type, w.id.as_str(), version);
+        }
         Ok(written)
     }
+}
+
+/// Takes an exclusive lock on `PATH.lock` beside the database, or fails when another process has
+/// it. In-memory databases need none.
+fn lock_for_this_process(path: &std::path::Path) -> Result<Option<std::fs::File>> {
+    if path.as_os_str().is_empty() || path.to_string_lossy().starts_with(":memory:") {
+        return Ok(None);
+    }
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| Error::internal(format!("cannot open {}: {e}", lock_path.to_string_lossy())))?;
+    file.try_lock().map_err(|_| {
+        Error::internal(format!(
+            "{} is in use by another fhir-server process; an SQLite database has one server",
+            path.display()
+        ))
+    })?;
+    Ok(Some(file))
 }
 
 /// Applies one write inside an open transaction.
@@ -92,23 +136,13 @@ async fn apply(conn: &mut SqliteConnection, op: WriteOp, now: Instant) -> Result
             super::check_if_match(resource_type, &id, current, if_match)?;
             match current {
                 None => Ok(Some(
-                    insert_first_version(conn, resource_type, id, resource, Method::Put, now)
-                        .await?,
+                    insert_first_version(conn, resource_type, id, resource, Method::Put, now).await?,
                 )),
                 Some((version, deleted)) => {
                     let next = version + 1;
                     let content = stamp_and_serialise(resource, &id, next, now);
                     replace_current(conn, resource_type, &id, next, now, Some(&content)).await?;
-                    insert_history(
-                        conn,
-                        resource_type,
-                        &id,
-                        next,
-                        now,
-                        Method::Put,
-                        Some(&content),
-                    )
-                    .await?;
+                    insert_history(conn, resource_type, &id, next, now, Method::Put, Some(&content)).await?;
                     Ok(Some(Written {
                         resource_type,
                         id,
@@ -120,9 +154,7 @@ async fn apply(conn: &mut SqliteConnection, op: WriteOp, now: Instant) -> Result
                 }
             }
         }
-        WriteOp::Delete { resource_type, id } => match current_version(conn, resource_type, &id)
-            .await?
-        {
+        WriteOp::Delete { resource_type, id } => match current_version(conn, resource_type, &id).await? {
             None | Some((_, true)) => Ok(None),
             Some((version, false)) => {
                 let next = version + 1;
@@ -257,11 +289,7 @@ fn with_binds(sql: &Sql) -> sqlx::query::Query<'_, Sqlite, SqliteArguments> {
     query
 }
 
-fn stored_version(
-    version_id: i64,
-    last_updated_micros: i64,
-    content: Option<String>,
-) -> StoredVersion {
+fn stored_version(version_id: i64, last_updated_micros: i64, content: Option<String>) -> StoredVersion {
     StoredVersion {
         version_id,
         last_updated: Instant::from_micros(last_updated_micros),
@@ -274,18 +302,21 @@ impl Store for SqliteStore {
         "sqlite"
     }
 
-    fn read<'a>(
-        &'a self,
-        resource_type: ResourceType,
-        id: &'a str,
-    ) -> BoxFuture<'a, Result<Option<StoredVersion>>> {
+    fn read<'a>(&'a self, resource_type: ResourceType, id: &'a str) -> BoxFuture<'a, Result<Option<StoredVersion>>> {
         Box::pin(async move {
+            if let Some(cached) = self.cache.get(resource_type, id) {
+                return Ok(Some(cached));
+            }
             let row = sqlx::query("SELECT version_id, last_updated, content FROM resource WHERE type = ?1 AND id = ?2")
                 .bind(resource_type.as_str())
                 .bind(id)
                 .fetch_optional(&self.readers)
                 .await?;
-            Ok(row.map(|r| stored_version(r.get(0), r.get(1), r.get(2))))
+            let found = row.map(|r| stored_version(r.get(0), r.get(1), r.get(2)));
+            if let Some(version) = &found {
+                self.cache.offer(resource_type, id, version.clone());
+            }
+            Ok(found)
         })
     }
 
@@ -327,9 +358,8 @@ impl Store for SqliteStore {
                         id: r.get(2),
                         version_id: r.get(3),
                         last_updated: Instant::from_micros(r.get(4)),
-                        method: Method::parse(&method).ok_or_else(|| {
-                            Error::internal(format!("unknown history method {method}"))
-                        })?,
+                        method: Method::parse(&method)
+                            .ok_or_else(|| Error::internal(format!("unknown history method {method}")))?,
                         content: r.get::<Option<String>, _>(6).map(Bytes::from),
                     })
                 })

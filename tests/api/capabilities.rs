@@ -53,18 +53,13 @@ async fn health_and_readiness(app: TestApp) {
     let root = app.base.trim_end_matches("/fhir/R4").to_owned();
     let health = app.send(app.client.get(format!("{root}/health"))).await;
     assert_eq!(health.status, 200);
-    let ready = app
-        .send(app.client.get(format!("{root}/health/ready")))
-        .await;
+    let ready = app.send(app.client.get(format!("{root}/health/ready"))).await;
     assert_eq!(ready.status, 200);
 }
 
 async fn data_survives_a_restart(mut app: TestApp) {
-    app.put(
-        "Patient/keep",
-        &json!({"resourceType": "Patient", "id": "keep"}),
-    )
-    .await;
+    app.put("Patient/keep", &json!({"resourceType": "Patient", "id": "keep"}))
+        .await;
     app.put(
         "Patient/keep",
         &json!({"resourceType": "Patient", "id": "keep", "active": true}),
@@ -75,10 +70,7 @@ async fn data_survives_a_restart(mut app: TestApp) {
     assert_eq!(read.status, 200);
     assert_eq!(read.header("etag"), Some("W/\"2\""));
     let next = app
-        .put(
-            "Patient/keep",
-            &json!({"resourceType": "Patient", "id": "keep"}),
-        )
+        .put("Patient/keep", &json!({"resourceType": "Patient", "id": "keep"}))
         .await;
     assert_eq!(
         next.header("etag"),

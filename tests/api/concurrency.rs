@@ -13,60 +13,49 @@ crate::on_both_backends!(
 const WRITERS: usize = 16;
 
 async fn concurrent_puts_with_the_same_if_match_let_exactly_one_through(app: TestApp) {
-    app.put(
-        "Patient/race",
-        &json!({"resourceType": "Patient", "id": "race"}),
-    )
-    .await;
+    app.put("Patient/race", &json!({"resourceType": "Patient", "id": "race"}))
+        .await;
     let app = Arc::new(app);
     let mut tasks = Vec::new();
     for i in 0..WRITERS {
         let app = app.clone();
         tasks.push(tokio::spawn(async move {
             let body = json!({"resourceType": "Patient", "id": "race", "birthDate": format!("19{:02}-01-01", i + 10)});
-            app.send(app.client.put(app.url("Patient/race")).header("content-type", "application/fhir+json")
-                .header("if-match", "W/\"1\"").body(body.to_string()))
-                .await
-                .status
+            app.send(
+                app.client
+                    .put(app.url("Patient/race"))
+                    .header("content-type", "application/fhir+json")
+                    .header("if-match", "W/\"1\"")
+                    .body(body.to_string()),
+            )
+            .await
+            .status
         }));
     }
     let mut statuses = Vec::new();
     for task in tasks {
         statuses.push(task.await.unwrap());
     }
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 200).count(),
-        1,
-        "{statuses:?}"
-    );
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
     assert_eq!(
         statuses.iter().filter(|s| **s == 412).count(),
         WRITERS - 1,
         "{statuses:?}"
     );
-    assert_eq!(
-        app.get("Patient/race").await.header("etag"),
-        Some("W/\"2\"")
-    );
+    assert_eq!(app.get("Patient/race").await.header("etag"), Some("W/\"2\""));
 }
 
 async fn concurrent_unconditional_puts_give_contiguous_versions(app: TestApp) {
-    app.put(
-        "Patient/many",
-        &json!({"resourceType": "Patient", "id": "many"}),
-    )
-    .await;
+    app.put("Patient/many", &json!({"resourceType": "Patient", "id": "many"}))
+        .await;
     let app = Arc::new(app);
     let mut tasks = Vec::new();
     for _ in 0..WRITERS {
         let app = app.clone();
         tasks.push(tokio::spawn(async move {
-            app.put(
-                "Patient/many",
-                &json!({"resourceType": "Patient", "id": "many"}),
-            )
-            .await
-            .status
+            app.put("Patient/many", &json!({"resourceType": "Patient", "id": "many"}))
+                .await
+                .status
         }));
     }
     for task in tasks {
@@ -80,13 +69,7 @@ async fn concurrent_unconditional_puts_give_contiguous_versions(app: TestApp) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| {
-            e["resource"]["meta"]["versionId"]
-                .as_str()
-                .unwrap()
-                .parse()
-                .unwrap()
-        })
+        .map(|e| e["resource"]["meta"]["versionId"].as_str().unwrap().parse().unwrap())
         .collect();
     versions.sort_unstable();
     assert_eq!(versions, (1..=(WRITERS as i64 + 1)).collect::<Vec<_>>());
@@ -98,23 +81,16 @@ async fn concurrent_update_as_create_on_one_id_makes_one_resource(app: TestApp) 
     for _ in 0..WRITERS {
         let app = app.clone();
         tasks.push(tokio::spawn(async move {
-            app.put(
-                "Patient/fresh",
-                &json!({"resourceType": "Patient", "id": "fresh"}),
-            )
-            .await
-            .status
+            app.put("Patient/fresh", &json!({"resourceType": "Patient", "id": "fresh"}))
+                .await
+                .status
         }));
     }
     let mut statuses = Vec::new();
     for task in tasks {
         statuses.push(task.await.unwrap());
     }
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 201).count(),
-        1,
-        "{statuses:?}"
-    );
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
     assert_eq!(
         statuses.iter().filter(|s| **s == 200).count(),
         WRITERS - 1,

@@ -41,11 +41,7 @@ async fn every_official_example_round_trips_and_appears_in_history(app: TestApp)
         .filter(|p| p.extension().is_some_and(|e| e == "json") && !p.ends_with("package.json"))
         .collect();
     files.sort();
-    assert!(
-        files.len() > 700,
-        "expected the R4 examples in {}",
-        dir.display()
-    );
+    assert!(files.len() > 700, "expected the R4 examples in {}", dir.display());
 
     let mut written: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut versions_written = 0usize;
@@ -69,12 +65,7 @@ async fn every_official_example_round_trips_and_appears_in_history(app: TestApp)
             )
             .await;
         if put.status != 200 && put.status != 201 {
-            failures.push(format!(
-                "{}: PUT {url} -> {} {}",
-                path.display(),
-                put.status,
-                put.text
-            ));
+            failures.push(format!("{}: PUT {url} -> {} {}", path.display(), put.status, put.text));
             continue;
         }
         versions_written += 1;
@@ -85,10 +76,7 @@ async fn every_official_example_round_trips_and_appears_in_history(app: TestApp)
         }
         // serde_json keeps numbers as written here, so 1.50 ≠ 1.5 and 1E-22 ≠ 0.0000000000000000000001.
         if without_server_meta(read.json()) != without_server_meta(sent) {
-            failures.push(format!(
-                "{}: read back differs from what was sent",
-                path.display()
-            ));
+            failures.push(format!("{}: read back differs from what was sent", path.display()));
         }
         written.entry(resource_type).or_default().insert(id);
     }
@@ -107,10 +95,7 @@ async fn every_official_example_round_trips_and_appears_in_history(app: TestApp)
             .iter()
             .filter(|id| !seen.contains(&format!("{resource_type}/{id}")))
             .collect();
-        assert!(
-            missing.is_empty(),
-            "{resource_type}/_history misses {missing:?}"
-        );
+        assert!(missing.is_empty(), "{resource_type}/_history misses {missing:?}");
     }
     // System history: one entry per version written.
     let mut count = 0usize;

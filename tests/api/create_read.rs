@@ -20,10 +20,7 @@ async fn create_assigns_an_id_and_answers_201_with_location_etag_and_last_modifi
     let body = reply.json();
     let id = body["id"].as_str().unwrap();
     assert_ne!(id, "client-chosen", "the server assigns the id on create");
-    assert_eq!(
-        body["meta"]["versionId"], "1",
-        "a client versionId is ignored"
-    );
+    assert_eq!(body["meta"]["versionId"], "1", "a client versionId is ignored");
     assert_eq!(body["active"], true);
     assert!(body["meta"]["lastUpdated"].as_str().unwrap().ends_with('Z'));
     assert_eq!(
@@ -42,10 +39,7 @@ async fn create_assigns_an_id_and_answers_201_with_location_etag_and_last_modifi
 
 async fn read_returns_what_was_stored_with_version_headers(app: TestApp) {
     let created = app
-        .post(
-            "Patient",
-            &json!({"resourceType": "Patient", "gender": "female"}),
-        )
+        .post("Patient", &json!({"resourceType": "Patient", "gender": "female"}))
         .await
         .json();
     let id = created["id"].as_str().unwrap();
@@ -66,9 +60,7 @@ async fn head_answers_like_get_without_a_body(app: TestApp) {
         .await
         .json();
     let id = created["id"].as_str().unwrap();
-    let reply = app
-        .send(app.client.head(app.url(&format!("Observation/{id}"))))
-        .await;
+    let reply = app.send(app.client.head(app.url(&format!("Observation/{id}")))).await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.header("etag"), Some("W/\"1\""));
     assert!(reply.text.is_empty());
@@ -96,9 +88,7 @@ async fn vread_serves_each_version_and_404_for_unknown_versions(app: TestApp) {
     assert_eq!(r1.json(), v1);
     assert_eq!(r1.header("etag"), Some("W/\"1\""));
     assert_eq!(app.get("Patient/vr/_history/2").await.json(), v2);
-    app.get("Patient/vr/_history/3")
-        .await
-        .assert_outcome(404, "not-found");
+    app.get("Patient/vr/_history/3").await.assert_outcome(404, "not-found");
     app.get("Patient/vr/_history/abc")
         .await
         .assert_outcome(404, "not-found");
@@ -108,10 +98,7 @@ async fn vread_serves_each_version_and_404_for_unknown_versions(app: TestApp) {
 }
 
 async fn read_of_an_unknown_resource_is_404_not_found(app: TestApp) {
-    let outcome = app
-        .get("Patient/does-not-exist")
-        .await
-        .assert_outcome(404, "not-found");
+    let outcome = app.get("Patient/does-not-exist").await.assert_outcome(404, "not-found");
     assert!(
         outcome["issue"][0]["diagnostics"]
             .as_str()

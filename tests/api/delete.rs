@@ -18,9 +18,7 @@ async fn read_of_a_deleted_resource_is_410_with_the_etag_of_the_delete(app: Test
     let read = app.get("Patient/d").await;
     read.assert_outcome(410, "deleted");
     assert_eq!(read.header("etag"), Some("W/\"2\""));
-    app.get("Patient/d/_history/2")
-        .await
-        .assert_outcome(410, "deleted");
+    app.get("Patient/d/_history/2").await.assert_outcome(410, "deleted");
     assert_eq!(
         app.get("Patient/d/_history/1").await.status,
         200,
@@ -30,22 +28,13 @@ async fn read_of_a_deleted_resource_is_410_with_the_etag_of_the_delete(app: Test
 
 async fn delete_is_idempotent(app: TestApp) {
     assert_eq!(app.delete("Patient/never").await.status, 204);
-    app.get("Patient/never")
-        .await
-        .assert_outcome(404, "not-found");
-    app.put(
-        "Patient/twice",
-        &json!({"resourceType": "Patient", "id": "twice"}),
-    )
-    .await;
+    app.get("Patient/never").await.assert_outcome(404, "not-found");
+    app.put("Patient/twice", &json!({"resourceType": "Patient", "id": "twice"}))
+        .await;
     assert_eq!(app.delete("Patient/twice").await.status, 204);
     let again = app.delete("Patient/twice").await;
     assert_eq!(again.status, 204);
-    assert_eq!(
-        again.header("etag"),
-        None,
-        "a second delete writes no version"
-    );
+    assert_eq!(again.header("etag"), None, "a second delete writes no version");
     let history = app.get("Patient/twice/_history").await.json();
     assert_eq!(history["total"], 2);
     let with_outcome = app

@@ -13,9 +13,7 @@ crate::on_both_backends!(
 );
 
 async fn unknown_resource_type_is_404_not_supported(app: TestApp) {
-    app.get("Patientt/1")
-        .await
-        .assert_outcome(404, "not-supported");
+    app.get("Patientt/1").await.assert_outcome(404, "not-supported");
     app.post("Foo", &json!({"resourceType": "Foo"}))
         .await
         .assert_outcome(404, "not-supported");
@@ -34,9 +32,7 @@ async fn malformed_bodies_are_400_and_write_nothing(app: TestApp) {
     app.send(send("{\"resourceType\": \"Patient\","))
         .await
         .assert_outcome(400, "structure");
-    app.send(send("[1, 2]"))
-        .await
-        .assert_outcome(400, "structure");
+    app.send(send("[1, 2]")).await.assert_outcome(400, "structure");
     app.send(send("")).await.assert_outcome(400, "required");
     let wrong_type = app.send(send(r#"{"resourceType": "Observation"}"#)).await;
     let outcome = wrong_type.assert_outcome(400, "invalid");
@@ -45,15 +41,10 @@ async fn malformed_bodies_are_400_and_write_nothing(app: TestApp) {
         .await
         .assert_outcome(400, "invalid");
     let control = app
-        .send(send(
-            r#"{"resourceType": "Patient", "name": [{"family": "a\u0000b"}]}"#,
-        ))
+        .send(send(r#"{"resourceType": "Patient", "name": [{"family": "a\u0000b"}]}"#))
         .await;
     let outcome = control.assert_outcome(400, "value");
-    assert_eq!(
-        outcome["issue"][0]["expression"][0],
-        "Patient.name[0].family"
-    );
+    assert_eq!(outcome["issue"][0]["expression"][0], "Patient.name[0].family");
     let history = app.get("_history").await.json();
     assert!(
         history.get("entry").is_none(),
@@ -91,22 +82,15 @@ async fn a_body_over_the_limit_is_413(app: TestApp) {
     };
     let big = json!({"resourceType": "Patient", "id": "big", "text": {"status": "generated",
         "div": format!("<div xmlns=\"http://www.w3.org/1999/xhtml\">{}</div>", "x".repeat(2000))}});
-    app.put("Patient/big", &big)
-        .await
-        .assert_outcome(413, "too-long");
+    app.put("Patient/big", &big).await.assert_outcome(413, "too-long");
     // Without a Content-Length (chunked transfer), the limit holds too.
     let status_line = chunked_put(&app, "Patient/big", &big.to_string()).await;
     assert!(status_line.starts_with("HTTP/1.1 413"), "{status_line}");
-    app.get("Patient/big")
-        .await
-        .assert_outcome(404, "not-found");
+    app.get("Patient/big").await.assert_outcome(404, "not-found");
     assert_eq!(
-        app.put(
-            "Patient/small",
-            &json!({"resourceType": "Patient", "id": "small"})
-        )
-        .await
-        .status,
+        app.put("Patient/small", &json!({"resourceType": "Patient", "id": "small"}))
+            .await
+            .status,
         201
     );
 }
@@ -148,17 +132,15 @@ async fn unsupported_methods_and_routes_answer_with_an_operation_outcome(app: Te
     app.send(app.client.delete(app.url("metadata")))
         .await
         .assert_outcome(405, "not-supported");
-    app.send(app.client.get(format!(
-        "{}/not-fhir",
-        app.base.trim_end_matches("/fhir/R4")
-    )))
+    app.send(
+        app.client
+            .get(format!("{}/not-fhir", app.base.trim_end_matches("/fhir/R4"))),
+    )
     .await
     .assert_outcome(404, "not-supported");
 }
 
 async fn search_is_reported_as_not_implemented(app: TestApp) {
-    app.get("Patient")
-        .await
-        .assert_outcome(501, "not-supported");
+    app.get("Patient").await.assert_outcome(501, "not-supported");
     app.get("Nope").await.assert_outcome(404, "not-supported");
 }

@@ -72,11 +72,7 @@ impl Reply {
 
     /// Asserts an OperationOutcome with an error issue of `code`; returns the outcome.
     pub fn assert_outcome(&self, status: u16, code: &str) -> Value {
-        assert_eq!(
-            self.status, status,
-            "unexpected status; body: {}",
-            self.text
-        );
+        assert_eq!(self.status, status, "unexpected status; body: {}", self.text);
         let outcome = self.json();
         assert_eq!(outcome["resourceType"], "OperationOutcome", "{}", self.text);
         assert_eq!(outcome["issue"][0]["code"], code, "{}", self.text);
@@ -92,11 +88,7 @@ impl Reply {
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 fn unique_name() -> String {
-    format!(
-        "t{}_{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
+    format!("t{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
 impl TestApp {
@@ -106,19 +98,12 @@ impl TestApp {
         Self::spawn_with(backend, |_| {}).await
     }
 
-    pub async fn spawn_with(
-        backend: Backend,
-        adjust: impl FnOnce(&mut ServeConfig),
-    ) -> Option<TestApp> {
+    pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut ServeConfig)) -> Option<TestApp> {
         let (database_url, sqlite_dir) = match backend {
             Backend::Sqlite => {
-                let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-                    .join(format!("sqlite-{}", unique_name()));
+                let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("sqlite-{}", unique_name()));
                 std::fs::create_dir_all(&dir).unwrap();
-                (
-                    format!("sqlite:{}", dir.join("fhir.sqlite").display()),
-                    Some(dir),
-                )
+                (format!("sqlite:{}", dir.join("fhir.sqlite").display()), Some(dir))
             }
             Backend::Postgres => (fresh_postgres_database().await?, None),
         };
@@ -160,11 +145,7 @@ impl TestApp {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let text = response.text().await.expect("body");
-        Reply {
-            status,
-            headers,
-            text,
-        }
+        Reply { status, headers, text }
     }
 
     pub async fn get(&self, path: &str) -> Reply {
@@ -228,12 +209,9 @@ async fn fresh_postgres_database() -> Option<String> {
     };
     let name = unique_name();
     let mut conn = connect_with_retry(&admin).await;
-    sqlx::Executor::execute(
-        &mut conn,
-        sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
+    sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await
+        .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
     Some(replace_database(&admin, &name))
 }
 
@@ -252,9 +230,7 @@ async fn connect_with_retry(url: &str) -> sqlx::PgConnection {
 
 /// `postgres://u@h:p/db?x` with its database replaced by `name`.
 fn replace_database(url: &str, name: &str) -> String {
-    let (without_query, query) = url
-        .split_once('?')
-        .map_or((url, None), |(a, b)| (a, Some(b)));
+    let (without_query, query) = url.split_once('?').map_or((url, None), |(a, b)| (a, Some(b)));
     let authority_end = without_query.find("://").map(|i| i + 3).unwrap_or(0);
     let base = match without_query[authority_end..].find('/') {
         Some(slash) => &without_query[..authority_end + slash],
@@ -331,8 +307,7 @@ fn remove_stale_clusters(parent: &Path) {
 }
 
 fn start_private_cluster() -> Result<String, String> {
-    let initdb =
-        find_postgres_bin("initdb").ok_or("initdb not found (install the postgresql package)")?;
+    let initdb = find_postgres_bin("initdb").ok_or("initdb not found (install the postgresql package)")?;
     let postgres = find_postgres_bin("postgres").ok_or("postgres server binary not found")?;
     let parent = Path::new(env!("CARGO_TARGET_TMPDIR")).to_path_buf();
     remove_stale_clusters(&parent);
@@ -366,10 +341,7 @@ fn start_private_cluster() -> Result<String, String> {
         .output()
         .map_err(|e| format!("initdb: {e}"))?;
     if !output.status.success() {
-        return Err(format!(
-            "initdb failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        ));
+        return Err(format!("initdb failed: {}", String::from_utf8_lossy(&output.stderr)));
     }
     let port = free_port();
     // The server must not outlive this test process: it gets a parent-death signal, and it is
@@ -379,13 +351,7 @@ fn start_private_cluster() -> Result<String, String> {
     command
         .arg("-D")
         .arg(&data)
-        .args([
-            "-p",
-            &port.to_string(),
-            "-c",
-            "listen_addresses=127.0.0.1",
-            "-k",
-        ])
+        .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1", "-k"])
         .arg(&dir)
         .args([
             "-c",

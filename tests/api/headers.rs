@@ -14,11 +14,7 @@ async fn if_none_match_on_the_current_version_is_304(app: TestApp) {
     app.put("Patient/c", &json!({"resourceType": "Patient", "id": "c"}))
         .await;
     let hit = app
-        .send(
-            app.client
-                .get(app.url("Patient/c"))
-                .header("if-none-match", "W/\"1\""),
-        )
+        .send(app.client.get(app.url("Patient/c")).header("if-none-match", "W/\"1\""))
         .await;
     assert_eq!(hit.status, 304);
     assert!(hit.text.is_empty());
@@ -29,11 +25,7 @@ async fn if_none_match_on_the_current_version_is_304(app: TestApp) {
     )
     .await;
     let miss = app
-        .send(
-            app.client
-                .get(app.url("Patient/c"))
-                .header("if-none-match", "W/\"1\""),
-        )
+        .send(app.client.get(app.url("Patient/c")).header("if-none-match", "W/\"1\""))
         .await;
     assert_eq!(miss.status, 200);
     assert_eq!(miss.json()["active"], true);
@@ -41,10 +33,7 @@ async fn if_none_match_on_the_current_version_is_304(app: TestApp) {
 
 async fn if_modified_since_is_304_when_unchanged(app: TestApp) {
     let created = app
-        .put(
-            "Patient/ims",
-            &json!({"resourceType": "Patient", "id": "ims"}),
-        )
+        .put("Patient/ims", &json!({"resourceType": "Patient", "id": "ims"}))
         .await;
     let last_modified = created.header("last-modified").unwrap().to_owned();
     let unchanged = app
@@ -98,12 +87,7 @@ async fn xml_is_406_until_it_exists_and_json_formats_are_served(app: TestApp) {
         )
         .await;
     assert_eq!(plain.status, 200);
-    assert!(
-        plain
-            .header("content-type")
-            .unwrap()
-            .starts_with("application/json")
-    );
+    assert!(plain.header("content-type").unwrap().starts_with("application/json"));
     let browser = app
         .send(
             app.client

@@ -24,10 +24,7 @@ fn link(bundle: &Value, relation: &str) -> Option<String> {
 }
 
 async fn instance_history_lists_every_version_newest_first_with_request_and_response(app: TestApp) {
-    let created = app
-        .post("Patient", &json!({"resourceType": "Patient"}))
-        .await
-        .json();
+    let created = app.post("Patient", &json!({"resourceType": "Patient"})).await.json();
     let id = created["id"].as_str().unwrap().to_owned();
     app.put(
         &format!("Patient/{id}"),
@@ -43,20 +40,11 @@ async fn instance_history_lists_every_version_newest_first_with_request_and_resp
     assert_eq!(bundle["total"], 3);
     let list = entries(&bundle);
     assert_eq!(list.len(), 3);
-    let methods: Vec<&str> = list
-        .iter()
-        .map(|e| e["request"]["method"].as_str().unwrap())
-        .collect();
+    let methods: Vec<&str> = list.iter().map(|e| e["request"]["method"].as_str().unwrap()).collect();
     assert_eq!(methods, ["DELETE", "PUT", "POST"]);
-    let etags: Vec<&str> = list
-        .iter()
-        .map(|e| e["response"]["etag"].as_str().unwrap())
-        .collect();
+    let etags: Vec<&str> = list.iter().map(|e| e["response"]["etag"].as_str().unwrap()).collect();
     assert_eq!(etags, ["W/\"3\"", "W/\"2\"", "W/\"1\""]);
-    assert!(
-        list[0].get("resource").is_none(),
-        "a delete has no resource"
-    );
+    assert!(list[0].get("resource").is_none(), "a delete has no resource");
     assert_eq!(list[1]["resource"]["active"], true);
     assert_eq!(list[2]["resource"], created);
     assert_eq!(list[2]["request"]["url"], "Patient");
@@ -108,13 +96,7 @@ async fn type_and_system_history_cover_their_scope(app: TestApp) {
             .len()
             == 1
     );
-    assert!(
-        app.get("Encounter/_history")
-            .await
-            .json()
-            .get("entry")
-            .is_none()
-    );
+    assert!(app.get("Encounter/_history").await.json().get("entry").is_none());
 }
 
 async fn paging_with_count_neither_repeats_nor_skips_while_writes_arrive(app: TestApp) {
@@ -160,10 +142,7 @@ async fn paging_with_count_neither_repeats_nor_skips_while_writes_arrive(app: Te
     }
     assert_eq!(seen, ["b6", "b5", "b4", "b3", "b2", "b1", "b0"]);
     // The previous link of page two leads back to exactly page one.
-    let back = app
-        .send(app.client.get(previous_of_second.unwrap()))
-        .await
-        .json();
+    let back = app.send(app.client.get(previous_of_second.unwrap())).await.json();
     let ids: Vec<String> = entries(&back)
         .iter()
         .map(|e| e["resource"]["id"].as_str().unwrap().to_owned())
@@ -207,12 +186,7 @@ async fn since_and_at_select_versions_by_time(app: TestApp) {
 fn version_ids(bundle: &Value) -> Vec<String> {
     entries(bundle)
         .iter()
-        .map(|e| {
-            e["resource"]["meta"]["versionId"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
+        .map(|e| e["resource"]["meta"]["versionId"].as_str().unwrap().to_owned())
         .collect()
 }
 

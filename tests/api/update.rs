@@ -13,10 +13,7 @@ crate::on_both_backends!(
 
 async fn update_writes_the_next_version_and_answers_200(app: TestApp) {
     let created = app
-        .post(
-            "Patient",
-            &json!({"resourceType": "Patient", "active": true}),
-        )
+        .post("Patient", &json!({"resourceType": "Patient", "active": true}))
         .await
         .json();
     let id = created["id"].as_str().unwrap();
@@ -30,10 +27,7 @@ async fn update_writes_the_next_version_and_answers_200(app: TestApp) {
     assert_eq!(reply.header("etag"), Some("W/\"2\""));
     assert_eq!(reply.json()["meta"]["versionId"], "2");
     assert_eq!(reply.json()["active"], false);
-    assert_eq!(
-        app.get(&format!("Patient/{id}")).await.json()["active"],
-        false
-    );
+    assert_eq!(app.get(&format!("Patient/{id}")).await.json()["active"], false);
 }
 
 async fn update_as_create_with_a_client_id_answers_201(app: TestApp) {
@@ -52,24 +46,16 @@ async fn update_as_create_with_a_client_id_answers_201(app: TestApp) {
 }
 
 async fn update_needs_the_body_id_to_match_the_url(app: TestApp) {
-    let missing = app
-        .put("Patient/p1", &json!({"resourceType": "Patient"}))
-        .await;
+    let missing = app.put("Patient/p1", &json!({"resourceType": "Patient"})).await;
     let outcome = missing.assert_outcome(400, "required");
     assert_eq!(outcome["issue"][0]["expression"][0], "Patient.id");
     let different = app
-        .put(
-            "Patient/p1",
-            &json!({"resourceType": "Patient", "id": "p2"}),
-        )
+        .put("Patient/p1", &json!({"resourceType": "Patient", "id": "p2"}))
         .await;
     different.assert_outcome(400, "invalid");
-    app.put(
-        "Patient/bad_id",
-        &json!({"resourceType": "Patient", "id": "bad_id"}),
-    )
-    .await
-    .assert_outcome(400, "invalid");
+    app.put("Patient/bad_id", &json!({"resourceType": "Patient", "id": "bad_id"}))
+        .await
+        .assert_outcome(400, "invalid");
     // Nothing was written by any of them.
     app.get("Patient/p1").await.assert_outcome(404, "not-found");
     app.get("Patient/p2").await.assert_outcome(404, "not-found");
@@ -106,9 +92,7 @@ async fn stale_if_match_is_412_and_writes_nothing(app: TestApp) {
         )
         .await;
     absent.assert_outcome(412, "conflict");
-    app.get("Patient/none")
-        .await
-        .assert_outcome(404, "not-found");
+    app.get("Patient/none").await.assert_outcome(404, "not-found");
 }
 
 async fn matching_if_match_updates(app: TestApp) {

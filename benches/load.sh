@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Load workloads over HTTP for create, read and update of Patients, on one backend.
+#
+#   benches/load.sh sqlite|postgres [SECONDS]
+#
+# Builds the release binary, starts the server on a fresh database (SQLite in a temp dir, or a
+# private PostgreSQL cluster with durable settings: fsync and synchronous_commit on), and runs wrk
+# (Debian package `wrk`) on the same machine. Prints wrk's requests/s and latency percentiles.
+# The workloads match ../shared/bench: read by id at 16 and 1 connections, create at 8, plus
+# update (PUT over 1,000 ids) at 8.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+backend=${1:?usage: benches/load.sh sqlite|postgres [SECONDS]}
+secs=${2:-10}
+command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk"; exit 1; }
+cargo build --release --quiet
+work=$(mktemp -d /tmp/fhir-load.XXXXXX)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  if [ "$backend" = postgres ]; then runuser -u postgres -- pg_ctl -D "$work/pg" -m fast stop >/dev/null 2>&1 || true; fi
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+case "$backend" in
+  sqlite) url="sqlite:$work/fhir.sqlite" ;;
+  postgres)
+    bindir=$(pg_config --bindir 2>/dev/null || true)
+    [ -x "$bindir/initdb" ] || bindir=$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb | tail -1)")
+    chown postgres "$work"
+    pgport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    runuser -u postgres -- "$bindir/initdb" -D "$work/pg" -U postgres --auth=trust -E UTF8 --locale=C >/dev/null
+    runuser -u postgres -- "$bindir/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w \
+      -o "-p $pgport -k $work -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=512MB" start >/dev/null
+    url="postgres://postgres@127.0.0.1:$pgport/postgres"
+    ;;
+  *) echo "unknown backend $backend"; exit 1 ;;
+esac
+
+FHIR_LOG=warn ./target/release/fhir-server --listen "127.0.0.1:$port" --database-url "$url" &
+pids+=($!)
+base="http://127.0.0.1:$port/fhir/R4"
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health/ready" >/dev/null && break; sleep 0.1; done
+
+summary() { grep -E "Requests/sec|^ +(50|99)%|Non-2xx|Socket errors" | sed 's/^/    /'; }
+echo "== $backend: read by id, 16 connections"
+bash ../shared/bench/read_patient.sh "$base" "$secs" 16 | summary
+echo "== $backend: read by id, 1 connection"
+bash ../shared/bench/read_patient.sh "$base" "$secs" 1 | summary
+echo "== $backend: create, 8 connections"
+wrk -t1 -c8 -d"${secs}s" --latency -s ../shared/bench/post_patient.lua "$base/Patient" | summary
+echo "== $backend: update (PUT over 1,000 ids), 8 connections"
+wrk -t1 -c8 -d"${secs}s" --latency -s benches/put_patient.lua "$base" | summary
