@@ -9,6 +9,20 @@ crate::on_both_backends!(
     data_survives_a_restart,
 );
 
+#[tokio::test]
+async fn a_second_server_cannot_open_the_same_sqlite_file() {
+    // The in-memory version cache relies on this process being the SQLite file's only writer.
+    let app = crate::harness::TestApp::spawn(crate::harness::Backend::Sqlite)
+        .await
+        .unwrap();
+    let second = fhir_server::app::start(&fhir_server::config::ServeConfig::for_database(
+        app.database_url.clone(),
+    ))
+    .await;
+    let error = second.err().expect("a second server on the same file must be refused");
+    assert!(error.to_string().contains("in use by another"), "{error}");
+}
+
 async fn metadata_describes_what_the_server_does(app: TestApp) {
     let reply = app.get("metadata").await;
     assert_eq!(reply.status, 200);

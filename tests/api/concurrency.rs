@@ -8,6 +8,7 @@ crate::on_both_backends!(
     concurrent_puts_with_the_same_if_match_let_exactly_one_through,
     concurrent_unconditional_puts_give_contiguous_versions,
     concurrent_update_as_create_on_one_id_makes_one_resource,
+    a_read_never_returns_a_version_older_than_one_already_acknowledged,
 );
 
 const WRITERS: usize = 16;
@@ -100,4 +101,43 @@ async fn concurrent_update_as_create_on_one_id_makes_one_resource(app: TestApp) 
         app.get("Patient/fresh").await.header("etag"),
         Some(format!("W/\"{WRITERS}\"").as_str())
     );
+}
+
+async fn a_read_never_returns_a_version_older_than_one_already_acknowledged(app: TestApp) {
+    // Writers and readers interleave on a few ids; after a write is acknowledged as version n,
+    // every later read of that id (from any task) must return version n or newer.
+    let app = Arc::new(app);
+    let acknowledged: Arc<Vec<std::sync::atomic::AtomicI64>> =
+        Arc::new((0..4).map(|_| std::sync::atomic::AtomicI64::new(0)).collect());
+    let mut tasks = Vec::new();
+    for task in 0..8 {
+        let (app, acknowledged) = (app.clone(), acknowledged.clone());
+        tasks.push(tokio::spawn(async move {
+            for round in 0..15 {
+                let slot = (task + round) % 4;
+                let url = format!("Basic/k{slot}");
+                if (task + round) % 2 == 0 {
+                    let body = json!({"resourceType": "Basic", "id": format!("k{slot}"), "code": {"text": "k"}});
+                    let reply = app.put(&url, &body).await;
+                    let version: i64 = reply.json()["meta"]["versionId"].as_str().unwrap().parse().unwrap();
+                    acknowledged[slot].fetch_max(version, std::sync::atomic::Ordering::SeqCst);
+                } else {
+                    let floor = acknowledged[slot].load(std::sync::atomic::Ordering::SeqCst);
+                    let reply = app.get(&url).await;
+                    if reply.status == 200 {
+                        let version: i64 = reply.json()["meta"]["versionId"].as_str().unwrap().parse().unwrap();
+                        assert!(
+                            version >= floor,
+                            "read version {version} after version {floor} was acknowledged"
+                        );
+                    } else {
+                        assert_eq!(floor, 0, "a resource acknowledged as written must be readable");
+                    }
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
 }

@@ -2,28 +2,31 @@
 //!
 //! Why one writer: SQLite serialises writers anyway, and a single connection that takes its lock
 //! with `BEGIN IMMEDIATE` never meets `SQLITE_BUSY` half-way through a transaction. Versions are
-//! therefore assigned strictly one after another. Readers never block the writer in WAL mode.
+//! therefore assigned strictly one after another; `writer.rs` also commits writes in groups.
+//! Readers never block the writer in WAL mode.
 //! `synchronous=NORMAL` in WAL mode keeps every committed write across a process crash; only a
 //! power loss can drop the last few commits — the usual trade for an embedded store.
 
+mod writer;
+
 use super::cache::VersionCache;
 use super::sql::{self, Dialect, Sql, SqlValue};
-use super::{
-    BoxFuture, HistoryEntry, HistoryQuery, Method, Store, StoredVersion, WriteOp, Written, migrate, stamp_and_serialise,
-};
+use super::{BoxFuture, HistoryEntry, HistoryQuery, Method, Store, StoredVersion, WriteOp, Written, migrate};
 use crate::error::{Error, Result};
-use crate::model::{Id, Instant, ResourceType, VersionId};
+use crate::model::{Instant, ResourceType, VersionId};
 use bytes::Bytes;
-use serde_json::{Map, Value};
 use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{AssertSqlSafe, Row, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{AssertSqlSafe, Row, Sqlite, SqlitePool};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use writer::WriteRequest;
 
 pub struct SqliteStore {
-    writer: SqlitePool,
+    writer: mpsc::Sender<WriteRequest>,
     readers: SqlitePool,
-    cache: VersionCache,
+    cache: Arc<VersionCache>,
     /// Held open for the store's lifetime: its exclusive lock keeps a second server off this file,
     /// which is what makes the version cache safe.
     _owner_lock: Option<std::fs::File>,
@@ -60,6 +63,8 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await?;
         migrate::run(&writer, migrate::SQLITE, "BEGIN IMMEDIATE", None).await?;
+        let writer_connection = writer.acquire().await?.detach();
+        let cache = Arc::new(VersionCache::new(cache_bytes));
         let readers = SqlitePoolOptions::new()
             .test_before_acquire(false)
             .max_connections(max_readers.max(1))
@@ -68,28 +73,11 @@ impl SqliteStore {
             .connect_with(options.read_only(true))
             .await?;
         Ok(SqliteStore {
-            writer,
+            writer: writer::spawn(writer_connection, cache.clone()),
             readers,
-            cache: VersionCache::new(cache_bytes),
+            cache,
             _owner_lock: owner_lock,
         })
-    }
-
-    async fn write_in_transaction(&self, op: WriteOp) -> Result<Option<Written>> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        // Stamped inside the write lock, so last_updated never runs backwards along `seq`.
-        let now = Instant::now();
-        let written = apply(&mut tx, op, now).await?;
-        tx.commit().await?;
-        if let Some(w) = &written {
-            let version = StoredVersion {
-                version_id: w.version_id,
-                last_updated: w.last_updated,
-                content: w.content.clone(),
-            };
-            self.cache.offer(w.resource_type, w.id.as_str(), version);
-        }
-        Ok(written)
     }
 }
 
@@ -114,166 +102,6 @@ fn lock_for_this_process(path: &std::path::Path) -> Result<Option<std::fs::File>
         ))
     })?;
     Ok(Some(file))
-}
-
-/// Applies one write inside an open transaction.
-async fn apply(conn: &mut SqliteConnection, op: WriteOp, now: Instant) -> Result<Option<Written>> {
-    match op {
-        WriteOp::Create {
-            resource_type,
-            id,
-            resource,
-        } => Ok(Some(
-            insert_first_version(conn, resource_type, id, resource, Method::Post, now).await?,
-        )),
-        WriteOp::Update {
-            resource_type,
-            id,
-            resource,
-            if_match,
-        } => {
-            let current = current_version(conn, resource_type, &id).await?;
-            super::check_if_match(resource_type, &id, current, if_match)?;
-            match current {
-                None => Ok(Some(
-                    insert_first_version(conn, resource_type, id, resource, Method::Put, now).await?,
-                )),
-                Some((version, deleted)) => {
-                    let next = version + 1;
-                    let content = stamp_and_serialise(resource, &id, next, now);
-                    replace_current(conn, resource_type, &id, next, now, Some(&content)).await?;
-                    insert_history(conn, resource_type, &id, next, now, Method::Put, Some(&content)).await?;
-                    Ok(Some(Written {
-                        resource_type,
-                        id,
-                        version_id: next,
-                        last_updated: now,
-                        created: deleted,
-                        content: Some(content),
-                    }))
-                }
-            }
-        }
-        WriteOp::Delete { resource_type, id } => match current_version(conn, resource_type, &id).await? {
-            None | Some((_, true)) => Ok(None),
-            Some((version, false)) => {
-                let next = version + 1;
-                replace_current(conn, resource_type, &id, next, now, None).await?;
-                insert_history(conn, resource_type, &id, next, now, Method::Delete, None).await?;
-                Ok(Some(Written {
-                    resource_type,
-                    id,
-                    version_id: next,
-                    last_updated: now,
-                    created: false,
-                    content: None,
-                }))
-            }
-        },
-    }
-}
-
-async fn insert_first_version(
-    conn: &mut SqliteConnection,
-    resource_type: ResourceType,
-    id: Id,
-    resource: Map<String, Value>,
-    method: Method,
-    now: Instant,
-) -> Result<Written> {
-    let content = stamp_and_serialise(resource, &id, 1, now);
-    let text = utf8(&content);
-    sqlx::query(
-        "INSERT INTO resource (type, id, version_id, last_updated, deleted, content) VALUES (?1, ?2, 1, ?3, 0, ?4)",
-    )
-    .bind(resource_type.as_str())
-    .bind(id.as_str())
-    .bind(now.as_micros())
-    .bind(text)
-    .execute(&mut *conn)
-    .await
-    .map_err(|e| unique_violation_as_conflict(e, resource_type, &id))?;
-    insert_history(conn, resource_type, &id, 1, now, method, Some(&content)).await?;
-    Ok(Written {
-        resource_type,
-        id,
-        version_id: 1,
-        last_updated: now,
-        created: true,
-        content: Some(content),
-    })
-}
-
-async fn current_version(
-    conn: &mut SqliteConnection,
-    resource_type: ResourceType,
-    id: &Id,
-) -> Result<Option<(VersionId, bool)>> {
-    let row = sqlx::query("SELECT version_id, deleted FROM resource WHERE type = ?1 AND id = ?2")
-        .bind(resource_type.as_str())
-        .bind(id.as_str())
-        .fetch_optional(&mut *conn)
-        .await?;
-    Ok(row.map(|r| (r.get::<i64, _>(0), r.get::<i64, _>(1) != 0)))
-}
-
-async fn replace_current(
-    conn: &mut SqliteConnection,
-    resource_type: ResourceType,
-    id: &Id,
-    version: VersionId,
-    now: Instant,
-    content: Option<&Bytes>,
-) -> Result<()> {
-    sqlx::query(
-        "UPDATE resource SET version_id = ?3, last_updated = ?4, deleted = ?5, content = ?6 WHERE type = ?1 AND id = ?2",
-    )
-    .bind(resource_type.as_str())
-    .bind(id.as_str())
-    .bind(version)
-    .bind(now.as_micros())
-    .bind(i64::from(content.is_none()))
-    .bind(content.map(utf8))
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-async fn insert_history(
-    conn: &mut SqliteConnection,
-    resource_type: ResourceType,
-    id: &Id,
-    version: VersionId,
-    now: Instant,
-    method: Method,
-    content: Option<&Bytes>,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO resource_history (type, id, version_id, last_updated, method, content) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )
-    .bind(resource_type.as_str())
-    .bind(id.as_str())
-    .bind(version)
-    .bind(now.as_micros())
-    .bind(method.as_str())
-    .bind(content.map(utf8))
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-fn utf8(content: &Bytes) -> &str {
-    std::str::from_utf8(content).expect("serde_json writes UTF-8")
-}
-
-fn unique_violation_as_conflict(e: sqlx::Error, resource_type: ResourceType, id: &Id) -> Error {
-    match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            Error::conflict(format!("{resource_type}/{id} already exists"))
-        }
-        _ => e.into(),
-    }
 }
 
 fn with_binds(sql: &Sql) -> sqlx::query::Query<'_, Sqlite, SqliteArguments> {
@@ -341,7 +169,15 @@ impl Store for SqliteStore {
     }
 
     fn write(&self, op: WriteOp) -> BoxFuture<'_, Result<Option<Written>>> {
-        Box::pin(self.write_in_transaction(op))
+        Box::pin(async move {
+            let (reply, outcome) = oneshot::channel();
+            let stopped = || Error::unavailable("the SQLite writer has stopped");
+            self.writer
+                .send(WriteRequest { op, reply })
+                .await
+                .map_err(|_| stopped())?;
+            outcome.await.map_err(|_| stopped())?
+        })
     }
 
     fn history<'a>(&'a self, query: &'a HistoryQuery) -> BoxFuture<'a, Result<Vec<HistoryEntry>>> {

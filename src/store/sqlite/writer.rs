@@ -1,0 +1,246 @@
+//! The SQLite writer: one connection owned by one task, with group commit.
+//!
+//! Writes arrive on a channel. The task takes every write waiting (up to `MAX_BATCH`) and applies
+//! them in one `BEGIN IMMEDIATE … COMMIT`, so a burst of N writes costs one commit, not N. Each
+//! write's SQL is one round trip to SQLite's connection thread where it can be (both rows in one
+//! multi-statement query). A write refused by a FHIR rule (`If-Match`) is decided before it writes
+//! anything, so it does not disturb the batch; any other failure rolls the batch back and retries
+//! each write in its own transaction, so one bad write never fails its neighbours.
+//! Because the task outlives any request, a client that disconnects cannot cut a write in half.
+
+use super::super::cache::VersionCache;
+use super::super::{Method, StoredVersion, WriteOp, Written, check_if_match, stamp_and_serialise};
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::{Id, Instant, ResourceType, VersionId};
+use bytes::Bytes;
+use serde_json::{Map, Value};
+use sqlx::{Row, SqliteConnection};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most writes committed together.
+const MAX_BATCH: usize = 256;
+/// Writes that may wait for the writer before senders are made to wait (back-pressure).
+const QUEUE: usize = 4096;
+
+pub(super) struct WriteRequest {
+    pub op: WriteOp,
+    pub reply: oneshot::Sender<Result<Option<Written>>>,
+}
+
+/// Starts the writer task; it ends when every sender is dropped.
+pub(super) fn spawn(conn: SqliteConnection, cache: Arc<VersionCache>) -> mpsc::Sender<WriteRequest> {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    tokio::spawn(run(conn, rx, cache));
+    tx
+}
+
+async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<WriteRequest>, cache: Arc<VersionCache>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let results = commit_batch(&mut conn, &batch).await;
+        for (request, result) in batch.drain(..).zip(results) {
+            if let Ok(Some(w)) = &result {
+                let version = StoredVersion {
+                    version_id: w.version_id,
+                    last_updated: w.last_updated,
+                    content: w.content.clone(),
+                };
+                cache.offer(w.resource_type, w.id.as_str(), version);
+            }
+            // The requester may have gone (client disconnected); the write stands regardless.
+            let _ = request.reply.send(result);
+        }
+    }
+}
+
+async fn commit_batch(conn: &mut SqliteConnection, batch: &[WriteRequest]) -> Vec<Result<Option<Written>>> {
+    match try_batch(conn, batch).await {
+        Ok(results) => results,
+        Err(e) => {
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            if batch.len() == 1 {
+                return vec![Err(e)];
+            }
+            let mut results = Vec::with_capacity(batch.len());
+            for request in batch {
+                results.push(write_alone(conn, &request.op).await);
+            }
+            results
+        }
+    }
+}
+
+async fn try_batch(conn: &mut SqliteConnection, batch: &[WriteRequest]) -> Result<Vec<Result<Option<Written>>>> {
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+    let mut results = Vec::with_capacity(batch.len());
+    for request in batch {
+        match apply(conn, &request.op).await {
+            Ok(written) => results.push(Ok(written)),
+            Err(e) if e.kind == ErrorKind::PreconditionFailed => results.push(Err(e)),
+            Err(e) => return Err(e),
+        }
+    }
+    sqlx::query("COMMIT").execute(&mut *conn).await?;
+    Ok(results)
+}
+
+async fn write_alone(conn: &mut SqliteConnection, op: &WriteOp) -> Result<Option<Written>> {
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+    let outcome = match apply(conn, op).await {
+        Ok(written) => sqlx::query("COMMIT")
+            .execute(&mut *conn)
+            .await
+            .map(|_| written)
+            .map_err(Error::from),
+        Err(e) => Err(e),
+    };
+    if outcome.is_err() {
+        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+    }
+    outcome
+}
+
+/// Applies one write inside the open transaction. `now` is taken here, inside the write lock, so
+/// `last_updated` never runs backwards along the history sequence.
+async fn apply(conn: &mut SqliteConnection, op: &WriteOp) -> Result<Option<Written>> {
+    let now = Instant::now();
+    match op {
+        WriteOp::Create {
+            resource_type,
+            id,
+            resource,
+        } => Ok(Some(
+            insert_first_version(conn, *resource_type, id, resource, Method::Post, now).await?,
+        )),
+        WriteOp::Update {
+            resource_type,
+            id,
+            resource,
+            if_match,
+        } => {
+            let current = current_version(conn, *resource_type, id).await?;
+            check_if_match(*resource_type, id, current, *if_match)?;
+            match current {
+                None => Ok(Some(
+                    insert_first_version(conn, *resource_type, id, resource, Method::Put, now).await?,
+                )),
+                Some((version, deleted)) => {
+                    let next = version + 1;
+                    let content = stamp_and_serialise(resource.clone(), id, next, now);
+                    write_next_version(conn, *resource_type, id, next, now, Method::Put, Some(&content)).await?;
+                    Ok(Some(Written {
+                        resource_type: *resource_type,
+                        id: id.clone(),
+                        version_id: next,
+                        last_updated: now,
+                        created: deleted,
+                        content: Some(content),
+                    }))
+                }
+            }
+        }
+        WriteOp::Delete { resource_type, id } => match current_version(conn, *resource_type, id).await? {
+            None | Some((_, true)) => Ok(None),
+            Some((version, false)) => {
+                let next = version + 1;
+                write_next_version(conn, *resource_type, id, next, now, Method::Delete, None).await?;
+                Ok(Some(Written {
+                    resource_type: *resource_type,
+                    id: id.clone(),
+                    version_id: next,
+                    last_updated: now,
+                    created: false,
+                    content: None,
+                }))
+            }
+        },
+    }
+}
+
+async fn insert_first_version(
+    conn: &mut SqliteConnection,
+    resource_type: ResourceType,
+    id: &Id,
+    resource: &Map<String, Value>,
+    method: Method,
+    now: Instant,
+) -> Result<Written> {
+    let content = stamp_and_serialise(resource.clone(), id, 1, now);
+    // Both rows in one round trip; the parameters are shared by number.
+    sqlx::query(
+        "INSERT INTO resource (type, id, version_id, last_updated, deleted, content) VALUES (?1, ?2, 1, ?3, 0, ?4); \
+         INSERT INTO resource_history (type, id, version_id, last_updated, method, content) \
+         VALUES (?1, ?2, 1, ?3, ?5, ?4)",
+    )
+    .bind(resource_type.as_str())
+    .bind(id.as_str())
+    .bind(now.as_micros())
+    .bind(utf8(&content))
+    .bind(method.as_str())
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| unique_violation_as_conflict(e, resource_type, id))?;
+    Ok(Written {
+        resource_type,
+        id: id.clone(),
+        version_id: 1,
+        last_updated: now,
+        created: true,
+        content: Some(content),
+    })
+}
+
+async fn current_version(
+    conn: &mut SqliteConnection,
+    resource_type: ResourceType,
+    id: &Id,
+) -> Result<Option<(VersionId, bool)>> {
+    let row = sqlx::query("SELECT version_id, deleted FROM resource WHERE type = ?1 AND id = ?2")
+        .bind(resource_type.as_str())
+        .bind(id.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row.map(|r| (r.get::<i64, _>(0), r.get::<i64, _>(1) != 0)))
+}
+
+/// Replaces the current row and appends the history row (content `None` for a delete).
+async fn write_next_version(
+    conn: &mut SqliteConnection,
+    resource_type: ResourceType,
+    id: &Id,
+    version: VersionId,
+    now: Instant,
+    method: Method,
+    content: Option<&Bytes>,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE resource SET version_id = ?3, last_updated = ?4, deleted = ?5, content = ?6 \
+         WHERE type = ?1 AND id = ?2; \
+         INSERT INTO resource_history (type, id, version_id, last_updated, method, content) \
+         VALUES (?1, ?2, ?3, ?4, ?7, ?6)",
+    )
+    .bind(resource_type.as_str())
+    .bind(id.as_str())
+    .bind(version)
+    .bind(now.as_micros())
+    .bind(i64::from(content.is_none()))
+    .bind(content.map(utf8))
+    .bind(method.as_str())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+fn utf8(content: &Bytes) -> &str {
+    std::str::from_utf8(content).expect("serde_json writes UTF-8")
+}
+
+fn unique_violation_as_conflict(e: sqlx::Error, resource_type: ResourceType, id: &Id) -> Error {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            Error::conflict(format!("{resource_type}/{id} already exists"))
+        }
+        _ => e.into(),
+    }
+}
