@@ -1,10 +1,12 @@
 //! The PostgreSQL store: current content as `jsonb`, every version's exact text as `json`, times
 //! as `timestamptz`, a connection pool.
 //!
-//! Versions stay contiguous under concurrency because every update first locks the resource row
-//! (`SELECT … FOR UPDATE`): concurrent writers of one resource queue on that lock and each sees the
-//! version its predecessor committed. Two creates racing on one client-chosen id meet in
-//! `INSERT … ON CONFLICT DO NOTHING`; the loser re-reads under the lock and becomes an update.
+//! Versions stay contiguous under concurrency because a new version is written only by a
+//! compare-and-set on the current one (`UPDATE … WHERE version_id = n`): of concurrent writers of
+//! one resource exactly one moves it from n to n+1, and the others read again and retry. Two
+//! creates racing on one client-chosen id meet in `INSERT … ON CONFLICT DO NOTHING`; the loser
+//! retries as an update. Each write is a single statement that updates `resource` and appends to
+//! `resource_history` together, so it is atomic without an explicit transaction.
 
 use super::sql::{self, Dialect, Sql, SqlValue};
 use super::{
@@ -15,7 +17,7 @@ use crate::model::{Id, Instant, ResourceType, VersionId};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions};
-use sqlx::{AssertSqlSafe, PgConnection, PgPool, Postgres, Row};
+use sqlx::{AssertSqlSafe, PgPool, Postgres, Row};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -42,16 +44,12 @@ impl PostgresStore {
         migrate::run(&pool, migrate::POSTGRES, "BEGIN", Some(MIGRATION_LOCK)).await?;
         Ok(PostgresStore { pool })
     }
-
-    async fn write_in_transaction(&self, op: WriteOp) -> Result<Option<Written>> {
-        let mut tx = self.pool.begin().await?;
-        let written = apply(&mut tx, op).await?;
-        tx.commit().await?;
-        Ok(written)
-    }
 }
 
-async fn apply(conn: &mut PgConnection, op: WriteOp) -> Result<Option<Written>> {
+/// Applies one write. Each statement is atomic on its own (autocommit), so no explicit
+/// transaction is needed: a create is one statement; an update or delete reads the current
+/// version and then compare-and-sets it, retrying when another writer got there first.
+async fn apply(pool: &PgPool, op: WriteOp) -> Result<Option<Written>> {
     match op {
         WriteOp::Create {
             resource_type,
@@ -60,10 +58,9 @@ async fn apply(conn: &mut PgConnection, op: WriteOp) -> Result<Option<Written>> 
         } => {
             let now = Instant::now();
             let content = stamp_and_serialise(resource, &id, 1, now);
-            if !insert_first_version(conn, resource_type, &id, now, &content).await? {
+            if !insert_first_version(pool, resource_type, &id, now, &content, Method::Post).await? {
                 return Err(Error::conflict(format!("{resource_type}/{id} already exists")));
             }
-            insert_history(conn, resource_type, &id, 1, now, Method::Post, Some(&content)).await?;
             Ok(Some(Written {
                 resource_type,
                 id,
@@ -79,140 +76,135 @@ async fn apply(conn: &mut PgConnection, op: WriteOp) -> Result<Option<Written>> 
             resource,
             if_match,
         } => {
-            let mut current = lock_current(conn, resource_type, &id).await?;
-            if current.is_none() && if_match.is_none() {
+            for _ in 0..MAX_ATTEMPTS {
+                let current = current_version(pool, resource_type, &id).await?;
+                super::check_if_match(resource_type, &id, current, if_match)?;
                 let now = Instant::now();
-                let content = stamp_and_serialise(resource.clone(), &id, 1, now);
-                if insert_first_version(conn, resource_type, &id, now, &content).await? {
-                    insert_history(conn, resource_type, &id, 1, now, Method::Put, Some(&content)).await?;
+                let Some((version, deleted)) = current else {
+                    let content = stamp_and_serialise(resource.clone(), &id, 1, now);
+                    if insert_first_version(pool, resource_type, &id, now, &content, Method::Put).await? {
+                        return Ok(Some(Written {
+                            resource_type,
+                            id,
+                            version_id: 1,
+                            last_updated: now,
+                            created: true,
+                            content: Some(content),
+                        }));
+                    }
+                    continue; // created by someone else meanwhile: update their version instead
+                };
+                let next = version + 1;
+                let content = stamp_and_serialise(resource.clone(), &id, next, now);
+                if compare_and_set(pool, resource_type, &id, version, now, Method::Put, Some(&content)).await? {
                     return Ok(Some(Written {
                         resource_type,
                         id,
-                        version_id: 1,
+                        version_id: next,
                         last_updated: now,
-                        created: true,
+                        created: deleted,
                         content: Some(content),
                     }));
                 }
-                // Another transaction created it in the meantime: continue as an update of its version.
-                current = lock_current(conn, resource_type, &id).await?;
             }
-            super::check_if_match(resource_type, &id, current, if_match)?;
-            let (version, deleted) =
-                current.ok_or_else(|| Error::internal("resource vanished while locked".to_owned()))?;
-            let next = version + 1;
-            let now = Instant::now();
-            let content = stamp_and_serialise(resource, &id, next, now);
-            replace_current(conn, resource_type, &id, next, now, Some(&content)).await?;
-            insert_history(conn, resource_type, &id, next, now, Method::Put, Some(&content)).await?;
-            Ok(Some(Written {
-                resource_type,
-                id,
-                version_id: next,
-                last_updated: now,
-                created: deleted,
-                content: Some(content),
-            }))
+            Err(too_much_contention(resource_type, &id))
         }
-        WriteOp::Delete { resource_type, id } => match lock_current(conn, resource_type, &id).await? {
-            None | Some((_, true)) => Ok(None),
-            Some((version, false)) => {
-                let next = version + 1;
+        WriteOp::Delete { resource_type, id } => {
+            for _ in 0..MAX_ATTEMPTS {
+                let Some((version, false)) = current_version(pool, resource_type, &id).await? else {
+                    return Ok(None);
+                };
                 let now = Instant::now();
-                replace_current(conn, resource_type, &id, next, now, None).await?;
-                insert_history(conn, resource_type, &id, next, now, Method::Delete, None).await?;
-                Ok(Some(Written {
-                    resource_type,
-                    id,
-                    version_id: next,
-                    last_updated: now,
-                    created: false,
-                    content: None,
-                }))
+                if compare_and_set(pool, resource_type, &id, version, now, Method::Delete, None).await? {
+                    return Ok(Some(Written {
+                        resource_type,
+                        id,
+                        version_id: version + 1,
+                        last_updated: now,
+                        created: false,
+                        content: None,
+                    }));
+                }
             }
-        },
+            Err(too_much_contention(resource_type, &id))
+        }
     }
 }
 
-/// Inserts version 1; false when the (type, id) already exists.
+/// Every failed attempt means another write to the same resource succeeded, so the system as a
+/// whole always progresses; this bound only keeps one unlucky request from waiting forever.
+const MAX_ATTEMPTS: usize = 1000;
+
+fn too_much_contention(resource_type: ResourceType, id: &Id) -> Error {
+    Error::conflict(format!(
+        "{resource_type}/{id} is being written by many clients at once; try again"
+    ))
+}
+
+/// Inserts version 1 and its history row in one statement; false when (type, id) already exists.
 async fn insert_first_version(
-    conn: &mut PgConnection,
+    pool: &PgPool,
     resource_type: ResourceType,
     id: &Id,
     now: Instant,
     content: &Bytes,
+    method: Method,
 ) -> Result<bool> {
+    // $4 is bound as text and cast twice: jsonb for the current row, json (exact text) for history.
     let inserted = sqlx::query(
-        "INSERT INTO resource (type, id, version_id, last_updated, deleted, content) \
-         VALUES ($1, $2, 1, $3, FALSE, $4::jsonb) ON CONFLICT (type, id) DO NOTHING",
+        "WITH current AS ( \
+             INSERT INTO resource (type, id, version_id, last_updated, deleted, content) \
+             VALUES ($1, $2, 1, $3, FALSE, $4::jsonb) ON CONFLICT (type, id) DO NOTHING RETURNING 1) \
+         INSERT INTO resource_history (type, id, version_id, last_updated, method, content) \
+         SELECT $1, $2, 1, $3, $5, $4::json FROM current",
     )
     .bind(resource_type.as_str())
     .bind(id.as_str())
     .bind(now.datetime())
     .bind(utf8(content))
-    .execute(&mut *conn)
+    .bind(method.as_str())
+    .execute(pool)
     .await?;
     Ok(inserted.rows_affected() == 1)
 }
 
-async fn lock_current(
-    conn: &mut PgConnection,
-    resource_type: ResourceType,
-    id: &Id,
-) -> Result<Option<(VersionId, bool)>> {
-    let row = sqlx::query("SELECT version_id, deleted FROM resource WHERE type = $1 AND id = $2 FOR UPDATE")
+async fn current_version(pool: &PgPool, resource_type: ResourceType, id: &Id) -> Result<Option<(VersionId, bool)>> {
+    let row = sqlx::query("SELECT version_id, deleted FROM resource WHERE type = $1 AND id = $2")
         .bind(resource_type.as_str())
         .bind(id.as_str())
-        .fetch_optional(&mut *conn)
+        .fetch_optional(pool)
         .await?;
     Ok(row.map(|r| (r.get::<i64, _>(0), r.get::<bool, _>(1))))
 }
 
-async fn replace_current(
-    conn: &mut PgConnection,
+/// Writes version `expected + 1` (content `None` for a delete) only if `expected` is still current,
+/// current row and history row in one statement. False when another writer moved first.
+async fn compare_and_set(
+    pool: &PgPool,
     resource_type: ResourceType,
     id: &Id,
-    version: VersionId,
-    now: Instant,
-    content: Option<&Bytes>,
-) -> Result<()> {
-    sqlx::query(
-        "UPDATE resource SET version_id = $3, last_updated = $4, deleted = $5, content = $6::jsonb \
-         WHERE type = $1 AND id = $2",
-    )
-    .bind(resource_type.as_str())
-    .bind(id.as_str())
-    .bind(version)
-    .bind(now.datetime())
-    .bind(content.is_none())
-    .bind(content.map(utf8))
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-async fn insert_history(
-    conn: &mut PgConnection,
-    resource_type: ResourceType,
-    id: &Id,
-    version: VersionId,
+    expected: VersionId,
     now: Instant,
     method: Method,
     content: Option<&Bytes>,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO resource_history (type, id, version_id, last_updated, method, content) \
-         VALUES ($1, $2, $3, $4, $5, $6::json)",
+) -> Result<bool> {
+    let written = sqlx::query(
+        "WITH current AS ( \
+             UPDATE resource SET version_id = $3 + 1, last_updated = $4, deleted = $5, content = $6::jsonb \
+             WHERE type = $1 AND id = $2 AND version_id = $3 RETURNING 1) \
+         INSERT INTO resource_history (type, id, version_id, last_updated, method, content) \
+         SELECT $1, $2, $3 + 1, $4, $7, $6::json FROM current",
     )
     .bind(resource_type.as_str())
     .bind(id.as_str())
-    .bind(version)
+    .bind(expected)
     .bind(now.datetime())
-    .bind(method.as_str())
+    .bind(content.is_none())
     .bind(content.map(utf8))
-    .execute(&mut *conn)
+    .bind(method.as_str())
+    .execute(pool)
     .await?;
-    Ok(())
+    Ok(written.rows_affected() == 1)
 }
 
 fn utf8(content: &Bytes) -> &str {
@@ -281,7 +273,13 @@ impl Store for PostgresStore {
     }
 
     fn write(&self, op: WriteOp) -> BoxFuture<'_, Result<Option<Written>>> {
-        Box::pin(self.write_in_transaction(op))
+        // In its own task, so a client that disconnects cannot cancel a write half-way.
+        let pool = self.pool.clone();
+        Box::pin(async move {
+            tokio::spawn(async move { apply(&pool, op).await })
+                .await
+                .map_err(|e| Error::internal(format!("write task failed: {e}")))?
+        })
     }
 
     fn history<'a>(&'a self, query: &'a HistoryQuery) -> BoxFuture<'a, Result<Vec<HistoryEntry>>> {
