@@ -96,29 +96,29 @@ async fn a_body_over_the_limit_is_413(app: TestApp) {
 }
 
 /// Sends a PUT with `Transfer-Encoding: chunked` over a raw connection; returns the status line.
+/// The whole request goes out in one write, so the server has read all of it before it answers
+/// (an early 413 would otherwise race the rest of the upload into a broken pipe).
 async fn chunked_put(app: &TestApp, path: &str, body: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let url = reqwest::Url::parse(&app.url(path)).unwrap();
     let mut stream = tokio::net::TcpStream::connect((url.host_str().unwrap(), url.port().unwrap()))
         .await
         .unwrap();
-    let head = format!(
-        "PUT {} HTTP/1.1\r\nHost: x\r\nContent-Type: application/fhir+json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+    let mut request = format!(
+        "PUT {} HTTP/1.1\r\nHost: x\r\nContent-Type: application/fhir+json\r\nTransfer-Encoding: chunked\r\n\r\n",
         url.path()
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
+    )
+    .into_bytes();
     for chunk in body.as_bytes().chunks(500) {
-        stream
-            .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
-            .await
-            .unwrap();
-        stream.write_all(chunk).await.unwrap();
-        stream.write_all(b"\r\n").await.unwrap();
+        request.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        request.extend_from_slice(chunk);
+        request.extend_from_slice(b"\r\n");
     }
-    let _ = stream.write_all(b"0\r\n\r\n").await;
-    let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response).await;
-    String::from_utf8_lossy(&response)
+    request.extend_from_slice(b"0\r\n\r\n");
+    stream.write_all(&request).await.unwrap();
+    let mut response = vec![0u8; 4096];
+    let n = stream.read(&mut response).await.unwrap();
+    String::from_utf8_lossy(&response[..n])
         .lines()
         .next()
         .unwrap_or_default()
