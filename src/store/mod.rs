@@ -223,9 +223,40 @@ pub(crate) fn check_if_match(
     }
 }
 
-/// Puts entries read oldest-first (a previous-page query) back into newest-first order.
-pub(crate) fn newest_first(entries: &mut [HistoryEntry], cursor: HistoryCursor) {
+/// A `resource_history` row as a backend reads it (`sql::history_page`'s columns).
+pub(crate) struct HistoryRow {
+    pub seq: i64,
+    pub resource_type: String,
+    pub id: String,
+    pub version_id: VersionId,
+    pub last_updated: Instant,
+    pub method: String,
+    pub content: Option<String>,
+}
+
+/// Turns the rows of a history page into entries, newest first (a previous-page query reads
+/// oldest first, so its rows are put back in order).
+pub(crate) fn history_entries(
+    rows: impl Iterator<Item = HistoryRow>,
+    cursor: HistoryCursor,
+) -> Result<Vec<HistoryEntry>> {
+    let mut entries = rows
+        .map(|row| {
+            let method = Method::parse(&row.method)
+                .ok_or_else(|| crate::error::Error::internal(format!("unknown history method {}", row.method)))?;
+            Ok(HistoryEntry {
+                seq: row.seq,
+                resource_type: row.resource_type,
+                id: row.id,
+                version_id: row.version_id,
+                last_updated: row.last_updated,
+                method,
+                content: row.content.map(Bytes::from),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     if matches!(cursor, HistoryCursor::NewerThan(_)) {
         entries.reverse();
     }
+    Ok(entries)
 }

@@ -10,7 +10,8 @@
 
 use super::sql::{self, Dialect, Sql, SqlValue};
 use super::{
-    BoxFuture, HistoryEntry, HistoryQuery, Method, Store, StoredVersion, WriteOp, Written, migrate, stamp_and_serialise,
+    BoxFuture, HistoryEntry, HistoryQuery, HistoryRow, Method, Store, StoredVersion, WriteOp, Written, migrate,
+    stamp_and_serialise,
 };
 use crate::error::{Error, Result};
 use crate::model::{Id, Instant, ResourceType, VersionId};
@@ -286,24 +287,16 @@ impl Store for PostgresStore {
         Box::pin(async move {
             let sql = sql::history_page(Dialect::Postgres, query);
             let rows = with_binds(&sql).fetch_all(&self.pool).await?;
-            let mut entries = rows
-                .into_iter()
-                .map(|r| {
-                    let method: String = r.get(5);
-                    Ok(HistoryEntry {
-                        seq: r.get(0),
-                        resource_type: r.get(1),
-                        id: r.get(2),
-                        version_id: r.get(3),
-                        last_updated: Instant::from_datetime(r.get(4)),
-                        method: Method::parse(&method)
-                            .ok_or_else(|| Error::internal(format!("unknown history method {method}")))?,
-                        content: r.get::<Option<String>, _>(6).map(Bytes::from),
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?;
-            super::newest_first(&mut entries, query.cursor);
-            Ok(entries)
+            let rows = rows.into_iter().map(|r| HistoryRow {
+                seq: r.get(0),
+                resource_type: r.get(1),
+                id: r.get(2),
+                version_id: r.get(3),
+                last_updated: Instant::from_datetime(r.get(4)),
+                method: r.get(5),
+                content: r.get(6),
+            });
+            super::history_entries(rows, query.cursor)
         })
     }
 

@@ -22,15 +22,9 @@ async fn concurrent_puts_with_the_same_if_match_let_exactly_one_through(app: Tes
         let app = app.clone();
         tasks.push(tokio::spawn(async move {
             let body = json!({"resourceType": "Patient", "id": "race", "birthDate": format!("19{:02}-01-01", i + 10)});
-            app.send(
-                app.client
-                    .put(app.url("Patient/race"))
-                    .header("content-type", "application/fhir+json")
-                    .header("if-match", "W/\"1\"")
-                    .body(body.to_string()),
-            )
-            .await
-            .status
+            app.put_with("Patient/race", &body, &[("if-match", "W/\"1\"")])
+                .await
+                .status
         }));
     }
     let mut statuses = Vec::new();

@@ -113,16 +113,24 @@ async fn every_official_example_round_trips_and_appears_in_history(app: TestApp)
     assert_eq!(count, versions_written);
 }
 
+/// "Type/id" of every entry of a history, following `next` links from `first`.
 async fn all_history_ids(app: &TestApp, first: &str) -> BTreeSet<String> {
     let mut seen = BTreeSet::new();
+    for entry in history_entries(app, first).await {
+        let full = entry["fullUrl"].as_str().unwrap();
+        let tail: Vec<&str> = full.rsplitn(3, '/').collect();
+        seen.insert(format!("{}/{}", tail[1], tail[0]));
+    }
+    seen
+}
+
+/// Every entry of a history, following `next` links from `first`.
+async fn history_entries(app: &TestApp, first: &str) -> Vec<Value> {
+    let mut entries = Vec::new();
     let mut next = Some(app.url(first));
     while let Some(url) = next {
         let page = app.send(app.client.get(&url)).await.json();
-        for entry in page["entry"].as_array().into_iter().flatten() {
-            let full = entry["fullUrl"].as_str().unwrap();
-            let tail: Vec<&str> = full.rsplitn(3, '/').collect();
-            seen.insert(format!("{}/{}", tail[1], tail[0]));
-        }
+        entries.extend(page["entry"].as_array().into_iter().flatten().cloned());
         next = page["link"]
             .as_array()
             .unwrap()
@@ -130,5 +138,5 @@ async fn all_history_ids(app: &TestApp, first: &str) -> BTreeSet<String> {
             .find(|l| l["relation"] == "next")
             .map(|l| l["url"].as_str().unwrap().to_owned());
     }
-    seen
+    entries
 }

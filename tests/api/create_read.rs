@@ -145,25 +145,13 @@ async fn decimals_unicode_and_element_order_are_kept(app: TestApp) {
 async fn prefer_return_minimal_and_operation_outcome(app: TestApp) {
     let patient = json!({"resourceType": "Patient"});
     let minimal = app
-        .send(
-            app.client
-                .post(app.url("Patient"))
-                .header("content-type", "application/fhir+json")
-                .header("prefer", "return=minimal")
-                .body(patient.to_string()),
-        )
+        .post_with("Patient", &patient, &[("prefer", "return=minimal")])
         .await;
     assert_eq!(minimal.status, 201);
     assert!(minimal.text.is_empty());
     assert!(minimal.header("location").is_some());
     let outcome = app
-        .send(
-            app.client
-                .post(app.url("Patient"))
-                .header("content-type", "application/fhir+json")
-                .header("prefer", "return=OperationOutcome")
-                .body(patient.to_string()),
-        )
+        .post_with("Patient", &patient, &[("prefer", "return=OperationOutcome")])
         .await;
     assert_eq!(outcome.status, 201);
     assert_eq!(outcome.json()["resourceType"], "OperationOutcome");

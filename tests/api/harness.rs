@@ -153,23 +153,37 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> Reply {
-        self.send(
-            self.client
-                .post(self.url(path))
-                .header("content-type", "application/fhir+json")
-                .body(body.to_string()),
-        )
-        .await
+        self.post_with(path, body, &[]).await
     }
 
     pub async fn put(&self, path: &str, body: &Value) -> Reply {
-        self.send(
-            self.client
-                .put(self.url(path))
-                .header("content-type", "application/fhir+json")
-                .body(body.to_string()),
-        )
-        .await
+        self.put_with(path, body, &[]).await
+    }
+
+    /// POST a resource with extra headers (`Prefer`, …).
+    pub async fn post_with(&self, path: &str, body: &Value, headers: &[(&str, &str)]) -> Reply {
+        self.send_resource(self.client.post(self.url(path)), body, headers)
+            .await
+    }
+
+    /// PUT a resource with extra headers (`If-Match`, `Prefer`, …).
+    pub async fn put_with(&self, path: &str, body: &Value, headers: &[(&str, &str)]) -> Reply {
+        self.send_resource(self.client.put(self.url(path)), body, headers).await
+    }
+
+    async fn send_resource(
+        &self,
+        mut request: reqwest::RequestBuilder,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        request = request
+            .header("content-type", "application/fhir+json")
+            .body(body.to_string());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.send(request).await
     }
 
     pub async fn delete(&self, path: &str) -> Reply {

@@ -70,12 +70,10 @@ async fn stale_if_match_is_412_and_writes_nothing(app: TestApp) {
     )
     .await;
     let stale = app
-        .send(
-            app.client
-                .put(app.url("Patient/m"))
-                .header("content-type", "application/fhir+json")
-                .header("if-match", "W/\"1\"")
-                .body(json!({"resourceType": "Patient", "id": "m"}).to_string()),
+        .put_with(
+            "Patient/m",
+            &json!({"resourceType": "Patient", "id": "m"}),
+            &[("if-match", "W/\"1\"")],
         )
         .await;
     stale.assert_outcome(412, "conflict");
@@ -83,12 +81,10 @@ async fn stale_if_match_is_412_and_writes_nothing(app: TestApp) {
     assert_eq!(current.header("etag"), Some("W/\"2\""));
     assert_eq!(current.json()["active"], true);
     let absent = app
-        .send(
-            app.client
-                .put(app.url("Patient/none"))
-                .header("content-type", "application/fhir+json")
-                .header("if-match", "W/\"1\"")
-                .body(json!({"resourceType": "Patient", "id": "none"}).to_string()),
+        .put_with(
+            "Patient/none",
+            &json!({"resourceType": "Patient", "id": "none"}),
+            &[("if-match", "W/\"1\"")],
         )
         .await;
     absent.assert_outcome(412, "conflict");
@@ -99,12 +95,10 @@ async fn matching_if_match_updates(app: TestApp) {
     app.put("Patient/m", &json!({"resourceType": "Patient", "id": "m"}))
         .await;
     let reply = app
-        .send(
-            app.client
-                .put(app.url("Patient/m"))
-                .header("content-type", "application/fhir+json")
-                .header("if-match", "W/\"1\"")
-                .body(json!({"resourceType": "Patient", "id": "m"}).to_string()),
+        .put_with(
+            "Patient/m",
+            &json!({"resourceType": "Patient", "id": "m"}),
+            &[("if-match", "W/\"1\"")],
         )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text);
