@@ -46,6 +46,10 @@ base="http://127.0.0.1:$port/fhir/R4"
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health/ready" >/dev/null && break; sleep 0.1; done
 
 summary() { grep -E "Requests/sec|^ +(50|99)%|Non-2xx|Socket errors" | sed 's/^/    /'; }
+# The HTTP ceiling on this machine right now: the same server answering GET /health (no store),
+# so the figures below can be read as a share of what the HTTP stack itself reaches.
+echo "== $backend: ceiling, GET /health, 16 connections"
+wrk -t1 -c16 -d"${secs}s" --latency "http://127.0.0.1:$port/health" | summary
 echo "== $backend: read by id, 16 connections"
 bash ../shared/bench/read_patient.sh "$base" "$secs" 16 | summary
 echo "== $backend: read by id, 1 connection"

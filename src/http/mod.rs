@@ -72,6 +72,48 @@ async fn method_not_allowed(request: Request) -> Error {
     )
 }
 
+/// An error response that did not come from our handlers: axum's own extractor rejections
+/// (e.g. a path that is not valid percent-encoded UTF-8) answer in plain text.
+fn is_plain_error(response: &Response) -> bool {
+    let status = response.status();
+    (status.is_client_error() || status.is_server_error())
+        && !response
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/fhir+json"))
+}
+
+/// Rewrites a plain error response as an OperationOutcome with the same status, keeping its text
+/// as the diagnostic, so that every error a client sees is FHIR.
+async fn as_operation_outcome(response: Response) -> Response {
+    let status = response.status();
+    let text = match axum::body::to_bytes(response.into_body(), 64 * 1024).await {
+        Ok(bytes) if !bytes.is_empty() => String::from_utf8_lossy(&bytes).into_owned(),
+        _ => status.canonical_reason().unwrap_or("error").to_owned(),
+    };
+    let (kind, code) = if status.is_server_error() {
+        (ErrorKind::Internal, IssueCode::Exception)
+    } else {
+        (ErrorKind::Invalid, IssueCode::Invalid)
+    };
+    let mut converted = Error::new(kind, code, text).into_response();
+    *converted.status_mut() = status;
+    converted
+}
+
+/// A request id unique to this process run: a random prefix chosen at start-up and a counter.
+/// (A fresh UUID per request costs a getrandom system call on every request.)
+fn next_request_id() -> String {
+    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let prefix = PREFIX.get_or_init(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_owned());
+    format!(
+        "{prefix}-{}",
+        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
+}
+
 /// Gives each request an id (the caller's `X-Request-Id` when sane, else a new one), runs it in a
 /// tracing span carrying that id, and echoes the id in the response.
 async fn request_id(request: Request, next: Next) -> Response {
@@ -81,11 +123,14 @@ async fn request_id(request: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
         .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+        .unwrap_or_else(next_request_id);
     let span =
         tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
     let mut response = next.run(request).instrument(span.clone()).await;
     span.in_scope(|| tracing::debug!(status = response.status().as_u16(), "response"));
+    if is_plain_error(&response) {
+        response = as_operation_outcome(response).await;
+    }
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);
     }

@@ -135,8 +135,14 @@ pub async fn history(services: &Services, target: HistoryTarget<'_>, params: &Hi
         HistoryCursor::OlderThan(_) => (more, true),
         HistoryCursor::NewerThan(_) => (true, more),
     };
-    let total = match query.scope {
-        HistoryScope::Instance(..) => Some(services.store.history_total(&query).await?),
+    let total = match &query.scope {
+        HistoryScope::Instance(t, id) => {
+            let total = services.store.history_total(&query).await?;
+            if total == 0 && query.since.is_none() && query.at.is_none() {
+                return Err(Error::not_found(format!("{t}/{id} is not known")));
+            }
+            Some(total)
+        }
         _ => None,
     };
 

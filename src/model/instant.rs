@@ -37,9 +37,11 @@ impl Instant {
         self.0.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
     }
 
-    /// HTTP-date form for `Last-Modified` (RFC 9110 IMF-fixdate).
+    /// HTTP-date form for `Last-Modified` (RFC 9110 IMF-fixdate). `httpdate` rather than chrono's
+    /// strftime: this runs on every read, and the format-string interpreter showed in profiles.
     pub fn to_http_date(self) -> String {
-        self.0.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+        let seconds = u64::try_from(self.0.timestamp()).unwrap_or(0);
+        httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds))
     }
 
     /// Parses an HTTP-date such as `If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT`.

@@ -59,7 +59,9 @@ async fn instance_history_lists_every_version_newest_first_with_request_and_resp
             .starts_with(&app.url(&format!("Patient/{id}/_history")))
     );
     assert!(link(&bundle, "next").is_none());
-    app.get("Patient/unknown/_history").await;
+    app.get("Patient/unknown/_history")
+        .await
+        .assert_outcome(404, "not-found");
 }
 
 async fn type_and_system_history_cover_their_scope(app: TestApp) {
