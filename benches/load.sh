@@ -50,6 +50,13 @@ summary() { grep -E "Requests/sec|^ +(50|99)%|Non-2xx|Socket errors" | sed 's/^/
 # so the figures below can be read as a share of what the HTTP stack itself reaches.
 echo "== $backend: ceiling, GET /health, 16 connections"
 wrk -t1 -c16 -d"${secs}s" --latency "http://127.0.0.1:$port/health" | summary
+if [ "$backend" = postgres ]; then
+  # The database's own ceiling for primary-key reads: pgbench's select-only run from a C client.
+  echo "== postgres: ceiling, pgbench -S (primary-key SELECT), 16 connections"
+  "$bindir/pgbench" -i -q -s 1 -h 127.0.0.1 -p "$pgport" -U postgres postgres >/dev/null 2>&1
+  "$bindir/pgbench" -S -c 16 -j 1 -T "$secs" -h 127.0.0.1 -p "$pgport" -U postgres postgres 2>/dev/null \
+    | grep -E "^tps|latency average" | sed 's/^/    /'
+fi
 echo "== $backend: read by id, 16 connections"
 bash ../shared/bench/read_patient.sh "$base" "$secs" 16 | summary
 echo "== $backend: read by id, 1 connection"
