@@ -5,6 +5,9 @@
 //!
 //! Run as `fhir-server definitions generate --package DIR --out .`.
 
+mod model;
+mod search_params;
+
 use serde_json::{Value, json};
 use std::fs;
 use std::path::Path;
@@ -17,9 +20,16 @@ pub struct GeneratedFile {
 
 /// Reads the package in `package_dir` and returns every generated file, without writing anything.
 pub fn generate(package_dir: &Path) -> Result<Vec<GeneratedFile>, String> {
-    let definitions = load_structure_definitions(package_dir)?;
     let version = package_version(package_dir)?;
-    Ok(vec![resource_types_file(&definitions, &version)])
+    let definitions = load_resources(package_dir, "StructureDefinition")?;
+    let search_parameters = load_resources(package_dir, "SearchParameter")?;
+    let compartments = load_resources(package_dir, "CompartmentDefinition")?;
+    Ok(vec![
+        resource_types_file(&definitions, &version),
+        model::model_file(&definitions, &version),
+        search_params::search_parameters_file(&search_parameters, &version),
+        search_params::compartments_file(&compartments, &version),
+    ])
 }
 
 /// Writes the generated files under `out_dir` (the repository root).
@@ -47,23 +57,23 @@ fn package_version(package_dir: &Path) -> Result<String, String> {
     Ok(version.to_owned())
 }
 
-fn load_structure_definitions(package_dir: &Path) -> Result<Vec<Value>, String> {
+/// Every `<resource_type>-*.json` of the package, sorted by file name so output is deterministic.
+fn load_resources(package_dir: &Path, resource_type: &str) -> Result<Vec<Value>, String> {
     let entries = fs::read_dir(package_dir).map_err(|e| format!("{}: {e}", package_dir.display()))?;
-    let mut definitions = Vec::new();
+    let prefix = format!("{resource_type}-");
+    let mut paths = Vec::new();
     for entry in entries {
         let path = entry.map_err(|e| e.to_string())?.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        if name.starts_with("StructureDefinition-") && name.ends_with(".json") {
-            definitions.push(read_json(&path)?);
+        if name.starts_with(&prefix) && name.ends_with(".json") {
+            paths.push(path);
         }
     }
-    if definitions.is_empty() {
-        return Err(format!(
-            "no StructureDefinition-*.json files in {}",
-            package_dir.display()
-        ));
+    if paths.is_empty() {
+        return Err(format!("no {prefix}*.json files in {}", package_dir.display()));
     }
-    Ok(definitions)
+    paths.sort();
+    paths.iter().map(|p| read_json(p)).collect()
 }
 
 fn read_json(path: &Path) -> Result<Value, String> {
