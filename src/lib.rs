@@ -29,3 +29,4 @@ pub mod http;
 pub mod interactions;
 pub mod model;
 pub mod store;
+pub mod xml;

@@ -6,6 +6,7 @@ mod instant;
 pub mod meta;
 pub mod outcome;
 mod resource_type;
+pub mod structure;
 
 pub use id::Id;
 pub use instant::{Instant, InstantRange};
