@@ -11,14 +11,12 @@ use serde_json::{Map, Value};
 /// Reads a FHIR XML resource into FHIR JSON.
 pub fn from_xml(text: &str) -> Result<Value> {
     let mut parser = Parser::new(text);
-    loop {
-        let (event, _) = parser.next()?;
-        match event {
-            Event::Start(start) => return parser.resource(&start, false, "").map(Value::Object),
-            Event::Empty(start) => return parser.resource(&start, true, "").map(Value::Object),
-            Event::Eof => return Err(Error::structure("the XML document has no root element")),
-            _ => return Err(Error::structure("unexpected content before the root element")),
-        }
+    let (event, _) = parser.next()?;
+    match event {
+        Event::Start(start) => parser.resource(&start, false, "").map(Value::Object),
+        Event::Empty(start) => parser.resource(&start, true, "").map(Value::Object),
+        Event::Eof => Err(Error::structure("the XML document has no root element")),
+        _ => Err(Error::structure("unexpected content before the root element")),
     }
 }
 
