@@ -34,7 +34,7 @@ fn prepare(headers: &HeaderMap, query: Option<String>) -> Result<(Format, Vec<(S
 
 /// Reads the body, refusing it (413) past the configured limit and (415) when it is not JSON.
 async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Bytes> {
-    negotiate::check_body_content_type(headers)?;
+    let body_format = negotiate::body_format(headers)?;
     let too_large = || {
         Error::new(
             ErrorKind::PayloadTooLarge,
@@ -53,10 +53,21 @@ async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<
         return Err(too_large());
     }
     let limited = http_body_util::Limited::new(body, state.max_body_bytes);
-    match http_body_util::BodyExt::collect(limited).await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Err(e) => Err(Error::invalid(format!("the request body could not be read: {e}"))),
+    let bytes = match http_body_util::BodyExt::collect(limited).await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
+        Err(e) => return Err(Error::invalid(format!("the request body could not be read: {e}"))),
+    };
+    match body_format {
+        negotiate::BodyFormat::Json => Ok(bytes),
+        // XML is a wire format only: it becomes JSON here and is handled as JSON from now on.
+        negotiate::BodyFormat::Xml => {
+            let text = std::str::from_utf8(&bytes).map_err(|_| Error::structure("the XML body is not UTF-8"))?;
+            let resource = crate::xml::from_xml(text)?;
+            Ok(Bytes::from(
+                serde_json::to_vec(&resource).map_err(|e| Error::internal(e.to_string()))?,
+            ))
+        }
     }
 }
 

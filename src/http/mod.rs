@@ -102,6 +102,41 @@ async fn as_operation_outcome(response: Response) -> Response {
     converted
 }
 
+/// Rewrites a FHIR JSON response as FHIR XML (the client negotiated XML). Bodiless responses
+/// (304, HEAD, `Prefer: return=minimal`) pass through unchanged.
+async fn convert_to_xml(response: Response) -> Response {
+    let is_fhir_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/fhir+json"));
+    if !is_fhir_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(bytes) => bytes,
+        Err(e) => return Error::internal(format!("reading a response body: {e}")).into_response(),
+    };
+    if bytes.is_empty() {
+        return Response::from_parts(parts, axum::body::Body::empty());
+    }
+    let converted = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .map_err(|e| Error::internal(format!("a response body is not JSON: {e}")))
+        .and_then(|value| crate::xml::to_xml(&value));
+    match converted {
+        Ok(xml) => {
+            parts.headers.insert(
+                axum::http::header::CONTENT_TYPE,
+                HeaderValue::from_static(negotiate::FHIR_XML),
+            );
+            parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+            Response::from_parts(parts, axum::body::Body::from(xml))
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
 /// A request id unique to this process run: a random prefix chosen at start-up and a counter.
 /// (A fresh UUID per request costs a getrandom system call on every request.)
 fn next_request_id() -> String {
@@ -124,12 +159,18 @@ async fn request_id(request: Request, next: Next) -> Response {
         .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
         .map(str::to_owned)
         .unwrap_or_else(next_request_id);
+    // Read before the request is consumed: whether the response must be converted to XML.
+    let wants_xml = negotiate::response_format(request.headers(), &negotiate::query_pairs(request.uri().query()))
+        .is_ok_and(|format| format.xml);
     let span =
         tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
     let mut response = next.run(request).instrument(span.clone()).await;
     span.in_scope(|| tracing::debug!(status = response.status().as_u16(), "response"));
     if is_plain_error(&response) {
         response = as_operation_outcome(response).await;
+    }
+    if wants_xml {
+        response = convert_to_xml(response).instrument(span.clone()).await;
     }
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);

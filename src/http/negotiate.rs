@@ -9,12 +9,16 @@ use axum::http::header::{ACCEPT, CONTENT_TYPE, IF_MATCH, IF_MODIFIED_SINCE, IF_N
 
 pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
 pub const PLAIN_JSON: &str = "application/json; charset=utf-8";
+pub const FHIR_XML: &str = "application/fhir+xml; charset=utf-8";
 
-/// How to write a response body.
+/// How to write a response body. Handlers always produce JSON; when `xml` is set, the HTTP layer
+/// converts the finished response (see `http::convert_to_xml`), so every interaction speaks XML
+/// without knowing it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Format {
     pub content_type: &'static str,
     pub pretty: bool,
+    pub xml: bool,
 }
 
 impl Default for Format {
@@ -22,6 +26,7 @@ impl Default for Format {
         Format {
             content_type: FHIR_JSON,
             pretty: false,
+            xml: false,
         }
     }
 }
@@ -32,6 +37,7 @@ pub fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
+#[derive(Clone, Copy)]
 enum Wanted {
     FhirJson,
     PlainJson,
@@ -48,82 +54,86 @@ fn classify(mime: &str) -> Wanted {
     }
 }
 
-fn xml_not_yet(asked: &str) -> Error {
-    Error::new(
-        ErrorKind::NotAcceptable,
-        IssueCode::NotSupported,
-        format!("'{asked}' asks for XML; this server answers in FHIR JSON only (application/fhir+json)"),
-    )
+fn format_for(wanted: Wanted, pretty: bool) -> Option<Format> {
+    match wanted {
+        Wanted::FhirJson => Some(Format {
+            content_type: FHIR_JSON,
+            pretty,
+            xml: false,
+        }),
+        Wanted::PlainJson => Some(Format {
+            content_type: PLAIN_JSON,
+            pretty,
+            xml: false,
+        }),
+        Wanted::Xml => Some(Format {
+            content_type: FHIR_XML,
+            pretty,
+            xml: true,
+        }),
+        Wanted::Other => None,
+    }
 }
 
 /// Chooses the response format: `_format` wins over `Accept`; no preference means FHIR JSON.
 pub fn response_format(headers: &HeaderMap, query: &[(String, String)]) -> Result<Format> {
     let pretty = query.iter().any(|(k, v)| k == "_pretty" && v == "true");
-    let content_type = if let Some((_, asked)) = query.iter().find(|(k, _)| k == "_format") {
+    if let Some((_, asked)) = query.iter().find(|(k, _)| k == "_format") {
         let mime = asked.split(';').next().unwrap_or_default();
-        match classify(mime) {
-            Wanted::FhirJson => FHIR_JSON,
-            Wanted::PlainJson => PLAIN_JSON,
-            Wanted::Xml => return Err(xml_not_yet(asked)),
-            Wanted::Other => {
-                return Err(Error::new(
-                    ErrorKind::NotAcceptable,
-                    IssueCode::NotSupported,
-                    format!("_format '{asked}' is not supported; use json or application/fhir+json"),
-                )
-                .at("_format"));
-            }
-        }
-    } else if let Some(accept) = headers.get(ACCEPT).and_then(|v| v.to_str().ok()) {
-        accept_header(accept)?
-    } else {
-        FHIR_JSON
+        return format_for(classify(mime), pretty).ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotAcceptable,
+                IssueCode::NotSupported,
+                format!(
+                    "_format '{asked}' is not supported; use json, xml, application/fhir+json or application/fhir+xml"
+                ),
+            )
+            .at("_format")
+        });
+    }
+    let Some(accept) = headers.get(ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return Ok(Format {
+            pretty,
+            ..Format::default()
+        });
     };
-    Ok(Format { content_type, pretty })
+    // The first media range we can serve, in the client's order (quality values are not weighed:
+    // clients list what they prefer first, and FHIR JSON and XML are all a FHIR server serves).
+    accept
+        .split(',')
+        .find_map(|range| format_for(classify(range.split(';').next().unwrap_or_default()), pretty))
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotAcceptable,
+                IssueCode::NotSupported,
+                format!(
+                    "cannot answer in '{accept}'; this server answers in application/fhir+json or application/fhir+xml"
+                ),
+            )
+        })
 }
 
-/// The first acceptable JSON media range in `Accept` (quality values are not weighed: any JSON
-/// we can serve beats anything else, which is all a FHIR server needs).
-fn accept_header(accept: &str) -> Result<&'static str> {
-    let mut saw_xml = false;
-    for range in accept.split(',') {
-        let mime = range.split(';').next().unwrap_or_default();
-        match classify(mime) {
-            Wanted::FhirJson => return Ok(FHIR_JSON),
-            Wanted::PlainJson => return Ok(PLAIN_JSON),
-            Wanted::Xml => saw_xml = true,
-            Wanted::Other => {}
-        }
-    }
-    if saw_xml {
-        return Err(xml_not_yet(accept));
-    }
-    // Browsers and generic tools send text/html etc.; anything with a wildcard is handled above.
-    Err(Error::new(
-        ErrorKind::NotAcceptable,
-        IssueCode::NotSupported,
-        format!("cannot answer in '{accept}'; this server answers in application/fhir+json"),
-    ))
+/// What a request body is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFormat {
+    Json,
+    Xml,
 }
 
-/// A body must be FHIR JSON. A missing Content-Type is taken as JSON; anything else is a 415.
-pub fn check_body_content_type(headers: &HeaderMap) -> Result<()> {
+/// A body must be FHIR JSON or FHIR XML. A missing Content-Type is taken as JSON; anything else is a 415.
+pub fn body_format(headers: &HeaderMap) -> Result<BodyFormat> {
     let Some(value) = headers.get(CONTENT_TYPE) else {
-        return Ok(());
+        return Ok(BodyFormat::Json);
     };
     let text = value.to_str().unwrap_or_default();
     let mime = text.split(';').next().unwrap_or_default();
     match classify(mime) {
-        Wanted::FhirJson | Wanted::PlainJson if !mime.contains('*') => Ok(()),
-        Wanted::Xml => Err(Error::new(
-            ErrorKind::UnsupportedMediaType,
-            IssueCode::NotSupported,
-            format!("Content-Type '{text}': XML bodies are not supported yet; send application/fhir+json"),
-        )),
+        Wanted::FhirJson | Wanted::PlainJson if !mime.contains('*') => Ok(BodyFormat::Json),
+        Wanted::Xml => Ok(BodyFormat::Xml),
         _ => Err(Error::new(
             ErrorKind::UnsupportedMediaType,
             IssueCode::NotSupported,
-            format!("Content-Type '{text}' is not FHIR JSON; send application/fhir+json"),
+            format!("Content-Type '{text}' is neither FHIR JSON nor FHIR XML; send application/fhir+json"),
         )),
     }
 }
@@ -202,13 +212,17 @@ mod tests {
         let h = headers(&[("accept", "application/fhir+xml")]);
         let q = vec![("_format".to_string(), "json".to_string())];
         assert_eq!(response_format(&h, &q).unwrap().content_type, FHIR_JSON);
-        assert_eq!(response_format(&h, &[]).unwrap_err().kind, ErrorKind::NotAcceptable);
+        assert!(response_format(&h, &[]).unwrap().xml);
+        let q = vec![("_format".to_string(), "turtle".to_string())];
+        assert_eq!(response_format(&h, &q).unwrap_err().kind, ErrorKind::NotAcceptable);
     }
 
     #[test]
-    fn accept_picks_json_among_alternatives() {
-        let h = headers(&[("accept", "text/html, application/xml;q=0.9, */*;q=0.8")]);
+    fn accept_picks_the_first_servable_range() {
+        let h = headers(&[("accept", "text/html, application/fhir+json;q=0.9, */*;q=0.8")]);
         assert_eq!(response_format(&h, &[]).unwrap().content_type, FHIR_JSON);
+        let h = headers(&[("accept", "text/html, application/xml;q=0.9, */*;q=0.8")]);
+        assert!(response_format(&h, &[]).unwrap().xml, "the first servable range wins");
         let h = headers(&[("accept", "application/json")]);
         assert_eq!(response_format(&h, &[]).unwrap().content_type, PLAIN_JSON);
         let h = headers(&[("accept", "text/plain")]);
@@ -216,14 +230,20 @@ mod tests {
     }
 
     #[test]
-    fn body_must_be_json() {
-        assert!(
-            check_body_content_type(&headers(&[("content-type", "application/fhir+json; fhirVersion=4.0")])).is_ok()
+    fn body_must_be_json_or_xml() {
+        let fhir_json = headers(&[("content-type", "application/fhir+json; fhirVersion=4.0")]);
+        assert_eq!(body_format(&fhir_json).unwrap(), BodyFormat::Json);
+        assert_eq!(
+            body_format(&headers(&[("content-type", "application/json")])).unwrap(),
+            BodyFormat::Json
         );
-        assert!(check_body_content_type(&headers(&[("content-type", "application/json")])).is_ok());
-        let e = check_body_content_type(&headers(&[("content-type", "text/plain")])).unwrap_err();
+        assert_eq!(
+            body_format(&headers(&[("content-type", "application/fhir+xml")])).unwrap(),
+            BodyFormat::Xml
+        );
+        assert_eq!(body_format(&headers(&[])).unwrap(), BodyFormat::Json);
+        let e = body_format(&headers(&[("content-type", "text/plain")])).unwrap_err();
         assert_eq!(e.kind, ErrorKind::UnsupportedMediaType);
-        assert!(check_body_content_type(&headers(&[("content-type", "application/fhir+xml")])).is_err());
     }
 
     #[test]

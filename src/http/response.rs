@@ -59,7 +59,8 @@ pub fn set_version_headers(response: &mut Response, version: VersionId, last_upd
     }
 }
 
-/// A JSON body in the negotiated format; `_pretty=true` re-indents it.
+/// A JSON body in the negotiated format; `_pretty=true` re-indents it. When XML was negotiated the
+/// body is still JSON here (as FHIR JSON); the HTTP layer converts it on the way out.
 pub fn json_body(status: StatusCode, format: Format, json: Bytes) -> Response {
     let body = if format.pretty {
         match serde_json::from_slice::<Value>(&json).and_then(|v| serde_json::to_vec_pretty(&v)) {
@@ -71,9 +72,10 @@ pub fn json_body(status: StatusCode, format: Format, json: Bytes) -> Response {
     };
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
+    let content_type = if format.xml { FHIR_JSON } else { format.content_type };
     response
         .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(format.content_type));
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }
 

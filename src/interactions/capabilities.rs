@@ -46,7 +46,7 @@ pub fn capability_statement(base_url: &str, backend: &str, started: Instant) -> 
             "url": base_url,
         },
         "fhirVersion": "4.0.1",
-        "format": ["application/fhir+json", "json"],
+        "format": ["application/fhir+json", "application/fhir+xml", "json", "xml"],
         "rest": [{
             "mode": "server",
             "resource": resources,
@@ -60,7 +60,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lists_every_type_with_its_interactions_and_only_json() {
+    fn lists_every_type_with_its_interactions_and_both_formats() {
         let cs = capability_statement("http://x/fhir/R4", "sqlite", Instant::from_micros(0));
         let resources = cs["rest"][0]["resource"].as_array().unwrap();
         assert_eq!(resources.len(), ResourceType::all().count());
@@ -70,7 +70,10 @@ mod tests {
             patient["interaction"].as_array().unwrap().len(),
             TYPE_INTERACTIONS.len()
         );
-        assert_eq!(cs["format"], json!(["application/fhir+json", "json"]));
+        assert_eq!(
+            cs["format"],
+            json!(["application/fhir+json", "application/fhir+xml", "json", "xml"])
+        );
         assert_eq!(cs["fhirVersion"], "4.0.1");
     }
 }

@@ -6,7 +6,7 @@ use serde_json::json;
 crate::on_both_backends!(
     unknown_resource_type_is_404_not_supported,
     malformed_bodies_are_400_and_write_nothing,
-    a_body_that_is_not_json_is_415,
+    a_body_that_is_neither_json_nor_xml_is_415,
     a_body_over_the_limit_is_413,
     unsupported_methods_and_routes_answer_with_an_operation_outcome,
     search_is_reported_as_not_implemented,
@@ -52,7 +52,7 @@ async fn malformed_bodies_are_400_and_write_nothing(app: TestApp) {
     );
 }
 
-async fn a_body_that_is_not_json_is_415(app: TestApp) {
+async fn a_body_that_is_neither_json_nor_xml_is_415(app: TestApp) {
     let text = app
         .send(
             app.client
@@ -62,15 +62,15 @@ async fn a_body_that_is_not_json_is_415(app: TestApp) {
         )
         .await;
     text.assert_outcome(415, "not-supported");
-    let xml = app
+    let form = app
         .send(
             app.client
                 .put(app.url("Patient/x"))
-                .header("content-type", "application/fhir+xml")
-                .body("<Patient/>"),
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("a=b"),
         )
         .await;
-    xml.assert_outcome(415, "not-supported");
+    form.assert_outcome(415, "not-supported");
     app.get("Patient/x").await.assert_outcome(404, "not-found");
 }
 
