@@ -8,6 +8,7 @@ use crate::interactions::{Services, capabilities};
 use crate::model::Instant;
 use crate::store;
 use bytes::Bytes;
+use axum::serve::ListenerExt;
 use std::future::Future;
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
@@ -87,9 +88,13 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    // TCP_NODELAY: responses are written whole, so Nagle's algorithm would only add latency.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
+    axum::serve(listener, http::router(state)).with_graceful_shutdown(shutdown).await
 }
 
 /// Runs the server in the foreground until Ctrl-C or SIGTERM.
