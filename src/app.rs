@@ -7,8 +7,8 @@ use crate::http::{self, AppState, FHIR_BASE_PATH};
 use crate::interactions::{Services, capabilities};
 use crate::model::Instant;
 use crate::store;
-use bytes::Bytes;
 use axum::serve::ListenerExt;
+use bytes::Bytes;
 use std::future::Future;
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
@@ -94,7 +94,9 @@ pub async fn serve(
             tracing::warn!(error = %e, "cannot set TCP_NODELAY");
         }
     });
-    axum::serve(listener, http::router(state)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, http::router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Runs the server in the foreground until Ctrl-C or SIGTERM.

@@ -29,4 +29,5 @@ pub mod http;
 pub mod interactions;
 pub mod model;
 pub mod store;
+pub mod validate;
 pub mod xml;

@@ -6,6 +6,7 @@
 //! Run as `fhir-server definitions generate --package DIR --out .`.
 
 mod model;
+mod schemas;
 mod search_params;
 
 use serde_json::{Value, json};
@@ -24,9 +25,14 @@ pub fn generate(package_dir: &Path) -> Result<Vec<GeneratedFile>, String> {
     let definitions = load_resources(package_dir, "StructureDefinition")?;
     let search_parameters = load_resources(package_dir, "SearchParameter")?;
     let compartments = load_resources(package_dir, "CompartmentDefinition")?;
+    let value_sets = load_resources(package_dir, "ValueSet")?;
+    let code_systems = load_resources(package_dir, "CodeSystem")?;
+    let model = model::model_file(&definitions, &version);
+    let model_value: Value = serde_json::from_str(&model.content).map_err(|e| format!("model.json: {e}"))?;
     Ok(vec![
         resource_types_file(&definitions, &version),
-        model::model_file(&definitions, &version),
+        schemas::schema_file(&model_value, &value_sets, &code_systems),
+        model,
         search_params::search_parameters_file(&search_parameters, &version),
         search_params::compartments_file(&compartments, &version),
     ])

@@ -161,6 +161,11 @@ impl TypeModel {
         self.types.get(name)
     }
 
+    /// Every type of the model, in no particular order.
+    pub fn all(&self) -> impl Iterator<Item = &TypeDef> {
+        self.types.values()
+    }
+
     pub fn is_primitive(&self, name: &str) -> bool {
         self.get(name).is_some_and(|t| t.kind == TypeKind::Primitive)
     }
