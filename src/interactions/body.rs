@@ -6,7 +6,18 @@ use crate::error::{Error, ErrorKind, IssueCode, Result};
 use crate::model::{ResourceType, id::is_valid_id};
 use serde_json::{Map, Value};
 
-/// Parses `body` as a resource of type `expected`.
+/// Parses `body` as a resource of type `expected` and validates it against the R4 definitions;
+/// a failure lists every problem found.
+pub fn parse_valid_resource(body: &[u8], expected: ResourceType) -> Result<Map<String, Value>> {
+    let resource = Value::Object(parse_resource(body, expected)?);
+    crate::validate::validate(&resource)?;
+    match resource {
+        Value::Object(map) => Ok(map),
+        _ => unreachable!("parse_resource returns an object"),
+    }
+}
+
+/// Parses `body` as a resource of type `expected`: the checks no write may skip, before validation.
 pub fn parse_resource(body: &[u8], expected: ResourceType) -> Result<Map<String, Value>> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::new(

@@ -9,7 +9,7 @@ use crate::model::{Id, ResourceType};
 use crate::store::{WriteOp, Written};
 
 pub async fn create(services: &Services, resource_type: ResourceType, body: &[u8]) -> Result<Written> {
-    let resource = body::parse_resource(body, resource_type)?;
+    let resource = body::parse_valid_resource(body, resource_type)?;
     let op = WriteOp::Create {
         resource_type,
         id: Id::generate(),

@@ -18,7 +18,7 @@ pub async fn update(
     if_match: Option<VersionId>,
 ) -> Result<Written> {
     let id = Id::parse(id).map_err(|e| e.at(format!("{resource_type}.id")))?;
-    let resource = body::parse_resource(body, resource_type)?;
+    let resource = body::parse_valid_resource(body, resource_type)?;
     match resource.get("id") {
         Some(Value::String(body_id)) if body_id == id.as_str() => {}
         Some(Value::String(body_id)) => {

@@ -10,6 +10,7 @@ crate::on_both_backends!(
     a_body_over_the_limit_is_413,
     unsupported_methods_and_routes_answer_with_an_operation_outcome,
     search_is_reported_as_not_implemented,
+    an_invalid_resource_is_400_listing_every_problem_and_writes_nothing,
 );
 
 async fn unknown_resource_type_is_404_not_supported(app: TestApp) {
@@ -146,4 +147,39 @@ async fn unsupported_methods_and_routes_answer_with_an_operation_outcome(app: Te
 async fn search_is_reported_as_not_implemented(app: TestApp) {
     app.get("Patient").await.assert_outcome(501, "not-supported");
     app.get("Nope").await.assert_outcome(404, "not-supported");
+}
+
+async fn an_invalid_resource_is_400_listing_every_problem_and_writes_nothing(app: TestApp) {
+    let invalid = json!({"resourceType": "Patient", "id": "v", "active": "yes", "gender": "fish",
+        "name": [{"given": ["Ann", ""]}], "birthDate": "1974-13-01", "unknownThing": 1,
+        "managingOrganization": {"reference": "not a reference"},
+        "text": {"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\"><script>x</script></div>"}});
+    let reply = app.put("Patient/v", &invalid).await;
+    assert_eq!(reply.status, 400, "{}", reply.text);
+    let outcome = reply.json();
+    let located: Vec<String> = outcome["issue"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            assert_eq!(i["severity"], "error");
+            assert!(i["diagnostics"].as_str().is_some_and(|d| !d.is_empty()));
+            i["expression"][0].as_str().unwrap_or_default().to_owned()
+        })
+        .collect();
+    for expected in [
+        "Patient.active",
+        "Patient.gender",
+        "Patient.name[0].given[1]",
+        "Patient.birthDate",
+        "Patient.unknownThing",
+        "Patient.managingOrganization.reference",
+        "Patient.text.div",
+    ] {
+        assert!(
+            located.iter().any(|l| l == expected),
+            "no issue at {expected}: {located:?}"
+        );
+    }
+    app.get("Patient/v").await.assert_outcome(404, "not-found");
 }
