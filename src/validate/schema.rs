@@ -79,11 +79,20 @@ pub(super) fn check(validator: &jsonschema::Validator, resource: &Value, root: &
                 let diagnostics = format!("'{first}' is required (one of: {})", names.join(", "));
                 (IssueCode::Required, diagnostics, format!("{location}.{first}"))
             }
-            ValidationErrorKind::Not { .. } => (
-                IssueCode::Structure,
-                "only one type of a choice element (value[x]) may be present".to_owned(),
-                location,
-            ),
+            ValidationErrorKind::Not { .. } => {
+                // From `dependentSchemas/<variant>/not`: name the variant that has company.
+                let schema_path = error.schema_path().to_string();
+                let variant = schema_path
+                    .split("/dependentSchemas/")
+                    .nth(1)
+                    .and_then(|rest| rest.split('/').next());
+                let expression = variant.map_or(location.clone(), |v| format!("{location}.{v}"));
+                (
+                    IssueCode::Structure,
+                    "only one type of a choice element ([x]) may be present".to_owned(),
+                    expression,
+                )
+            }
             ValidationErrorKind::Enum { .. } => (
                 IssueCode::Value,
                 format!("{} is not a code of the required value set", error.instance()),
