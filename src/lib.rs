@@ -12,11 +12,13 @@
 //!   shared SQL in `store::sql`, embedded migrations.
 //! - [`model`]: FHIR values valid by construction (`ResourceType`, `Id`, `Instant`, …) and the
 //!   OperationOutcome builder.
+//! - [`fhirpath`]: FHIRPath parser and evaluator over FHIR JSON (a leaf: depends on nothing here).
 //! - [`definitions`]: the generator that turns the official R4 package into `fhir-schemas/`.
 //! - [`error`]: the domain `Error` (a category plus OperationOutcome issues).
 //!
 //! ## Dependency rules (never the other way)
-//! `http` → `interactions` → {`bundle`, `store`} → `model` → `error`.
+//! `http` → `interactions` → {`bundle`, `store`, `validate`} → `model` → `error`; `fhirpath` and
+//! `xml` sit below them (`fhirpath` imports nothing from the crate).
 //! Nothing but `http` and `app` imports axum. `store` never sees a user, a scope or a request;
 //! `store::sqlite` and `store::postgres` never import each other.
 
@@ -25,6 +27,7 @@ pub mod bundle;
 pub mod config;
 pub mod definitions;
 pub mod error;
+pub mod fhirpath;
 pub mod http;
 pub mod interactions;
 pub mod model;
