@@ -272,3 +272,38 @@ pub async fn history_instance(
     let resource_type = resource_type(&type_name)?;
     history_response(&state, &headers, query, HistoryTarget::Instance(resource_type, &id)).await
 }
+
+async fn validate_response(
+    state: &AppState,
+    type_name: &str,
+    id: Option<&str>,
+    headers: &HeaderMap,
+    query: Option<String>,
+    body: Body,
+) -> Result<Response> {
+    let (format, _) = prepare(headers, query)?;
+    let resource_type = resource_type(type_name)?;
+    let body = read_body(state, headers, body).await?;
+    let outcome = crate::interactions::operation_validate::validate(&state.services, resource_type, id, &body).await?;
+    Ok(value_body(StatusCode::OK, format, &outcome))
+}
+
+pub async fn validate_type(
+    State(state): State<AppState>,
+    Path(type_name): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Result<Response> {
+    validate_response(&state, &type_name, None, &headers, query, body).await
+}
+
+pub async fn validate_instance(
+    State(state): State<AppState>,
+    Path((type_name, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Result<Response> {
+    validate_response(&state, &type_name, Some(&id), &headers, query, body).await
+}

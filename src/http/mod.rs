@@ -13,7 +13,7 @@ use axum::extract::Request;
 use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use bytes::Bytes;
 use tracing::Instrument;
 
@@ -36,6 +36,8 @@ pub fn router(state: AppState) -> Router {
         .route("/_history", get(handlers::history_system))
         .route("/{type}", get(handlers::search_type).post(handlers::create))
         .route("/{type}/_history", get(handlers::history_type))
+        .route("/{type}/$validate", post(handlers::validate_type))
+        .route("/{type}/{id}/$validate", post(handlers::validate_instance))
         .route(
             "/{type}/{id}",
             get(handlers::read).put(handlers::update).delete(handlers::delete),

@@ -19,6 +19,13 @@ pub fn parse_valid_resource(body: &[u8], expected: ResourceType) -> Result<Map<S
 
 /// Parses `body` as a resource of type `expected`: the checks no write may skip, before validation.
 pub fn parse_resource(body: &[u8], expected: ResourceType) -> Result<Map<String, Value>> {
+    let resource = parse_object(body)?;
+    check_resource(&resource, expected)?;
+    Ok(resource)
+}
+
+/// Parses `body` as a JSON object.
+pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::new(
             ErrorKind::Invalid,
@@ -28,9 +35,15 @@ pub fn parse_resource(body: &[u8], expected: ResourceType) -> Result<Map<String,
     }
     let value: Value =
         serde_json::from_slice(body).map_err(|e| Error::structure(format!("the body is not valid JSON: {e}")))?;
-    let Value::Object(resource) = value else {
-        return Err(Error::structure("the body must be a JSON object (a FHIR resource)"));
-    };
+    match value {
+        Value::Object(object) => Ok(object),
+        _ => Err(Error::structure("the body must be a JSON object (a FHIR resource)")),
+    }
+}
+
+/// The checks no write may skip: the right `resourceType`, a valid `id`, `meta` an object, and no
+/// control characters in strings.
+pub fn check_resource(resource: &Map<String, Value>, expected: ResourceType) -> Result<()> {
     match resource.get("resourceType") {
         Some(Value::String(name)) if name == expected.as_str() => {}
         Some(Value::String(name)) => {
@@ -66,13 +79,13 @@ pub fn parse_resource(body: &[u8], expected: ResourceType) -> Result<Map<String,
         return Err(Error::structure("meta must be a JSON object").at(format!("{expected}.meta")));
     }
     let mut path = expected.as_str().to_owned();
-    for (key, member) in &resource {
+    for (key, member) in resource {
         path.push('.');
         path.push_str(key);
         check_strings(member, &mut path)?;
         path.truncate(expected.as_str().len());
     }
-    Ok(resource)
+    Ok(())
 }
 
 /// FHIR strings may not contain control characters other than tab, carriage return and line feed

@@ -51,6 +51,10 @@ pub fn capability_statement(base_url: &str, backend: &str, started: Instant) -> 
             "mode": "server",
             "resource": resources,
             "interaction": [{"code": "history-system"}],
+            "operation": [{
+                "name": "validate",
+                "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate",
+            }],
         }],
     })
 }
@@ -75,5 +79,6 @@ mod tests {
             json!(["application/fhir+json", "application/fhir+xml", "json", "xml"])
         );
         assert_eq!(cs["fhirVersion"], "4.0.1");
+        assert_eq!(cs["rest"][0]["operation"][0]["name"], "validate");
     }
 }

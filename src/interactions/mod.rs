@@ -7,6 +7,7 @@ pub mod capabilities;
 pub mod create;
 pub mod delete;
 pub mod history;
+pub mod operation_validate;
 pub mod read;
 pub mod update;
 pub mod vread;

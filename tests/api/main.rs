@@ -11,3 +11,4 @@ mod errors;
 mod headers;
 mod history;
 mod update;
+mod validate;

@@ -1,0 +1,114 @@
+//! The $validate operation (resource-operation-validate.html).
+
+use crate::harness::TestApp;
+use serde_json::json;
+
+crate::on_both_backends!(
+    a_valid_resource_gets_an_information_outcome,
+    an_invalid_resource_gets_every_problem_and_nothing_is_written,
+    parameters_bodies_with_mode_and_profile,
+    delete_mode_checks_the_resource_exists,
+);
+
+async fn a_valid_resource_gets_an_information_outcome(app: TestApp) {
+    let reply = app
+        .post("Patient/$validate", &json!({"resourceType": "Patient", "active": true}))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let outcome = reply.json();
+    assert_eq!(outcome["resourceType"], "OperationOutcome");
+    assert_eq!(outcome["issue"][0]["severity"], "information");
+    let xml = r#"<Patient xmlns="http://hl7.org/fhir"><active value="true"/></Patient>"#;
+    let xml_reply = app
+        .send(
+            app.client
+                .post(app.url("Patient/$validate"))
+                .header("content-type", "application/fhir+xml")
+                .body(xml),
+        )
+        .await;
+    assert_eq!(xml_reply.json()["issue"][0]["severity"], "information");
+}
+
+async fn an_invalid_resource_gets_every_problem_and_nothing_is_written(app: TestApp) {
+    let reply = app
+        .post(
+            "Patient/$validate",
+            &json!({"resourceType": "Patient", "active": 1, "gender": "x"}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let outcome = reply.json();
+    let issues = outcome["issue"].as_array().unwrap();
+    assert!(issues.iter().all(|i| i["severity"] == "error"));
+    let at: Vec<&str> = issues
+        .iter()
+        .map(|i| i["expression"][0].as_str().unwrap_or_default())
+        .collect();
+    assert!(
+        at.contains(&"Patient.active") && at.contains(&"Patient.gender"),
+        "{at:?}"
+    );
+    let wrong_type = app
+        .post("Patient/$validate", &json!({"resourceType": "Observation"}))
+        .await;
+    assert_eq!(wrong_type.json()["issue"][0]["expression"][0], "resourceType");
+    assert!(
+        app.get("_history").await.json().get("entry").is_none(),
+        "$validate writes nothing"
+    );
+}
+
+async fn parameters_bodies_with_mode_and_profile(app: TestApp) {
+    let wrapped = |mode: &str, resource: serde_json::Value| {
+        json!({"resourceType": "Parameters", "parameter": [
+            {"name": "resource", "resource": resource},
+            {"name": "mode", "valueCode": mode},
+            {"name": "profile", "valueUri": "http://hl7.org/fhir/StructureDefinition/Patient"}]})
+    };
+    let create = app
+        .post(
+            "Patient/$validate",
+            &wrapped("create", json!({"resourceType": "Patient"})),
+        )
+        .await;
+    assert_eq!(create.json()["issue"][0]["severity"], "information", "{}", create.text);
+    let update = app
+        .post(
+            "Patient/p1/$validate",
+            &wrapped("update", json!({"resourceType": "Patient", "id": "p2"})),
+        )
+        .await;
+    assert_eq!(update.json()["issue"][0]["severity"], "error");
+    assert_eq!(update.json()["issue"][0]["expression"][0], "Patient.id");
+    let other_profile = json!({"resourceType": "Parameters", "parameter": [
+        {"name": "resource", "resource": {"resourceType": "Patient"}},
+        {"name": "profile", "valueUri": "http://example.org/StructureDefinition/my-patient"}]});
+    app.post("Patient/$validate", &other_profile)
+        .await
+        .assert_outcome(400, "not-supported");
+    let bad_mode = json!({"resourceType": "Parameters", "parameter": [{"name": "mode", "valueCode": "merge"}]});
+    app.post("Patient/$validate", &bad_mode)
+        .await
+        .assert_outcome(400, "invalid");
+}
+
+async fn delete_mode_checks_the_resource_exists(app: TestApp) {
+    app.put("Patient/d1", &json!({"resourceType": "Patient", "id": "d1"}))
+        .await;
+    let delete = |id: &str| {
+        (
+            format!("Patient/{id}/$validate"),
+            json!({"resourceType": "Parameters", "parameter": [{"name": "mode", "valueCode": "delete"}]}),
+        )
+    };
+    let (path, body) = delete("d1");
+    assert_eq!(
+        app.post(&path, &body).await.json()["issue"][0]["severity"],
+        "information"
+    );
+    let (path, body) = delete("missing");
+    let missing = app.post(&path, &body).await.json();
+    assert_eq!(missing["issue"][0]["code"], "not-found");
+    assert_eq!(app.get("Patient/d1").await.status, 200, "validation deletes nothing");
+}
