@@ -110,7 +110,7 @@ mod tests {
             "Patient.name[0].given[1]",
             "Patient.birthDate",
             "Patient.gender",
-            "Patient",
+            "Patient.deceasedDateTime",
         ] {
             assert!(at.contains(&expected), "missing {expected} in {found:?}");
         }
