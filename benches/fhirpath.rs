@@ -18,6 +18,7 @@ fn fhirpath(c: &mut Criterion) {
     let patient = example("Patient-example.json");
     let observation = example("Observation-example.json");
     let cases = [
+        ("Patient.birthDate", &patient),
         ("Patient.name.given", &patient),
         ("Patient.name.where(use = 'official').family", &patient),
         ("Observation.value.ofType(Quantity).value", &observation),

@@ -30,14 +30,25 @@ pub struct Env<'e, 'a> {
 pub struct Evaluator<'r, 'c: 'a, 'a> {
     pub ctx: &'r Context<'c>,
     pub resource: &'a Value,
-    /// `now()` is read once so that every call within one evaluation agrees.
-    pub now: chrono::DateTime<chrono::FixedOffset>,
+    /// `now()` is read once, on first use, so that every call within one evaluation agrees and
+    /// expressions that never ask for the time do not pay for reading the clock and time zone.
+    now: std::cell::OnceCell<chrono::DateTime<chrono::FixedOffset>>,
 }
 
 impl<'r, 'c: 'a, 'a> Evaluator<'r, 'c, 'a> {
     pub fn new(ctx: &'r Context<'c>, resource: &'a Value) -> Self {
-        let now = ctx.now.unwrap_or_else(|| chrono::Local::now().fixed_offset());
-        Evaluator { ctx, resource, now }
+        Evaluator {
+            ctx,
+            resource,
+            now: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// The evaluation's `now()`: the context's fixed time if it has one, else the clock.
+    pub fn now(&self) -> chrono::DateTime<chrono::FixedOffset> {
+        *self
+            .now
+            .get_or_init(|| self.ctx.now.unwrap_or_else(|| chrono::Local::now().fixed_offset()))
     }
 
     pub fn run(&self, expr: &'a Expr) -> EvalResult<'a> {

@@ -124,7 +124,7 @@ impl<'a> Evaluator<'_, '_, 'a> {
                 })
                 .collect()),
             Func::Now => {
-                let now = self.now;
+                let now = self.now();
                 let date = DateTime {
                     year: now.year(),
                     month: now.month(),
@@ -138,11 +138,11 @@ impl<'a> Evaluator<'_, '_, 'a> {
                 };
                 Ok(vec![Item::DateTime(date)])
             }
-            Func::Today => Ok(DateTime::parse_date(&self.now.format("%Y-%m-%d").to_string())
+            Func::Today => Ok(DateTime::parse_date(&self.now().format("%Y-%m-%d").to_string())
                 .map(Item::Date)
                 .into_iter()
                 .collect()),
-            Func::TimeOfDay => Ok(vec![Item::Time(Time::from_chrono(self.now.time()))]),
+            Func::TimeOfDay => Ok(vec![Item::Time(Time::from_chrono(self.now().time()))]),
             _ => unreachable!("not a FHIR function"),
         }
     }
