@@ -12,6 +12,7 @@
 //!   shared SQL in `store::sql`, embedded migrations.
 //! - [`model`]: FHIR values valid by construction (`ResourceType`, `Id`, `Instant`, …) and the
 //!   OperationOutcome builder.
+//! - [`search`]: search parameters (registry) and index-row extraction, pure and database-free.
 //! - [`fhirpath`]: FHIRPath parser and evaluator over FHIR JSON (a leaf: depends on nothing here).
 //! - [`definitions`]: the generator that turns the official R4 package into `fhir-schemas/`.
 //! - [`error`]: the domain `Error` (a category plus OperationOutcome issues).
@@ -31,6 +32,7 @@ pub mod fhirpath;
 pub mod http;
 pub mod interactions;
 pub mod model;
+pub mod search;
 pub mod store;
 pub mod validate;
 pub mod xml;

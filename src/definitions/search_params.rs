@@ -23,7 +23,11 @@ const KEPT: &[&str] = &[
 
 pub(super) fn search_parameters_file(parameters: &[Value], version: &str) -> GeneratedFile {
     let mut compact: BTreeMap<String, Value> = BTreeMap::new();
-    for parameter in parameters {
+    // The package also carries three example SearchParameters (ids `example…`); they define nothing.
+    for parameter in parameters
+        .iter()
+        .filter(|p| !p["id"].as_str().unwrap_or_default().starts_with("example"))
+    {
         let mut kept = Map::new();
         for key in KEPT {
             if let Some(value) = parameter.get(*key) {

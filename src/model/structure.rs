@@ -6,7 +6,8 @@ use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-const MODEL_JSON: &str = include_str!("../../fhir-schemas/model.json");
+/// The generated model, embedded in the binary (also handed to FHIRPath as its type information).
+pub const MODEL_JSON: &str = include_str!("../../fhir-schemas/model.json");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TypeKind {

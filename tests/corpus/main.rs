@@ -2,6 +2,7 @@
 //! Each test skips with a printed notice where ../shared is absent.
 
 mod definitions;
+mod search_index;
 mod validation;
 mod xml_round_trip;
 

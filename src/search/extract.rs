@@ -1,0 +1,207 @@
+//! Index rows for one resource: every search parameter of its type evaluated through FHIRPath, its
+//! results turned into typed values by the module of the parameter's type. Composite and special
+//! parameters produce no rows here (composites are matched through their components' rows).
+
+use super::params;
+use super::registry::{ParamType, Registry, fhirpath_model};
+use crate::fhirpath::{Context, Item};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// One indexed value of one search parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IndexValue {
+    /// `normalized`: lower case without accents, for the default starts-with match; `exact` as written.
+    String {
+        normalized: String,
+        exact: String,
+    },
+    /// `text` is a display or `CodeableConcept.text`, for `:text`.
+    Token {
+        system: Option<String>,
+        code: Option<String>,
+        text: Option<String>,
+    },
+    /// The half-open range `[low, high)` in microseconds since the epoch, from the value's precision.
+    Date {
+        low: i64,
+        high: i64,
+    },
+    /// The range `[low, high)` a number stands for by its precision (`1.5` is `[1.45, 1.55)`).
+    Number {
+        low: f64,
+        high: f64,
+    },
+    Quantity {
+        low: f64,
+        high: f64,
+        system: Option<String>,
+        code: Option<String>,
+        unit: Option<String>,
+    },
+    /// `Type/id` references split; `url` is the reference as written (absolute URLs, canonicals).
+    Reference {
+        target_type: Option<String>,
+        target_id: Option<String>,
+        url: String,
+    },
+    Uri {
+        uri: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexRow {
+    pub param: Arc<str>,
+    pub value: IndexValue,
+}
+
+/// Every index row of `resource`, or an error naming the parameter whose expression failed.
+pub fn index_rows(resource: &Value) -> Result<Vec<IndexRow>, String> {
+    let Some(resource_type) = resource.get("resourceType").and_then(Value::as_str) else {
+        return Err("the resource has no resourceType".into());
+    };
+    // `resolve() is Patient` in reference parameters must work without fetching the target.
+    let context = Context::new().with_model(fhirpath_model()).with_reference_stubs(true);
+    let mut rows = Vec::new();
+    for param in Registry::r4().params_for(resource_type) {
+        let Some(expression) = &param.expression else { continue };
+        let items = expression.evaluate(resource, &context).map_err(|e| {
+            format!(
+                "{resource_type} search parameter {} ({}): {e:?}",
+                param.code,
+                param.expression_text.as_deref().unwrap_or("")
+            )
+        })?;
+        let name: Arc<str> = Arc::from(param.code.as_str());
+        let mut push = |value| {
+            rows.push(IndexRow {
+                param: name.clone(),
+                value,
+            })
+        };
+        for item in &items {
+            match param.kind {
+                ParamType::String => params::string::extract(item, &mut push),
+                ParamType::Token => params::token::extract(item, &mut push),
+                ParamType::Date => params::date::extract(item, &mut push),
+                ParamType::Number => params::number::extract(item, &mut push),
+                ParamType::Quantity => params::quantity::extract(item, &mut push),
+                ParamType::Reference => params::reference::extract(item, &mut push),
+                ParamType::Uri => params::uri::extract(item, &mut push),
+                ParamType::Composite | ParamType::Special => {}
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// The text of a primitive item (a string, code, uri, … node or a System string).
+pub(super) fn primitive_text<'a>(item: &'a Item<'_>) -> Option<std::borrow::Cow<'a, str>> {
+    match item {
+        Item::String(s) => Some(std::borrow::Cow::Borrowed(s.as_ref())),
+        Item::Node(node) => match node.value? {
+            Value::String(s) => Some(std::borrow::Cow::Borrowed(s.as_str())),
+            Value::Bool(b) => Some(std::borrow::Cow::Owned(b.to_string())),
+            Value::Number(n) => Some(std::borrow::Cow::Owned(n.to_string())),
+            _ => None,
+        },
+        Item::Boolean(b) => Some(std::borrow::Cow::Owned(b.to_string())),
+        Item::Integer(i) => Some(std::borrow::Cow::Owned(i.to_string())),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rows_of(resource: Value, param: &str) -> Vec<IndexValue> {
+        index_rows(&resource)
+            .unwrap()
+            .into_iter()
+            .filter(|r| &*r.param == param)
+            .map(|r| r.value)
+            .collect()
+    }
+
+    #[test]
+    fn a_patient_is_indexed_by_type() {
+        let patient = json!({"resourceType": "Patient", "id": "p1", "active": true, "gender": "male",
+            "name": [{"family": "Chalmers", "given": ["Péter", "James"]}],
+            "identifier": [{"system": "urn:oid:1.2.36.146.595.217.0.1", "value": "12345"}],
+            "birthDate": "1974-12-25", "managingOrganization": {"reference": "Organization/1"}});
+        let names = rows_of(patient.clone(), "name");
+        assert!(
+            names.contains(&IndexValue::String {
+                normalized: "peter".into(),
+                exact: "Péter".into()
+            }),
+            "{names:?}"
+        );
+        assert_eq!(names.len(), 3);
+        assert_eq!(
+            rows_of(patient.clone(), "identifier"),
+            vec![IndexValue::Token {
+                system: Some("urn:oid:1.2.36.146.595.217.0.1".into()),
+                code: Some("12345".into()),
+                text: None
+            }]
+        );
+        assert_eq!(
+            rows_of(patient.clone(), "gender"),
+            vec![IndexValue::Token {
+                system: None,
+                code: Some("male".into()),
+                text: None
+            }]
+        );
+        let Some(IndexValue::Date { low, high }) = rows_of(patient.clone(), "birthdate").pop() else {
+            panic!("no birthdate row")
+        };
+        assert_eq!(high - low, 86_400_000_000, "a date covers its whole day");
+        assert_eq!(
+            rows_of(patient.clone(), "organization"),
+            vec![IndexValue::Reference {
+                target_type: Some("Organization".into()),
+                target_id: Some("1".into()),
+                url: "Organization/1".into()
+            }]
+        );
+        assert_eq!(
+            rows_of(patient, "_id"),
+            vec![IndexValue::Token {
+                system: None,
+                code: Some("p1".into()),
+                text: None
+            }]
+        );
+    }
+
+    #[test]
+    fn observation_values_and_subjects() {
+        let observation = json!({"resourceType": "Observation", "status": "final", "subject": {"reference": "Patient/p1"},
+            "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7", "display": "Body Weight"}], "text": "weight"},
+            "valueQuantity": {"value": 185, "unit": "lbs", "system": "http://unitsofmeasure.org", "code": "[lb_av]"},
+            "effectivePeriod": {"start": "2020-01-01"}});
+        assert!(
+            rows_of(observation.clone(), "patient")
+                .iter()
+                .any(|r| matches!(r, IndexValue::Reference { target_id: Some(id), .. } if id == "p1"))
+        );
+        assert!(
+            rows_of(observation.clone(), "code").len() == 2,
+            "one coding and the text"
+        );
+        let Some(IndexValue::Quantity { low, high, code, .. }) = rows_of(observation.clone(), "value-quantity").pop()
+        else {
+            panic!("no quantity row")
+        };
+        assert_eq!((low, high, code.as_deref()), (184.5, 185.5, Some("[lb_av]")));
+        let Some(IndexValue::Date { high, .. }) = rows_of(observation, "date").pop() else {
+            panic!("no date row")
+        };
+        assert_eq!(high, i64::MAX, "an open period runs on");
+    }
+}

@@ -1,0 +1,11 @@
+//! The FHIR search engine's pure half: the registry of search parameters (from the generated
+//! `search-params/`, expressions compiled once) and the extraction of index rows from a resource,
+//! one module per parameter type under `params/`. It produces values, never touches a database, and
+//! never sees a request or a user; `store` writes the rows and runs the SQL built from them.
+
+pub mod extract;
+pub mod params;
+pub mod registry;
+
+pub use extract::{IndexRow, IndexValue, index_rows};
+pub use registry::{ParamType, Registry, SearchParam};

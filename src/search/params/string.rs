@@ -1,0 +1,55 @@
+//! String parameters: every part of a name or address, or the string itself, indexed both as
+//! written (for `:exact`) and normalised (lower case, accents removed) for the default
+//! starts-with match and `:contains`.
+
+use crate::fhirpath::Item;
+use crate::search::IndexValue;
+use crate::search::extract::primitive_text;
+use serde_json::Value;
+use unicode_normalization::UnicodeNormalization;
+
+/// Lower case with accents removed: `Müller` → `muller`.
+pub fn normalize(text: &str) -> String {
+    text.nfd()
+        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+pub fn extract(item: &Item<'_>, push: &mut impl FnMut(IndexValue)) {
+    let mut add = |text: &str| {
+        if !text.is_empty() {
+            push(IndexValue::String {
+                normalized: normalize(text),
+                exact: text.to_owned(),
+            })
+        }
+    };
+    if let Some((object, type_name)) = super::object(item) {
+        let parts: &[&str] = match type_name {
+            Some("HumanName") => &["text", "family", "given", "prefix", "suffix"],
+            Some("Address") => &["text", "line", "city", "district", "state", "postalCode", "country"],
+            _ => &[],
+        };
+        for part in parts {
+            match object.get(*part) {
+                Some(Value::String(s)) => add(s),
+                Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).for_each(&mut add),
+                _ => {}
+            }
+        }
+        return;
+    }
+    if let Some(text) = primitive_text(item) {
+        add(&text);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn normalises_case_and_accents() {
+        assert_eq!(super::normalize("Müller-ÉCOLE"), "muller-ecole");
+        assert_eq!(super::normalize("Zoë"), "zoe");
+    }
+}

@@ -1,0 +1,133 @@
+//! The search parameters the server knows, per resource type, with their FHIRPath expressions
+//! parsed once at first use. Parameters defined on `Resource` and `DomainResource` (`_id`,
+//! `_lastUpdated`, `_tag`, `_profile`, `_security`, `_source`, `_text`, …) apply to every type
+//! derived from them.
+
+use crate::fhirpath::{Expression, JsonModel};
+use crate::model::structure::{MODEL_JSON, TypeModel};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+const SEARCH_PARAMETERS_JSON: &str = include_str!("../../search-params/search-parameters.json");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParamType {
+    Number,
+    Date,
+    String,
+    Token,
+    Reference,
+    Composite,
+    Quantity,
+    Uri,
+    Special,
+}
+
+#[derive(Debug)]
+pub struct SearchParam {
+    pub url: String,
+    pub code: String,
+    pub kind: ParamType,
+    pub base: Vec<String>,
+    pub targets: Vec<String>,
+    /// The source text of the expression, and its parsed form (`None` when the definition has none).
+    pub expression_text: Option<String>,
+    pub expression: Option<Expression>,
+}
+
+#[derive(Deserialize)]
+struct RawParam {
+    url: String,
+    code: String,
+    #[serde(rename = "type")]
+    kind: ParamType,
+    #[serde(default)]
+    base: Vec<String>,
+    #[serde(default)]
+    target: Vec<String>,
+    expression: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct File {
+    #[serde(rename = "searchParameters")]
+    search_parameters: Vec<RawParam>,
+}
+
+pub struct Registry {
+    by_type: HashMap<String, Vec<Arc<SearchParam>>>,
+}
+
+impl Registry {
+    /// The R4 parameters, loaded and compiled on first use.
+    pub fn r4() -> &'static Registry {
+        static REGISTRY: OnceLock<Registry> = OnceLock::new();
+        REGISTRY.get_or_init(|| Registry::load(SEARCH_PARAMETERS_JSON).expect("search-params/ is generated and valid"))
+    }
+
+    pub fn load(text: &str) -> Result<Registry, String> {
+        let file: File = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let model = TypeModel::r4();
+        let mut by_type: HashMap<String, Vec<Arc<SearchParam>>> = HashMap::new();
+        for raw in file.search_parameters {
+            let expression = match &raw.expression {
+                Some(source) => Some(Expression::parse(source).map_err(|e| format!("{}: {source}: {e:?}", raw.url))?),
+                None => None,
+            };
+            let param = Arc::new(SearchParam {
+                url: raw.url,
+                code: raw.code,
+                kind: raw.kind,
+                base: raw.base,
+                targets: raw.target,
+                expression_text: raw.expression,
+                expression,
+            });
+            // A parameter on Resource or DomainResource applies to every concrete type below it.
+            for base in &param.base {
+                for resource_type in model.resource_types().filter(|t| model.is_a(t, base)) {
+                    by_type.entry(resource_type.to_owned()).or_default().push(param.clone());
+                }
+            }
+        }
+        Ok(Registry { by_type })
+    }
+
+    /// The parameters that apply to `resource_type`.
+    pub fn params_for(&self, resource_type: &str) -> &[Arc<SearchParam>] {
+        self.by_type.get(resource_type).map(Vec::as_slice).unwrap_or_default()
+    }
+
+    pub fn get(&self, resource_type: &str, code: &str) -> Option<&Arc<SearchParam>> {
+        self.params_for(resource_type).iter().find(|p| p.code == code)
+    }
+}
+
+/// The FHIRPath type information for evaluating parameter expressions, built once.
+pub fn fhirpath_model() -> &'static JsonModel {
+    static MODEL: OnceLock<JsonModel> = OnceLock::new();
+    MODEL.get_or_init(|| JsonModel::from_json(MODEL_JSON).expect("model.json loads as FHIRPath type information"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_type_gets_its_own_and_the_common_parameters() {
+        let registry = Registry::r4();
+        let name = registry.get("Patient", "name").unwrap();
+        assert_eq!(name.kind, ParamType::String);
+        assert!(
+            registry.get("Patient", "_id").is_some(),
+            "Resource parameters apply to every type"
+        );
+        assert!(registry.get("Observation", "_lastUpdated").is_some());
+        assert!(registry.get("Patient", "code").is_none());
+        let subject = registry.get("Observation", "subject").unwrap();
+        assert_eq!(subject.kind, ParamType::Reference);
+        assert!(subject.targets.iter().any(|t| t == "Patient"));
+    }
+}
