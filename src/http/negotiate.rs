@@ -101,6 +101,7 @@ pub fn response_format(headers: &HeaderMap, query: &[(String, String)]) -> Resul
     // clients list what they prefer first, and FHIR JSON and XML are all a FHIR server serves).
     accept
         .split(',')
+        .filter(|range| !refused(range))
         .find_map(|range| format_for(classify(range.split(';').next().unwrap_or_default()), pretty))
         .ok_or_else(|| {
             Error::new(
@@ -111,6 +112,17 @@ pub fn response_format(headers: &HeaderMap, query: &[(String, String)]) -> Resul
                 ),
             )
         })
+}
+
+/// A media range with `q=0` means "not this one" (RFC 9110 §12.4.2).
+fn refused(range: &str) -> bool {
+    range.split(';').skip(1).any(|parameter| {
+        parameter
+            .trim()
+            .strip_prefix("q=")
+            .and_then(|q| q.trim().parse::<f32>().ok())
+            .is_some_and(|q| q == 0.0)
+    })
 }
 
 /// What a request body is written in.
@@ -227,6 +239,12 @@ mod tests {
         assert_eq!(response_format(&h, &[]).unwrap().content_type, PLAIN_JSON);
         let h = headers(&[("accept", "text/plain")]);
         assert!(response_format(&h, &[]).is_err());
+        let h = headers(&[("accept", "application/fhir+xml;q=0, application/fhir+json")]);
+        assert_eq!(
+            response_format(&h, &[]).unwrap().content_type,
+            FHIR_JSON,
+            "q=0 refuses XML"
+        );
     }
 
     #[test]

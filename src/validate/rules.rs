@@ -172,6 +172,14 @@ fn check_xhtml(text: &str, path: &str, issues: &mut Vec<Issue>) {
             Event::Text(t) if depth == 0 && !t.as_ref().trim().is_empty() => {
                 return problem("text outside the narrative's div".into());
             }
+            // Outside the div only white space and comments may stand: anything else (an entity
+            // reference, CDATA, a DOCTYPE, a processing instruction) would break the XML the
+            // narrative is copied into.
+            Event::GeneralRef(_) | Event::CData(_) | Event::DocType(_) | Event::PI(_) | Event::Decl(_)
+                if depth == 0 =>
+            {
+                return problem("only the narrative's div may stand at its top level".into());
+            }
             _ => (None, false),
         };
         let Some(start) = start else { continue };
@@ -253,6 +261,19 @@ mod tests {
         assert_eq!(
             xhtml_problems(r#"<div xmlns="http://www.w3.org/1999/xhtml"><p>unclosed</div>"#),
             1
+        );
+    }
+
+    #[test]
+    fn nothing_but_white_space_and_comments_around_the_div() {
+        let div = r#"<div xmlns="http://www.w3.org/1999/xhtml">x</div>"#;
+        for trailer in ["&amp;", "<![CDATA[x]]>", "<!DOCTYPE a>", "<?pi x?>"] {
+            assert_eq!(xhtml_problems(&format!("{div}{trailer}")), 1, "{trailer} after the div");
+        }
+        assert_eq!(xhtml_problems(&format!("{div} <!-- a comment --> ")), 0);
+        assert_eq!(
+            xhtml_problems(r#"<div xmlns="http://www.w3.org/1999/xhtml">a &amp; b &#169;</div>"#),
+            0
         );
     }
 

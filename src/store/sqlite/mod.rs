@@ -9,7 +9,7 @@
 
 mod writer;
 
-use super::cache::VersionCache;
+use super::cache::{Lookup, VersionCache};
 use super::sql::{self, Dialect, Sql, SqlValue};
 use super::{BoxFuture, HistoryEntry, HistoryQuery, HistoryRow, Store, StoredVersion, WriteOp, Written, migrate};
 use crate::error::{Error, Result};
@@ -132,9 +132,10 @@ impl Store for SqliteStore {
 
     fn read<'a>(&'a self, resource_type: ResourceType, id: &'a str) -> BoxFuture<'a, Result<Option<StoredVersion>>> {
         Box::pin(async move {
-            if let Some(cached) = self.cache.get(resource_type, id) {
-                return Ok(Some(cached));
-            }
+            let ticket = match self.cache.lookup(resource_type, id) {
+                Lookup::Hit(cached) => return Ok(Some(cached)),
+                Lookup::Miss(ticket) => ticket,
+            };
             let row = sqlx::query("SELECT version_id, last_updated, content FROM resource WHERE type = ?1 AND id = ?2")
                 .bind(resource_type.as_str())
                 .bind(id)
@@ -142,7 +143,7 @@ impl Store for SqliteStore {
                 .await?;
             let found = row.map(|r| stored_version(r.get(0), r.get(1), r.get(2)));
             if let Some(version) = &found {
-                self.cache.offer(resource_type, id, version.clone());
+                self.cache.offer_read(resource_type, id, version.clone(), ticket);
             }
             Ok(found)
         })

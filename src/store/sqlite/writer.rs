@@ -46,7 +46,7 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<WriteRequest>, c
                     last_updated: w.last_updated,
                     content: w.content.clone(),
                 };
-                cache.offer(w.resource_type, w.id.as_str(), version);
+                cache.publish(w.resource_type, w.id.as_str(), version);
             }
             // The requester may have gone (client disconnected); the write stands regardless.
             let _ = request.reply.send(result);
