@@ -191,6 +191,11 @@ pub async fn open(database_url: &str, options: &StoreOptions) -> Result<Arc<dyn 
     }
 }
 
+/// Stored content as text, for binding to a text or JSON column (it is always serde_json's UTF-8).
+pub(crate) fn content_text(content: &Bytes) -> &str {
+    std::str::from_utf8(content).expect("serde_json writes UTF-8")
+}
+
 /// Stamps `resource` as version `version` and serialises it: the bytes the store keeps and serves.
 pub(crate) fn stamp_and_serialise(
     mut resource: Map<String, Value>,

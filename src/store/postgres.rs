@@ -10,8 +10,8 @@
 
 use super::sql::{self, Dialect, Sql, SqlValue};
 use super::{
-    BoxFuture, HistoryEntry, HistoryQuery, HistoryRow, Method, Store, StoredVersion, WriteOp, Written, migrate,
-    stamp_and_serialise,
+    BoxFuture, HistoryEntry, HistoryQuery, HistoryRow, Method, Store, StoredVersion, WriteOp, Written, content_text,
+    migrate, stamp_and_serialise,
 };
 use crate::error::{Error, Result};
 use crate::model::{Id, Instant, ResourceType, VersionId};
@@ -162,7 +162,7 @@ async fn insert_first_version(
     .bind(resource_type.as_str())
     .bind(id.as_str())
     .bind(now.datetime())
-    .bind(utf8(content))
+    .bind(content_text(content))
     .bind(method.as_str())
     .execute(pool)
     .await?;
@@ -201,15 +201,11 @@ async fn compare_and_set(
     .bind(expected)
     .bind(now.datetime())
     .bind(content.is_none())
-    .bind(content.map(utf8))
+    .bind(content.map(content_text))
     .bind(method.as_str())
     .execute(pool)
     .await?;
     Ok(written.rows_affected() == 1)
-}
-
-fn utf8(content: &Bytes) -> &str {
-    std::str::from_utf8(content).expect("serde_json writes UTF-8")
 }
 
 fn with_binds(sql: &Sql) -> sqlx::query::Query<'_, Postgres, PgArguments> {

@@ -9,7 +9,7 @@
 //! Because the task outlives any request, a client that disconnects cannot cut a write in half.
 
 use super::super::cache::VersionCache;
-use super::super::{Method, StoredVersion, WriteOp, Written, check_if_match, stamp_and_serialise};
+use super::super::{Method, StoredVersion, WriteOp, Written, check_if_match, content_text, stamp_and_serialise};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Id, Instant, ResourceType, VersionId};
 use bytes::Bytes;
@@ -176,7 +176,7 @@ async fn insert_first_version(
     .bind(resource_type.as_str())
     .bind(id.as_str())
     .bind(now.as_micros())
-    .bind(utf8(&content))
+    .bind(content_text(&content))
     .bind(method.as_str())
     .execute(&mut *conn)
     .await
@@ -225,15 +225,11 @@ async fn write_next_version(
     .bind(version)
     .bind(now.as_micros())
     .bind(i64::from(content.is_none()))
-    .bind(content.map(utf8))
+    .bind(content.map(content_text))
     .bind(method.as_str())
     .execute(&mut *conn)
     .await?;
     Ok(())
-}
-
-fn utf8(content: &Bytes) -> &str {
-    std::str::from_utf8(content).expect("serde_json writes UTF-8")
 }
 
 fn unique_violation_as_conflict(e: sqlx::Error, resource_type: ResourceType, id: &Id) -> Error {
