@@ -76,6 +76,10 @@ pub async fn build_state(config: &ServeConfig, base_url: &str) -> Result<AppStat
         services: Services {
             store,
             base_url: base_url.into(),
+            search_limits: crate::search::request::Limits {
+                default_count: config.search_default_count.min(config.search_max_count),
+                max_count: config.search_max_count,
+            },
         },
         capability_statement: Bytes::from(serde_json::to_vec(&capability).expect("a Value serialises")),
         max_body_bytes: config.max_body_bytes,

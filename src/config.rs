@@ -70,6 +70,14 @@ pub struct ServeConfig {
     #[arg(long, env = "FHIR_CACHE_MIB", default_value_t = 256)]
     pub cache_mib: usize,
 
+    /// Search page size when the client gives no `_count`.
+    #[arg(long, env = "FHIR_SEARCH_DEFAULT_COUNT", default_value_t = 20)]
+    pub search_default_count: u32,
+
+    /// Largest search page size honoured; a larger `_count` is lowered to it.
+    #[arg(long, env = "FHIR_SEARCH_MAX_COUNT", default_value_t = 1000)]
+    pub search_max_count: u32,
+
     /// Log line format.
     #[arg(long, env = "FHIR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -95,6 +103,8 @@ impl ServeConfig {
             max_body_bytes: 32 * 1024 * 1024,
             db_pool_size: 8,
             cache_mib: 64,
+            search_default_count: 20,
+            search_max_count: 1000,
             log_format: LogFormat::Text,
             log: "warn".into(),
         }

@@ -33,6 +33,7 @@ pub mod http;
 pub mod interactions;
 pub mod model;
 pub mod search;
+pub mod sql;
 pub mod store;
 pub mod validate;
 pub mod xml;

@@ -27,9 +27,17 @@ pub struct BundleEntry<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resource: Option<&'a RawValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub search: Option<EntrySearch>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub request: Option<EntryRequest>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response: Option<EntryResponse>,
+}
+
+/// Why an entry is in a searchset: `match`, `include` or `outcome`.
+#[derive(Debug, Serialize)]
+pub struct EntrySearch {
+    pub mode: &'static str,
 }
 
 #[derive(Debug, Serialize)]

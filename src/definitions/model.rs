@@ -122,6 +122,10 @@ fn add_type(sd: &Value, types: &mut BTreeMap<String, Value>) {
         if choice {
             info.insert("choice".into(), json!(true));
         }
+        // `_summary=true` keeps these.
+        if element["isSummary"] == true {
+            info.insert("summary".into(), json!(true));
+        }
         if element["binding"]["strength"] == "required"
             && let Some(value_set) = element["binding"]["valueSet"].as_str()
         {

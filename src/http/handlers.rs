@@ -5,7 +5,8 @@ use super::negotiate::{self, Format, Return};
 use super::response::{json_body, set_version_headers, value_body};
 use crate::error::{Error, ErrorKind, IssueCode, Result};
 use crate::interactions::history::{HistoryParams, HistoryTarget};
-use crate::interactions::{create, delete, history, read, update, vread};
+use crate::interactions::search::SearchScope;
+use crate::interactions::{create, delete, history, read, search, update, vread};
 use crate::model::{ResourceType, outcome};
 use crate::store::{StoredVersion, Written};
 use axum::body::Body;
@@ -226,11 +227,98 @@ pub async fn delete(
     Ok(response)
 }
 
-pub async fn search_type(Path(type_name): Path<String>) -> Result<Response> {
-    let resource_type = resource_type(&type_name)?;
-    Err(Error::not_implemented(format!(
-        "search ({resource_type}?…) is not implemented yet; read, vread and history are"
-    )))
+async fn search_response(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: Option<String>,
+    form: Option<Bytes>,
+    scope: SearchScope,
+) -> Result<Response> {
+    let (format, mut pairs) = prepare(headers, query)?;
+    if let Some(form) = form {
+        pairs.extend(form_urlencoded::parse(&form).into_owned());
+    }
+    let strict = negotiate::prefer_strict_handling(headers);
+    let bundle = search::search(&state.services, &scope, &pairs, strict).await?;
+    Ok(json_body(StatusCode::OK, format, bundle))
+}
+
+/// The body of `POST …/_search`: form parameters, searched as if they were in the query.
+async fn read_search_form(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Bytes> {
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/x-www-form-urlencoded");
+    if !content_type.starts_with("application/x-www-form-urlencoded") {
+        return Err(Error::new(
+            ErrorKind::UnsupportedMediaType,
+            IssueCode::NotSupported,
+            format!("POST _search takes application/x-www-form-urlencoded parameters, not {content_type}"),
+        ));
+    }
+    let limited = http_body_util::Limited::new(body, state.max_body_bytes);
+    match http_body_util::BodyExt::collect(limited).await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) => Err(Error::invalid(format!("the request body could not be read: {e}"))),
+    }
+}
+
+pub async fn search_type(
+    State(state): State<AppState>,
+    Path(type_name): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response> {
+    let scope = SearchScope::Type(resource_type(&type_name)?);
+    search_response(&state, &headers, query, None, scope).await
+}
+
+pub async fn search_type_post(
+    State(state): State<AppState>,
+    Path(type_name): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Result<Response> {
+    let scope = SearchScope::Type(resource_type(&type_name)?);
+    let form = read_search_form(&state, &headers, body).await?;
+    search_response(&state, &headers, query, Some(form), scope).await
+}
+
+pub async fn search_system(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response> {
+    search_response(&state, &headers, query, None, SearchScope::System).await
+}
+
+pub async fn search_system_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Result<Response> {
+    let form = read_search_form(&state, &headers, body).await?;
+    search_response(&state, &headers, query, Some(form), SearchScope::System).await
+}
+
+pub async fn search_compartment(
+    State(state): State<AppState>,
+    Path((compartment, id, target)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response> {
+    let scope = SearchScope::Compartment {
+        compartment: resource_type(&compartment)?,
+        id,
+        target: if target == "*" {
+            None
+        } else {
+            Some(resource_type(&target)?)
+        },
+    };
+    search_response(&state, &headers, query, None, scope).await
 }
 
 async fn history_response(

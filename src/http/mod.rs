@@ -33,7 +33,11 @@ pub const FHIR_BASE_PATH: &str = "/fhir/R4";
 pub fn router(state: AppState) -> Router {
     let fhir = Router::new()
         .route("/metadata", get(handlers::capabilities))
+        .route("/", get(handlers::search_system))
+        .route("/_search", post(handlers::search_system_post))
         .route("/_history", get(handlers::history_system))
+        .route("/{type}/_search", post(handlers::search_type_post))
+        .route("/{type}/{id}/{compartment_type}", get(handlers::search_compartment))
         .route("/{type}", get(handlers::search_type).post(handlers::create))
         .route("/{type}/_history", get(handlers::history_type))
         .route("/{type}/$validate", post(handlers::validate_type))
@@ -47,6 +51,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(handlers::health))
         .route("/health/ready", get(handlers::ready))
+        // System search is `GET [base]?…`; some clients write the base with a trailing slash.
+        .route(&format!("{FHIR_BASE_PATH}/"), get(handlers::search_system))
         .nest(FHIR_BASE_PATH, fhir)
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)

@@ -173,6 +173,18 @@ pub fn prefer_return(headers: &HeaderMap) -> Return {
     Return::Representation
 }
 
+/// `Prefer: handling=strict` (search.html#errors): refuse unknown or unsupported search
+/// parameters instead of ignoring them.
+pub fn prefer_strict_handling(headers: &HeaderMap) -> bool {
+    headers.get_all("prefer").iter().any(|value| {
+        value
+            .to_str()
+            .unwrap_or_default()
+            .split([',', ';'])
+            .any(|token| token.trim() == "handling=strict")
+    })
+}
+
 /// Parses one entity tag, weak or strong (`W/"3"` or `"3"`), into a version number.
 fn parse_etag(tag: &str) -> Option<VersionId> {
     let tag = tag.trim();

@@ -10,10 +10,12 @@ use crate::store::{WriteOp, Written};
 
 pub async fn create(services: &Services, resource_type: ResourceType, body: &[u8]) -> Result<Written> {
     let resource = body::parse_valid_resource(body, resource_type)?;
+    let (resource, index) = body::with_index_rows(resource);
     let op = WriteOp::Create {
         resource_type,
         id: Id::generate(),
         resource,
+        index,
     };
     let written = services.store.write(op).await?;
     Ok(written.expect("a create always writes a version"))

@@ -174,6 +174,7 @@ fn history_entry<'a>(base_url: &str, entry: &'a HistoryEntry) -> Result<BundleEn
     Ok(BundleEntry {
         full_url: Some(format!("{base_url}/{}/{}", entry.resource_type, entry.id)),
         resource: entry.content.as_deref().map(bundle::raw_json).transpose()?,
+        search: None,
         request: Some(EntryRequest {
             method: entry.method.as_str(),
             url,

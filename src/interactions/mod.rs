@@ -9,6 +9,7 @@ pub mod delete;
 pub mod history;
 pub mod operation_validate;
 pub mod read;
+pub mod search;
 pub mod update;
 pub mod vread;
 
@@ -21,4 +22,6 @@ pub struct Services {
     pub store: Arc<dyn Store>,
     /// The public base, e.g. `http://127.0.0.1:8080/fhir/R4`, without a trailing slash.
     pub base_url: Arc<str>,
+    /// Search page sizes (`--search-default-count`, `--search-max-count`).
+    pub search_limits: crate::search::request::Limits,
 }

@@ -36,10 +36,12 @@ pub async fn update(
             .at(format!("{resource_type}.id")));
         }
     }
+    let (resource, index) = body::with_index_rows(resource);
     let op = WriteOp::Update {
         resource_type,
         id,
         resource,
+        index,
         if_match,
     };
     let written = services.store.write(op).await?;

@@ -31,6 +31,23 @@ pub fn information(diagnostics: impl Into<String>) -> Value {
     json!({"resourceType": "OperationOutcome", "issue": [issue_json("information", &issue)]})
 }
 
+/// An OperationOutcome of `warning` issues (diagnostics, expression), e.g. the search parameters a
+/// search ignored.
+pub fn warnings(notes: &[(String, String)]) -> Value {
+    let issues: Vec<Value> = notes
+        .iter()
+        .map(|(diagnostics, expression)| {
+            let issue = Issue {
+                code: IssueCode::NotSupported,
+                diagnostics: diagnostics.clone(),
+                expression: Some(expression.clone()),
+            };
+            issue_json("warning", &issue)
+        })
+        .collect();
+    json!({"resourceType": "OperationOutcome", "issue": issues})
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

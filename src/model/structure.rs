@@ -27,6 +27,8 @@ pub struct ElementDef {
     pub array: bool,
     /// `value[x]`: the JSON/XML name is the element name plus the capitalised type.
     pub choice: bool,
+    /// Part of the summary form (`_summary=true`).
+    pub summary: bool,
     /// The value set of a required binding, without version.
     pub required_binding: Option<String>,
 }
@@ -107,6 +109,8 @@ struct RawElement {
     array: bool,
     #[serde(default)]
     choice: bool,
+    #[serde(default)]
+    summary: bool,
     #[serde(rename = "requiredBinding")]
     required_binding: Option<String>,
 }
@@ -140,6 +144,7 @@ impl TypeModel {
                     min: e.min,
                     array: e.array,
                     choice: e.choice,
+                    summary: e.summary,
                     required_binding: e.required_binding,
                 });
             }

@@ -16,7 +16,7 @@ pub enum IndexValue {
         normalized: String,
         exact: String,
     },
-    /// `text` is a display or `CodeableConcept.text`, for `:text`.
+    /// `text` is a display or `CodeableConcept.text`, normalised as strings are, for `:text`.
     Token {
         system: Option<String>,
         code: Option<String>,
@@ -27,14 +27,12 @@ pub enum IndexValue {
         low: i64,
         high: i64,
     },
-    /// The range `[low, high)` a number stands for by its precision (`1.5` is `[1.45, 1.55)`).
+    /// A number as written; searches compare it with the range their value stands for.
     Number {
-        low: f64,
-        high: f64,
+        value: f64,
     },
     Quantity {
-        low: f64,
-        high: f64,
+        value: f64,
         system: Option<String>,
         code: Option<String>,
         unit: Option<String>,
@@ -53,11 +51,31 @@ pub enum IndexValue {
 #[derive(Debug, Clone, PartialEq)]
 pub struct IndexRow {
     pub param: Arc<str>,
+    /// The key of (resource type, parameter code) in the index tables; see `registry::param_id`.
+    pub param_id: i64,
     pub value: IndexValue,
 }
 
-/// Every index row of `resource`, or an error naming the parameter whose expression failed.
+/// Every index row of `resource`, or an error naming the first parameter whose expression failed.
 pub fn index_rows(resource: &Value) -> Result<Vec<IndexRow>, String> {
+    let mut first_error = None;
+    let rows = index_rows_with(resource, &mut |e| {
+        first_error.get_or_insert(e);
+    })?;
+    first_error.map_or(Ok(rows), Err)
+}
+
+/// The index rows of `resource` for the write path: a parameter whose expression fails is logged
+/// and left out rather than refusing a valid resource (the corpus test keeps the list empty).
+pub fn index_rows_for_write(resource: &Value) -> Vec<IndexRow> {
+    index_rows_with(
+        resource,
+        &mut |e| tracing::warn!(error = %e, "search parameter not indexed"),
+    )
+    .unwrap_or_default()
+}
+
+fn index_rows_with(resource: &Value, on_error: &mut dyn FnMut(String)) -> Result<Vec<IndexRow>, String> {
     let Some(resource_type) = resource.get("resourceType").and_then(Value::as_str) else {
         return Err("the resource has no resourceType".into());
     };
@@ -65,18 +83,28 @@ pub fn index_rows(resource: &Value) -> Result<Vec<IndexRow>, String> {
     let context = Context::new().with_model(fhirpath_model()).with_reference_stubs(true);
     let mut rows = Vec::new();
     for param in Registry::r4().params_for(resource_type) {
+        // `_id` and `_lastUpdated` are columns of `resource`; they need no rows.
         let Some(expression) = &param.expression else { continue };
-        let items = expression.evaluate(resource, &context).map_err(|e| {
-            format!(
-                "{resource_type} search parameter {} ({}): {e:?}",
-                param.code,
-                param.expression_text.as_deref().unwrap_or("")
-            )
-        })?;
+        if param.code == "_id" || param.code == "_lastUpdated" {
+            continue;
+        }
+        let items = match expression.evaluate(resource, &context) {
+            Ok(items) => items,
+            Err(e) => {
+                on_error(format!(
+                    "{resource_type} search parameter {} ({}): {e:?}",
+                    param.code,
+                    param.expression_text.as_deref().unwrap_or("")
+                ));
+                continue;
+            }
+        };
         let name: Arc<str> = Arc::from(param.code.as_str());
+        let param_id = super::registry::param_id(resource_type, &param.code);
         let mut push = |value| {
             rows.push(IndexRow {
                 param: name.clone(),
+                param_id,
                 value,
             })
         };
@@ -169,14 +197,7 @@ mod tests {
                 url: "Organization/1".into()
             }]
         );
-        assert_eq!(
-            rows_of(patient, "_id"),
-            vec![IndexValue::Token {
-                system: None,
-                code: Some("p1".into()),
-                text: None
-            }]
-        );
+        assert!(rows_of(patient, "_id").is_empty(), "_id is a column of resource");
     }
 
     #[test]
@@ -194,11 +215,11 @@ mod tests {
             rows_of(observation.clone(), "code").len() == 2,
             "one coding and the text"
         );
-        let Some(IndexValue::Quantity { low, high, code, .. }) = rows_of(observation.clone(), "value-quantity").pop()
+        let Some(IndexValue::Quantity { value, code, .. }) = rows_of(observation.clone(), "value-quantity").pop()
         else {
             panic!("no quantity row")
         };
-        assert_eq!((low, high, code.as_deref()), (184.5, 185.5, Some("[lb_av]")));
+        assert_eq!((value, code.as_deref()), (185.0, Some("[lb_av]")));
         let Some(IndexValue::Date { high, .. }) = rows_of(observation, "date").pop() else {
             panic!("no date row")
         };

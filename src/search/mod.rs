@@ -3,9 +3,14 @@
 //! one module per parameter type under `params/`. It produces values, never touches a database, and
 //! never sees a request or a user; `store` writes the rows and runs the SQL built from them.
 
+pub mod compartments;
+pub mod compile;
 pub mod extract;
 pub mod params;
+pub mod query;
 pub mod registry;
+pub mod request;
+pub mod subset;
 
-pub use extract::{IndexRow, IndexValue, index_rows};
+pub use extract::{IndexRow, IndexValue, index_rows, index_rows_for_write};
 pub use registry::{ParamType, Registry, SearchParam};

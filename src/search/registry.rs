@@ -105,6 +105,19 @@ impl Registry {
     }
 }
 
+/// The key of a search parameter of one resource type in the index tables: a 31-bit FNV-1a hash
+/// of `Type.code`. A number, not the text, because it is stored in every index row; qualified by
+/// type so an index scan for `Patient.name` does not wade through `Practitioner.name`. Collisions
+/// are checked among the built-in parameters by a test.
+pub fn param_id(resource_type: &str, code: &str) -> i64 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in resource_type.bytes().chain(std::iter::once(b'.')).chain(code.bytes()) {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    i64::from(hash & 0x7fff_ffff)
+}
+
 /// The FHIRPath type information for evaluating parameter expressions, built once.
 pub fn fhirpath_model() -> &'static JsonModel {
     static MODEL: OnceLock<JsonModel> = OnceLock::new();
@@ -127,7 +140,24 @@ mod tests {
         assert!(registry.get("Observation", "_lastUpdated").is_some());
         assert!(registry.get("Patient", "code").is_none());
         let subject = registry.get("Observation", "subject").unwrap();
+        assert_eq!(param_id("Patient", "name"), param_id("Patient", "name"));
+        assert_ne!(param_id("Patient", "name"), param_id("Practitioner", "name"));
         assert_eq!(subject.kind, ParamType::Reference);
         assert!(subject.targets.iter().any(|t| t == "Patient"));
+    }
+
+    #[test]
+    fn parameter_ids_do_not_collide() {
+        let model = TypeModel::r4();
+        let mut seen = std::collections::HashMap::new();
+        for resource_type in model.resource_types() {
+            for param in Registry::r4().params_for(resource_type) {
+                let key = format!("{resource_type}.{}", param.code);
+                if let Some(other) = seen.insert(param_id(resource_type, &param.code), key.clone()) {
+                    assert_eq!(other, key, "two parameters share an id");
+                }
+            }
+        }
+        assert!(seen.len() > 3000, "{}", seen.len());
     }
 }

@@ -4,6 +4,7 @@
 //! It never sees a user, a scope or an HTTP request; it stamps `id`/`meta` but does not validate.
 
 mod cache;
+mod index;
 mod migrate;
 pub mod postgres;
 pub mod sql;
@@ -11,6 +12,8 @@ pub mod sqlite;
 
 use crate::error::Result;
 use crate::model::{Id, Instant, InstantRange, ResourceType, VersionId};
+use crate::search::IndexRow;
+use crate::sql::{Dialect, Sql};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -69,6 +72,8 @@ pub enum WriteOp {
         resource_type: ResourceType,
         id: Id,
         resource: Map<String, Value>,
+        /// The search-index rows of `resource`, written in the same transaction.
+        index: Vec<IndexRow>,
     },
     /// A new version of `id`, creating it when absent (or reviving it when deleted).
     /// With `if_match`, the current version must be exactly that one.
@@ -76,9 +81,10 @@ pub enum WriteOp {
         resource_type: ResourceType,
         id: Id,
         resource: Map<String, Value>,
+        index: Vec<IndexRow>,
         if_match: Option<VersionId>,
     },
-    /// A tombstone version, when the resource exists and is not already deleted.
+    /// A tombstone version, when the resource exists and is not already deleted; its index rows go.
     Delete { resource_type: ResourceType, id: Id },
 }
 
@@ -163,6 +169,25 @@ pub trait Store: Send + Sync + 'static {
 
     /// Succeeds when the database answers.
     fn ping(&self) -> BoxFuture<'_, Result<()>>;
+
+    /// The SQL dialect that `search::compile` must produce for this store.
+    fn dialect(&self) -> Dialect;
+
+    /// Runs a query from `search::compile` with the columns `rid, type, id, content[, cursor]`.
+    fn search<'a>(&'a self, sql: &'a Sql) -> BoxFuture<'a, Result<Vec<FoundResource>>>;
+
+    /// Runs a `SELECT count(*)` from `search::compile`.
+    fn count<'a>(&'a self, sql: &'a Sql) -> BoxFuture<'a, Result<i64>>;
+}
+
+/// A resource found by a search: its current version's served JSON, and the page cursor of its row.
+#[derive(Debug, Clone)]
+pub struct FoundResource {
+    pub rid: i64,
+    pub resource_type: String,
+    pub id: String,
+    pub content: Bytes,
+    pub cursor: Option<String>,
 }
 
 /// How to open a store.

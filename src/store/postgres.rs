@@ -5,13 +5,16 @@
 //! compare-and-set on the current one (`UPDATE … WHERE version_id = n`): of concurrent writers of
 //! one resource exactly one moves it from n to n+1, and the others read again and retry. Two
 //! creates racing on one client-chosen id meet in `INSERT … ON CONFLICT DO NOTHING`; the loser
-//! retries as an update. Each write is a single statement that updates `resource` and appends to
-//! `resource_history` together, so it is atomic without an explicit transaction.
+//! retries as an update. Each write is a single statement that updates `resource`, appends to
+//! `resource_history` and replaces the search-index rows together (data-modifying CTEs), so it is
+//! atomic without an explicit transaction. The CTEs share one snapshot, so the DELETE of old index
+//! rows cannot see, and so never removes, the rows the same statement inserts.
 
+use super::index::{INDEX_TABLES, IndexPayload, insert_rows_sql};
 use super::sql::{self, Dialect, Sql, SqlValue};
 use super::{
-    BoxFuture, HistoryEntry, HistoryQuery, HistoryRow, Method, Store, StoredVersion, WriteOp, Written, content_text,
-    migrate, stamp_and_serialise,
+    BoxFuture, FoundResource, HistoryEntry, HistoryQuery, HistoryRow, Method, Store, StoredVersion, WriteOp, Written,
+    content_text, migrate, stamp_and_serialise,
 };
 use crate::error::{Error, Result};
 use crate::model::{Id, Instant, ResourceType, VersionId};
@@ -20,6 +23,7 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, PgPool, Postgres, Row};
 use std::str::FromStr;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 /// Key of the advisory lock that serialises migrations between servers starting together.
@@ -56,10 +60,12 @@ async fn apply(pool: &PgPool, op: WriteOp) -> Result<Option<Written>> {
             resource_type,
             id,
             resource,
+            index,
         } => {
             let now = Instant::now();
             let content = stamp_and_serialise(resource, &id, 1, now);
-            if !insert_first_version(pool, resource_type, &id, now, &content, Method::Post).await? {
+            let payload = IndexPayload::from_rows(&index);
+            if !insert_first_version(pool, resource_type, &id, now, &content, &payload, Method::Post).await? {
                 return Err(Error::conflict(format!("{resource_type}/{id} already exists")));
             }
             Ok(Some(Written {
@@ -75,15 +81,17 @@ async fn apply(pool: &PgPool, op: WriteOp) -> Result<Option<Written>> {
             resource_type,
             id,
             resource,
+            index,
             if_match,
         } => {
+            let payload = IndexPayload::from_rows(&index);
             for _ in 0..MAX_ATTEMPTS {
                 let current = current_version(pool, resource_type, &id).await?;
                 super::check_if_match(resource_type, &id, current, if_match)?;
                 let now = Instant::now();
                 let Some((version, deleted)) = current else {
                     let content = stamp_and_serialise(resource.clone(), &id, 1, now);
-                    if insert_first_version(pool, resource_type, &id, now, &content, Method::Put).await? {
+                    if insert_first_version(pool, resource_type, &id, now, &content, &payload, Method::Put).await? {
                         return Ok(Some(Written {
                             resource_type,
                             id,
@@ -97,7 +105,17 @@ async fn apply(pool: &PgPool, op: WriteOp) -> Result<Option<Written>> {
                 };
                 let next = version + 1;
                 let content = stamp_and_serialise(resource.clone(), &id, next, now);
-                if compare_and_set(pool, resource_type, &id, version, now, Method::Put, Some(&content)).await? {
+                let written = compare_and_set(
+                    pool,
+                    resource_type,
+                    &id,
+                    version,
+                    now,
+                    Method::Put,
+                    Some(&content),
+                    &payload,
+                );
+                if written.await? {
                     return Ok(Some(Written {
                         resource_type,
                         id,
@@ -111,12 +129,13 @@ async fn apply(pool: &PgPool, op: WriteOp) -> Result<Option<Written>> {
             Err(too_much_contention(resource_type, &id))
         }
         WriteOp::Delete { resource_type, id } => {
+            let payload = IndexPayload::empty();
             for _ in 0..MAX_ATTEMPTS {
                 let Some((version, false)) = current_version(pool, resource_type, &id).await? else {
                     return Ok(None);
                 };
                 let now = Instant::now();
-                if compare_and_set(pool, resource_type, &id, version, now, Method::Delete, None).await? {
+                if compare_and_set(pool, resource_type, &id, version, now, Method::Delete, None, &payload).await? {
                     return Ok(Some(Written {
                         resource_type,
                         id,
@@ -142,31 +161,73 @@ fn too_much_contention(resource_type: ResourceType, id: &Id) -> Error {
     ))
 }
 
-/// Inserts version 1 and its history row in one statement; false when (type, id) already exists.
+/// Version 1: $1 type, $2 id, $3 time, $4 content, $5 method, $6… one JSON payload per index
+/// table. $4 is bound as text and cast twice: jsonb for the current row, json (exact text) for
+/// history. Answers how many resources it created (0 when the id was taken).
+static INSERT_FIRST_VERSION: LazyLock<String> = LazyLock::new(|| {
+    let mut sql = String::from(
+        "WITH current AS ( \
+             INSERT INTO resource (type, id, version_id, last_updated, deleted, content) \
+             VALUES ($1, $2, 1, $3, FALSE, $4::jsonb) ON CONFLICT (type, id) DO NOTHING RETURNING rid), \
+         history AS (INSERT INTO resource_history (type, id, version_id, last_updated, method, content) \
+             SELECT $1, $2, 1, $3, $5, $4::json FROM current)",
+    );
+    append_index_inserts(&mut sql, 6);
+    sql.push_str(" SELECT count(*) FROM current");
+    sql
+});
+
+/// Version `$3 + 1` if `$3` is still current: $1 type, $2 id, $4 time, $5 deleted, $6 content
+/// (NULL for a delete), $7 method, $8… one JSON payload per index table.
+static COMPARE_AND_SET: LazyLock<String> = LazyLock::new(|| {
+    let mut sql = String::from(
+        "WITH current AS ( \
+             UPDATE resource SET version_id = $3 + 1, last_updated = $4, deleted = $5, content = $6::jsonb \
+             WHERE type = $1 AND id = $2 AND version_id = $3 RETURNING rid), \
+         history AS (INSERT INTO resource_history (type, id, version_id, last_updated, method, content) \
+             SELECT $1, $2, $3 + 1, $4, $7, $6::json FROM current)",
+    );
+    for (i, table) in INDEX_TABLES.iter().enumerate() {
+        sql.push_str(&format!(
+            ", old{i} AS (DELETE FROM {} WHERE rid IN (SELECT rid FROM current))",
+            table.name
+        ));
+    }
+    append_index_inserts(&mut sql, 8);
+    sql.push_str(" SELECT count(*) FROM current");
+    sql
+});
+
+fn append_index_inserts(sql: &mut String, first_placeholder: usize) {
+    for (i, table) in INDEX_TABLES.iter().enumerate() {
+        let payload = format!("${}", first_placeholder + i);
+        let insert = insert_rows_sql(Dialect::Postgres, table, "current src", &payload);
+        sql.push_str(&format!(", new{i} AS ({insert})"));
+    }
+}
+
+/// Inserts version 1 with its history and index rows in one statement; false when (type, id)
+/// already exists.
 async fn insert_first_version(
     pool: &PgPool,
     resource_type: ResourceType,
     id: &Id,
     now: Instant,
     content: &Bytes,
+    payload: &IndexPayload,
     method: Method,
 ) -> Result<bool> {
-    // $4 is bound as text and cast twice: jsonb for the current row, json (exact text) for history.
-    let inserted = sqlx::query(
-        "WITH current AS ( \
-             INSERT INTO resource (type, id, version_id, last_updated, deleted, content) \
-             VALUES ($1, $2, 1, $3, FALSE, $4::jsonb) ON CONFLICT (type, id) DO NOTHING RETURNING 1) \
-         INSERT INTO resource_history (type, id, version_id, last_updated, method, content) \
-         SELECT $1, $2, 1, $3, $5, $4::json FROM current",
-    )
-    .bind(resource_type.as_str())
-    .bind(id.as_str())
-    .bind(now.datetime())
-    .bind(content_text(content))
-    .bind(method.as_str())
-    .execute(pool)
-    .await?;
-    Ok(inserted.rows_affected() == 1)
+    let mut query = sqlx::query(AssertSqlSafe(INSERT_FIRST_VERSION.as_str()))
+        .bind(resource_type.as_str())
+        .bind(id.as_str())
+        .bind(now.datetime())
+        .bind(content_text(content))
+        .bind(method.as_str());
+    for table in &payload.tables {
+        query = query.bind(table.as_str());
+    }
+    let created: i64 = query.fetch_one(pool).await?.get(0);
+    Ok(created == 1)
 }
 
 async fn current_version(pool: &PgPool, resource_type: ResourceType, id: &Id) -> Result<Option<(VersionId, bool)>> {
@@ -178,8 +239,9 @@ async fn current_version(pool: &PgPool, resource_type: ResourceType, id: &Id) ->
     Ok(row.map(|r| (r.get::<i64, _>(0), r.get::<bool, _>(1))))
 }
 
-/// Writes version `expected + 1` (content `None` for a delete) only if `expected` is still current,
-/// current row and history row in one statement. False when another writer moved first.
+/// Writes version `expected + 1` (content `None` for a delete) only if `expected` is still current:
+/// current row, history row and index rows in one statement. False when another writer moved first.
+#[allow(clippy::too_many_arguments)]
 async fn compare_and_set(
     pool: &PgPool,
     resource_type: ResourceType,
@@ -188,24 +250,21 @@ async fn compare_and_set(
     now: Instant,
     method: Method,
     content: Option<&Bytes>,
+    payload: &IndexPayload,
 ) -> Result<bool> {
-    let written = sqlx::query(
-        "WITH current AS ( \
-             UPDATE resource SET version_id = $3 + 1, last_updated = $4, deleted = $5, content = $6::jsonb \
-             WHERE type = $1 AND id = $2 AND version_id = $3 RETURNING 1) \
-         INSERT INTO resource_history (type, id, version_id, last_updated, method, content) \
-         SELECT $1, $2, $3 + 1, $4, $7, $6::json FROM current",
-    )
-    .bind(resource_type.as_str())
-    .bind(id.as_str())
-    .bind(expected)
-    .bind(now.datetime())
-    .bind(content.is_none())
-    .bind(content.map(content_text))
-    .bind(method.as_str())
-    .execute(pool)
-    .await?;
-    Ok(written.rows_affected() == 1)
+    let mut query = sqlx::query(AssertSqlSafe(COMPARE_AND_SET.as_str()))
+        .bind(resource_type.as_str())
+        .bind(id.as_str())
+        .bind(expected)
+        .bind(now.datetime())
+        .bind(content.is_none())
+        .bind(content.map(content_text))
+        .bind(method.as_str());
+    for table in &payload.tables {
+        query = query.bind(table.as_str());
+    }
+    let written: i64 = query.fetch_one(pool).await?.get(0);
+    Ok(written == 1)
 }
 
 fn with_binds(sql: &Sql) -> sqlx::query::Query<'_, Postgres, PgArguments> {
@@ -216,6 +275,7 @@ fn with_binds(sql: &Sql) -> sqlx::query::Query<'_, Postgres, PgArguments> {
             SqlValue::Text(text) => query.bind(text.as_str()),
             SqlValue::Int(n) => query.bind(*n),
             SqlValue::Time(t) => query.bind(*t),
+            SqlValue::Real(x) => query.bind(*x),
         };
     }
     query
@@ -308,5 +368,29 @@ impl Store for PostgresStore {
             sqlx::query("SELECT 1").execute(&self.pool).await?;
             Ok(())
         })
+    }
+
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    fn search<'a>(&'a self, sql: &'a Sql) -> BoxFuture<'a, Result<Vec<FoundResource>>> {
+        Box::pin(async move {
+            let rows = with_binds(sql).fetch_all(&self.pool).await?;
+            Ok(rows
+                .into_iter()
+                .map(|r| FoundResource {
+                    rid: r.get(0),
+                    resource_type: r.get(1),
+                    id: r.get(2),
+                    content: Bytes::from(r.get::<String, _>(3)),
+                    cursor: (r.len() > 4).then(|| r.get(4)),
+                })
+                .collect())
+        })
+    }
+
+    fn count<'a>(&'a self, sql: &'a Sql) -> BoxFuture<'a, Result<i64>> {
+        Box::pin(async move { Ok(with_binds(sql).fetch_one(&self.pool).await?.get(0)) })
     }
 }

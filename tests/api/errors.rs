@@ -9,7 +9,7 @@ crate::on_both_backends!(
     a_body_that_is_neither_json_nor_xml_is_415,
     a_body_over_the_limit_is_413,
     unsupported_methods_and_routes_answer_with_an_operation_outcome,
-    search_is_reported_as_not_implemented,
+    searching_an_unknown_type_is_404,
     an_invalid_resource_is_400_listing_every_problem_and_writes_nothing,
 );
 
@@ -144,9 +144,9 @@ async fn unsupported_methods_and_routes_answer_with_an_operation_outcome(app: Te
     .assert_outcome(404, "not-supported");
 }
 
-async fn search_is_reported_as_not_implemented(app: TestApp) {
-    app.get("Patient").await.assert_outcome(501, "not-supported");
+async fn searching_an_unknown_type_is_404(app: TestApp) {
     app.get("Nope").await.assert_outcome(404, "not-supported");
+    app.get("Nope?name=x").await.assert_outcome(404, "not-supported");
 }
 
 async fn an_invalid_resource_is_400_listing_every_problem_and_writes_nothing(app: TestApp) {

@@ -10,5 +10,6 @@ mod delete;
 mod errors;
 mod headers;
 mod history;
+mod search;
 mod update;
 mod validate;

@@ -54,3 +54,162 @@ pub fn extract(item: &Item<'_>, push: &mut impl FnMut(IndexValue)) {
         push(IndexValue::Date { low, high });
     }
 }
+
+/// A date search (search.html#date): the value's precision makes it a range `[low, high)`, and the
+/// prefix relates that range to the range each index row covers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DateMatch {
+    pub prefix: super::Prefix,
+    pub low: i64,
+    pub high: i64,
+}
+
+pub fn parse(value: &str, modifier: Option<&str>) -> Result<DateMatch, super::ParseFailure> {
+    if modifier.is_some() {
+        return Err(super::ParseFailure::UnsupportedModifier);
+    }
+    let (prefix, text) = super::Prefix::split(value);
+    let (low, high) = range(text).ok_or_else(|| {
+        super::ParseFailure::Invalid(
+            "expected an optional prefix (eq, ne, gt, lt, ge, le, sa, eb, ap) and a date such as 2020, 2020-03, \
+             2020-03-01 or 2020-03-01T10:00:00Z"
+                .into(),
+        )
+    })?;
+    Ok(DateMatch { prefix, low, high })
+}
+
+impl DateMatch {
+    pub fn write(&self, sql: &mut crate::sql::Sql) {
+        write_range_condition(sql, "i.low", "i.high", self.prefix, self.low, self.high);
+    }
+}
+
+/// The condition relating a target range `[low_col, high_col)` to the searched range `[low, high)`
+/// for `prefix`; also used for `_lastUpdated` with a point's range.
+pub fn write_range_condition(
+    sql: &mut crate::sql::Sql,
+    low_col: &str,
+    high_col: &str,
+    prefix: super::Prefix,
+    low: i64,
+    high: i64,
+) {
+    use super::Prefix;
+    use crate::sql::SqlValue::Int;
+    let contained = |sql: &mut crate::sql::Sql| {
+        sql.push("(")
+            .push(low_col)
+            .push(" >= ")
+            .bind(Int(low))
+            .push(" AND ")
+            .push(high_col)
+            .push(" <= ")
+            .bind(Int(high))
+            .push(")");
+    };
+    match prefix {
+        Prefix::Eq => contained(sql),
+        Prefix::Ne => {
+            sql.push("NOT ");
+            contained(sql);
+        }
+        // The part of the timeline above (below) the searched range meets the target.
+        Prefix::Gt => {
+            sql.push(high_col).push(" > ").bind(Int(high));
+        }
+        Prefix::Lt => {
+            sql.push(low_col).push(" < ").bind(Int(low));
+        }
+        Prefix::Ge => {
+            sql.push("(").push(high_col).push(" > ").bind(Int(high)).push(" OR ");
+            contained(sql);
+            sql.push(")");
+        }
+        Prefix::Le => {
+            sql.push("(").push(low_col).push(" < ").bind(Int(low)).push(" OR ");
+            contained(sql);
+            sql.push(")");
+        }
+        Prefix::Sa => {
+            sql.push(low_col).push(" >= ").bind(Int(high));
+        }
+        Prefix::Eb => {
+            sql.push(high_col).push(" <= ").bind(Int(low));
+        }
+        Prefix::Ap => {
+            // Approximately: the searched range widened by a tenth of its distance from now.
+            let now = chrono::Utc::now().timestamp_micros();
+            let gap = (now.saturating_sub(low)).unsigned_abs().min(i64::MAX as u64) as i64 / 10;
+            sql.push("(")
+                .push(low_col)
+                .push(" < ")
+                .bind(Int(high.saturating_add(gap)))
+                .push(" AND ")
+                .push(high_col)
+                .push(" > ")
+                .bind(Int(low.saturating_sub(gap)))
+                .push(")");
+        }
+    }
+}
+
+/// The condition on a point in time (`_lastUpdated`, a column of `resource`) for a searched range:
+/// the point is a range one microsecond wide. Binds times, so each dialect compares its own column type.
+pub fn write_point_condition(sql: &mut crate::sql::Sql, column: &str, m: &DateMatch) {
+    use super::Prefix;
+    use crate::sql::SqlValue::Time;
+    let time = |micros: i64| {
+        Time(
+            chrono::DateTime::from_timestamp_micros(micros).unwrap_or(if micros < 0 {
+                chrono::DateTime::<chrono::Utc>::MIN_UTC
+            } else {
+                chrono::DateTime::<chrono::Utc>::MAX_UTC
+            }),
+        )
+    };
+    let (low, high) = (m.low, m.high);
+    let within = |sql: &mut crate::sql::Sql| {
+        sql.push("(")
+            .push(column)
+            .push(" >= ")
+            .bind(time(low))
+            .push(" AND ")
+            .push(column)
+            .push(" < ")
+            .bind(time(high))
+            .push(")");
+    };
+    match m.prefix {
+        Prefix::Eq => within(sql),
+        Prefix::Ne => {
+            sql.push("NOT ");
+            within(sql);
+        }
+        Prefix::Gt | Prefix::Sa => {
+            sql.push(column).push(" >= ").bind(time(high));
+        }
+        Prefix::Lt | Prefix::Eb => {
+            sql.push(column).push(" < ").bind(time(low));
+        }
+        Prefix::Ge => {
+            sql.push(column).push(" >= ").bind(time(low));
+        }
+        Prefix::Le => {
+            sql.push(column).push(" < ").bind(time(high));
+        }
+        Prefix::Ap => {
+            let now = chrono::Utc::now().timestamp_micros();
+            let gap = (now.saturating_sub(low)).unsigned_abs().min(i64::MAX as u64) as i64 / 10;
+            sql.push("(")
+                .push(column)
+                .push(" >= ")
+                .bind(time(low.saturating_sub(gap)))
+                .push(" AND ")
+                .push(column)
+                .push(" < ")
+                .bind(time(high.saturating_add(gap)))
+                .push(")");
+        }
+    }
+}

@@ -23,3 +23,187 @@ pub(crate) fn object<'a>(item: &'a Item<'_>) -> Option<(&'a Map<String, Value>, 
 pub(crate) fn text(object: &Map<String, Value>, key: &str) -> Option<String> {
     object.get(key).and_then(Value::as_str).map(str::to_owned)
 }
+
+use crate::error::Error;
+use crate::sql::{Sql, SqlValue};
+
+/// A comparison prefix on number, date and quantity values (search.html#prefix).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prefix {
+    Eq,
+    Ne,
+    Gt,
+    Lt,
+    Ge,
+    Le,
+    Sa,
+    Eb,
+    Ap,
+}
+
+impl Prefix {
+    /// Splits a leading prefix off `value` (`eq` when there is none).
+    pub fn split(value: &str) -> (Prefix, &str) {
+        let prefixes = [
+            ("eq", Prefix::Eq),
+            ("ne", Prefix::Ne),
+            ("gt", Prefix::Gt),
+            ("lt", Prefix::Lt),
+            ("ge", Prefix::Ge),
+            ("le", Prefix::Le),
+            ("sa", Prefix::Sa),
+            ("eb", Prefix::Eb),
+            ("ap", Prefix::Ap),
+        ];
+        for (text, prefix) in prefixes {
+            if let Some(rest) = value.strip_prefix(text) {
+                return (prefix, rest);
+            }
+        }
+        (Prefix::Eq, value)
+    }
+}
+
+/// Splits `value` at every `separator` not escaped with `\`, keeping escapes in the parts (they
+/// are removed by `unescape` once a part has no more splitting to do).
+pub fn split_unescaped(value: &str, separator: char) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut start = 0;
+    let mut escaped = false;
+    for (i, c) in value.char_indices() {
+        if escaped {
+            escaped = false;
+        } else if c == '\\' {
+            escaped = true;
+        } else if c == separator {
+            parts.push(&value[start..i]);
+            start = i + c.len_utf8();
+        }
+    }
+    parts.push(&value[start..]);
+    parts
+}
+
+/// Removes the escapes `\,` `\|` `\$` `\\` of search.html#escaping.
+pub fn unescape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\'
+            && let Some(next) = chars.next()
+        {
+            out.push(next);
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The smallest string greater than every string starting with `prefix` (in code-point order,
+/// which is byte order for UTF-8 and so the order of SQLite's BINARY and PostgreSQL's "C"
+/// collation), or `None` when there is none. `prefix <= s < successor` is then an index range scan.
+pub fn prefix_successor(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32);
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// `column >= prefix AND column < successor` (or just `>=` when there is no successor).
+pub fn starts_with(sql: &mut Sql, column: &str, prefix: &str) {
+    sql.push(column).push(" >= ").bind(SqlValue::Text(prefix.to_owned()));
+    if let Some(end) = prefix_successor(prefix) {
+        sql.push(" AND ").push(column).push(" < ").bind(SqlValue::Text(end));
+    }
+}
+
+/// `column LIKE '%text%'` with LIKE's own wildcards in `text` escaped.
+pub fn contains(sql: &mut Sql, column: &str, text: &str) {
+    let mut pattern = String::from("%");
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    sql.push(column)
+        .push(" LIKE ")
+        .bind(SqlValue::Text(pattern))
+        .push(" ESCAPE '\\'");
+}
+
+/// A parse error of a search value: always a 400 naming the parameter.
+pub fn bad_value(param: &str, value: &str, why: impl std::fmt::Display) -> Error {
+    Error::invalid(format!("search parameter {param}: '{value}' is not valid: {why}")).at(param.to_owned())
+}
+
+/// Why a value of a parameter type was not understood: a modifier the type does not support is
+/// not the client's data being wrong, so it is ignored (or refused under `handling=strict`).
+#[derive(Debug)]
+pub enum ParseFailure {
+    UnsupportedModifier,
+    /// The value is malformed; the text says what was expected.
+    Invalid(String),
+}
+
+/// One parameter-type-specific match on an index row, written over the row's table alias.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ValueMatch {
+    String(string::StringMatch),
+    Token(token::TokenMatch),
+    Date(date::DateMatch),
+    Number(number::NumberMatch),
+    Quantity(quantity::QuantityMatch),
+    Reference(reference::ReferenceMatch),
+    Uri(uri::UriMatch),
+}
+
+impl ValueMatch {
+    /// Appends the condition on an index row aliased `i`.
+    pub fn write(&self, sql: &mut Sql) {
+        match self {
+            ValueMatch::String(m) => m.write(sql),
+            ValueMatch::Token(m) => m.write(sql),
+            ValueMatch::Date(m) => m.write(sql),
+            ValueMatch::Number(m) => m.write(sql),
+            ValueMatch::Quantity(m) => m.write(sql),
+            ValueMatch::Reference(m) => m.write(sql),
+            ValueMatch::Uri(m) => m.write(sql),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaped_separators_stay_in_their_part() {
+        assert_eq!(split_unescaped(r"a\,b,c", ','), vec![r"a\,b", "c"]);
+        assert_eq!(unescape(r"a\,b\|c\\d"), r"a,b|c\d");
+        assert_eq!(split_unescaped("http://x|123", '|'), vec!["http://x", "123"]);
+        assert_eq!(split_unescaped("", ','), vec![""]);
+    }
+
+    #[test]
+    fn prefixes_split_off() {
+        assert_eq!(Prefix::split("ge2020"), (Prefix::Ge, "2020"));
+        assert_eq!(Prefix::split("2020"), (Prefix::Eq, "2020"));
+    }
+
+    #[test]
+    fn successor_bounds_a_prefix() {
+        assert_eq!(prefix_successor("smi").as_deref(), Some("smj"));
+        assert_eq!(prefix_successor("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_successor(""), None);
+        // U+D7FF is followed by U+E000: surrogates are not characters.
+        assert_eq!(prefix_successor("\u{D7FF}").as_deref(), Some("\u{E000}"));
+    }
+}

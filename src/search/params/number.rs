@@ -18,8 +18,10 @@ pub fn precision_range(text: &str) -> Option<(f64, f64)> {
 }
 
 pub fn extract(item: &Item<'_>, push: &mut impl FnMut(IndexValue)) {
-    if let Some((low, high)) = primitive_text(item).as_deref().and_then(precision_range) {
-        push(IndexValue::Number { low, high });
+    if let Some(value) = primitive_text(item).and_then(|t| t.parse::<f64>().ok())
+        && value.is_finite()
+    {
+        push(IndexValue::Number { value });
     }
 }
 
@@ -34,5 +36,96 @@ mod tests {
         assert_eq!(super::precision_range("1.00e2"), Some((99.5, 100.5)));
         let (low, high) = super::precision_range("1.000e2").unwrap();
         assert!((low - 99.95).abs() < 1e-9 && (high - 100.05).abs() < 1e-9);
+    }
+}
+
+/// A number search (search.html#number). Without a prefix (or with `eq`, `ne`, `ap`) the value's
+/// precision gives the range matched (`100` is `[99.5, 100.5)`); other prefixes compare with the
+/// value as if it were exact.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NumberMatch {
+    pub prefix: super::Prefix,
+    pub value: f64,
+    pub low: f64,
+    pub high: f64,
+}
+
+pub fn parse_value(text: &str) -> Result<NumberMatch, super::ParseFailure> {
+    let (prefix, number) = super::Prefix::split(text);
+    let valid = !number.is_empty()
+        && number
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'));
+    let value: Option<f64> = valid.then(|| number.parse().ok()).flatten();
+    let (Some(value), Some((low, high))) = (value.filter(|v| v.is_finite()), precision_range(number)) else {
+        return Err(super::ParseFailure::Invalid(
+            "expected an optional prefix (eq, ne, gt, lt, ge, le, sa, eb, ap) and a decimal number".into(),
+        ));
+    };
+    Ok(NumberMatch {
+        prefix,
+        value,
+        low,
+        high,
+    })
+}
+
+pub fn parse(value: &str, modifier: Option<&str>) -> Result<NumberMatch, super::ParseFailure> {
+    if modifier.is_some() {
+        return Err(super::ParseFailure::UnsupportedModifier);
+    }
+    parse_value(value)
+}
+
+impl NumberMatch {
+    pub fn write(&self, sql: &mut crate::sql::Sql) {
+        self.write_on(sql, "i.value");
+    }
+
+    pub fn write_on(&self, sql: &mut crate::sql::Sql, column: &str) {
+        use super::Prefix;
+        use crate::sql::SqlValue::Real;
+        let in_range = |sql: &mut crate::sql::Sql, low: f64, high: f64| {
+            sql.push("(")
+                .push(column)
+                .push(" >= ")
+                .bind(Real(low))
+                .push(" AND ")
+                .push(column)
+                .push(" < ")
+                .bind(Real(high))
+                .push(")");
+        };
+        match self.prefix {
+            Prefix::Eq => in_range(sql, self.low, self.high),
+            Prefix::Ne => {
+                sql.push("NOT ");
+                in_range(sql, self.low, self.high);
+            }
+            Prefix::Gt | Prefix::Sa => {
+                sql.push(column).push(" > ").bind(Real(self.value));
+            }
+            Prefix::Lt | Prefix::Eb => {
+                sql.push(column).push(" < ").bind(Real(self.value));
+            }
+            Prefix::Ge => {
+                sql.push(column).push(" >= ").bind(Real(self.value));
+            }
+            Prefix::Le => {
+                sql.push(column).push(" <= ").bind(Real(self.value));
+            }
+            Prefix::Ap => {
+                let margin = self.value.abs() / 10.0;
+                sql.push("(")
+                    .push(column)
+                    .push(" >= ")
+                    .bind(Real(self.value - margin))
+                    .push(" AND ")
+                    .push(column)
+                    .push(" <= ")
+                    .bind(Real(self.value + margin))
+                    .push(")");
+            }
+        }
     }
 }

@@ -6,36 +6,92 @@ use crate::fhirpath::Item;
 use crate::search::IndexValue;
 use serde_json::Value;
 
-use super::number::precision_range;
 use super::text;
 
 pub fn extract(item: &Item<'_>, push: &mut impl FnMut(IndexValue)) {
     let Some((object, type_name)) = super::object(item) else {
         return;
     };
-    let Some((low, high)) = object
+    let Some(value) = object
         .get("value")
         .and_then(Value::as_number)
-        .and_then(|n| precision_range(&n.to_string()))
+        .and_then(|n| n.to_string().parse::<f64>().ok())
+        .filter(|v| v.is_finite())
     else {
         return;
     };
     let value = if type_name == Some("Money") {
         IndexValue::Quantity {
-            low,
-            high,
+            value,
             system: Some("urn:iso:std:iso:4217".into()),
             code: text(object, "currency"),
             unit: text(object, "currency"),
         }
     } else {
         IndexValue::Quantity {
-            low,
-            high,
+            value,
             system: text(object, "system"),
             code: text(object, "code"),
             unit: text(object, "unit"),
         }
     };
     push(value);
+}
+
+/// A quantity search (search.html#quantity): `[prefix]number`, `number|system|code`, or
+/// `number||code-or-unit`; the number part works as a number search does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuantityMatch {
+    pub number: super::number::NumberMatch,
+    pub system: Option<String>,
+    pub code: Option<String>,
+}
+
+pub fn parse(value: &str, modifier: Option<&str>) -> Result<QuantityMatch, super::ParseFailure> {
+    if modifier.is_some() {
+        return Err(super::ParseFailure::UnsupportedModifier);
+    }
+    let parts = super::split_unescaped(value, '|');
+    let given = |s: &str| (!s.is_empty()).then(|| super::unescape(s));
+    let (number, system, code) = match parts.as_slice() {
+        [number] => (*number, None, None),
+        [number, system, code] => (*number, given(system), given(code)),
+        _ => {
+            return Err(super::ParseFailure::Invalid(
+                "expected number, number|system|code or number||code".into(),
+            ));
+        }
+    };
+    Ok(QuantityMatch {
+        number: super::number::parse_value(number)?,
+        system,
+        code,
+    })
+}
+
+impl QuantityMatch {
+    pub fn write(&self, sql: &mut crate::sql::Sql) {
+        use crate::sql::SqlValue::Text;
+        self.number.write_on(sql, "i.value");
+        match (&self.system, &self.code) {
+            (Some(system), Some(code)) => {
+                sql.push(" AND i.system = ")
+                    .bind(Text(system.clone()))
+                    .push(" AND i.code = ")
+                    .bind(Text(code.clone()));
+            }
+            (Some(system), None) => {
+                sql.push(" AND i.system = ").bind(Text(system.clone()));
+            }
+            // Without a system, the code may be a code or the unit as displayed.
+            (None, Some(code)) => {
+                sql.push(" AND (i.code = ")
+                    .bind(Text(code.clone()))
+                    .push(" OR i.unit = ")
+                    .bind(Text(code.clone()))
+                    .push(")");
+            }
+            (None, None) => {}
+        }
+    }
 }

@@ -52,3 +52,80 @@ mod tests {
         assert_eq!(super::split("#contained"), None);
     }
 }
+
+/// A reference search (search.html#reference): a local target by type and id (or by id alone
+/// when the type is unknown), or any other reference by its exact URL (canonicals, external).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReferenceMatch {
+    Local { target_type: Option<String>, id: String },
+    Url(String),
+}
+
+/// `modifier` may be a resource type (`subject:Patient=123`); `targets` are the parameter's target
+/// types; `base_url` is the server's own base, whose absolute URLs are local references.
+pub fn parse(
+    value: &str,
+    modifier: Option<&str>,
+    targets: &[String],
+    base_url: &str,
+) -> Result<ReferenceMatch, super::ParseFailure> {
+    let type_modifier = match modifier {
+        None => None,
+        Some(m) => match ResourceType::parse(m) {
+            Some(t) => Some(t.as_str().to_owned()),
+            None => return Err(super::ParseFailure::UnsupportedModifier),
+        },
+    };
+    let value = super::unescape(value);
+    let local = value
+        .strip_prefix(base_url)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .unwrap_or(&value);
+    if !local.contains(':')
+        && let Some((target_type, id)) = split(local)
+    {
+        if type_modifier.as_ref().is_some_and(|t| *t != target_type) {
+            return Err(super::ParseFailure::Invalid(format!(
+                "the value names a {target_type} but the modifier asks for a {}",
+                type_modifier.unwrap_or_default()
+            )));
+        }
+        return Ok(ReferenceMatch::Local {
+            target_type: Some(target_type),
+            id,
+        });
+    }
+    if crate::model::id::is_valid_id(local) {
+        let target_type = type_modifier.or_else(|| match targets {
+            [only] => Some(only.clone()),
+            _ => None,
+        });
+        return Ok(ReferenceMatch::Local {
+            target_type,
+            id: local.to_owned(),
+        });
+    }
+    if type_modifier.is_some() {
+        return Err(super::ParseFailure::Invalid(
+            "with a type modifier the value must be an id".into(),
+        ));
+    }
+    Ok(ReferenceMatch::Url(value))
+}
+
+impl ReferenceMatch {
+    pub fn write(&self, sql: &mut crate::sql::Sql) {
+        use crate::sql::SqlValue::Text;
+        match self {
+            ReferenceMatch::Local { target_type, id } => {
+                sql.push("i.target_id = ").bind(Text(id.clone()));
+                if let Some(t) = target_type {
+                    sql.push(" AND i.target_type = ").bind(Text(t.clone()));
+                }
+            }
+            ReferenceMatch::Url(url) => {
+                sql.push("i.url = ").bind(Text(url.clone()));
+            }
+        }
+    }
+}

@@ -53,3 +53,34 @@ mod tests {
         assert_eq!(super::normalize("Zoë"), "zoe");
     }
 }
+
+/// A string search (search.html#string): by default case- and accent-insensitive starts-with on
+/// any part; `:exact` matches the whole value as written; `:contains` anywhere.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StringMatch {
+    StartsWith(String),
+    Exact(String),
+    Contains(String),
+}
+
+pub fn parse(value: &str, modifier: Option<&str>) -> Result<StringMatch, super::ParseFailure> {
+    let value = super::unescape(value);
+    match modifier {
+        None => Ok(StringMatch::StartsWith(normalize(&value))),
+        Some("exact") => Ok(StringMatch::Exact(value)),
+        Some("contains") => Ok(StringMatch::Contains(normalize(&value))),
+        Some(_) => Err(super::ParseFailure::UnsupportedModifier),
+    }
+}
+
+impl StringMatch {
+    pub fn write(&self, sql: &mut crate::sql::Sql) {
+        match self {
+            StringMatch::StartsWith(prefix) => super::starts_with(sql, "i.normalized", prefix),
+            StringMatch::Exact(text) => {
+                sql.push("i.exact = ").bind(crate::sql::SqlValue::Text(text.clone()));
+            }
+            StringMatch::Contains(text) => super::contains(sql, "i.normalized", text),
+        }
+    }
+}

@@ -6,13 +6,14 @@ use crate::search::IndexValue;
 use crate::search::extract::primitive_text;
 use serde_json::{Map, Value};
 
+use super::string::normalize;
 use super::text;
 
 fn coding(coding: &Map<String, Value>, push: &mut impl FnMut(IndexValue)) {
     push(IndexValue::Token {
         system: text(coding, "system"),
         code: text(coding, "code"),
-        text: text(coding, "display"),
+        text: text(coding, "display").map(|t| normalize(&t)),
     });
 }
 
@@ -34,7 +35,7 @@ pub fn extract(item: &Item<'_>, push: &mut impl FnMut(IndexValue)) {
                     push(IndexValue::Token {
                         system: None,
                         code: None,
-                        text: Some(t),
+                        text: Some(normalize(&t)),
                     });
                 }
             }
@@ -43,7 +44,7 @@ pub fn extract(item: &Item<'_>, push: &mut impl FnMut(IndexValue)) {
                     .get("type")
                     .and_then(|t| t.get("text"))
                     .and_then(Value::as_str)
-                    .map(str::to_owned);
+                    .map(normalize);
                 push(IndexValue::Token {
                     system: text(object, "system"),
                     code: text(object, "value"),
@@ -65,5 +66,63 @@ pub fn extract(item: &Item<'_>, push: &mut impl FnMut(IndexValue)) {
             code: Some(code.into_owned()),
             text: None,
         });
+    }
+}
+
+/// A token search (search.html#token): `code`, `system|code`, `|code` (no system), `system|`
+/// (any code of the system); `:text` on display and text (starts-with, normalised). `:not` is the
+/// negation of the plain match and is applied by the caller around the whole clause.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TokenMatch {
+    Code(String),
+    SystemAndCode(String, String),
+    NoSystemCode(String),
+    System(String),
+    Text(String),
+}
+
+pub fn parse(value: &str, modifier: Option<&str>) -> Result<TokenMatch, super::ParseFailure> {
+    match modifier {
+        None | Some("not") => {}
+        Some("text") => return Ok(TokenMatch::Text(normalize(&super::unescape(value)))),
+        Some(_) => return Err(super::ParseFailure::UnsupportedModifier),
+    }
+    let parts = super::split_unescaped(value, '|');
+    Ok(match parts.as_slice() {
+        [code] => TokenMatch::Code(super::unescape(code)),
+        ["", code] => TokenMatch::NoSystemCode(super::unescape(code)),
+        [system, ""] => TokenMatch::System(super::unescape(system)),
+        [system, code] => TokenMatch::SystemAndCode(super::unescape(system), super::unescape(code)),
+        _ => {
+            return Err(super::ParseFailure::Invalid(
+                "a token is code, system|code, |code or system|".into(),
+            ));
+        }
+    })
+}
+
+impl TokenMatch {
+    pub fn write(&self, sql: &mut crate::sql::Sql) {
+        use crate::sql::SqlValue::Text;
+        match self {
+            TokenMatch::Code(code) => {
+                sql.push("i.code = ").bind(Text(code.clone()));
+            }
+            TokenMatch::SystemAndCode(system, code) => {
+                sql.push("i.code = ")
+                    .bind(Text(code.clone()))
+                    .push(" AND i.system = ")
+                    .bind(Text(system.clone()));
+            }
+            TokenMatch::NoSystemCode(code) => {
+                sql.push("i.code = ")
+                    .bind(Text(code.clone()))
+                    .push(" AND i.system IS NULL");
+            }
+            TokenMatch::System(system) => {
+                sql.push("i.system = ").bind(Text(system.clone()));
+            }
+            TokenMatch::Text(text) => super::starts_with(sql, "i.text", text),
+        }
     }
 }

@@ -9,3 +9,52 @@ pub fn extract(item: &Item<'_>, push: &mut impl FnMut(IndexValue)) {
         push(IndexValue::Uri { uri: uri.into_owned() });
     }
 }
+
+/// A uri search (search.html#uri): the whole uri; `:below` any uri it starts; `:above` any uri
+/// that starts it, taken at its `/` boundaries.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UriMatch {
+    Equals(String),
+    Below(String),
+    Above(Vec<String>),
+}
+
+pub fn parse(value: &str, modifier: Option<&str>) -> Result<UriMatch, super::ParseFailure> {
+    let value = super::unescape(value);
+    match modifier {
+        None => Ok(UriMatch::Equals(value)),
+        Some("below") => Ok(UriMatch::Below(value)),
+        Some("above") => {
+            let mut prefixes: Vec<String> = value
+                .match_indices('/')
+                .map(|(i, _)| value[..i].to_owned())
+                .filter(|p| !p.is_empty() && !p.ends_with(':') && !p.ends_with('/'))
+                .collect();
+            prefixes.push(value);
+            Ok(UriMatch::Above(prefixes))
+        }
+        Some(_) => Err(super::ParseFailure::UnsupportedModifier),
+    }
+}
+
+impl UriMatch {
+    pub fn write(&self, sql: &mut crate::sql::Sql) {
+        use crate::sql::SqlValue;
+        match self {
+            UriMatch::Equals(uri) => {
+                sql.push("i.uri = ").bind(SqlValue::Text(uri.clone()));
+            }
+            UriMatch::Below(prefix) => super::starts_with(sql, "i.uri", prefix),
+            UriMatch::Above(prefixes) => {
+                sql.push("i.uri IN (");
+                for (n, prefix) in prefixes.iter().enumerate() {
+                    if n > 0 {
+                        sql.push(", ");
+                    }
+                    sql.bind(SqlValue::Text(prefix.clone()));
+                }
+                sql.push(")");
+            }
+        }
+    }
+}

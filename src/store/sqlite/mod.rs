@@ -11,7 +11,9 @@ mod writer;
 
 use super::cache::{Lookup, VersionCache};
 use super::sql::{self, Dialect, Sql, SqlValue};
-use super::{BoxFuture, HistoryEntry, HistoryQuery, HistoryRow, Store, StoredVersion, WriteOp, Written, migrate};
+use super::{
+    BoxFuture, FoundResource, HistoryEntry, HistoryQuery, HistoryRow, Store, StoredVersion, WriteOp, Written, migrate,
+};
 use crate::error::{Error, Result};
 use crate::model::{Instant, ResourceType, VersionId};
 use bytes::Bytes;
@@ -112,6 +114,7 @@ fn with_binds(sql: &Sql) -> sqlx::query::Query<'_, Sqlite, SqliteArguments> {
             SqlValue::Text(text) => query.bind(text.as_str()),
             SqlValue::Int(n) => query.bind(*n),
             SqlValue::Time(t) => query.bind(t.timestamp_micros()),
+            SqlValue::Real(x) => query.bind(*x),
         };
     }
     query
@@ -210,5 +213,29 @@ impl Store for SqliteStore {
             sqlx::query("SELECT 1").execute(&self.readers).await?;
             Ok(())
         })
+    }
+
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    fn search<'a>(&'a self, sql: &'a Sql) -> BoxFuture<'a, Result<Vec<FoundResource>>> {
+        Box::pin(async move {
+            let rows = with_binds(sql).fetch_all(&self.readers).await?;
+            Ok(rows
+                .into_iter()
+                .map(|r| FoundResource {
+                    rid: r.get(0),
+                    resource_type: r.get(1),
+                    id: r.get(2),
+                    content: Bytes::from(r.get::<String, _>(3)),
+                    cursor: (r.len() > 4).then(|| r.get(4)),
+                })
+                .collect())
+        })
+    }
+
+    fn count<'a>(&'a self, sql: &'a Sql) -> BoxFuture<'a, Result<i64>> {
+        Box::pin(async move { Ok(with_binds(sql).fetch_one(&self.readers).await?.get(0)) })
     }
 }

@@ -9,13 +9,16 @@
 //! Because the task outlives any request, a client that disconnects cannot cut a write in half.
 
 use super::super::cache::VersionCache;
+use super::super::index::{INDEX_TABLES, IndexPayload, insert_rows_sql};
 use super::super::{Method, StoredVersion, WriteOp, Written, check_if_match, content_text, stamp_and_serialise};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Id, Instant, ResourceType, VersionId};
+use crate::search::IndexRow;
+use crate::sql::Dialect;
 use bytes::Bytes;
 use serde_json::{Map, Value};
-use sqlx::{Row, SqliteConnection};
-use std::sync::Arc;
+use sqlx::{AssertSqlSafe, Row, SqliteConnection};
+use std::sync::{Arc, LazyLock};
 use tokio::sync::{mpsc, oneshot};
 
 /// Most writes committed together.
@@ -110,25 +113,38 @@ async fn apply(conn: &mut SqliteConnection, op: &WriteOp) -> Result<Option<Writt
             resource_type,
             id,
             resource,
+            index,
         } => Ok(Some(
-            insert_first_version(conn, *resource_type, id, resource, Method::Post, now).await?,
+            insert_first_version(conn, *resource_type, id, resource, index, Method::Post, now).await?,
         )),
         WriteOp::Update {
             resource_type,
             id,
             resource,
+            index,
             if_match,
         } => {
             let current = current_version(conn, *resource_type, id).await?;
             check_if_match(*resource_type, id, current, *if_match)?;
             match current {
                 None => Ok(Some(
-                    insert_first_version(conn, *resource_type, id, resource, Method::Put, now).await?,
+                    insert_first_version(conn, *resource_type, id, resource, index, Method::Put, now).await?,
                 )),
                 Some((version, deleted)) => {
                     let next = version + 1;
                     let content = stamp_and_serialise(resource.clone(), id, next, now);
-                    write_next_version(conn, *resource_type, id, next, now, Method::Put, Some(&content)).await?;
+                    let payload = IndexPayload::from_rows(index);
+                    write_next_version(
+                        conn,
+                        *resource_type,
+                        id,
+                        next,
+                        now,
+                        Method::Put,
+                        Some(&content),
+                        &payload,
+                    )
+                    .await?;
                     Ok(Some(Written {
                         resource_type: *resource_type,
                         id: id.clone(),
@@ -144,7 +160,8 @@ async fn apply(conn: &mut SqliteConnection, op: &WriteOp) -> Result<Option<Writt
             None | Some((_, true)) => Ok(None),
             Some((version, false)) => {
                 let next = version + 1;
-                write_next_version(conn, *resource_type, id, next, now, Method::Delete, None).await?;
+                let payload = IndexPayload::empty();
+                write_next_version(conn, *resource_type, id, next, now, Method::Delete, None, &payload).await?;
                 Ok(Some(Written {
                     resource_type: *resource_type,
                     id: id.clone(),
@@ -163,6 +180,7 @@ async fn insert_first_version(
     resource_type: ResourceType,
     id: &Id,
     resource: &Map<String, Value>,
+    index: &[IndexRow],
     method: Method,
     now: Instant,
 ) -> Result<Written> {
@@ -181,6 +199,7 @@ async fn insert_first_version(
     .execute(&mut *conn)
     .await
     .map_err(|e| unique_violation_as_conflict(e, resource_type, id))?;
+    replace_index_rows(conn, resource_type, id, &IndexPayload::from_rows(index)).await?;
     Ok(Written {
         resource_type,
         id: id.clone(),
@@ -204,7 +223,52 @@ async fn current_version(
     Ok(row.map(|r| (r.get::<i64, _>(0), r.get::<i64, _>(1) != 0)))
 }
 
-/// Replaces the current row and appends the history row (content `None` for a delete).
+/// The resource's index rows after its row is written: one round trip, and one bound parameter
+/// (`?1`, a JSON document with the resource's type and id and one array per index table). One
+/// parameter, not one per table, because sqlx's SQLite binding of a multi-statement query mis-binds
+/// numbered parameters that a statement skips.
+static REPLACE_INDEX_ROWS: LazyLock<String> = LazyLock::new(|| {
+    let rid = "SELECT rid FROM resource WHERE type = ?1 ->> '$.type' AND id = ?1 ->> '$.id'";
+    let mut sql = String::new();
+    for table in &INDEX_TABLES {
+        sql.push_str(&format!("DELETE FROM {} WHERE rid = ({rid}); ", table.name));
+    }
+    for (i, table) in INDEX_TABLES.iter().enumerate() {
+        let payload = format!("?1, '$.tables[{i}]'");
+        sql.push_str(&insert_rows_sql(
+            Dialect::Sqlite,
+            table,
+            &format!("({rid}) src"),
+            &payload,
+        ));
+        sql.push_str("; ");
+    }
+    sql
+});
+
+/// Writes `payload` as the index rows of `resource_type/id`, replacing any it had.
+async fn replace_index_rows(
+    conn: &mut SqliteConnection,
+    resource_type: ResourceType,
+    id: &Id,
+    payload: &IndexPayload,
+) -> Result<()> {
+    let document = format!(
+        r#"{{"type":{},"id":{},"tables":[{}]}}"#,
+        serde_json::Value::from(resource_type.as_str()),
+        serde_json::Value::from(id.as_str()),
+        payload.tables.join(",")
+    );
+    sqlx::query(AssertSqlSafe(REPLACE_INDEX_ROWS.as_str()))
+        .bind(document)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Replaces the current row and its index rows, and appends the history row (content `None` for
+/// a delete, with an empty payload).
+#[allow(clippy::too_many_arguments)]
 async fn write_next_version(
     conn: &mut SqliteConnection,
     resource_type: ResourceType,
@@ -213,6 +277,7 @@ async fn write_next_version(
     now: Instant,
     method: Method,
     content: Option<&Bytes>,
+    payload: &IndexPayload,
 ) -> Result<()> {
     sqlx::query(
         "UPDATE resource SET version_id = ?3, last_updated = ?4, deleted = ?5, content = ?6 \
@@ -229,7 +294,7 @@ async fn write_next_version(
     .bind(method.as_str())
     .execute(&mut *conn)
     .await?;
-    Ok(())
+    replace_index_rows(conn, resource_type, id, payload).await
 }
 
 fn unique_violation_as_conflict(e: sqlx::Error, resource_type: ResourceType, id: &Id) -> Error {

@@ -1,0 +1,335 @@
+//! FHIR search interaction — https://hl7.org/fhir/R4/http.html#search and search.html
+//!
+//! `GET [base]/[type]?…`, `POST [base]/[type]/_search`, system search `GET [base]?_type=…`, and
+//! compartment search `GET [base]/Patient/[id]/[type]?…` (or `/*`). The query is parsed and
+//! resolved by `search::request`, compiled to SQL by `search::compile`, run by the store; this
+//! file pages, counts, adds `_include`/`_revinclude` entries and writes the searchset Bundle.
+
+use super::Services;
+use crate::bundle::{self, BundleEntry, EntrySearch, Link};
+use crate::error::{Error, Result};
+use crate::model::{ResourceType, outcome};
+use crate::search::compartments;
+use crate::search::compile;
+use crate::search::params::ValueMatch;
+use crate::search::params::reference::ReferenceMatch;
+use crate::search::query::Clause;
+use crate::search::registry::param_id;
+use crate::search::request::{self, Include, Page, SearchRequest, Summary, Total};
+use crate::search::subset;
+use crate::store::FoundResource;
+use bytes::Bytes;
+use std::collections::HashSet;
+
+/// What is searched.
+#[derive(Debug, Clone)]
+pub enum SearchScope {
+    Type(ResourceType),
+    System,
+    /// `[compartment]/[id]/[type]`, or every type in the compartment when `target` is `None`.
+    Compartment {
+        compartment: ResourceType,
+        id: String,
+        target: Option<ResourceType>,
+    },
+}
+
+/// How many rounds `_include:iterate` / `_revinclude:iterate` follow at most.
+const MAX_ITERATIONS: usize = 4;
+
+/// Runs a search and returns the searchset Bundle as JSON.
+pub async fn search(
+    services: &Services,
+    scope: &SearchScope,
+    query: &[(String, String)],
+    strict: bool,
+) -> Result<Bytes> {
+    let (types, path, compartment_clause) = resolve_scope(scope)?;
+    let type_refs: Vec<&str> = types.iter().map(String::as_str).collect();
+    let system = matches!(scope, SearchScope::System);
+    let mut request = request::parse(
+        (!system).then_some(type_refs.as_slice()),
+        query,
+        &services.base_url,
+        services.search_limits,
+        strict,
+    )?;
+    if let Some(clause) = compartment_clause {
+        request.clauses.insert(0, clause);
+    }
+    let store = &services.store;
+    let dialect = store.dialect();
+
+    if request.summary == Summary::Count {
+        let total = store.count(&compile::count_query(dialect, &request)).await?;
+        let links = vec![Link::new("self", link(services, &path, &request.link_params, None))];
+        let entries = outcome_entry(&request)?;
+        let entries: Vec<BundleEntry> = entries.iter().map(|(e, _)| e.entry()).collect::<Result<_>>()?;
+        return bundle::serialise("searchset", Some(total), &links, &entries);
+    }
+
+    let mut rows = store.search(&compile::page_query(dialect, &request)?).await?;
+    let more = rows.len() > request.count as usize;
+    rows.truncate(request.count as usize);
+    let backwards = matches!(request.page, Page::Before(_));
+    if backwards {
+        rows.reverse();
+    }
+    let (has_previous, has_next) = match request.page {
+        Page::First => (false, more),
+        Page::After(_) => (true, more),
+        Page::Before(_) => (more, true),
+    };
+
+    let total = match request.total {
+        Total::None => None,
+        Total::Default if !matches!(request.page, Page::First) => None,
+        // The whole result is on this page: its size is the total, no count needed.
+        Total::Default | Total::Estimate if matches!(request.page, Page::First) && !more => Some(rows.len() as i64),
+        _ => Some(store.count(&compile::count_query(dialect, &request)).await?),
+    };
+
+    let included = includes(services, &request, &rows).await?;
+
+    let mut links = vec![Link::new(
+        "self",
+        link(services, &path, &request.link_params, page_param(&request.page)),
+    )];
+    links.push(Link::new("first", link(services, &path, &request.link_params, None)));
+    if has_previous && let Some(cursor) = rows.first().and_then(|r| r.cursor.clone()) {
+        links.push(Link::new(
+            "previous",
+            link(services, &path, &request.link_params, Some(("_page_before", cursor))),
+        ));
+    }
+    if has_next && let Some(cursor) = rows.last().and_then(|r| r.cursor.clone()) {
+        links.push(Link::new(
+            "next",
+            link(services, &path, &request.link_params, Some(("_page_after", cursor))),
+        ));
+    }
+
+    let mut bodies: Vec<(Entry, &'static str)> = Vec::with_capacity(rows.len() + included.len() + 1);
+    for row in rows {
+        let content = subsetted(row.content, &request)?;
+        bodies.push((Entry::resource(services, &row.resource_type, &row.id, content), "match"));
+    }
+    for row in included {
+        bodies.push((
+            Entry::resource(services, &row.resource_type, &row.id, row.content),
+            "include",
+        ));
+    }
+    bodies.extend(outcome_entry(&request)?);
+    let entries: Vec<BundleEntry> = bodies
+        .iter()
+        .map(|(e, mode)| e.entry_with_mode(mode))
+        .collect::<Result<_>>()?;
+    bundle::serialise("searchset", total, &links, &entries)
+}
+
+/// The types searched, the URL path of the search (for links), and the compartment's clause.
+fn resolve_scope(scope: &SearchScope) -> Result<(Vec<String>, String, Option<Clause>)> {
+    match scope {
+        SearchScope::Type(t) => Ok((vec![t.as_str().to_owned()], t.as_str().to_owned(), None)),
+        SearchScope::System => Ok((Vec::new(), String::new(), None)),
+        SearchScope::Compartment {
+            compartment,
+            id,
+            target,
+        } => {
+            if !compartments::is_compartment(compartment.as_str()) {
+                return Err(Error::not_found(format!("{compartment} is not a compartment type")));
+            }
+            let id = crate::model::Id::parse(id)?;
+            let types: Vec<String> = match target {
+                Some(t) => {
+                    if compartments::params(compartment.as_str(), t.as_str()).is_none() {
+                        return Err(Error::not_found(format!(
+                            "{t} resources are never in a {compartment} compartment"
+                        )));
+                    }
+                    vec![t.as_str().to_owned()]
+                }
+                None => compartments::member_types(compartment.as_str())
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
+            };
+            // A resource is in the compartment when one of its compartment parameters points at
+            // the compartment's resource. Ids are per type, so one IN list covers every type.
+            let mut param_ids = Vec::new();
+            for t in &types {
+                for code in compartments::params(compartment.as_str(), t).unwrap_or_default() {
+                    if crate::search::Registry::r4().get(t, code).is_some() {
+                        param_ids.push(param_id(t, code));
+                    }
+                }
+            }
+            let clause = Clause::Index {
+                table: "search_reference",
+                param_ids,
+                matches: vec![ValueMatch::Reference(ReferenceMatch::Local {
+                    target_type: Some(compartment.as_str().to_owned()),
+                    id: id.as_str().to_owned(),
+                })],
+                negated: false,
+            };
+            let path = match target {
+                Some(t) => format!("{compartment}/{id}/{t}"),
+                None => format!("{compartment}/{id}/*"),
+            };
+            Ok((types, path, Some(clause)))
+        }
+    }
+}
+
+/// `_include` and `_revinclude` resources of the page, each once and none that is a match.
+async fn includes(services: &Services, request: &SearchRequest, rows: &[FoundResource]) -> Result<Vec<FoundResource>> {
+    let mut seen: HashSet<i64> = rows.iter().map(|r| r.rid).collect();
+    let mut found = Vec::new();
+    if request.includes.is_empty() && request.revincludes.is_empty() {
+        return Ok(found);
+    }
+    let dialect = services.store.dialect();
+    let mut frontier: Vec<(i64, String, String)> = rows
+        .iter()
+        .map(|r| (r.rid, r.resource_type.clone(), r.id.clone()))
+        .collect();
+    for round in 0..MAX_ITERATIONS {
+        if frontier.is_empty() {
+            break;
+        }
+        let mut next = Vec::new();
+        let active = |i: &&Include| round == 0 || i.iterate;
+        for include in request.includes.iter().filter(active) {
+            let rids: Vec<i64> = frontier
+                .iter()
+                .filter(|(_, t, _)| *t == include.source_type)
+                .map(|(rid, _, _)| *rid)
+                .collect();
+            if rids.is_empty() {
+                continue;
+            }
+            for row in services
+                .store
+                .search(&compile::include_query(dialect, include, &rids))
+                .await?
+            {
+                if seen.insert(row.rid) {
+                    next.push((row.rid, row.resource_type.clone(), row.id.clone()));
+                    found.push(row);
+                }
+            }
+        }
+        for include in request.revincludes.iter().filter(active) {
+            let targets: Vec<(String, String)> = frontier.iter().map(|(_, t, id)| (t.clone(), id.clone())).collect();
+            for row in services
+                .store
+                .search(&compile::revinclude_query(dialect, include, &targets))
+                .await?
+            {
+                if seen.insert(row.rid) {
+                    next.push((row.rid, row.resource_type.clone(), row.id.clone()));
+                    found.push(row);
+                }
+            }
+        }
+        frontier = next;
+    }
+    Ok(found)
+}
+
+/// The stored JSON, or its subset when `_summary` or `_elements` ask for one.
+fn subsetted(content: Bytes, request: &SearchRequest) -> Result<Bytes> {
+    if request.summary == Summary::False && request.elements.is_none() {
+        return Ok(content);
+    }
+    let mut resource: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&content)
+        .map_err(|e| Error::internal(format!("stored content is not a JSON object: {e}")))?;
+    if !subset::apply(&mut resource, request.summary, request.elements.as_deref()) {
+        return Ok(content);
+    }
+    Ok(Bytes::from(
+        serde_json::to_vec(&resource).expect("a JSON object always serialises"),
+    ))
+}
+
+/// An OperationOutcome entry (`search.mode = outcome`) naming the parameters left out.
+fn outcome_entry(request: &SearchRequest) -> Result<Option<(Entry, &'static str)>> {
+    if request.ignored.is_empty() {
+        return Ok(None);
+    }
+    let notes: Vec<(String, String)> = request
+        .ignored
+        .iter()
+        .map(|i| (format!("{} was ignored: {}", i.name, i.reason), i.name.clone()))
+        .collect();
+    let content = serde_json::to_vec(&outcome::warnings(&notes)).expect("a Value serialises");
+    Ok(Some((
+        Entry {
+            full_url: None,
+            content: Bytes::from(content),
+        },
+        "outcome",
+    )))
+}
+
+fn page_param(page: &Page) -> Option<(&'static str, String)> {
+    match page {
+        Page::First => None,
+        Page::After(values) => Some(("_page_after", serde_json::Value::from(values.clone()).to_string())),
+        Page::Before(values) => Some(("_page_before", serde_json::Value::from(values.clone()).to_string())),
+    }
+}
+
+/// A search URL with the parameters used and an optional page cursor.
+fn link(services: &Services, path: &str, params: &[(String, String)], page: Option<(&str, String)>) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in params {
+        query.append_pair(name, value);
+    }
+    if let Some((name, value)) = page {
+        query.append_pair(name, &value);
+    }
+    let query = query.finish();
+    let path = if path.is_empty() {
+        String::new()
+    } else {
+        format!("/{path}")
+    };
+    if query.is_empty() {
+        format!("{}{path}", services.base_url)
+    } else {
+        format!("{}{path}?{query}", services.base_url)
+    }
+}
+
+/// An entry's full URL and JSON, owned until the Bundle is written.
+struct Entry {
+    full_url: Option<String>,
+    content: Bytes,
+}
+
+impl Entry {
+    fn resource(services: &Services, resource_type: &str, id: &str, content: Bytes) -> Entry {
+        Entry {
+            full_url: Some(format!("{}/{resource_type}/{id}", services.base_url)),
+            content,
+        }
+    }
+
+    fn entry(&self) -> Result<BundleEntry<'_>> {
+        self.entry_with_mode("outcome")
+    }
+
+    fn entry_with_mode(&self, mode: &'static str) -> Result<BundleEntry<'_>> {
+        Ok(BundleEntry {
+            full_url: self.full_url.clone(),
+            resource: Some(bundle::raw_json(&self.content)?),
+            search: Some(EntrySearch { mode }),
+            request: None,
+            response: None,
+        })
+    }
+}

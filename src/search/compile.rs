@@ -1,0 +1,434 @@
+//! The last stage of a search: a resolved `SearchRequest` as SQL for one dialect.
+//!
+//! Shape: every clause is `rid IN (SELECT rid FROM <index table> …)` (AND across parameters, OR
+//! across values inside), chains nest the same through `search_reference` joined to the target
+//! resource, `_has` runs the other way. The page is ordered by its sort keys and then `rid`, and
+//! starts after (or before) the cursor row by a keyset condition, so pages neither repeat nor skip
+//! rows while writes happen. Content is joined last, for the page's rows only. Every page row
+//! carries its cursor (sort keys and rid as a JSON array) for the next and previous links.
+
+use super::params::date::write_point_condition;
+use super::query::Clause;
+use super::request::{Include, Page, SearchRequest, SortBy, SortKey, SortValueKind};
+use crate::error::Result;
+use crate::sql::{Dialect, Sql, SqlValue};
+use serde_json::Value;
+
+/// The page query: columns `rid, type, id, content, cursor`, at most `count + 1` rows (the extra
+/// row says whether another page follows). For `Page::Before` the rows come in reverse order.
+pub fn page_query(dialect: Dialect, request: &SearchRequest) -> Result<Sql> {
+    let mut sql = Sql::new(dialect);
+    let keys = &request.sort;
+    let backwards = matches!(request.page, Page::Before(_));
+    let names: Vec<String> = (0..keys.len()).map(|n| format!("k{n}")).collect();
+
+    sql.push("SELECT y.rid, y.type, y.id, ");
+    push_content_column(&mut sql, "c");
+    sql.push(", y.cursor FROM (SELECT x.rid, x.type, x.id, x.version_id, ");
+    match dialect {
+        Dialect::Sqlite => sql.push("json_array("),
+        Dialect::Postgres => sql.push("json_build_array("),
+    };
+    for name in &names {
+        sql.push("x.").push(name).push(", ");
+    }
+    sql.push("x.rid)");
+    if dialect == Dialect::Postgres {
+        sql.push("::text");
+    }
+    sql.push(" AS cursor");
+    for name in &names {
+        sql.push(", x.").push(name);
+    }
+    sql.push(" FROM (SELECT r.rid, r.type, r.id, r.version_id");
+    for (key, name) in keys.iter().zip(&names) {
+        sql.push(", ");
+        push_sort_expression(&mut sql, key);
+        sql.push(" AS ").push(name);
+    }
+    sql.push(" FROM resource r WHERE ");
+    push_filters(&mut sql, request);
+    sql.push(") x");
+    if let Page::After(cursor) | Page::Before(cursor) = &request.page {
+        sql.push(" WHERE ");
+        push_keyset(&mut sql, keys, &names, cursor, backwards)?;
+    }
+    push_order(&mut sql, "x", keys, &names, backwards);
+    sql.push(" LIMIT ").bind(SqlValue::Int(i64::from(request.count) + 1));
+    sql.push(") y ");
+    push_content_join(&mut sql, "y", "c");
+    push_order(&mut sql, "y", keys, &names, backwards);
+    Ok(sql)
+}
+
+/// `SELECT count(*)` of everything the search matches.
+pub fn count_query(dialect: Dialect, request: &SearchRequest) -> Sql {
+    let mut sql = Sql::new(dialect);
+    sql.push("SELECT count(*) FROM resource r WHERE ");
+    push_filters(&mut sql, request);
+    sql
+}
+
+/// The resources that the page rows `rids` reference through `include`: columns `rid, type, id, content`.
+pub fn include_query(dialect: Dialect, include: &Include, rids: &[i64]) -> Sql {
+    let mut sql = Sql::new(dialect);
+    sql.push("SELECT t.rid, t.type, t.id, ");
+    push_content_column(&mut sql, "c");
+    sql.push(" FROM resource t ");
+    push_content_join(&mut sql, "t", "c");
+    sql.push(
+        " WHERE t.rid IN (SELECT t2.rid FROM search_reference i JOIN resource t2 \
+         ON t2.type = i.target_type AND t2.id = i.target_id WHERE i.rid IN (",
+    );
+    push_ints(&mut sql, rids);
+    sql.push(") AND ");
+    push_param_ids(&mut sql, "i.param", &include.param_ids);
+    sql.push(" AND NOT t2.deleted");
+    if let Some(target) = &include.target_type {
+        sql.push(" AND t2.type = ").bind(SqlValue::Text(target.clone()));
+    }
+    sql.push(") ORDER BY t.rid");
+    sql
+}
+
+/// The `include.source_type` resources that reference any of `targets` (type, id) through
+/// `include`: columns `rid, type, id, content`.
+pub fn revinclude_query(dialect: Dialect, include: &Include, targets: &[(String, String)]) -> Sql {
+    let mut sql = Sql::new(dialect);
+    sql.push("SELECT s.rid, s.type, s.id, ");
+    push_content_column(&mut sql, "c");
+    sql.push(" FROM resource s ");
+    push_content_join(&mut sql, "s", "c");
+    sql.push(" WHERE s.type = ")
+        .bind(SqlValue::Text(include.source_type.clone()))
+        .push(" AND s.rid IN (SELECT i.rid FROM search_reference i WHERE ");
+    push_param_ids(&mut sql, "i.param", &include.param_ids);
+    sql.push(" AND (");
+    let mut by_type: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for (t, id) in targets {
+        if include.target_type.as_deref().is_none_or(|wanted| wanted == t) {
+            by_type.entry(t).or_default().push(id);
+        }
+    }
+    if by_type.is_empty() {
+        sql.push("FALSE");
+    }
+    for (n, (t, ids)) in by_type.iter().enumerate() {
+        if n > 0 {
+            sql.push(" OR ");
+        }
+        sql.push("(i.target_type = ")
+            .bind(SqlValue::Text((*t).to_owned()))
+            .push(" AND i.target_id IN (");
+        for (m, id) in ids.iter().enumerate() {
+            if m > 0 {
+                sql.push(", ");
+            }
+            sql.bind(SqlValue::Text((*id).to_owned()));
+        }
+        sql.push("))");
+    }
+    sql.push(")) ORDER BY s.rid");
+    sql
+}
+
+/// The conditions on `resource r`: its type, not deleted, and every clause.
+fn push_filters(sql: &mut Sql, request: &SearchRequest) {
+    push_type_condition(sql, "r", &request.types);
+    sql.push(" AND NOT r.deleted");
+    for clause in &request.clauses {
+        sql.push(" AND ");
+        push_clause(sql, clause, "r", 0);
+    }
+}
+
+fn push_type_condition(sql: &mut Sql, alias: &str, types: &[String]) {
+    if let [only] = types {
+        sql.push(alias).push(".type = ").bind(SqlValue::Text(only.clone()));
+        return;
+    }
+    sql.push(alias).push(".type IN (");
+    for (n, t) in types.iter().enumerate() {
+        if n > 0 {
+            sql.push(", ");
+        }
+        sql.bind(SqlValue::Text(t.clone()));
+    }
+    sql.push(")");
+}
+
+/// One clause on the resource aliased `alias`; `depth` keeps the aliases of nested chains apart.
+fn push_clause(sql: &mut Sql, clause: &Clause, alias: &str, depth: usize) {
+    match clause {
+        Clause::Id(ids) => {
+            sql.push(alias).push(".id IN (");
+            for (n, id) in ids.iter().enumerate() {
+                if n > 0 {
+                    sql.push(", ");
+                }
+                sql.bind(SqlValue::Text(id.clone()));
+            }
+            sql.push(")");
+        }
+        Clause::LastUpdated(ranges) => {
+            let column = format!("{alias}.last_updated");
+            sql.push("(");
+            for (n, range) in ranges.iter().enumerate() {
+                if n > 0 {
+                    sql.push(" OR ");
+                }
+                write_point_condition(sql, &column, range);
+            }
+            sql.push(")");
+        }
+        Clause::Index {
+            table,
+            param_ids,
+            matches,
+            negated,
+        } => {
+            sql.push(alias)
+                .push(if *negated { ".rid NOT IN (" } else { ".rid IN (" })
+                .push("SELECT i.rid FROM ")
+                .push(table)
+                .push(" i WHERE ");
+            push_param_ids(sql, "i.param", param_ids);
+            sql.push(" AND (");
+            for (n, m) in matches.iter().enumerate() {
+                if n > 0 {
+                    sql.push(" OR ");
+                }
+                sql.push("(");
+                m.write(sql);
+                sql.push(")");
+            }
+            sql.push("))");
+        }
+        Clause::Missing {
+            table,
+            param_ids,
+            missing,
+        } => {
+            sql.push(alias)
+                .push(if *missing { ".rid NOT IN (" } else { ".rid IN (" })
+                .push("SELECT i.rid FROM ")
+                .push(table)
+                .push(" i WHERE ");
+            push_param_ids(sql, "i.param", param_ids);
+            sql.push(")");
+        }
+        Clause::Chain {
+            param_ids,
+            target_types,
+            inner,
+        } => {
+            let target = format!("t{depth}");
+            sql.push(alias)
+                .push(".rid IN (SELECT ref.rid FROM search_reference ref JOIN resource ")
+                .push(&target)
+                .push(" ON ")
+                .push(&target)
+                .push(".type = ref.target_type AND ")
+                .push(&target)
+                .push(".id = ref.target_id WHERE ");
+            push_param_ids(sql, "ref.param", param_ids);
+            sql.push(" AND ");
+            push_type_condition(sql, &target, target_types);
+            sql.push(" AND NOT ").push(&target).push(".deleted AND ");
+            push_clause(sql, inner, &target, depth + 1);
+            sql.push(")");
+        }
+        Clause::Has {
+            source_type,
+            param_id,
+            inner,
+        } => {
+            // Index rows exist only for current, undeleted versions, so every source row found
+            // here is live.
+            let source = format!("s{depth}");
+            sql.push("(")
+                .push(alias)
+                .push(".type, ")
+                .push(alias)
+                .push(".id) IN (SELECT ref.target_type, ref.target_id FROM search_reference ref JOIN resource ")
+                .push(&source)
+                .push(" ON ")
+                .push(&source)
+                .push(".rid = ref.rid WHERE ref.param = ")
+                .bind(SqlValue::Int(*param_id))
+                .push(" AND ")
+                .push(&source)
+                .push(".type = ")
+                .bind(SqlValue::Text(source_type.clone()))
+                .push(" AND ");
+            push_clause(sql, inner, &source, depth + 1);
+            sql.push(")");
+        }
+    }
+}
+
+fn push_param_ids(sql: &mut Sql, column: &str, ids: &[i64]) {
+    if let [only] = ids {
+        sql.push(column).push(" = ").bind(SqlValue::Int(*only));
+        return;
+    }
+    sql.push(column).push(" IN (");
+    push_ints(sql, ids);
+    sql.push(")");
+}
+
+fn push_ints(sql: &mut Sql, values: &[i64]) {
+    if values.is_empty() {
+        sql.push("NULL");
+    }
+    for (n, v) in values.iter().enumerate() {
+        if n > 0 {
+            sql.push(", ");
+        }
+        sql.bind(SqlValue::Int(*v));
+    }
+}
+
+/// A sort key of `resource r`, never NULL: a resource without a value sorts last either way.
+fn push_sort_expression(sql: &mut Sql, key: &SortKey) {
+    match &key.by {
+        SortBy::Id => {
+            sql.push("r.id");
+            if sql.dialect == Dialect::Postgres {
+                sql.push(" COLLATE \"C\"");
+            }
+        }
+        SortBy::LastUpdated => match sql.dialect {
+            Dialect::Sqlite => {
+                sql.push("r.last_updated");
+            }
+            Dialect::Postgres => {
+                sql.push("(EXTRACT(EPOCH FROM r.last_updated) * 1000000)::bigint");
+            }
+        },
+        SortBy::Index {
+            table,
+            column,
+            param_ids,
+            kind,
+        } => {
+            let aggregate = if key.descending { "max" } else { "min" };
+            sql.push("COALESCE((SELECT ")
+                .push(aggregate)
+                .push("(i.")
+                .push(column)
+                .push(") FROM ")
+                .push(table)
+                .push(" i WHERE i.rid = r.rid AND ");
+            push_param_ids(sql, "i.param", param_ids);
+            sql.push("), ");
+            let last = match (kind, key.descending) {
+                (SortValueKind::Text, false) => SqlValue::Text(char::MAX.to_string()),
+                (SortValueKind::Text, true) => SqlValue::Text(String::new()),
+                (SortValueKind::Int, false) => SqlValue::Int(i64::MAX),
+                (SortValueKind::Int, true) => SqlValue::Int(i64::MIN),
+                (SortValueKind::Real, false) => SqlValue::Real(1e308),
+                (SortValueKind::Real, true) => SqlValue::Real(-1e308),
+            };
+            sql.bind(last).push(")");
+        }
+    }
+}
+
+/// Rows strictly after the cursor row in the page order (before it when `backwards`).
+fn push_keyset(sql: &mut Sql, keys: &[SortKey], names: &[String], cursor: &[Value], backwards: bool) -> Result<()> {
+    let damaged = || {
+        super::query::invalid_request(
+            "the paging cursor is damaged; start again from the first page",
+            "_page_after",
+        )
+    };
+    let mut values = Vec::with_capacity(cursor.len());
+    for (n, value) in cursor.iter().enumerate() {
+        let kind = keys.get(n).map_or(SortValueKind::Int, SortKey::kind);
+        values.push(match kind {
+            SortValueKind::Text => SqlValue::Text(value.as_str().ok_or_else(damaged)?.to_owned()),
+            SortValueKind::Int => SqlValue::Int(value.as_i64().ok_or_else(damaged)?),
+            SortValueKind::Real => SqlValue::Real(value.as_f64().ok_or_else(damaged)?),
+        });
+    }
+    let mut columns: Vec<(String, bool)> = keys
+        .iter()
+        .zip(names)
+        .map(|(k, name)| (format!("x.{name}"), k.descending != backwards))
+        .collect();
+    columns.push(("x.rid".to_owned(), backwards));
+    sql.push("(");
+    for i in 0..columns.len() {
+        if i > 0 {
+            sql.push(" OR ");
+        }
+        sql.push("(");
+        for j in 0..i {
+            sql.push(&columns[j].0)
+                .push(" = ")
+                .bind(values[j].clone())
+                .push(" AND ");
+        }
+        let (column, descending) = &columns[i];
+        sql.push(column)
+            .push(if *descending { " < " } else { " > " })
+            .bind(values[i].clone())
+            .push(")");
+    }
+    sql.push(")");
+    Ok(())
+}
+
+fn push_order(sql: &mut Sql, alias: &str, keys: &[SortKey], names: &[String], backwards: bool) {
+    sql.push(" ORDER BY ");
+    for (key, name) in keys.iter().zip(names) {
+        let descending = key.descending != backwards;
+        sql.push(alias)
+            .push(".")
+            .push(name)
+            .push(if descending { " DESC, " } else { " ASC, " });
+    }
+    sql.push(alias).push(if backwards { ".rid DESC" } else { ".rid ASC" });
+}
+
+/// The served JSON text of the row joined as `content`.
+fn push_content_column(sql: &mut Sql, content: &str) {
+    match sql.dialect {
+        Dialect::Sqlite => sql.push(content).push(".content"),
+        Dialect::Postgres => sql.push(content).push(".content::text"),
+    };
+}
+
+/// Joins the row holding the exact served text of `alias`'s current version as `content`: the
+/// resource row itself on SQLite, its history row on PostgreSQL (jsonb does not keep the text).
+fn push_content_join(sql: &mut Sql, alias: &str, content: &str) {
+    match sql.dialect {
+        Dialect::Sqlite => {
+            sql.push("JOIN resource ")
+                .push(content)
+                .push(" ON ")
+                .push(content)
+                .push(".rid = ")
+                .push(alias)
+                .push(".rid");
+        }
+        Dialect::Postgres => {
+            sql.push("JOIN resource_history ")
+                .push(content)
+                .push(" ON ")
+                .push(content)
+                .push(".type = ")
+                .push(alias)
+                .push(".type AND ")
+                .push(content)
+                .push(".id = ")
+                .push(alias)
+                .push(".id AND ")
+                .push(content)
+                .push(".version_id = ")
+                .push(alias)
+                .push(".version_id");
+        }
+    }
+}

@@ -1,0 +1,444 @@
+//! A whole search request: the filtering clauses (`query`) plus the result controls of
+//! search.html — `_sort`, `_count`, `_total`, `_summary`, `_elements`, `_include`,
+//! `_revinclude` — and the keyset page cursor (`_page_after` / `_page_before`, opaque to clients).
+
+use super::query::{Clause, Ignored, index_table, invalid_request, resolve_param};
+use super::registry::{ParamType, Registry, param_id};
+use crate::error::{Error, Result};
+use crate::model::ResourceType;
+use serde_json::Value;
+
+/// Page sizes: the default when `_count` is absent, and the largest honoured.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub default_count: u32,
+    pub max_count: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            default_count: 20,
+            max_count: 1000,
+        }
+    }
+}
+
+/// What a sort key orders by.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SortBy {
+    Id,
+    LastUpdated,
+    /// The smallest (ascending) or largest (descending) value of an index column.
+    Index {
+        table: &'static str,
+        column: &'static str,
+        param_ids: Vec<i64>,
+        kind: SortValueKind,
+    },
+}
+
+/// The SQL type of a sort key, which decides how a cursor value is bound again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortValueKind {
+    Text,
+    Int,
+    Real,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SortKey {
+    pub by: SortBy,
+    pub descending: bool,
+}
+
+impl SortKey {
+    pub fn kind(&self) -> SortValueKind {
+        match &self.by {
+            SortBy::Id => SortValueKind::Text,
+            SortBy::LastUpdated => SortValueKind::Int,
+            SortBy::Index { kind, .. } => *kind,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Total {
+    /// Not asked for: counted on the first page only.
+    Default,
+    None,
+    Estimate,
+    Accurate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Summary {
+    False,
+    True,
+    Text,
+    Data,
+    Count,
+}
+
+/// `_include` / `_revinclude`: references of `param_ids` from `source_type` resources (to
+/// `target_type` only, when given).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Include {
+    pub source_type: String,
+    pub param_ids: Vec<i64>,
+    pub target_type: Option<String>,
+    pub iterate: bool,
+}
+
+/// Where a page starts: after (or before) the row whose sort values and rid are given.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Page {
+    First,
+    After(Vec<Value>),
+    Before(Vec<Value>),
+}
+
+#[derive(Debug, Clone)]
+pub struct SearchRequest {
+    /// The resource types searched: one for a type search, the `_type` list (or all) for a system search.
+    pub types: Vec<String>,
+    pub clauses: Vec<Clause>,
+    pub sort: Vec<SortKey>,
+    pub count: u32,
+    pub total: Total,
+    pub summary: Summary,
+    pub elements: Option<Vec<String>>,
+    pub includes: Vec<Include>,
+    pub revincludes: Vec<Include>,
+    pub page: Page,
+    /// The parameters the search used, as given, for the `self` and paging links.
+    pub link_params: Vec<(String, String)>,
+    /// Parameters left out (unknown, unsupported), with why.
+    pub ignored: Vec<Ignored>,
+}
+
+/// Parameters that only shape the response format; kept in links, never searched.
+const FORMAT_PARAMS: [&str; 2] = ["_format", "_pretty"];
+
+/// Parses the query of a search over `types` (`None`: a system search, whose types come from
+/// `_type`). With `strict` (`Prefer: handling=strict`) an unknown or unsupported parameter is a
+/// `400` instead of being ignored.
+pub fn parse(
+    types: Option<&[&str]>,
+    query: &[(String, String)],
+    base_url: &str,
+    limits: Limits,
+    strict: bool,
+) -> Result<SearchRequest> {
+    let searched: Vec<String> = match types {
+        Some(types) => types.iter().map(|t| (*t).to_owned()).collect(),
+        None => system_types(query)?,
+    };
+    let type_refs: Vec<&str> = searched.iter().map(String::as_str).collect();
+    let mut request = SearchRequest {
+        types: searched.clone(),
+        clauses: Vec::new(),
+        sort: Vec::new(),
+        count: limits.default_count,
+        total: Total::Default,
+        summary: Summary::False,
+        elements: None,
+        includes: Vec::new(),
+        revincludes: Vec::new(),
+        page: Page::First,
+        link_params: Vec::new(),
+        ignored: Vec::new(),
+    };
+    for (name, value) in query {
+        let keep = match name.as_str() {
+            "_type" => types.is_none(),
+            "_count" => {
+                let n: u32 = value
+                    .parse()
+                    .map_err(|_| invalid_request(format!("_count must be a whole number, not '{value}'"), "_count"))?;
+                request.count = n.min(limits.max_count);
+                true
+            }
+            "_total" => {
+                request.total = match value.as_str() {
+                    "none" => Total::None,
+                    "estimate" => Total::Estimate,
+                    "accurate" => Total::Accurate,
+                    _ => return Err(invalid_request("_total is none, estimate or accurate", "_total")),
+                };
+                true
+            }
+            "_summary" => {
+                request.summary = match value.as_str() {
+                    "true" => Summary::True,
+                    "false" => Summary::False,
+                    "text" => Summary::Text,
+                    "data" => Summary::Data,
+                    "count" => Summary::Count,
+                    _ => {
+                        return Err(invalid_request(
+                            "_summary is true, false, text, data or count",
+                            "_summary",
+                        ));
+                    }
+                };
+                true
+            }
+            "_elements" => {
+                let elements = value.split(',').map(|e| e.trim().to_owned()).filter(|e| !e.is_empty());
+                request.elements.get_or_insert_with(Vec::new).extend(elements);
+                true
+            }
+            "_sort" => {
+                for key in value.split(',').filter(|k| !k.is_empty()) {
+                    match sort_key(&type_refs, key) {
+                        Some(key) => request.sort.push(key),
+                        None => request.ignored.push(Ignored {
+                            name: "_sort".into(),
+                            reason: format!("cannot sort by '{key}'"),
+                        }),
+                    }
+                }
+                true
+            }
+            "_include" | "_include:iterate" | "_revinclude" | "_revinclude:iterate" => {
+                let reverse = name.starts_with("_revinclude");
+                match include(&type_refs, value, name.ends_with(":iterate"), reverse)? {
+                    Some(include) if reverse => request.revincludes.push(include),
+                    Some(include) => request.includes.push(include),
+                    None => request.ignored.push(Ignored {
+                        name: name.clone(),
+                        reason: format!("cannot include '{value}'"),
+                    }),
+                }
+                true
+            }
+            "_page_after" | "_page_before" => {
+                let values: Vec<Value> = serde_json::from_str(value).map_err(|_| {
+                    invalid_request("the paging cursor is damaged; start again from the first page", name)
+                })?;
+                request.page = if name == "_page_after" {
+                    Page::After(values)
+                } else {
+                    Page::Before(values)
+                };
+                false
+            }
+            n if FORMAT_PARAMS.contains(&n) => true,
+            _ => match resolve_param(&type_refs, name, value, base_url, &mut request.ignored)? {
+                Some(clause) => {
+                    request.clauses.push(clause);
+                    true
+                }
+                None => false,
+            },
+        };
+        if keep {
+            request.link_params.push((name.clone(), value.clone()));
+        }
+    }
+    if strict && let Some(ignored) = request.ignored.first() {
+        return Err(invalid_request(
+            format!(
+                "{} (Prefer: handling=strict refuses what lenient handling would ignore)",
+                ignored.reason
+            ),
+            &ignored.name,
+        ));
+    }
+    if let Page::After(values) | Page::Before(values) = &request.page
+        && values.len() != request.sort.len() + 1
+    {
+        return Err(invalid_request(
+            "the paging cursor does not fit this search; start again from the first page",
+            "_page_after",
+        ));
+    }
+    Ok(request)
+}
+
+/// The types of a system search: `_type` when given, else every type.
+fn system_types(query: &[(String, String)]) -> Result<Vec<String>> {
+    let mut types = Vec::new();
+    for (_, value) in query.iter().filter(|(name, _)| name == "_type") {
+        for name in value.split(',') {
+            let resource_type = ResourceType::parse(name)
+                .ok_or_else(|| invalid_request(format!("'{name}' in _type is not a resource type"), "_type"))?;
+            types.push(resource_type.as_str().to_owned());
+        }
+    }
+    if types.is_empty() {
+        types = crate::model::structure::TypeModel::r4()
+            .resource_types()
+            .filter(|t| ResourceType::parse(t).is_some())
+            .map(str::to_owned)
+            .collect();
+    }
+    types.sort();
+    types.dedup();
+    Ok(types)
+}
+
+fn sort_key(types: &[&str], key: &str) -> Option<SortKey> {
+    let (descending, code) = match key.strip_prefix('-') {
+        Some(code) => (true, code),
+        None => (false, key),
+    };
+    let by = match code {
+        "_id" => SortBy::Id,
+        "_lastUpdated" => SortBy::LastUpdated,
+        _ => {
+            let defined: Vec<(&str, ParamType)> = types
+                .iter()
+                .filter_map(|t| Registry::r4().get(t, code).map(|p| (*t, p.kind)))
+                .collect();
+            let kind = defined.first()?.1;
+            let (column, value_kind) = match kind {
+                ParamType::String => ("normalized", SortValueKind::Text),
+                ParamType::Token => ("code", SortValueKind::Text),
+                ParamType::Date if descending => ("high", SortValueKind::Int),
+                ParamType::Date => ("low", SortValueKind::Int),
+                ParamType::Number | ParamType::Quantity => ("value", SortValueKind::Real),
+                ParamType::Reference => ("url", SortValueKind::Text),
+                ParamType::Uri => ("uri", SortValueKind::Text),
+                ParamType::Composite | ParamType::Special => return None,
+            };
+            SortBy::Index {
+                table: index_table(kind)?,
+                column,
+                param_ids: defined.iter().map(|(t, _)| param_id(t, code)).collect(),
+                kind: value_kind,
+            }
+        }
+    };
+    Some(SortKey { by, descending })
+}
+
+/// `Source:param[:Target]` or `Source:*`. `Ok(None)` for a parameter that does not exist.
+fn include(types: &[&str], value: &str, iterate: bool, reverse: bool) -> Result<Option<Include>> {
+    let mut parts = value.split(':');
+    let (Some(source), Some(code)) = (parts.next(), parts.next()) else {
+        return Err(invalid_request(
+            format!("'{value}' is not an include: expected Type:parameter or Type:parameter:TargetType"),
+            if reverse { "_revinclude" } else { "_include" },
+        ));
+    };
+    let target = parts.next();
+    let Some(source_type) = ResourceType::parse(source) else {
+        return Err(Error::invalid(format!(
+            "'{source}' in '{value}' is not a resource type"
+        )));
+    };
+    // `_include` follows references out of the results, so its source is a searched type.
+    if !reverse && !iterate && !types.contains(&source_type.as_str()) {
+        return Ok(None);
+    }
+    let target_type = match target {
+        Some(t) => Some(
+            ResourceType::parse(t)
+                .ok_or_else(|| Error::invalid(format!("'{t}' in '{value}' is not a resource type")))?
+                .as_str()
+                .to_owned(),
+        ),
+        None => None,
+    };
+    let registry = Registry::r4();
+    let param_ids: Vec<i64> = if code == "*" {
+        registry
+            .params_for(source_type.as_str())
+            .iter()
+            .filter(|p| p.kind == ParamType::Reference)
+            .map(|p| param_id(source_type.as_str(), &p.code))
+            .collect()
+    } else {
+        match registry.get(source_type.as_str(), code) {
+            Some(p) if p.kind == ParamType::Reference => vec![param_id(source_type.as_str(), code)],
+            _ => return Ok(None),
+        }
+    };
+    Ok(Some(Include {
+        source_type: source_type.as_str().to_owned(),
+        param_ids,
+        target_type,
+        iterate,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(query: &str) -> Vec<(String, String)> {
+        form_urlencoded::parse(query.as_bytes()).into_owned().collect()
+    }
+
+    fn parse_patient(query: &str, strict: bool) -> Result<SearchRequest> {
+        parse(
+            Some(&["Patient"]),
+            &pairs(query),
+            "http://x/fhir",
+            Limits::default(),
+            strict,
+        )
+    }
+
+    #[test]
+    fn result_controls_are_read() {
+        let r = parse_patient(
+            "name=smith&_count=5000&_sort=-birthdate,_id&_total=accurate&_summary=count",
+            false,
+        )
+        .unwrap();
+        assert_eq!(r.count, 1000, "capped at the maximum");
+        assert_eq!(r.sort.len(), 2);
+        assert!(r.sort[0].descending);
+        assert_eq!(r.sort[1].by, SortBy::Id);
+        assert_eq!((r.total, r.summary), (Total::Accurate, Summary::Count));
+        assert_eq!(r.clauses.len(), 1);
+    }
+
+    #[test]
+    fn unknown_parameters_leave_the_links_and_are_refused_when_strict() {
+        let r = parse_patient("name=smith&colour=blue", false).unwrap();
+        assert_eq!(r.link_params, vec![("name".to_owned(), "smith".to_owned())]);
+        assert_eq!(r.ignored.len(), 1);
+        let e = parse_patient("name=smith&colour=blue", true).unwrap_err();
+        assert_eq!(e.issues[0].expression.as_deref(), Some("colour"));
+    }
+
+    #[test]
+    fn includes_name_their_parameters() {
+        let r = parse(
+            Some(&["Observation"]),
+            &pairs("_include=Observation:subject:Patient&_revinclude=Provenance:target"),
+            "http://x/fhir",
+            Limits::default(),
+            true,
+        )
+        .unwrap();
+        assert_eq!(r.includes[0].target_type.as_deref(), Some("Patient"));
+        assert_eq!(r.includes[0].param_ids, vec![param_id("Observation", "subject")]);
+        assert_eq!(r.revincludes[0].source_type, "Provenance");
+    }
+
+    #[test]
+    fn a_cursor_must_fit_the_sort() {
+        assert!(parse_patient("_sort=name&_page_after=[1]", false).is_err());
+        assert!(parse_patient("_sort=name&_page_after=[\"smith\",1]", false).is_ok());
+        assert!(parse_patient("_page_after=garbage", false).is_err());
+    }
+
+    #[test]
+    fn system_search_takes_its_types_from_type() {
+        let r = parse(
+            None,
+            &pairs("_type=Patient,Observation&_lastUpdated=gt2020"),
+            "http://x/fhir",
+            Limits::default(),
+            true,
+        )
+        .unwrap();
+        assert_eq!(r.types, vec!["Observation".to_owned(), "Patient".to_owned()]);
+        assert!(parse(None, &pairs("_type=Nonsense"), "http://x", Limits::default(), false).is_err());
+    }
+}

@@ -1,0 +1,172 @@
+//! Writing search-index rows. A resource's rows go to the database as one JSON array per index
+//! table, bound as a single text parameter and unpacked there (`json_each` on SQLite,
+//! `json_array_elements` on PostgreSQL). So a write's SQL text is the same whatever the resource
+//! holds — prepared once — and all its rows travel in one round trip with the version they index.
+
+use crate::search::{IndexRow, IndexValue};
+use crate::sql::Dialect;
+use serde_json::{Value, json};
+
+/// An index table and its value columns with their PostgreSQL types (after `rid` and `param`).
+pub(crate) struct IndexTable {
+    pub name: &'static str,
+    pub columns: &'static [(&'static str, &'static str)],
+}
+
+/// The index tables, in the order of `IndexPayload::tables`.
+pub(crate) const INDEX_TABLES: [IndexTable; 7] = [
+    IndexTable {
+        name: "search_string",
+        columns: &[("normalized", "text"), ("exact", "text")],
+    },
+    IndexTable {
+        name: "search_token",
+        columns: &[("system", "text"), ("code", "text"), ("text", "text")],
+    },
+    IndexTable {
+        name: "search_date",
+        columns: &[("low", "bigint"), ("high", "bigint")],
+    },
+    IndexTable {
+        name: "search_number",
+        columns: &[("value", "double precision")],
+    },
+    IndexTable {
+        name: "search_quantity",
+        columns: &[
+            ("value", "double precision"),
+            ("system", "text"),
+            ("code", "text"),
+            ("unit", "text"),
+        ],
+    },
+    IndexTable {
+        name: "search_reference",
+        columns: &[("target_type", "text"), ("target_id", "text"), ("url", "text")],
+    },
+    IndexTable {
+        name: "search_uri",
+        columns: &[("uri", "text")],
+    },
+];
+
+/// A resource's index rows as one JSON array text per table (`[[param, value…], …]`).
+pub(crate) struct IndexPayload {
+    pub tables: [String; 7],
+}
+
+impl IndexPayload {
+    /// No rows: what a delete leaves.
+    pub fn empty() -> IndexPayload {
+        IndexPayload {
+            tables: std::array::from_fn(|_| "[]".to_owned()),
+        }
+    }
+
+    pub fn from_rows(rows: &[IndexRow]) -> IndexPayload {
+        let mut tables: [Vec<Value>; 7] = std::array::from_fn(|_| Vec::new());
+        for row in rows {
+            let p = row.param_id;
+            let (table, value) = match &row.value {
+                IndexValue::String { normalized, exact } => (0, json!([p, normalized, exact])),
+                IndexValue::Token { system, code, text } => (1, json!([p, system, code, text])),
+                IndexValue::Date { low, high } => (2, json!([p, low, high])),
+                IndexValue::Number { value } => (3, json!([p, value])),
+                IndexValue::Quantity {
+                    value,
+                    system,
+                    code,
+                    unit,
+                } => (4, json!([p, value, system, code, unit])),
+                IndexValue::Reference {
+                    target_type,
+                    target_id,
+                    url,
+                } => (5, json!([p, target_type, target_id, url])),
+                IndexValue::Uri { uri } => (6, json!([p, uri])),
+            };
+            tables[table].push(value);
+        }
+        IndexPayload {
+            tables: tables.map(|rows| Value::Array(rows).to_string()),
+        }
+    }
+}
+
+/// `INSERT INTO table … SELECT src.rid, values FROM <src>, <payload rows>` for one table. `src` is a
+/// FROM item named `src` with the indexed resource's `rid` (a subquery or a CTE); `payload` is the
+/// placeholder of the table's JSON.
+pub(crate) fn insert_rows_sql(dialect: Dialect, table: &IndexTable, src: &str, payload: &str) -> String {
+    let columns: Vec<&str> = table.columns.iter().map(|c| c.0).collect();
+    let mut values = Vec::new();
+    match dialect {
+        Dialect::Sqlite => {
+            values.push("e.value ->> 0".to_owned());
+            for i in 0..table.columns.len() {
+                values.push(format!("e.value ->> {}", i + 1));
+            }
+            format!(
+                "INSERT INTO {} (rid, param, {}) SELECT src.rid, {} FROM {src}, json_each({payload}) e",
+                table.name,
+                columns.join(", "),
+                values.join(", ")
+            )
+        }
+        Dialect::Postgres => {
+            values.push("(e ->> 0)::bigint".to_owned());
+            for (i, (_, pg_type)) in table.columns.iter().enumerate() {
+                values.push(format!("(e ->> {})::{pg_type}", i + 1));
+            }
+            format!(
+                "INSERT INTO {} (rid, param, {}) SELECT src.rid, {} FROM {src}, \
+                 json_array_elements({payload}::json) e",
+                table.name,
+                columns.join(", "),
+                values.join(", ")
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn rows_go_to_their_tables_as_json_arrays() {
+        let rows = vec![
+            IndexRow {
+                param: Arc::from("name"),
+                param_id: 7,
+                value: IndexValue::String {
+                    normalized: "peter".into(),
+                    exact: "Péter".into(),
+                },
+            },
+            IndexRow {
+                param: Arc::from("birthdate"),
+                param_id: 9,
+                value: IndexValue::Date { low: i64::MIN, high: 5 },
+            },
+        ];
+        let payload = IndexPayload::from_rows(&rows);
+        assert_eq!(payload.tables[0], r#"[[7,"peter","Péter"]]"#);
+        assert_eq!(payload.tables[2], format!("[[9,{},5]]", i64::MIN));
+        assert_eq!(payload.tables[1], "[]");
+    }
+
+    #[test]
+    fn insert_statements_unpack_the_payload() {
+        assert_eq!(
+            insert_rows_sql(Dialect::Sqlite, &INDEX_TABLES[2], "resource src", "?9"),
+            "INSERT INTO search_date (rid, param, low, high) SELECT src.rid, e.value ->> 0, e.value ->> 1, \
+             e.value ->> 2 FROM resource src, json_each(?9) e"
+        );
+        assert_eq!(
+            insert_rows_sql(Dialect::Postgres, &INDEX_TABLES[3], "current src", "$8"),
+            "INSERT INTO search_number (rid, param, value) SELECT src.rid, (e ->> 0)::bigint, \
+             (e ->> 1)::double precision FROM current src, json_array_elements($8::json) e"
+        );
+    }
+}

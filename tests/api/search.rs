@@ -1,0 +1,666 @@
+//! Search (search.html): every parameter type, modifiers, prefixes, chains, _has, includes,
+//! sorting, paging, totals and subsets, on both backends.
+
+use crate::harness::TestApp;
+use serde_json::{Value, json};
+
+crate::on_both_backends!(
+    strings_match_prefix_without_case_or_accents_and_exact_and_contains,
+    tokens_match_code_system_text_and_not,
+    dates_compare_ranges_by_precision_and_prefix,
+    numbers_and_quantities_compare_with_prefixes_and_units,
+    references_match_by_type_id_bare_id_url_and_type_modifier,
+    commas_are_or_repeats_are_and_and_escapes_work,
+    missing_finds_resources_without_a_value,
+    chains_and_reverse_chains_follow_references,
+    includes_and_revincludes_add_entries_once,
+    sort_orders_by_several_keys_and_direction,
+    paging_neither_repeats_nor_skips_while_writes_happen,
+    previous_links_walk_back,
+    totals_summary_and_elements,
+    post_search_gives_the_same_results_as_get,
+    system_and_compartment_searches,
+    unknown_parameters_are_ignored_or_refused_when_strict,
+    malformed_values_are_400_naming_the_parameter,
+    updates_and_deletes_change_what_is_found,
+    id_and_last_updated,
+);
+
+fn ids(bundle: &Value) -> Vec<String> {
+    bundle["entry"]
+        .as_array()
+        .map(|entries| {
+            entries
+                .iter()
+                .filter(|e| e["search"]["mode"] == "match")
+                .map(|e| e["resource"]["id"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn sorted(mut ids: Vec<String>) -> Vec<String> {
+    ids.sort();
+    ids
+}
+
+fn link(bundle: &Value, relation: &str) -> Option<String> {
+    bundle["link"]
+        .as_array()?
+        .iter()
+        .find(|l| l["relation"] == relation)
+        .map(|l| l["url"].as_str().unwrap().to_owned())
+}
+
+async fn search(app: &TestApp, query: &str) -> Value {
+    let reply = app.get(query).await;
+    assert_eq!(reply.status, 200, "{query}: {}", reply.text);
+    let bundle = reply.json();
+    assert_eq!(bundle["type"], "searchset");
+    bundle
+}
+
+/// The ids matching `query`, sorted.
+async fn found(app: &TestApp, query: &str) -> Vec<String> {
+    sorted(ids(&search(app, query).await))
+}
+
+fn strings(ids: &[&str]) -> Vec<String> {
+    ids.iter().map(|s| (*s).to_owned()).collect()
+}
+
+async fn put(app: &TestApp, resource: Value) {
+    let path = format!(
+        "{}/{}",
+        resource["resourceType"].as_str().unwrap(),
+        resource["id"].as_str().unwrap()
+    );
+    let reply = app.put(&path, &resource).await;
+    assert!(reply.status == 200 || reply.status == 201, "{path}: {}", reply.text);
+}
+
+async fn patients(app: &TestApp) {
+    put(
+        app,
+        json!({"resourceType": "Organization", "id": "acme", "name": "Acme Health"}),
+    )
+    .await;
+    put(
+        app,
+        json!({"resourceType": "Organization", "id": "zeta", "name": "Zeta Care"}),
+    )
+    .await;
+    put(app, json!({"resourceType": "Patient", "id": "p1", "gender": "male", "active": true,
+        "name": [{"family": "Müller", "given": ["Hans"]}], "birthDate": "1970-05-17",
+        "identifier": [{"system": "urn:mrn", "value": "111"}], "managingOrganization": {"reference": "Organization/acme"}}))
+    .await;
+    put(app, json!({"resourceType": "Patient", "id": "p2", "gender": "female",
+        "name": [{"family": "Mullins", "given": ["Ann"]}], "birthDate": "1985",
+        "identifier": [{"system": "urn:other", "value": "111"}], "managingOrganization": {"reference": "Organization/zeta"}}))
+    .await;
+    put(
+        app,
+        json!({"resourceType": "Patient", "id": "p3", "gender": "female", "active": false,
+        "name": [{"family": "Smith", "given": ["Zoë", "Anne"]}], "birthDate": "1985-03-02",
+        "identifier": [{"value": "333"}]}),
+    )
+    .await;
+}
+
+async fn observations(app: &TestApp) {
+    patients(app).await;
+    let observation = |id: &str, patient: &str, code: &str, value: f64, unit: &str, when: &str| {
+        json!({"resourceType": "Observation", "id": id, "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": code, "display": "Body weight"}], "text": "Weight"},
+            "subject": {"reference": format!("Patient/{patient}")},
+            "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit},
+            "effectiveDateTime": when})
+    };
+    put(
+        app,
+        observation("o1", "p1", "29463-7", 80.0, "kg", "2020-01-10T10:00:00Z"),
+    )
+    .await;
+    put(app, observation("o2", "p1", "29463-7", 82.5, "kg", "2021-06-01")).await;
+    put(app, observation("o3", "p2", "8302-2", 170.0, "cm", "2021-06-15")).await;
+    put(app, observation("o4", "p3", "29463-7", 60.0, "kg", "2019")).await;
+}
+
+async fn strings_match_prefix_without_case_or_accents_and_exact_and_contains(app: TestApp) {
+    patients(&app).await;
+    assert_eq!(found(&app, "Patient?name=mul").await, strings(&["p1", "p2"]));
+    assert_eq!(found(&app, "Patient?name=MUELLER").await, Vec::<String>::new());
+    assert_eq!(
+        found(&app, "Patient?name=muller").await,
+        strings(&["p1"]),
+        "accents are ignored"
+    );
+    assert_eq!(
+        found(&app, "Patient?family=zoe").await,
+        Vec::<String>::new(),
+        "family is not given"
+    );
+    assert_eq!(found(&app, "Patient?given=zoe").await, strings(&["p3"]));
+    assert_eq!(found(&app, "Patient?name:exact=Müller").await, strings(&["p1"]));
+    assert_eq!(found(&app, "Patient?name:exact=muller").await, Vec::<String>::new());
+    assert_eq!(found(&app, "Patient?name:contains=ll").await, strings(&["p1", "p2"]));
+    assert_eq!(found(&app, "Patient?name:contains=nn").await, strings(&["p2", "p3"]));
+    assert_eq!(found(&app, "Organization?name=acme%20he").await, strings(&["acme"]));
+}
+
+async fn tokens_match_code_system_text_and_not(app: TestApp) {
+    patients(&app).await;
+    assert_eq!(found(&app, "Patient?gender=female").await, strings(&["p2", "p3"]));
+    assert_eq!(found(&app, "Patient?identifier=111").await, strings(&["p1", "p2"]));
+    assert_eq!(found(&app, "Patient?identifier=urn:mrn|111").await, strings(&["p1"]));
+    assert_eq!(found(&app, "Patient?identifier=|333").await, strings(&["p3"]));
+    assert_eq!(found(&app, "Patient?identifier=urn:other|").await, strings(&["p2"]));
+    assert_eq!(found(&app, "Patient?active=true").await, strings(&["p1"]));
+    assert_eq!(
+        found(&app, "Patient?gender:not=male").await,
+        strings(&["p2", "p3"]),
+        ":not includes resources without the value"
+    );
+    assert_eq!(found(&app, "Patient?active:not=true").await, strings(&["p2", "p3"]));
+    observations(&app).await;
+    assert_eq!(found(&app, "Observation?code:text=body").await.len(), 4);
+    assert_eq!(found(&app, "Observation?code:text=weight").await.len(), 4);
+    assert_eq!(
+        found(&app, "Observation?code=http://loinc.org|8302-2").await,
+        strings(&["o3"])
+    );
+}
+
+async fn dates_compare_ranges_by_precision_and_prefix(app: TestApp) {
+    patients(&app).await;
+    assert_eq!(found(&app, "Patient?birthdate=1985").await, strings(&["p2", "p3"]));
+    assert_eq!(found(&app, "Patient?birthdate=1985-03").await, strings(&["p3"]));
+    assert_eq!(found(&app, "Patient?birthdate=1985-03-02").await, strings(&["p3"]));
+    assert_eq!(
+        found(&app, "Patient?birthdate=1985-03-02T10:00:00Z").await,
+        Vec::<String>::new(),
+        "a day is not contained in one second"
+    );
+    assert_eq!(found(&app, "Patient?birthdate=gt1980").await, strings(&["p2", "p3"]));
+    assert_eq!(
+        found(&app, "Patient?birthdate=lt1985-03-01").await,
+        strings(&["p1", "p2"])
+    );
+    assert_eq!(
+        found(&app, "Patient?birthdate=ge1985-03-02").await,
+        strings(&["p2", "p3"])
+    );
+    assert_eq!(found(&app, "Patient?birthdate=le1970-05-17").await, strings(&["p1"]));
+    assert_eq!(found(&app, "Patient?birthdate=ne1985").await, strings(&["p1"]));
+    assert_eq!(found(&app, "Patient?birthdate=sa1984").await, strings(&["p2", "p3"]));
+    assert_eq!(found(&app, "Patient?birthdate=eb1985").await, strings(&["p1"]));
+    assert_eq!(found(&app, "Patient?birthdate=ap1970-05-17").await, strings(&["p1"]));
+    put(
+        &app,
+        json!({"resourceType": "Encounter", "id": "e1", "status": "finished",
+        "class": {"code": "AMB"}, "period": {"start": "2020-01-01T08:00:00Z"}}),
+    )
+    .await;
+    assert_eq!(
+        found(&app, "Encounter?date=gt2030").await,
+        strings(&["e1"]),
+        "a period without an end runs on"
+    );
+    assert_eq!(found(&app, "Encounter?date=lt2020").await, Vec::<String>::new());
+}
+
+async fn numbers_and_quantities_compare_with_prefixes_and_units(app: TestApp) {
+    observations(&app).await;
+    assert_eq!(found(&app, "Observation?value-quantity=80").await, strings(&["o1"]));
+    assert_eq!(found(&app, "Observation?value-quantity=82").await, Vec::<String>::new());
+    assert_eq!(found(&app, "Observation?value-quantity=82.5").await, strings(&["o2"]));
+    assert_eq!(
+        found(&app, "Observation?value-quantity=gt80").await,
+        strings(&["o2", "o3"])
+    );
+    assert_eq!(
+        found(&app, "Observation?value-quantity=ge80").await,
+        strings(&["o1", "o2", "o3"])
+    );
+    assert_eq!(
+        found(&app, "Observation?value-quantity=lt80||kg").await,
+        strings(&["o4"])
+    );
+    assert_eq!(
+        found(&app, "Observation?value-quantity=gt50|http://unitsofmeasure.org|kg").await,
+        strings(&["o1", "o2", "o4"])
+    );
+    assert_eq!(
+        found(&app, "Observation?value-quantity=ap165||cm").await,
+        strings(&["o3"])
+    );
+    put(
+        &app,
+        json!({"resourceType": "RiskAssessment", "id": "r1", "status": "final", "subject": {"reference": "Patient/p1"},
+        "prediction": [{"probabilityDecimal": 0.25}]}),
+    )
+    .await;
+    assert_eq!(found(&app, "RiskAssessment?probability=gt0.2").await, strings(&["r1"]));
+    assert_eq!(found(&app, "RiskAssessment?probability=0.25").await, strings(&["r1"]));
+    assert_eq!(
+        found(&app, "RiskAssessment?probability=lt0.2").await,
+        Vec::<String>::new()
+    );
+}
+
+async fn references_match_by_type_id_bare_id_url_and_type_modifier(app: TestApp) {
+    observations(&app).await;
+    assert_eq!(
+        found(&app, "Observation?subject=Patient/p1").await,
+        strings(&["o1", "o2"])
+    );
+    assert_eq!(found(&app, "Observation?patient=p1").await, strings(&["o1", "o2"]));
+    assert_eq!(found(&app, "Observation?subject=p1").await, strings(&["o1", "o2"]));
+    assert_eq!(found(&app, "Observation?subject:Patient=p2").await, strings(&["o3"]));
+    assert_eq!(found(&app, "Observation?subject:Group=p2").await, Vec::<String>::new());
+    let absolute = format!("Observation?subject={}", app.url("Patient/p3"));
+    assert_eq!(found(&app, &absolute).await, strings(&["o4"]));
+    assert_eq!(
+        found(&app, "Patient?organization=Organization/acme").await,
+        strings(&["p1"])
+    );
+}
+
+async fn commas_are_or_repeats_are_and_and_escapes_work(app: TestApp) {
+    patients(&app).await;
+    assert_eq!(found(&app, "Patient?name=smith,hans").await, strings(&["p1", "p3"]));
+    assert_eq!(found(&app, "Patient?name=mul&gender=female").await, strings(&["p2"]));
+    assert_eq!(found(&app, "Patient?name=mul&name=hans").await, strings(&["p1"]));
+    put(
+        &app,
+        json!({"resourceType": "Patient", "id": "p4", "name": [{"family": "Doe, Jr"}]}),
+    )
+    .await;
+    assert_eq!(found(&app, "Patient?family=doe%5C,%20jr").await, strings(&["p4"]));
+    assert_eq!(
+        found(&app, "Patient?family=doe,%20jr").await,
+        strings(&["p4"]),
+        "doe OR ' jr'"
+    );
+    assert_eq!(found(&app, "Patient?family=jr").await, Vec::<String>::new());
+}
+
+async fn missing_finds_resources_without_a_value(app: TestApp) {
+    patients(&app).await;
+    assert_eq!(found(&app, "Patient?active:missing=true").await, strings(&["p2"]));
+    assert_eq!(
+        found(&app, "Patient?active:missing=false").await,
+        strings(&["p1", "p3"])
+    );
+    assert_eq!(found(&app, "Patient?organization:missing=true").await, strings(&["p3"]));
+}
+
+async fn chains_and_reverse_chains_follow_references(app: TestApp) {
+    observations(&app).await;
+    assert_eq!(found(&app, "Observation?subject.name=smith").await, strings(&["o4"]));
+    assert_eq!(
+        found(&app, "Observation?subject:Patient.gender=female").await,
+        strings(&["o3", "o4"])
+    );
+    assert_eq!(
+        found(&app, "Observation?patient.organization.name=zeta").await,
+        strings(&["o3"])
+    );
+    assert_eq!(
+        found(&app, "Observation?subject.identifier=urn:mrn|111").await,
+        strings(&["o1", "o2"])
+    );
+    assert_eq!(
+        found(&app, "Patient?_has:Observation:patient:code=8302-2").await,
+        strings(&["p2"])
+    );
+    assert_eq!(
+        found(&app, "Patient?_has:Observation:subject:value-quantity=lt70").await,
+        strings(&["p3"])
+    );
+    assert_eq!(
+        found(
+            &app,
+            "Organization?_has:Patient:organization:_has:Observation:patient:code=29463-7"
+        )
+        .await,
+        strings(&["acme"]),
+        "nested _has"
+    );
+}
+
+async fn includes_and_revincludes_add_entries_once(app: TestApp) {
+    observations(&app).await;
+    let bundle = search(&app, "Observation?code=29463-7&_include=Observation:subject").await;
+    let entries = bundle["entry"].as_array().unwrap();
+    let included: Vec<&str> = entries
+        .iter()
+        .filter(|e| e["search"]["mode"] == "include")
+        .map(|e| e["resource"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(sorted(ids(&bundle)), strings(&["o1", "o2", "o4"]));
+    let mut included = included;
+    included.sort();
+    assert_eq!(
+        included,
+        vec!["p1", "p3"],
+        "p1 once though two observations point at it"
+    );
+    assert_eq!(bundle["total"], 3, "included resources are not counted");
+
+    let bundle = search(&app, "Patient?_id=p1&_revinclude=Observation:subject").await;
+    let included: Vec<&str> = bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["search"]["mode"] == "include")
+        .map(|e| e["resource"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        sorted(included.iter().map(|s| (*s).to_owned()).collect()),
+        strings(&["o1", "o2"])
+    );
+
+    let bundle = search(
+        &app,
+        "Observation?_id=o3&_include=Observation:patient&_include:iterate=Patient:organization",
+    )
+    .await;
+    let mut included: Vec<String> = bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["search"]["mode"] == "include")
+        .map(|e| e["resource"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    included.sort();
+    assert_eq!(included, strings(&["p2", "zeta"]));
+    let bundle = search(&app, "Observation?_id=o3&_include=Observation:subject:Group").await;
+    assert_eq!(
+        bundle["entry"].as_array().unwrap().len(),
+        1,
+        "the target type restricts"
+    );
+}
+
+async fn sort_orders_by_several_keys_and_direction(app: TestApp) {
+    patients(&app).await;
+    assert_eq!(
+        ids(&search(&app, "Patient?_sort=birthdate").await),
+        strings(&["p1", "p2", "p3"])
+    );
+    assert_eq!(
+        ids(&search(&app, "Patient?_sort=-birthdate").await),
+        strings(&["p2", "p3", "p1"]),
+        "descending compares the ends of the ranges: 1985 ends after 1985-03-02"
+    );
+    assert_eq!(
+        ids(&search(&app, "Patient?_sort=family").await),
+        strings(&["p1", "p2", "p3"])
+    );
+    assert_eq!(
+        ids(&search(&app, "Patient?_sort=-family").await),
+        strings(&["p3", "p2", "p1"])
+    );
+    assert_eq!(
+        ids(&search(&app, "Patient?_sort=gender,-_id").await),
+        strings(&["p3", "p2", "p1"])
+    );
+    assert_eq!(
+        ids(&search(&app, "Patient?_sort=active").await),
+        strings(&["p3", "p1", "p2"]),
+        "false < true, and a resource without a value sorts last"
+    );
+    observations(&app).await;
+    assert_eq!(
+        ids(&search(&app, "Observation?_sort=-value-quantity").await),
+        strings(&["o3", "o2", "o1", "o4"])
+    );
+    assert_eq!(
+        ids(&search(&app, "Observation?_sort=date").await),
+        strings(&["o4", "o1", "o2", "o3"])
+    );
+}
+
+async fn paging_neither_repeats_nor_skips_while_writes_happen(app: TestApp) {
+    for n in 0..25 {
+        put(
+            &app,
+            json!({"resourceType": "Patient", "id": format!("q{n:02}"), "name": [{"family": format!("F{}", n % 5)}]}),
+        )
+        .await;
+    }
+    for query in [
+        "Patient?_count=4",
+        "Patient?_count=4&_sort=family,-_id",
+        "Patient?_count=3&_sort=-_lastUpdated",
+    ] {
+        let mut seen = Vec::new();
+        let mut bundle = search(&app, query).await;
+        assert_eq!(bundle["total"], 25, "{query}: the first page counts");
+        let mut page = 0;
+        loop {
+            let page_ids = ids(&bundle);
+            assert!(page_ids.len() <= 4);
+            seen.extend(page_ids);
+            // A write between pages: a new resource (after the cursor or before it) and a changed one.
+            page += 1;
+            put(
+                &app,
+                json!({"resourceType": "Patient", "id": format!("new{page}"), "name": [{"family": "A"}]}),
+            )
+            .await;
+            let Some(next) = link(&bundle, "next") else { break };
+            assert!(next.starts_with(&app.base), "{next}");
+            let reply = app.send(app.client.get(&next)).await;
+            assert_eq!(reply.status, 200, "{}", reply.text);
+            bundle = reply.json();
+        }
+        let mut unique = seen.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), seen.len(), "{query}: a resource was repeated: {seen:?}");
+        let originals = seen.iter().filter(|id| id.starts_with('q')).count();
+        assert_eq!(
+            originals, 25,
+            "{query}: every resource there from the start is seen once: {seen:?}"
+        );
+        for n in 1..=page {
+            app.delete(&format!("Patient/new{n}")).await;
+        }
+    }
+}
+
+async fn previous_links_walk_back(app: TestApp) {
+    for n in 0..7 {
+        put(
+            &app,
+            json!({"resourceType": "Patient", "id": format!("r{n}"), "birthDate": format!("200{n}")}),
+        )
+        .await;
+    }
+    let first = search(&app, "Patient?_count=3&_sort=-birthdate").await;
+    assert_eq!(ids(&first), strings(&["r6", "r5", "r4"]));
+    assert!(link(&first, "previous").is_none());
+    let second = app.send(app.client.get(link(&first, "next").unwrap())).await.json();
+    assert_eq!(ids(&second), strings(&["r3", "r2", "r1"]));
+    let third = app.send(app.client.get(link(&second, "next").unwrap())).await.json();
+    assert_eq!(ids(&third), strings(&["r0"]));
+    assert!(link(&third, "next").is_none());
+    let back = app.send(app.client.get(link(&third, "previous").unwrap())).await.json();
+    assert_eq!(ids(&back), strings(&["r3", "r2", "r1"]));
+    let back = app.send(app.client.get(link(&back, "previous").unwrap())).await.json();
+    assert_eq!(ids(&back), strings(&["r6", "r5", "r4"]));
+    assert!(link(&back, "previous").is_none());
+    let reply = app.get("Patient?_page_after=%5B%22x%22%5D").await;
+    reply.assert_outcome(400, "invalid");
+}
+
+async fn totals_summary_and_elements(app: TestApp) {
+    patients(&app).await;
+    let bundle = search(&app, "Patient?_summary=count").await;
+    assert_eq!(bundle["total"], 3);
+    assert!(bundle.get("entry").is_none());
+    let bundle = search(&app, "Patient?gender=female&_summary=count").await;
+    assert_eq!(bundle["total"], 2);
+    let bundle = search(&app, "Patient?_count=1").await;
+    assert_eq!(bundle["total"], 3, "counted on the first page");
+    let bundle = search(&app, "Patient?_count=1&_total=none").await;
+    assert!(bundle.get("total").is_none());
+    let second = app.send(app.client.get(link(&bundle, "next").unwrap())).await.json();
+    assert!(second.get("total").is_none());
+    let bundle = search(&app, "Patient?_count=1&_total=accurate").await;
+    let second = app.send(app.client.get(link(&bundle, "next").unwrap())).await.json();
+    assert_eq!(second["total"], 3, "_total=accurate counts on every page");
+
+    let bundle = search(&app, "Patient?_id=p1&_elements=birthDate").await;
+    let patient = &bundle["entry"][0]["resource"];
+    assert_eq!(patient["birthDate"], "1970-05-17");
+    assert!(patient.get("name").is_none() && patient.get("gender").is_none());
+    assert_eq!(patient["meta"]["tag"][0]["code"], "SUBSETTED");
+    let bundle = search(&app, "Patient?_id=p1&_summary=true").await;
+    let patient = &bundle["entry"][0]["resource"];
+    assert!(patient.get("name").is_some() && patient.get("birthDate").is_some());
+    assert_eq!(patient["meta"]["tag"][0]["code"], "SUBSETTED");
+    let full = app.get("Patient/p1").await.json();
+    assert!(full["meta"].get("tag").is_none(), "the stored resource is untouched");
+}
+
+async fn post_search_gives_the_same_results_as_get(app: TestApp) {
+    patients(&app).await;
+    let reply = app
+        .send(
+            app.client
+                .post(app.url("Patient/_search?gender=female"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("name=smi"),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(sorted(ids(&reply.json())), strings(&["p3"]));
+    let reply = app
+        .send(
+            app.client
+                .post(app.url("Patient/_search"))
+                .header("content-type", "application/json")
+                .body("{}"),
+        )
+        .await;
+    reply.assert_outcome(415, "not-supported");
+}
+
+async fn system_and_compartment_searches(app: TestApp) {
+    observations(&app).await;
+    let bundle = search(&app, "?_type=Patient,Organization&_count=100").await;
+    assert_eq!(ids(&bundle).len(), 5);
+    let bundle = search(&app, "?_type=Observation&code=8302-2").await;
+    assert_eq!(ids(&bundle), strings(&["o3"]));
+    let reply = app.get("").await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.json()["total"], 9, "every resource");
+    assert_eq!(found(&app, "Patient/p1/Observation").await, strings(&["o1", "o2"]));
+    assert_eq!(found(&app, "Patient/p1/Observation?date=2021").await, strings(&["o2"]));
+    assert_eq!(found(&app, "Patient/p1/*").await, strings(&["o1", "o2"]));
+    app.get("Patient/p1/CodeSystem").await.assert_outcome(404, "not-found");
+}
+
+async fn unknown_parameters_are_ignored_or_refused_when_strict(app: TestApp) {
+    patients(&app).await;
+    let bundle = search(&app, "Patient?shoe-size=42&gender=male").await;
+    assert_eq!(ids(&bundle), strings(&["p1"]));
+    let this = link(&bundle, "self").unwrap();
+    assert!(this.contains("gender=male") && !this.contains("shoe-size"), "{this}");
+    let outcome = bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["search"]["mode"] == "outcome")
+        .expect("an outcome entry names what was ignored");
+    assert_eq!(outcome["resource"]["issue"][0]["expression"][0], "shoe-size");
+    let reply = app
+        .send(
+            app.client
+                .get(app.url("Patient?shoe-size=42"))
+                .header("prefer", "handling=strict"),
+        )
+        .await;
+    let outcome = reply.assert_outcome(400, "invalid");
+    assert_eq!(outcome["issue"][0]["expression"][0], "shoe-size");
+    let reply = app
+        .send(
+            app.client
+                .get(app.url("Patient?birthdate:exact=2000"))
+                .header("prefer", "handling=strict"),
+        )
+        .await;
+    reply.assert_outcome(400, "invalid");
+}
+
+async fn malformed_values_are_400_naming_the_parameter(app: TestApp) {
+    for (query, parameter) in [
+        ("Patient?birthdate=19x0", "birthdate"),
+        ("Patient?birthdate=gt", "birthdate"),
+        ("Observation?value-quantity=heavy", "value-quantity"),
+        ("Patient?active:missing=perhaps", "active:missing"),
+        ("Patient?_count=many", "_count"),
+        ("Patient?_lastUpdated=yesterday", "_lastUpdated"),
+        ("Patient?_has:Nothing:x:y=1", "_has:Nothing:x:y"),
+        ("?_type=Unicorn", "_type"),
+    ] {
+        let reply = app.get(query).await;
+        let outcome = reply.assert_outcome(400, "invalid");
+        assert_eq!(outcome["issue"][0]["expression"][0], parameter, "{query}");
+    }
+}
+
+async fn updates_and_deletes_change_what_is_found(app: TestApp) {
+    patients(&app).await;
+    assert_eq!(found(&app, "Patient?name=smith").await, strings(&["p3"]));
+    put(
+        &app,
+        json!({"resourceType": "Patient", "id": "p3", "name": [{"family": "Jones"}]}),
+    )
+    .await;
+    assert_eq!(
+        found(&app, "Patient?name=smith").await,
+        Vec::<String>::new(),
+        "old index rows go"
+    );
+    assert_eq!(found(&app, "Patient?name=jones").await, strings(&["p3"]));
+    app.delete("Patient/p3").await;
+    assert_eq!(found(&app, "Patient?name=jones").await, Vec::<String>::new());
+    assert_eq!(
+        found(&app, "Patient?gender:not=male").await,
+        strings(&["p2"]),
+        "deleted resources are never found"
+    );
+    put(
+        &app,
+        json!({"resourceType": "Patient", "id": "p3", "name": [{"family": "Jones"}]}),
+    )
+    .await;
+    assert_eq!(
+        found(&app, "Patient?name=jones").await,
+        strings(&["p3"]),
+        "a revived resource is indexed"
+    );
+}
+
+async fn id_and_last_updated(app: TestApp) {
+    patients(&app).await;
+    assert_eq!(found(&app, "Patient?_id=p1,p3").await, strings(&["p1", "p3"]));
+    let p1 = app.get("Patient/p1").await.json();
+    let stamp = p1["meta"]["lastUpdated"].as_str().unwrap().to_owned();
+    let encoded = stamp.replace('+', "%2B");
+    assert!(
+        found(&app, &format!("Patient?_lastUpdated=ge{encoded}"))
+            .await
+            .contains(&"p1".to_owned())
+    );
+    assert_eq!(
+        found(&app, &format!("Patient?_lastUpdated=lt{encoded}")).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(found(&app, "Patient?_lastUpdated=gt2000-01-01").await.len(), 3);
+    assert_eq!(found(&app, "Patient?_lastUpdated=lt2000-01-01").await.len(), 0);
+}
