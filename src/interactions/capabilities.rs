@@ -4,6 +4,7 @@
 //! an interaction or flag only once it is implemented and tested; built once at start-up.
 
 use crate::model::{Instant, ResourceType};
+use crate::search::{ParamType, Registry};
 use serde_json::{Value, json};
 
 /// The interactions every resource type supports today.
@@ -15,12 +16,55 @@ const TYPE_INTERACTIONS: &[&str] = &[
     "history-instance",
     "history-type",
     "create",
+    "search-type",
 ];
+
+/// The search parameters of `resource_type` the server searches (composite and special ones are
+/// not indexed yet, so they are not offered), plus what `_include` / `_revinclude` accept.
+fn search_capabilities(resource_type: &str) -> (Vec<Value>, Vec<String>, Vec<String>) {
+    let registry = Registry::r4();
+    let mut params: Vec<Value> = registry
+        .params_for(resource_type)
+        .iter()
+        .filter(|p| !matches!(p.kind, ParamType::Composite | ParamType::Special) && p.expression.is_some())
+        .map(|p| {
+            json!({
+                "name": p.code,
+                "definition": p.url,
+                "type": format!("{:?}", p.kind).to_lowercase(),
+            })
+        })
+        .collect();
+    params.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    params.dedup_by(|a, b| a["name"] == b["name"]);
+    let mut includes: Vec<String> = registry
+        .params_for(resource_type)
+        .iter()
+        .filter(|p| p.kind == ParamType::Reference)
+        .map(|p| format!("{resource_type}:{}", p.code))
+        .collect();
+    includes.sort();
+    includes.push(format!("{resource_type}:*"));
+    let mut revincludes: Vec<String> = crate::model::structure::TypeModel::r4()
+        .resource_types()
+        .flat_map(|source| {
+            registry
+                .params_for(source)
+                .iter()
+                .filter(|p| p.kind == ParamType::Reference && p.targets.iter().any(|t| t == resource_type))
+                .map(move |p| format!("{source}:{}", p.code))
+        })
+        .collect();
+    revincludes.sort();
+    revincludes.dedup();
+    (params, includes, revincludes)
+}
 
 pub fn capability_statement(base_url: &str, backend: &str, started: Instant) -> Value {
     let interactions: Vec<Value> = TYPE_INTERACTIONS.iter().map(|code| json!({"code": code})).collect();
     let resources: Vec<Value> = ResourceType::all()
         .map(|t| {
+            let (search_params, includes, revincludes) = search_capabilities(t.as_str());
             json!({
                 "type": t.as_str(),
                 "profile": format!("http://hl7.org/fhir/StructureDefinition/{t}"),
@@ -32,6 +76,9 @@ pub fn capability_statement(base_url: &str, backend: &str, started: Instant) -> 
                 "conditionalRead": "not-supported",
                 "conditionalUpdate": false,
                 "conditionalDelete": "not-supported",
+                "searchInclude": includes,
+                "searchRevInclude": revincludes,
+                "searchParam": search_params,
             })
         })
         .collect();
@@ -50,7 +97,7 @@ pub fn capability_statement(base_url: &str, backend: &str, started: Instant) -> 
         "rest": [{
             "mode": "server",
             "resource": resources,
-            "interaction": [{"code": "history-system"}],
+            "interaction": [{"code": "history-system"}, {"code": "search-system"}],
             "operation": [{
                 "name": "validate",
                 "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate",
@@ -80,5 +127,29 @@ mod tests {
         );
         assert_eq!(cs["fhirVersion"], "4.0.1");
         assert_eq!(cs["rest"][0]["operation"][0]["name"], "validate");
+        let params = patient["searchParam"].as_array().unwrap();
+        let find = |name: &str| params.iter().find(|p| p["name"] == name);
+        assert_eq!(find("birthdate").unwrap()["type"], "date");
+        assert_eq!(find("_lastUpdated").unwrap()["type"], "date");
+        assert!(find("near").is_none());
+        assert!(find("_text").is_none(), "no expression, not indexed yet");
+        let observation = resources.iter().find(|r| r["type"] == "Observation").unwrap();
+        let observation_params = observation["searchParam"].as_array().unwrap();
+        assert!(
+            !observation_params.iter().any(|p| p["type"] == "composite"),
+            "composites are not offered until they are searched"
+        );
+        assert!(
+            patient["searchRevInclude"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("Observation:subject"))
+        );
+        assert!(
+            observation["searchInclude"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("Observation:subject"))
+        );
     }
 }

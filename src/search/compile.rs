@@ -432,3 +432,197 @@ fn push_content_join(sql: &mut Sql, alias: &str, content: &str) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Golden SQL: the exact text each parameter type and shape compiles to, per dialect.
+
+    use super::*;
+    use crate::search::registry::param_id;
+    use crate::search::request::{Limits, parse};
+
+    fn request(resource_type: &str, query: &str) -> SearchRequest {
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+        parse(Some(&[resource_type]), &pairs, "http://x/fhir", Limits::default(), true).unwrap()
+    }
+
+    /// The WHERE conditions of the count query, which every search shares.
+    fn filters(dialect: Dialect, resource_type: &str, query: &str) -> (String, Vec<SqlValue>) {
+        let sql = count_query(dialect, &request(resource_type, query));
+        let text = sql
+            .text
+            .strip_prefix("SELECT count(*) FROM resource r WHERE ")
+            .unwrap()
+            .to_owned();
+        (text, sql.binds)
+    }
+
+    #[test]
+    fn string_default_is_an_index_range_scan() {
+        let (text, binds) = filters(Dialect::Sqlite, "Patient", "name=Zoë");
+        assert_eq!(
+            text,
+            "r.type = ?1 AND NOT r.deleted AND r.rid IN (SELECT i.rid FROM search_string i WHERE i.param = ?2 \
+             AND ((i.normalized >= ?3 AND i.normalized < ?4)))"
+        );
+        assert_eq!(binds[1], SqlValue::Int(param_id("Patient", "name")));
+        assert_eq!(binds[2], SqlValue::Text("zoe".into()));
+        assert_eq!(binds[3], SqlValue::Text("zof".into()));
+        let (text, _) = filters(Dialect::Postgres, "Patient", "name:contains=a_b");
+        assert!(text.ends_with("AND ((i.normalized LIKE $3 ESCAPE '\\')))"), "{text}");
+    }
+
+    #[test]
+    fn token_forms_and_not() {
+        let (text, _) = filters(Dialect::Postgres, "Observation", "code=http://loinc.org|1,|2,3");
+        assert_eq!(
+            text,
+            "r.type = $1 AND NOT r.deleted AND r.rid IN (SELECT i.rid FROM search_token i WHERE i.param = $2 \
+             AND ((i.code = $3 AND i.system = $4) OR (i.code = $5 AND i.system IS NULL) OR (i.code = $6)))"
+        );
+        let (text, _) = filters(Dialect::Sqlite, "Patient", "gender:not=male");
+        assert!(
+            text.contains("r.rid NOT IN (SELECT i.rid FROM search_token i"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn date_prefixes_compare_ranges() {
+        let (text, binds) = filters(Dialect::Sqlite, "Patient", "birthdate=ge2020");
+        assert!(
+            text.ends_with("AND (((i.high > ?3 OR (i.low >= ?4 AND i.high <= ?5)))))"),
+            "{text}"
+        );
+        let year = crate::model::InstantRange::parse("2020").unwrap();
+        assert_eq!(binds[2], SqlValue::Int(year.end.timestamp_micros()));
+        assert_eq!(binds[3], SqlValue::Int(year.start.timestamp_micros()));
+        let (text, _) = filters(Dialect::Postgres, "Patient", "_lastUpdated=lt2020");
+        assert_eq!(text, "r.type = $1 AND NOT r.deleted AND (r.last_updated < $2)");
+    }
+
+    #[test]
+    fn number_and_quantity_use_the_precision_range_or_the_exact_value() {
+        let (text, binds) = filters(Dialect::Sqlite, "RiskAssessment", "probability=0.5");
+        assert!(text.ends_with("AND (((i.value >= ?3 AND i.value < ?4))))"), "{text}");
+        assert_eq!(
+            (binds[2].clone(), binds[3].clone()),
+            (SqlValue::Real(0.45), SqlValue::Real(0.55))
+        );
+        let (text, _) = filters(
+            Dialect::Postgres,
+            "Observation",
+            "value-quantity=gt5.4|http://unitsofmeasure.org|mg",
+        );
+        assert!(
+            text.ends_with("AND ((i.value > $3 AND i.system = $4 AND i.code = $5)))"),
+            "{text}"
+        );
+        let (text, _) = filters(Dialect::Postgres, "Observation", "value-quantity=5.4||mg");
+        assert!(text.contains("AND (i.code = $5 OR i.unit = $6)"), "{text}");
+    }
+
+    #[test]
+    fn references_uris_and_missing() {
+        // A bare id takes the parameter's only target type.
+        let (text, binds) = filters(Dialect::Sqlite, "Patient", "organization=123");
+        assert!(
+            text.ends_with("AND ((i.target_id = ?3 AND i.target_type = ?4)))"),
+            "{text}"
+        );
+        assert_eq!(binds[3], SqlValue::Text("Organization".into()));
+        let (text, _) = filters(Dialect::Sqlite, "Observation", "subject=http://elsewhere.org/Patient/1");
+        assert!(
+            text.contains("search_reference") && text.ends_with("AND ((i.url = ?3)))"),
+            "{text}"
+        );
+        let (text, binds) = filters(Dialect::Sqlite, "ValueSet", "url:above=http://a.org/fhir/ValueSet/x");
+        assert!(text.ends_with("AND ((i.uri IN (?3, ?4, ?5, ?6))))"), "{text}");
+        assert_eq!(binds[2], SqlValue::Text("http://a.org".into()));
+        let (text, _) = filters(Dialect::Postgres, "Patient", "organization:missing=true");
+        assert!(
+            text.ends_with("r.rid NOT IN (SELECT i.rid FROM search_reference i WHERE i.param = $2)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn chains_nest_through_the_target_and_has_runs_backwards() {
+        let (text, _) = filters(Dialect::Postgres, "Observation", "subject:Patient.name=x");
+        assert_eq!(
+            text,
+            "r.type = $1 AND NOT r.deleted AND r.rid IN (SELECT ref.rid FROM search_reference ref JOIN resource t0 \
+             ON t0.type = ref.target_type AND t0.id = ref.target_id WHERE ref.param = $2 AND t0.type = $3 \
+             AND NOT t0.deleted AND t0.rid IN (SELECT i.rid FROM search_string i WHERE i.param = $4 \
+             AND ((i.normalized >= $5 AND i.normalized < $6))))"
+        );
+        let (text, _) = filters(Dialect::Sqlite, "Patient", "_has:Observation:patient:code=1");
+        assert_eq!(
+            text,
+            "r.type = ?1 AND NOT r.deleted AND (r.type, r.id) IN (SELECT ref.target_type, ref.target_id \
+             FROM search_reference ref JOIN resource s0 ON s0.rid = ref.rid WHERE ref.param = ?2 AND s0.type = ?3 \
+             AND s0.rid IN (SELECT i.rid FROM search_token i WHERE i.param = ?4 AND ((i.code = ?5))))"
+        );
+    }
+
+    #[test]
+    fn a_sorted_page_orders_by_key_then_rid_and_resumes_after_the_cursor() {
+        let mut r = request("Patient", "_sort=-birthdate&_count=10");
+        r.page = Page::After(vec![serde_json::json!(5), serde_json::json!(7)]);
+        let sql = page_query(Dialect::Sqlite, &r).unwrap();
+        assert_eq!(
+            sql.text,
+            "SELECT y.rid, y.type, y.id, c.content, y.cursor FROM (SELECT x.rid, x.type, x.id, x.version_id, \
+             json_array(x.k0, x.rid) AS cursor, x.k0 FROM (SELECT r.rid, r.type, r.id, r.version_id, \
+             COALESCE((SELECT max(i.high) FROM search_date i WHERE i.rid = r.rid AND i.param = ?1), ?2) AS k0 \
+             FROM resource r WHERE r.type = ?3 AND NOT r.deleted) x WHERE ((x.k0 < ?4) OR (x.k0 = ?5 AND x.rid > ?6)) \
+             ORDER BY x.k0 DESC, x.rid ASC LIMIT ?7) y JOIN resource c ON c.rid = y.rid ORDER BY y.k0 DESC, y.rid ASC"
+        );
+        assert_eq!(sql.binds[1], SqlValue::Int(i64::MIN), "no birthdate sorts last");
+        assert_eq!(sql.binds[6], SqlValue::Int(11), "one row more than the page");
+        let pg = page_query(Dialect::Postgres, &r).unwrap();
+        assert!(pg.text.contains("json_build_array(x.k0, x.rid)::text AS cursor"));
+        assert!(
+            pg.text
+                .contains("JOIN resource_history c ON c.type = y.type AND c.id = y.id AND c.version_id = y.version_id")
+        );
+    }
+
+    #[test]
+    fn a_previous_page_runs_the_order_backwards() {
+        let mut r = request("Patient", "_count=2");
+        r.page = Page::Before(vec![serde_json::json!(9)]);
+        let sql = page_query(Dialect::Sqlite, &r).unwrap();
+        assert!(
+            sql.text.contains("WHERE ((x.rid < ?2)) ORDER BY x.rid DESC LIMIT ?3"),
+            "{}",
+            sql.text
+        );
+    }
+
+    #[test]
+    fn includes_follow_references_of_the_page() {
+        let r = request(
+            "Observation",
+            "_include=Observation:subject:Patient&_revinclude=Provenance:target",
+        );
+        let sql = include_query(Dialect::Sqlite, &r.includes[0], &[3, 4]);
+        assert_eq!(
+            sql.text,
+            "SELECT t.rid, t.type, t.id, c.content FROM resource t JOIN resource c ON c.rid = t.rid WHERE t.rid IN \
+             (SELECT t2.rid FROM search_reference i JOIN resource t2 ON t2.type = i.target_type AND t2.id = i.target_id \
+             WHERE i.rid IN (?1, ?2) AND i.param = ?3 AND NOT t2.deleted AND t2.type = ?4) ORDER BY t.rid"
+        );
+        let sql = revinclude_query(
+            Dialect::Postgres,
+            &r.revincludes[0],
+            &[("Observation".into(), "a".into()), ("Observation".into(), "b".into())],
+        );
+        assert!(
+            sql.text
+                .contains("AND ((i.target_type = $3 AND i.target_id IN ($4, $5)))) ORDER BY s.rid"),
+            "{}",
+            sql.text
+        );
+    }
+}

@@ -103,6 +103,11 @@ pub fn resolve_param(
         return ignore(format!("unknown search parameter '{code}' for {}", types.join(", ")));
     };
     let kind = first.kind;
+    if first.expression.is_none() && code != "_id" && code != "_lastUpdated" {
+        return ignore(format!(
+            "'{code}' has no expression to index, so this server does not search it yet"
+        ));
+    }
     let param_ids: Vec<i64> = defined.iter().map(|(t, p)| param_id(t, &p.code)).collect();
 
     if let Some(chain) = chain {

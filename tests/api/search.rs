@@ -24,6 +24,7 @@ crate::on_both_backends!(
     malformed_values_are_400_naming_the_parameter,
     updates_and_deletes_change_what_is_found,
     id_and_last_updated,
+    common_parameters_tag_profile_security_and_source,
 );
 
 fn ids(bundle: &Value) -> Vec<String> {
@@ -663,4 +664,48 @@ async fn id_and_last_updated(app: TestApp) {
     );
     assert_eq!(found(&app, "Patient?_lastUpdated=gt2000-01-01").await.len(), 3);
     assert_eq!(found(&app, "Patient?_lastUpdated=lt2000-01-01").await.len(), 0);
+}
+
+async fn common_parameters_tag_profile_security_and_source(app: TestApp) {
+    put(
+        &app,
+        json!({"resourceType": "Patient", "id": "m1", "meta": {
+        "tag": [{"system": "urn:tags", "code": "vip"}],
+        "security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R"}],
+        "profile": ["http://example.org/StructureDefinition/my-patient"],
+        "source": "urn:uuid:0b3c8a1e-8c0c-4d39-9d7a-0d0c6a2b1f10"}}),
+    )
+    .await;
+    put(
+        &app,
+        json!({"resourceType": "Observation", "id": "m2", "status": "final", "code": {"text": "x"},
+        "meta": {"tag": [{"system": "urn:tags", "code": "vip"}]}}),
+    )
+    .await;
+    put(&app, json!({"resourceType": "Patient", "id": "m3"})).await;
+    assert_eq!(found(&app, "Patient?_tag=urn:tags|vip").await, strings(&["m1"]));
+    assert_eq!(found(&app, "Patient?_security=R").await, strings(&["m1"]));
+    assert_eq!(
+        found(
+            &app,
+            "Patient?_profile=http://example.org/StructureDefinition/my-patient"
+        )
+        .await,
+        strings(&["m1"])
+    );
+    assert_eq!(
+        found(&app, "Patient?_source=urn:uuid:0b3c8a1e-8c0c-4d39-9d7a-0d0c6a2b1f10").await,
+        strings(&["m1"])
+    );
+    assert_eq!(
+        found(&app, "?_tag=vip").await,
+        strings(&["m1", "m2"]),
+        "system search over every type"
+    );
+    let bundle = search(&app, "Patient?_text=anything").await;
+    assert_eq!(
+        ids(&bundle),
+        strings(&["m1", "m3"]),
+        "an unsearchable parameter is ignored, not empty"
+    );
 }
