@@ -6,20 +6,24 @@
 //! - [`http`]: the only module that knows axum: routes under `/fhir/R4`, content negotiation,
 //!   headers, and the mapping of domain errors to OperationOutcome responses.
 //! - [`interactions`]: one file per FHIR interaction (read, vread, create, update, delete,
-//!   history, capabilities); typed inputs, typed outcomes, no HTTP types.
-//! - [`bundle`]: Bundles the server writes (history now; searchset and transaction responses later).
+//!   history, search, capabilities); typed inputs, typed outcomes, no HTTP types.
+//! - [`bundle`]: Bundles the server writes (history and searchset; transaction responses later).
 //! - [`store`]: the versioned store — `Store` trait, `sqlite` and `postgres` implementations,
 //!   shared SQL in `store::sql`, embedded migrations.
 //! - [`model`]: FHIR values valid by construction (`ResourceType`, `Id`, `Instant`, …) and the
 //!   OperationOutcome builder.
-//! - [`search`]: search parameters (registry) and index-row extraction, pure and database-free.
+//! - [`search`]: the search engine's pure half: the parameter registry, index-row extraction,
+//!   one module per parameter type (`search::params`), and the pipeline query string →
+//!   resolved clauses (`query`, `request`) → SQL per dialect (`compile`). No database, no user.
+//! - [`sql`]: SQL as values (text, numbered placeholders, typed binds) for SQLite or PostgreSQL.
 //! - [`fhirpath`]: FHIRPath parser and evaluator over FHIR JSON (a leaf: depends on nothing here).
 //! - [`definitions`]: the generator that turns the official R4 package into `fhir-schemas/`.
 //! - [`error`]: the domain `Error` (a category plus OperationOutcome issues).
 //!
 //! ## Dependency rules (never the other way)
-//! `http` → `interactions` → {`bundle`, `store`, `validate`} → `model` → `error`; `fhirpath` and
-//! `xml` sit below them (`fhirpath` imports nothing from the crate).
+//! `http` → `interactions` → {`bundle`, `store`, `search`, `validate`} → `model` → `error`;
+//! `store` → `search` (index rows) → `sql`; `fhirpath` and `xml` sit below them (`fhirpath`
+//! imports nothing from the crate).
 //! Nothing but `http` and `app` imports axum. `store` never sees a user, a scope or a request;
 //! `store::sqlite` and `store::postgres` never import each other.
 
