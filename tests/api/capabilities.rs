@@ -33,7 +33,10 @@ async fn metadata_describes_what_the_server_does(app: TestApp) {
     assert_eq!(cs["implementation"]["url"], app.base);
     let rest = &cs["rest"][0];
     assert_eq!(rest["mode"], "server");
-    assert_eq!(rest["interaction"], json!([{"code": "history-system"}]));
+    assert_eq!(
+        rest["interaction"],
+        json!([{"code": "history-system"}, {"code": "search-system"}])
+    );
     let resources = rest["resource"].as_array().unwrap();
     assert!(resources.len() > 140);
     let patient = resources.iter().find(|r| r["type"] == "Patient").unwrap();
@@ -51,13 +54,12 @@ async fn metadata_describes_what_the_server_does(app: TestApp) {
         "history-instance",
         "history-type",
         "create",
+        "search-type",
     ] {
         assert!(codes.contains(&code), "{code} missing");
     }
-    assert!(
-        !codes.contains(&"search-type"),
-        "search is not implemented yet and must not be advertised"
-    );
+    let params = patient["searchParam"].as_array().unwrap();
+    assert!(params.iter().any(|p| p["name"] == "name" && p["type"] == "string"));
     assert_eq!(patient["versioning"], "versioned-update");
     assert_eq!(patient["updateCreate"], true);
     assert_eq!(patient["conditionalCreate"], false);
