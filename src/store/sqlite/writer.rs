@@ -199,7 +199,7 @@ async fn insert_first_version(
     .execute(&mut *conn)
     .await
     .map_err(|e| unique_violation_as_conflict(e, resource_type, id))?;
-    replace_index_rows(conn, resource_type, id, &IndexPayload::from_rows(index)).await?;
+    write_index_rows(conn, resource_type, id, &IndexPayload::from_rows(index), false).await?;
     Ok(Written {
         resource_type,
         id: id.clone(),
@@ -227,10 +227,15 @@ async fn current_version(
 /// (`?1`, a JSON document with the resource's type and id and one array per index table). One
 /// parameter, not one per table, because sqlx's SQLite binding of a multi-statement query mis-binds
 /// numbered parameters that a statement skips.
-static REPLACE_INDEX_ROWS: LazyLock<String> = LazyLock::new(|| {
+static REPLACE_INDEX_ROWS: LazyLock<String> = LazyLock::new(|| index_rows_sql(true));
+
+/// The same for a resource's first version, which has no rows to remove.
+static INSERT_INDEX_ROWS: LazyLock<String> = LazyLock::new(|| index_rows_sql(false));
+
+fn index_rows_sql(replace: bool) -> String {
     let rid = "SELECT rid FROM resource WHERE type = ?1 ->> '$.type' AND id = ?1 ->> '$.id'";
     let mut sql = String::new();
-    for table in &INDEX_TABLES {
+    for table in INDEX_TABLES.iter().filter(|_| replace) {
         sql.push_str(&format!("DELETE FROM {} WHERE rid = ({rid}); ", table.name));
     }
     for (i, table) in INDEX_TABLES.iter().enumerate() {
@@ -244,14 +249,15 @@ static REPLACE_INDEX_ROWS: LazyLock<String> = LazyLock::new(|| {
         sql.push_str("; ");
     }
     sql
-});
+}
 
-/// Writes `payload` as the index rows of `resource_type/id`, replacing any it had.
-async fn replace_index_rows(
+/// Writes `payload` as the index rows of `resource_type/id`, replacing any it had when `replace`.
+async fn write_index_rows(
     conn: &mut SqliteConnection,
     resource_type: ResourceType,
     id: &Id,
     payload: &IndexPayload,
+    replace: bool,
 ) -> Result<()> {
     let document = format!(
         r#"{{"type":{},"id":{},"tables":[{}]}}"#,
@@ -259,7 +265,12 @@ async fn replace_index_rows(
         serde_json::Value::from(id.as_str()),
         payload.tables.join(",")
     );
-    sqlx::query(AssertSqlSafe(REPLACE_INDEX_ROWS.as_str()))
+    let sql = if replace {
+        &REPLACE_INDEX_ROWS
+    } else {
+        &INSERT_INDEX_ROWS
+    };
+    sqlx::query(AssertSqlSafe(sql.as_str()))
         .bind(document)
         .execute(&mut *conn)
         .await?;
@@ -294,7 +305,7 @@ async fn write_next_version(
     .bind(method.as_str())
     .execute(&mut *conn)
     .await?;
-    replace_index_rows(conn, resource_type, id, payload).await
+    write_index_rows(conn, resource_type, id, payload, true).await
 }
 
 fn unique_violation_as_conflict(e: sqlx::Error, resource_type: ResourceType, id: &Id) -> Error {
