@@ -64,7 +64,10 @@ pub async fn search(
         let total = store.count(&compile::count_query(dialect, &request)).await?;
         let links = vec![Link::new("self", link(services, &path, &request.link_params, None))];
         let entries = outcome_entry(&request)?;
-        let entries: Vec<BundleEntry> = entries.iter().map(|(e, _)| e.entry()).collect::<Result<_>>()?;
+        let entries: Vec<BundleEntry> = entries
+            .iter()
+            .map(|(e, mode)| e.entry_with_mode(mode))
+            .collect::<Result<_>>()?;
         return bundle::serialise("searchset", Some(total), &links, &entries);
     }
 
@@ -222,8 +225,8 @@ async fn includes(services: &Services, request: &SearchRequest, rows: &[FoundRes
                 }
             }
         }
+        let targets: Vec<(String, String)> = frontier.iter().map(|(_, t, id)| (t.clone(), id.clone())).collect();
         for include in request.revincludes.iter().filter(active) {
-            let targets: Vec<(String, String)> = frontier.iter().map(|(_, t, id)| (t.clone(), id.clone())).collect();
             for row in services
                 .store
                 .search(&compile::revinclude_query(dialect, include, &targets))
@@ -317,10 +320,6 @@ impl Entry {
             full_url: Some(format!("{}/{resource_type}/{id}", services.base_url)),
             content,
         }
-    }
-
-    fn entry(&self) -> Result<BundleEntry<'_>> {
-        self.entry_with_mode("outcome")
     }
 
     fn entry_with_mode(&self, mode: &'static str) -> Result<BundleEntry<'_>> {

@@ -138,9 +138,7 @@ pub fn write_range_condition(
             sql.push(high_col).push(" <= ").bind(Int(low));
         }
         Prefix::Ap => {
-            // Approximately: the searched range widened by a tenth of its distance from now.
-            let now = chrono::Utc::now().timestamp_micros();
-            let gap = (now.saturating_sub(low)).unsigned_abs().min(i64::MAX as u64) as i64 / 10;
+            let gap = approximation_gap(low);
             sql.push("(")
                 .push(low_col)
                 .push(" < ")
@@ -152,6 +150,13 @@ pub fn write_range_condition(
                 .push(")");
         }
     }
+}
+
+/// How far `ap` widens a searched range starting at `low` on each side: a tenth of its distance
+/// from now, in microseconds.
+fn approximation_gap(low: i64) -> i64 {
+    let now = chrono::Utc::now().timestamp_micros();
+    (now.saturating_sub(low).unsigned_abs() / 10).min(i64::MAX as u64) as i64
 }
 
 /// The condition on a point in time (`_lastUpdated`, a column of `resource`) for a searched range:
@@ -199,8 +204,7 @@ pub fn write_point_condition(sql: &mut crate::sql::Sql, column: &str, m: &DateMa
             sql.push(column).push(" < ").bind(time(high));
         }
         Prefix::Ap => {
-            let now = chrono::Utc::now().timestamp_micros();
-            let gap = (now.saturating_sub(low)).unsigned_abs().min(i64::MAX as u64) as i64 / 10;
+            let gap = approximation_gap(low);
             sql.push("(")
                 .push(column)
                 .push(" >= ")
