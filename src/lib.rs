@@ -18,6 +18,7 @@
 //! - [`sql`]: SQL as values (text, numbered placeholders, typed binds) for SQLite or PostgreSQL.
 //! - [`fhirpath`]: FHIRPath parser and evaluator over FHIR JSON (a leaf: depends on nothing here).
 //! - [`definitions`]: the generator that turns the official R4 package into `fhir-schemas/`.
+//! - [`generate`]: a seeded Synthea-like data set (`fhir-server generate`) written through the store, for benchmarks.
 //! - [`error`]: the domain `Error` (a category plus OperationOutcome issues).
 //!
 //! ## Dependency rules (never the other way)
@@ -33,6 +34,7 @@ pub mod config;
 pub mod definitions;
 pub mod error;
 pub mod fhirpath;
+pub mod generate;
 pub mod http;
 pub mod interactions;
 pub mod model;

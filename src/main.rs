@@ -1,7 +1,8 @@
-//! The `fhir-server` binary: parse settings, start logging, hand over to `app::run`.
+//! The `fhir-server` binary: parse settings, start logging, hand over to `app::run` (or to
+//! `generate::run` for the `generate` command).
 
 use clap::Parser;
-use fhir_server::config::{Cli, Command, DefinitionsCommand, LogFormat, ServeConfig};
+use fhir_server::config::{Cli, Command, DefinitionsCommand, GenerateConfig, LogFormat, ServeConfig};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -24,19 +25,16 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Some(Command::Generate(config)) => generate(config),
         Some(Command::Serve(config)) => serve(config),
         None => serve(cli.serve),
     }
 }
 
 fn serve(config: ServeConfig) -> ExitCode {
-    init_logging(&config);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    init_logging(&config.log, config.log_format);
+    let Some(runtime) = runtime() else {
+        return ExitCode::FAILURE;
     };
     match runtime.block_on(fhir_server::app::run(config)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -47,11 +45,40 @@ fn serve(config: ServeConfig) -> ExitCode {
     }
 }
 
-fn init_logging(config: &ServeConfig) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+fn generate(config: GenerateConfig) -> ExitCode {
+    init_logging(&config.log, LogFormat::Text);
+    let Some(runtime) = runtime() else {
+        return ExitCode::FAILURE;
+    };
+    let options = fhir_server::generate::Options {
+        patients: config.patients,
+        seed: config.seed,
+        concurrency: config.concurrency,
+    };
+    match runtime.block_on(fhir_server::generate::run(&config.database_url, &options)) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("generate: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            None
+        }
+    }
+}
+
+fn init_logging(log: &str, format: LogFormat) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match config.log_format {
+    match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }

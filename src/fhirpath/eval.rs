@@ -63,6 +63,19 @@ impl<'r, 'c: 'a, 'a> Evaluator<'r, 'c, 'a> {
         )
     }
 
+    /// Evaluates with `focus` as `$this` instead of the resource.
+    pub fn run_on(&self, expr: &'a Expr, focus: Item<'a>) -> EvalResult<'a> {
+        let this = [focus];
+        self.eval(
+            expr,
+            &Env {
+                this: &this,
+                index: None,
+                total: None,
+            },
+        )
+    }
+
     pub fn eval(&self, expr: &'a Expr, env: &Env<'_, 'a>) -> EvalResult<'a> {
         match expr {
             Expr::Empty => Ok(Vec::new()),

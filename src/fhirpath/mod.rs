@@ -156,6 +156,18 @@ impl Expression {
         eval::Evaluator::new(context, resource).run(&self.root)
     }
 
+    /// Evaluates with `focus` as `$this` (an element inside `resource`, e.g. one
+    /// `Observation.component` for a composite search parameter's component expressions), while
+    /// `%resource` stays `resource`.
+    pub fn evaluate_on<'a, 'c: 'a>(
+        &'a self,
+        focus: Item<'a>,
+        resource: &'a Value,
+        context: &Context<'c>,
+    ) -> Result<Vec<Item<'a>>, EvalError> {
+        eval::Evaluator::new(context, resource).run_on(&self.root, focus)
+    }
+
     /// Evaluates and reduces the result to a boolean the way FHIR invariants do: empty is `None`,
     /// a single boolean is itself, a single other item is `true`; more items are an error.
     pub fn evaluate_boolean<'a, 'c: 'a>(

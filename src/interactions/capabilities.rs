@@ -19,14 +19,14 @@ const TYPE_INTERACTIONS: &[&str] = &[
     "search-type",
 ];
 
-/// The search parameters of `resource_type` the server searches (composite and special ones are
-/// not indexed yet, so they are not offered), plus what `_include` / `_revinclude` accept.
+/// The search parameters of `resource_type` the server searches (special ones such as `near` are
+/// not, so they are not offered), plus what `_include` / `_revinclude` accept.
 fn search_capabilities(resource_type: &str) -> (Vec<Value>, Vec<String>, Vec<String>) {
     let registry = Registry::r4();
     let mut params: Vec<Value> = registry
         .params_for(resource_type)
         .iter()
-        .filter(|p| !matches!(p.kind, ParamType::Composite | ParamType::Special) && p.expression.is_some())
+        .filter(|p| p.is_searchable())
         .map(|p| {
             json!({
                 "name": p.code,
@@ -132,12 +132,15 @@ mod tests {
         assert_eq!(find("birthdate").unwrap()["type"], "date");
         assert_eq!(find("_lastUpdated").unwrap()["type"], "date");
         assert!(find("near").is_none());
-        assert!(find("_text").is_none(), "no expression, not indexed yet");
+        assert_eq!(find("_text").unwrap()["type"], "string");
+        assert_eq!(find("_content").unwrap()["type"], "string");
         let observation = resources.iter().find(|r| r["type"] == "Observation").unwrap();
         let observation_params = observation["searchParam"].as_array().unwrap();
         assert!(
-            !observation_params.iter().any(|p| p["type"] == "composite"),
-            "composites are not offered until they are searched"
+            observation_params
+                .iter()
+                .any(|p| p["name"] == "code-value-quantity" && p["type"] == "composite"),
+            "composites are offered"
         );
         assert!(
             patient["searchRevInclude"]

@@ -11,6 +11,7 @@ pub mod operation_validate;
 pub mod read;
 pub mod search;
 pub mod update;
+pub mod value_set_lookup;
 pub mod vread;
 
 use crate::store::Store;

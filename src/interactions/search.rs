@@ -57,6 +57,7 @@ pub async fn search(
     if let Some(clause) = compartment_clause {
         request.clauses.insert(0, clause);
     }
+    super::value_set_lookup::expand_value_sets(services, &mut request.clauses).await?;
     let store = &services.store;
     let dialect = store.dialect();
 

@@ -199,7 +199,7 @@ fn push_clause(sql: &mut Sql, clause: &Clause, alias: &str, depth: usize) {
                     sql.push(" OR ");
                 }
                 sql.push("(");
-                m.write(sql);
+                m.write(sql, "i");
                 sql.push(")");
             }
             sql.push("))");
@@ -238,6 +238,26 @@ fn push_clause(sql: &mut Sql, clause: &Clause, alias: &str, depth: usize) {
             push_clause(sql, inner, &target, depth + 1);
             sql.push(")");
         }
+        Clause::All(clauses) | Clause::Any(clauses) => {
+            let joiner = if matches!(clause, Clause::All(_)) {
+                " AND "
+            } else {
+                " OR "
+            };
+            sql.push("(");
+            for (n, inner) in clauses.iter().enumerate() {
+                if n > 0 {
+                    sql.push(joiner);
+                }
+                push_clause(sql, inner, alias, depth);
+            }
+            sql.push(")");
+        }
+        Clause::Composite {
+            components,
+            alternatives,
+            negated,
+        } => super::params::composite::write(sql, alias, components, alternatives, *negated),
         Clause::Has {
             source_type,
             param_id,
@@ -470,6 +490,44 @@ mod tests {
         assert_eq!(binds[3], SqlValue::Text("zof".into()));
         let (text, _) = filters(Dialect::Postgres, "Patient", "name:contains=a_b");
         assert!(text.ends_with("AND ((i.normalized LIKE $3 ESCAPE '\\')))"), "{text}");
+    }
+
+    #[test]
+    fn composite_components_join_on_their_element() {
+        let (text, binds) = filters(
+            Dialect::Postgres,
+            "Observation",
+            "component-code-value-quantity=http://loinc.org|8480-6$gt100",
+        );
+        assert_eq!(
+            text,
+            "r.type = $1 AND NOT r.deleted AND r.rid IN (SELECT c0.rid FROM search_token c0 WHERE c0.param IN ($2) \
+             AND ((c0.code = $3 AND c0.system = $4 AND EXISTS (SELECT 1 FROM search_quantity c1 WHERE c1.rid = c0.rid \
+             AND c1.grp = c0.grp AND c1.param IN ($5) AND (c1.value > $6)))))"
+        );
+        assert_eq!(
+            binds[4],
+            SqlValue::Int(crate::search::registry::component_param_id(
+                "Observation",
+                "component-code-value-quantity",
+                1
+            ))
+        );
+        let (text, _) = filters(Dialect::Sqlite, "Observation", "code-value-quantity:missing=true");
+        assert!(text.contains("r.rid NOT IN (SELECT c0.rid"), "{text}");
+        assert!(text.ends_with("AND c1.param IN (?3)))))"), "{text}");
+    }
+
+    #[test]
+    fn text_search_asks_for_every_word() {
+        let (text, binds) = filters(Dialect::Sqlite, "Patient", "_content=blood pres");
+        assert_eq!(
+            text,
+            "r.type = ?1 AND NOT r.deleted AND ((r.rid IN (SELECT i.rid FROM search_string i WHERE i.param = ?2 \
+             AND ((i.normalized >= ?3 AND i.normalized < ?4))) AND r.rid IN (SELECT i.rid FROM search_string i \
+             WHERE i.param = ?5 AND ((i.normalized >= ?6 AND i.normalized < ?7)))))"
+        );
+        assert_eq!(binds[5], SqlValue::Text("pres".into()));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Index rows for one resource: every search parameter of its type evaluated through FHIRPath, its
-//! results turned into typed values by the module of the parameter's type. Composite and special
-//! parameters produce no rows here (composites are matched through their components' rows).
+//! results turned into typed values by the module of the parameter's type. A composite parameter's
+//! components become rows of their own types, grouped by the element they came from; special
+//! parameters produce no rows.
 
 use super::params;
 use super::registry::{ParamType, Registry, fhirpath_model};
@@ -53,6 +54,9 @@ pub struct IndexRow {
     pub param: Arc<str>,
     /// The key of (resource type, parameter code) in the index tables; see `registry::param_id`.
     pub param_id: i64,
+    /// For a component of a composite parameter, which of the composite's items (within this
+    /// resource) the value came from; `None` for plain parameters.
+    pub group: Option<u32>,
     pub value: IndexValue,
 }
 
@@ -82,7 +86,26 @@ fn index_rows_with(resource: &Value, on_error: &mut dyn FnMut(String)) -> Result
     // `resolve() is Patient` in reference parameters must work without fetching the target.
     let context = Context::new().with_model(fhirpath_model()).with_reference_stubs(true);
     let mut rows = Vec::new();
+    let mut groups = 0u32;
     for param in Registry::r4().params_for(resource_type) {
+        if param.code == "_text" || param.code == "_content" {
+            let name: Arc<str> = Arc::from(param.code.as_str());
+            let param_id = super::registry::param_id(resource_type, &param.code);
+            let mut push = |value| {
+                rows.push(IndexRow {
+                    param: name.clone(),
+                    param_id,
+                    group: None,
+                    value,
+                })
+            };
+            if param.code == "_text" {
+                params::text::narrative_words(resource, &mut push);
+            } else {
+                params::text::content_words(resource, &mut push);
+            }
+            continue;
+        }
         // `_id` and `_lastUpdated` are columns of `resource`; they need no rows.
         let Some(expression) = &param.expression else { continue };
         if param.code == "_id" || param.code == "_lastUpdated" {
@@ -100,28 +123,49 @@ fn index_rows_with(resource: &Value, on_error: &mut dyn FnMut(String)) -> Result
             }
         };
         let name: Arc<str> = Arc::from(param.code.as_str());
+        if param.kind == ParamType::Composite {
+            let composite = params::composite::Extraction {
+                resource_type,
+                resource,
+                context: &context,
+                name: &name,
+            };
+            if let Err(e) = composite.extract(param, &items, &mut groups, &mut rows) {
+                on_error(format!(
+                    "{resource_type} composite search parameter {}: {e}",
+                    param.code
+                ));
+            }
+            continue;
+        }
         let param_id = super::registry::param_id(resource_type, &param.code);
         let mut push = |value| {
             rows.push(IndexRow {
                 param: name.clone(),
                 param_id,
+                group: None,
                 value,
             })
         };
         for item in &items {
-            match param.kind {
-                ParamType::String => params::string::extract(item, &mut push),
-                ParamType::Token => params::token::extract(item, &mut push),
-                ParamType::Date => params::date::extract(item, &mut push),
-                ParamType::Number => params::number::extract(item, &mut push),
-                ParamType::Quantity => params::quantity::extract(item, &mut push),
-                ParamType::Reference => params::reference::extract(item, &mut push),
-                ParamType::Uri => params::uri::extract(item, &mut push),
-                ParamType::Composite | ParamType::Special => {}
-            }
+            extract_value(param.kind, item, &mut push);
         }
     }
     Ok(rows)
+}
+
+/// The index values of one FHIRPath result item for a parameter of type `kind`.
+pub(super) fn extract_value(kind: ParamType, item: &Item<'_>, push: &mut impl FnMut(IndexValue)) {
+    match kind {
+        ParamType::String => params::string::extract(item, push),
+        ParamType::Token => params::token::extract(item, push),
+        ParamType::Date => params::date::extract(item, push),
+        ParamType::Number => params::number::extract(item, push),
+        ParamType::Quantity => params::quantity::extract(item, push),
+        ParamType::Reference => params::reference::extract(item, push),
+        ParamType::Uri => params::uri::extract(item, push),
+        ParamType::Composite | ParamType::Special => {}
+    }
 }
 
 /// The text of a primitive item (a string, code, uri, … node or a System string).

@@ -11,6 +11,7 @@ pub mod query;
 pub mod registry;
 pub mod request;
 pub mod subset;
+pub mod value_sets;
 
 pub use extract::{IndexRow, IndexValue, index_rows, index_rows_for_write};
 pub use registry::{ParamType, Registry, SearchParam};

@@ -3,8 +3,10 @@
 //! values are parsed and checked; what comes out can only be valid, and `compile` turns it into
 //! SQL without further checks.
 
+use super::params::composite::{ComponentRows, CompositeMatch};
+use super::params::token::TokenMatch;
 use super::params::{self, ParseFailure, ValueMatch, date::DateMatch};
-use super::registry::{ParamType, Registry, SearchParam, param_id};
+use super::registry::{ParamType, Registry, SearchParam, component_param_id, param_id};
 use crate::error::{Error, ErrorKind, IssueCode, Result};
 use crate::model::ResourceType;
 
@@ -36,6 +38,17 @@ pub enum Clause {
         target_types: Vec<String>,
         inner: Box<Clause>,
     },
+    /// A composite parameter: some element whose components meet one of `alternatives` (no
+    /// alternatives: has every component); with `negated` (`:missing=true`), no element does.
+    Composite {
+        components: Vec<ComponentRows>,
+        alternatives: Vec<CompositeMatch>,
+        negated: bool,
+    },
+    /// Every one of these (the words of a text search).
+    All(Vec<Clause>),
+    /// One of these.
+    Any(Vec<Clause>),
     /// Reverse chaining (`_has`): some `source_type` resource whose reference parameter
     /// `param_id` points here meets `inner`.
     Has {
@@ -87,6 +100,9 @@ pub fn resolve_param(
     if let Some(rest) = name.strip_prefix("_has:") {
         return resolve_has(types, name, rest, value, base_url, ignored);
     }
+    if name == "_list" {
+        return resolve_list(name, value, ignored);
+    }
     let (head, chain) = match name.split_once('.') {
         Some((head, chain)) => (head, Some(chain)),
         None => (name, None),
@@ -103,12 +119,15 @@ pub fn resolve_param(
         return ignore(format!("unknown search parameter '{code}' for {}", types.join(", ")));
     };
     let kind = first.kind;
-    if first.expression.is_none() && code != "_id" && code != "_lastUpdated" {
+    let param_ids: Vec<i64> = defined.iter().map(|(t, p)| param_id(t, &p.code)).collect();
+    if (code == "_text" || code == "_content") && chain.is_none() {
+        return resolve_text(name, modifier, value, param_ids, ignored);
+    }
+    if !first.is_searchable() && code != "_id" && code != "_lastUpdated" {
         return ignore(format!(
             "'{code}' has no expression to index, so this server does not search it yet"
         ));
     }
-    let param_ids: Vec<i64> = defined.iter().map(|(t, p)| param_id(t, &p.code)).collect();
 
     if let Some(chain) = chain {
         if kind != ParamType::Reference {
@@ -168,6 +187,14 @@ pub fn resolve_param(
         return Ok(Some(Clause::LastUpdated(ranges)));
     }
 
+    if kind == ParamType::Composite {
+        return resolve_composite(&defined, name, modifier, value, base_url, ignored);
+    }
+    // `Reference.identifier` values are token rows of the reference parameter.
+    let (kind, modifier) = match (kind, modifier) {
+        (ParamType::Reference, Some("identifier")) => (ParamType::Token, None),
+        other => other,
+    };
     let Some(table) = index_table(kind) else {
         return ignore(format!(
             "'{code}' is a {kind:?} parameter, which this server does not search yet"
@@ -185,23 +212,18 @@ pub fn resolve_param(
             missing,
         }));
     }
-    let negated = kind == ParamType::Token && modifier == Some("not");
+    let negated = kind == ParamType::Token && matches!(modifier, Some("not" | "not-in"));
     let targets: Vec<String> = defined.iter().flat_map(|(_, p)| p.targets.iter().cloned()).collect();
     let mut matches = Vec::new();
     for part in params::split_unescaped(value, ',') {
-        let parsed = match kind {
-            ParamType::String => params::string::parse(part, modifier).map(ValueMatch::String),
-            ParamType::Token => params::token::parse(part, modifier).map(ValueMatch::Token),
-            ParamType::Date => params::date::parse(part, modifier).map(ValueMatch::Date),
-            ParamType::Number => params::number::parse(part, modifier).map(ValueMatch::Number),
-            ParamType::Quantity => params::quantity::parse(part, modifier).map(ValueMatch::Quantity),
-            ParamType::Reference => {
-                params::reference::parse(part, modifier, &targets, base_url).map(ValueMatch::Reference)
+        match ValueMatch::parse(kind, part, modifier, &targets, base_url) {
+            Ok(ValueMatch::Token(TokenMatch::InValueSet { url, codes, .. })) => {
+                matches.push(ValueMatch::Token(TokenMatch::InValueSet {
+                    url,
+                    codes,
+                    parameter: name.to_owned(),
+                }))
             }
-            ParamType::Uri => params::uri::parse(part, modifier).map(ValueMatch::Uri),
-            ParamType::Composite | ParamType::Special => unreachable!("no index table"),
-        };
-        match parsed {
             Ok(m) => matches.push(m),
             Err(ParseFailure::UnsupportedModifier) => {
                 return ignore(format!(
@@ -217,6 +239,131 @@ pub fn resolve_param(
         param_ids,
         matches,
         negated,
+    }))
+}
+
+/// `_list=id,…`: resources that an entry of one of these Lists points at; the same as
+/// `_has:List:item:_id=…`. Functional lists (`$current-problems`, …) are not kept by this server.
+fn resolve_list(name: &str, value: &str, ignored: &mut Vec<Ignored>) -> Result<Option<Clause>> {
+    let ids: Vec<String> = params::split_unescaped(value, ',')
+        .into_iter()
+        .map(params::unescape)
+        .collect();
+    if let Some(functional) = ids.iter().find(|id| id.starts_with('$')) {
+        ignored.push(Ignored {
+            name: name.to_owned(),
+            reason: format!("the functional list '{functional}' is not kept by this server"),
+        });
+        return Ok(None);
+    }
+    if let Some(bad) = ids.iter().find(|id| !crate::model::id::is_valid_id(id)) {
+        return Err(params::bad_value(name, bad, "a List id is expected"));
+    }
+    Ok(Some(Clause::Has {
+        source_type: "List".to_owned(),
+        param_id: param_id("List", "item"),
+        inner: Box::new(Clause::Id(ids)),
+    }))
+}
+
+/// `_text` or `_content`: every word of one of the comma-separated values matches a word row.
+fn resolve_text(
+    name: &str,
+    modifier: Option<&str>,
+    value: &str,
+    param_ids: Vec<i64>,
+    ignored: &mut Vec<Ignored>,
+) -> Result<Option<Clause>> {
+    let mut alternatives = Vec::new();
+    for part in params::split_unescaped(value, ',') {
+        let words = match params::text::parse(part, modifier) {
+            Ok(words) => words,
+            Err(ParseFailure::UnsupportedModifier) => {
+                ignored.push(Ignored {
+                    name: name.to_owned(),
+                    reason: format!(
+                        "modifier ':{}' is not supported on text search",
+                        modifier.unwrap_or_default()
+                    ),
+                });
+                return Ok(None);
+            }
+            Err(ParseFailure::Invalid(why)) => return Err(params::bad_value(name, part, why)),
+        };
+        let word_clauses = words
+            .into_iter()
+            .map(|word| Clause::Index {
+                table: "search_string",
+                param_ids: param_ids.clone(),
+                matches: vec![ValueMatch::String(word)],
+                negated: false,
+            })
+            .collect();
+        alternatives.push(Clause::All(word_clauses));
+    }
+    Ok(Some(Clause::Any(alternatives)))
+}
+
+/// A composite parameter defined on each of `defined` (type, parameter); `:missing` asks whether
+/// some element has all the components.
+fn resolve_composite(
+    defined: &[(&str, &std::sync::Arc<SearchParam>)],
+    name: &str,
+    modifier: Option<&str>,
+    value: &str,
+    base_url: &str,
+    ignored: &mut Vec<Ignored>,
+) -> Result<Option<Clause>> {
+    let (_, first) = defined[0];
+    let mut components = Vec::new();
+    for (k, component) in first.components.iter().enumerate() {
+        let Some(table) = index_table(component.kind) else {
+            ignored.push(Ignored {
+                name: name.to_owned(),
+                reason: format!(
+                    "component {k} of '{}' is of a type this server does not search",
+                    first.code
+                ),
+            });
+            return Ok(None);
+        };
+        let param_ids = defined.iter().map(|(t, p)| component_param_id(t, &p.code, k)).collect();
+        components.push(ComponentRows { table, param_ids });
+    }
+    if modifier == Some("missing") {
+        let missing = match value {
+            "true" => true,
+            "false" => false,
+            _ => return Err(params::bad_value(name, value, "':missing' takes true or false")),
+        };
+        return Ok(Some(Clause::Composite {
+            components,
+            alternatives: Vec::new(),
+            negated: missing,
+        }));
+    }
+    let mut alternatives = Vec::new();
+    for part in params::split_unescaped(value, ',') {
+        match params::composite::parse(part, modifier, &first.components, base_url) {
+            Ok(m) => alternatives.push(m),
+            Err(ParseFailure::UnsupportedModifier) => {
+                ignored.push(Ignored {
+                    name: name.to_owned(),
+                    reason: format!(
+                        "modifier ':{}' is not supported on composite parameter '{}'",
+                        modifier.unwrap_or_default(),
+                        first.code
+                    ),
+                });
+                return Ok(None);
+            }
+            Err(ParseFailure::Invalid(why)) => return Err(params::bad_value(name, part, why)),
+        }
+    }
+    Ok(Some(Clause::Composite {
+        components,
+        alternatives,
+        negated: false,
     }))
 }
 
@@ -277,7 +424,6 @@ pub fn invalid_request(diagnostics: impl Into<String>, expression: &str) -> Erro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::search::params::token::TokenMatch;
 
     fn resolve(types: &[&str], name: &str, value: &str) -> (Result<Option<Clause>>, Vec<Ignored>) {
         let mut ignored = Vec::new();

@@ -35,6 +35,27 @@ pub struct SearchParam {
     /// The source text of the expression, and its parsed form (`None` when the definition has none).
     pub expression_text: Option<String>,
     pub expression: Option<Expression>,
+    /// For a composite parameter, its parts in order, each evaluated on an item of `expression`.
+    pub components: Vec<Component>,
+}
+
+/// One part of a composite parameter: the type of the parameter it borrows its matching rules
+/// from, and the expression giving its values relative to the composite's item.
+#[derive(Debug)]
+pub struct Component {
+    pub kind: ParamType,
+    pub expression: Expression,
+}
+
+impl SearchParam {
+    /// Whether this server searches the parameter: it has an expression to index (or is one of
+    /// the text searches, which index words of their own), and is not `special` (`near`).
+    pub fn is_searchable(&self) -> bool {
+        match self.kind {
+            ParamType::Special => false,
+            _ => self.expression.is_some() || self.code == "_text" || self.code == "_content",
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -48,6 +69,14 @@ struct RawParam {
     #[serde(default)]
     target: Vec<String>,
     expression: Option<String>,
+    #[serde(default)]
+    component: Vec<RawComponent>,
+}
+
+#[derive(Deserialize)]
+struct RawComponent {
+    definition: String,
+    expression: String,
 }
 
 #[derive(Deserialize)]
@@ -71,11 +100,30 @@ impl Registry {
         let file: File = serde_json::from_str(text).map_err(|e| e.to_string())?;
         let model = TypeModel::r4();
         let mut by_type: HashMap<String, Vec<Arc<SearchParam>>> = HashMap::new();
+        let kinds: HashMap<&str, ParamType> = file
+            .search_parameters
+            .iter()
+            .map(|p| (p.url.as_str(), p.kind))
+            .collect();
+        let mut components_of = HashMap::new();
+        for raw in &file.search_parameters {
+            let mut components = Vec::new();
+            for c in &raw.component {
+                let kind = *kinds
+                    .get(c.definition.as_str())
+                    .ok_or_else(|| format!("{}: component {} is not defined", raw.url, c.definition))?;
+                let expression = Expression::parse(&c.expression)
+                    .map_err(|e| format!("{}: component {}: {e:?}", raw.url, c.expression))?;
+                components.push(Component { kind, expression });
+            }
+            components_of.insert(raw.url.clone(), components);
+        }
         for raw in file.search_parameters {
             let expression = match &raw.expression {
                 Some(source) => Some(Expression::parse(source).map_err(|e| format!("{}: {source}: {e:?}", raw.url))?),
                 None => None,
             };
+            let components = components_of.remove(&raw.url).unwrap_or_default();
             let param = Arc::new(SearchParam {
                 url: raw.url,
                 code: raw.code,
@@ -84,6 +132,7 @@ impl Registry {
                 targets: raw.target,
                 expression_text: raw.expression,
                 expression,
+                components,
             });
             // A parameter on Resource or DomainResource applies to every concrete type below it.
             for base in &param.base {
@@ -116,6 +165,11 @@ pub fn param_id(resource_type: &str, code: &str) -> i64 {
         hash = hash.wrapping_mul(0x0100_0193);
     }
     i64::from(hash & 0x7fff_ffff)
+}
+
+/// The key of component `k` of a composite parameter in the index tables (see `param_id`).
+pub fn component_param_id(resource_type: &str, code: &str, k: usize) -> i64 {
+    param_id(resource_type, &format!("{code}${k}"))
 }
 
 /// The FHIRPath type information for evaluating parameter expressions, built once.
@@ -152,9 +206,20 @@ mod tests {
         let mut seen = std::collections::HashMap::new();
         for resource_type in model.resource_types() {
             for param in Registry::r4().params_for(resource_type) {
-                let key = format!("{resource_type}.{}", param.code);
-                if let Some(other) = seen.insert(param_id(resource_type, &param.code), key.clone()) {
-                    assert_eq!(other, key, "two parameters share an id");
+                let mut keys = vec![(
+                    format!("{resource_type}.{}", param.code),
+                    param_id(resource_type, &param.code),
+                )];
+                for k in 0..param.components.len() {
+                    keys.push((
+                        format!("{resource_type}.{}${k}", param.code),
+                        component_param_id(resource_type, &param.code, k),
+                    ));
+                }
+                for (key, id) in keys {
+                    if let Some(other) = seen.insert(id, key.clone()) {
+                        assert_eq!(other, key, "two parameters share an id");
+                    }
                 }
             }
         }

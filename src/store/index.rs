@@ -50,7 +50,7 @@ pub(crate) const INDEX_TABLES: [IndexTable; 7] = [
     },
 ];
 
-/// A resource's index rows as one JSON array text per table (`[[param, value…], …]`).
+/// A resource's index rows as one JSON array text per table (`[[param, value…, grp], …]`).
 pub(crate) struct IndexPayload {
     pub tables: [String; 7],
 }
@@ -85,6 +85,10 @@ impl IndexPayload {
                 } => (5, json!([p, target_type, target_id, url])),
                 IndexValue::Uri { uri } => (6, json!([p, uri])),
             };
+            let mut value = value;
+            if let Value::Array(items) = &mut value {
+                items.push(json!(row.group));
+            }
             tables[table].push(value);
         }
         IndexPayload {
@@ -102,11 +106,11 @@ pub(crate) fn insert_rows_sql(dialect: Dialect, table: &IndexTable, src: &str, p
     match dialect {
         Dialect::Sqlite => {
             values.push("e.value ->> 0".to_owned());
-            for i in 0..table.columns.len() {
+            for i in 0..=table.columns.len() {
                 values.push(format!("e.value ->> {}", i + 1));
             }
             format!(
-                "INSERT INTO {} (rid, param, {}) SELECT src.rid, {} FROM {src}, json_each({payload}) e",
+                "INSERT INTO {} (rid, param, {}, grp) SELECT src.rid, {} FROM {src}, json_each({payload}) e",
                 table.name,
                 columns.join(", "),
                 values.join(", ")
@@ -117,8 +121,9 @@ pub(crate) fn insert_rows_sql(dialect: Dialect, table: &IndexTable, src: &str, p
             for (i, (_, pg_type)) in table.columns.iter().enumerate() {
                 values.push(format!("(e ->> {})::{pg_type}", i + 1));
             }
+            values.push(format!("(e ->> {})::integer", table.columns.len() + 1));
             format!(
-                "INSERT INTO {} (rid, param, {}) SELECT src.rid, {} FROM {src}, \
+                "INSERT INTO {} (rid, param, {}, grp) SELECT src.rid, {} FROM {src}, \
                  json_array_elements({payload}::json) e",
                 table.name,
                 columns.join(", "),
@@ -139,6 +144,7 @@ mod tests {
             IndexRow {
                 param: Arc::from("name"),
                 param_id: 7,
+                group: None,
                 value: IndexValue::String {
                     normalized: "peter".into(),
                     exact: "Péter".into(),
@@ -147,12 +153,13 @@ mod tests {
             IndexRow {
                 param: Arc::from("birthdate"),
                 param_id: 9,
+                group: Some(2),
                 value: IndexValue::Date { low: i64::MIN, high: 5 },
             },
         ];
         let payload = IndexPayload::from_rows(&rows);
-        assert_eq!(payload.tables[0], r#"[[7,"peter","Péter"]]"#);
-        assert_eq!(payload.tables[2], format!("[[9,{},5]]", i64::MIN));
+        assert_eq!(payload.tables[0], r#"[[7,"peter","Péter",null]]"#);
+        assert_eq!(payload.tables[2], format!("[[9,{},5,2]]", i64::MIN));
         assert_eq!(payload.tables[1], "[]");
     }
 
@@ -160,13 +167,13 @@ mod tests {
     fn insert_statements_unpack_the_payload() {
         assert_eq!(
             insert_rows_sql(Dialect::Sqlite, &INDEX_TABLES[2], "resource src", "?9"),
-            "INSERT INTO search_date (rid, param, low, high) SELECT src.rid, e.value ->> 0, e.value ->> 1, \
-             e.value ->> 2 FROM resource src, json_each(?9) e"
+            "INSERT INTO search_date (rid, param, low, high, grp) SELECT src.rid, e.value ->> 0, e.value ->> 1, \
+             e.value ->> 2, e.value ->> 3 FROM resource src, json_each(?9) e"
         );
         assert_eq!(
             insert_rows_sql(Dialect::Postgres, &INDEX_TABLES[3], "current src", "$8"),
-            "INSERT INTO search_number (rid, param, value) SELECT src.rid, (e ->> 0)::bigint, \
-             (e ->> 1)::double precision FROM current src, json_array_elements($8::json) e"
+            "INSERT INTO search_number (rid, param, value, grp) SELECT src.rid, (e ->> 0)::bigint, \
+             (e ->> 1)::double precision, (e ->> 2)::integer FROM current src, json_array_elements($8::json) e"
         );
     }
 }

@@ -23,6 +23,11 @@ pub const SQLITE: &[Migration] = &[
         name: "search_index",
         sql: include_str!("../../migrations/sqlite/0002_search_index.sql"),
     },
+    Migration {
+        version: 3,
+        name: "composite_groups",
+        sql: include_str!("../../migrations/sqlite/0003_composite_groups.sql"),
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -35,6 +40,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 2,
         name: "search_index",
         sql: include_str!("../../migrations/postgres/0002_search_index.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "composite_groups",
+        sql: include_str!("../../migrations/postgres/0003_composite_groups.sql"),
     },
 ];
 

@@ -25,6 +25,11 @@ crate::on_both_backends!(
     updates_and_deletes_change_what_is_found,
     id_and_last_updated,
     common_parameters_tag_profile_security_and_source,
+    composites_match_components_within_one_element,
+    text_and_content_search_words,
+    reference_identifier_and_identifier_of_type,
+    in_and_not_in_use_value_sets_stored_here,
+    list_finds_the_entries_of_a_list,
 );
 
 fn ids(bundle: &Value) -> Vec<String> {
@@ -702,10 +707,260 @@ async fn common_parameters_tag_profile_security_and_source(app: TestApp) {
         strings(&["m1", "m2"]),
         "system search over every type"
     );
-    let bundle = search(&app, "Patient?_text=anything").await;
+    let bundle = search(&app, "Patient?_query=anything").await;
     assert_eq!(
         ids(&bundle),
         strings(&["m1", "m3"]),
         "an unsearchable parameter is ignored, not empty"
     );
+}
+
+async fn composites_match_components_within_one_element(app: TestApp) {
+    let blood_pressure = |id: &str, systolic: f64, diastolic: f64| {
+        let component = |code: &str, value: f64| {
+            json!({"code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+                "valueQuantity": {"value": value, "unit": "mmHg", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}})
+        };
+        json!({"resourceType": "Observation", "id": id, "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}]},
+            "component": [component("8480-6", systolic), component("8462-4", diastolic)]})
+    };
+    put(&app, blood_pressure("bp-high", 150.0, 95.0)).await;
+    put(&app, blood_pressure("bp-normal", 118.0, 76.0)).await;
+    // Diastolic 130 > systolic threshold: only a match across components, which must not count.
+    put(&app, blood_pressure("bp-odd", 90.0, 130.0)).await;
+    assert_eq!(
+        found(
+            &app,
+            "Observation?component-code-value-quantity=http://loinc.org|8480-6$gt140"
+        )
+        .await,
+        strings(&["bp-high"])
+    );
+    assert_eq!(
+        found(&app, "Observation?component-code-value-quantity=8480-6$gt100").await,
+        strings(&["bp-high", "bp-normal"]),
+        "the diastolic 130 of bp-odd is not its systolic value"
+    );
+    assert_eq!(
+        found(
+            &app,
+            "Observation?component-code-value-quantity=8462-4$lt80,8480-6$lt100"
+        )
+        .await,
+        strings(&["bp-normal", "bp-odd"]),
+        "commas are OR between whole composite values"
+    );
+    assert_eq!(
+        found(
+            &app,
+            "Observation?component-code-value-quantity=8480-6$gt100|http://unitsofmeasure.org|mm[Hg]"
+        )
+        .await,
+        strings(&["bp-high", "bp-normal"])
+    );
+    put(
+        &app,
+        json!({"resourceType": "Observation", "id": "weight", "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
+        "valueQuantity": {"value": 80, "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"}}),
+    )
+    .await;
+    assert_eq!(
+        found(&app, "Observation?code-value-quantity=http://loinc.org|29463-7$ge80").await,
+        strings(&["weight"])
+    );
+    assert!(
+        found(&app, "Observation?code-value-quantity=29463-7$gt80")
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        found(&app, "Observation?code-value-quantity:missing=false").await,
+        strings(&["weight"])
+    );
+    assert_eq!(
+        found(&app, "Observation?code-value-quantity:missing=true").await,
+        strings(&["bp-high", "bp-normal", "bp-odd"]),
+        "a code without a value quantity is no code-value-quantity"
+    );
+    let reply = app.get("Observation?code-value-quantity=29463-7").await;
+    let outcome = reply.assert_outcome(400, "invalid");
+    assert_eq!(outcome["issue"][0]["expression"][0], "code-value-quantity");
+}
+
+async fn text_and_content_search_words(app: TestApp) {
+    put(&app, json!({"resourceType": "Patient", "id": "narrated",
+        "text": {"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>Allergic to <b>penicillin</b>; lives in Zürich</p></div>"},
+        "name": [{"family": "Quimby"}]}))
+    .await;
+    put(
+        &app,
+        json!({"resourceType": "Patient", "id": "plain", "name": [{"family": "Penrose"}],
+        "address": [{"city": "Zurich"}]}),
+    )
+    .await;
+    assert_eq!(found(&app, "Patient?_text=penicillin").await, strings(&["narrated"]));
+    assert_eq!(
+        found(&app, "Patient?_text=PENICIL").await,
+        strings(&["narrated"]),
+        "word prefix, any case"
+    );
+    assert!(
+        found(&app, "Patient?_text=quimby").await.is_empty(),
+        "_text is the narrative only"
+    );
+    assert_eq!(found(&app, "Patient?_content=quimby").await, strings(&["narrated"]));
+    assert_eq!(
+        found(&app, "Patient?_content=zurich").await,
+        strings(&["narrated", "plain"])
+    );
+    assert_eq!(
+        found(&app, "Patient?_content=zurich%20penrose").await,
+        strings(&["plain"]),
+        "every word of a value must be found"
+    );
+    assert_eq!(
+        found(&app, "Patient?_content=quimby,penrose").await,
+        strings(&["narrated", "plain"])
+    );
+    assert_eq!(found(&app, "Patient?_content:contains=nros").await, strings(&["plain"]));
+    assert!(found(&app, "Patient?_content:exact=penro").await.is_empty());
+    assert_eq!(found(&app, "Patient?_content:exact=penrose").await, strings(&["plain"]));
+}
+
+async fn reference_identifier_and_identifier_of_type(app: TestApp) {
+    put(
+        &app,
+        json!({"resourceType": "Patient", "id": "typed",
+        "identifier": [{"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]},
+            "system": "urn:hospital", "value": "A-1"},
+            {"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "SS"}]},
+            "system": "urn:ssn", "value": "999"}]}),
+    )
+    .await;
+    put(
+        &app,
+        json!({"resourceType": "Patient", "id": "untyped",
+        "identifier": [{"system": "urn:hospital", "value": "A-2"}]}),
+    )
+    .await;
+    let mr = "http://terminology.hl7.org/CodeSystem/v2-0203|MR";
+    assert_eq!(
+        found(&app, &format!("Patient?identifier:of-type={mr}|A-1")).await,
+        strings(&["typed"])
+    );
+    assert!(
+        found(&app, &format!("Patient?identifier:of-type={mr}|999"))
+            .await
+            .is_empty(),
+        "999 is the SS number"
+    );
+    assert!(
+        found(&app, &format!("Patient?identifier:of-type={mr}|A-2"))
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        found(&app, "Patient?identifier=A-1").await,
+        strings(&["typed"]),
+        "the of-type rows do not change plain searches"
+    );
+    let reply = app.get("Patient?identifier:of-type=MR|A-1").await;
+    assert_eq!(
+        reply.assert_outcome(400, "invalid")["issue"][0]["expression"][0],
+        "identifier:of-type"
+    );
+
+    put(
+        &app,
+        json!({"resourceType": "Observation", "id": "by-identifier", "status": "final",
+        "code": {"text": "x"}, "subject": {"identifier": {"system": "urn:hospital", "value": "A-1"}}}),
+    )
+    .await;
+    put(
+        &app,
+        json!({"resourceType": "Observation", "id": "by-reference", "status": "final",
+        "code": {"text": "x"}, "subject": {"reference": "Patient/typed"}}),
+    )
+    .await;
+    assert_eq!(
+        found(&app, "Observation?subject:identifier=urn:hospital|A-1").await,
+        strings(&["by-identifier"])
+    );
+    assert!(
+        found(&app, "Observation?subject:identifier=urn:other|A-1")
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        found(&app, "Observation?subject=Patient/typed").await,
+        strings(&["by-reference"])
+    );
+}
+
+async fn in_and_not_in_use_value_sets_stored_here(app: TestApp) {
+    observations(&app).await;
+    put(&app, json!({"resourceType": "ValueSet", "id": "weights", "url": "http://example.org/vs/weights",
+        "status": "active", "compose": {"include": [{"system": "http://loinc.org", "concept": [{"code": "29463-7"}]}]}}))
+    .await;
+    put(
+        &app,
+        json!({"resourceType": "ValueSet", "id": "all-loinc", "url": "http://example.org/vs/all-loinc",
+        "status": "active", "compose": {"include": [{"valueSet": ["http://example.org/vs/weights"]},
+            {"system": "http://loinc.org"}]}}),
+    )
+    .await;
+    put(
+        &app,
+        json!({"resourceType": "ValueSet", "id": "filtered", "url": "http://example.org/vs/filtered",
+        "status": "active", "compose": {"include": [{"system": "http://loinc.org",
+            "filter": [{"property": "COMPONENT", "op": "=", "value": "x"}]}]}}),
+    )
+    .await;
+    assert_eq!(
+        found(&app, "Observation?code:in=http://example.org/vs/weights").await,
+        strings(&["o1", "o2", "o4"])
+    );
+    assert_eq!(
+        found(&app, "Observation?code:in=ValueSet/weights").await,
+        strings(&["o1", "o2", "o4"])
+    );
+    assert_eq!(
+        found(&app, "Observation?code:not-in=http://example.org/vs/weights").await,
+        strings(&["o3"])
+    );
+    assert_eq!(
+        found(&app, "Observation?code:in=http://example.org/vs/all-loinc")
+            .await
+            .len(),
+        4
+    );
+    let reply = app.get("Observation?code:in=http://example.org/vs/nowhere").await;
+    let outcome = reply.assert_outcome(400, "invalid");
+    assert_eq!(outcome["issue"][0]["expression"][0], "code:in");
+    app.get("Observation?code:in=http://example.org/vs/filtered")
+        .await
+        .assert_outcome(400, "invalid");
+}
+
+async fn list_finds_the_entries_of_a_list(app: TestApp) {
+    patients(&app).await;
+    put(
+        &app,
+        json!({"resourceType": "List", "id": "ward", "status": "current", "mode": "working",
+        "entry": [{"item": {"reference": "Patient/p1"}}, {"item": {"reference": "Patient/p3"}},
+            {"item": {"reference": "Organization/acme"}}]}),
+    )
+    .await;
+    assert_eq!(found(&app, "Patient?_list=ward").await, strings(&["p1", "p3"]));
+    assert_eq!(found(&app, "Organization?_list=ward").await, strings(&["acme"]));
+    assert!(found(&app, "Patient?_list=nowhere").await.is_empty());
+    app.delete("List/ward").await;
+    assert!(
+        found(&app, "Patient?_list=ward").await.is_empty(),
+        "a deleted list has no entries"
+    );
+    let bundle = search(&app, "Patient?_list=$current-problems").await;
+    assert_eq!(ids(&bundle).len(), 3, "a functional list is ignored, with a warning");
 }

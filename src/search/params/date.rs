@@ -80,8 +80,9 @@ pub fn parse(value: &str, modifier: Option<&str>) -> Result<DateMatch, super::Pa
 }
 
 impl DateMatch {
-    pub fn write(&self, sql: &mut crate::sql::Sql) {
-        write_range_condition(sql, "i.low", "i.high", self.prefix, self.low, self.high);
+    pub fn write(&self, sql: &mut crate::sql::Sql, alias: &str) {
+        let (low, high) = (format!("{alias}.low"), format!("{alias}.high"));
+        write_range_condition(sql, &low, &high, self.prefix, self.low, self.high);
     }
 }
 

@@ -1,11 +1,13 @@
 //! One module per search parameter type. Each turns FHIRPath results into index values here; the
 //! parsing of search values and the SQL predicate of each type join them in the same file.
 
+pub mod composite;
 pub mod date;
 pub mod number;
 pub mod quantity;
 pub mod reference;
 pub mod string;
+pub mod text;
 pub mod token;
 pub mod uri;
 
@@ -166,16 +168,42 @@ pub enum ValueMatch {
 }
 
 impl ValueMatch {
-    /// Appends the condition on an index row aliased `i`.
-    pub fn write(&self, sql: &mut Sql) {
+    /// Parses one (comma-free) value of a parameter of type `kind`; `targets` are a reference
+    /// parameter's target types, `base_url` the server's base (both for references only).
+    pub fn parse(
+        kind: crate::search::registry::ParamType,
+        value: &str,
+        modifier: Option<&str>,
+        targets: &[String],
+        base_url: &str,
+    ) -> Result<ValueMatch, ParseFailure> {
+        use crate::search::registry::ParamType;
+        Ok(match kind {
+            ParamType::String => ValueMatch::String(string::parse(value, modifier)?),
+            ParamType::Token => ValueMatch::Token(token::parse(value, modifier)?),
+            ParamType::Date => ValueMatch::Date(date::parse(value, modifier)?),
+            ParamType::Number => ValueMatch::Number(number::parse(value, modifier)?),
+            ParamType::Quantity => ValueMatch::Quantity(quantity::parse(value, modifier)?),
+            ParamType::Reference => ValueMatch::Reference(reference::parse(value, modifier, targets, base_url)?),
+            ParamType::Uri => ValueMatch::Uri(uri::parse(value, modifier)?),
+            ParamType::Composite | ParamType::Special => {
+                return Err(ParseFailure::Invalid(
+                    "this parameter type has no value of its own".into(),
+                ));
+            }
+        })
+    }
+
+    /// Appends the condition on an index row aliased `alias`.
+    pub fn write(&self, sql: &mut Sql, alias: &str) {
         match self {
-            ValueMatch::String(m) => m.write(sql),
-            ValueMatch::Token(m) => m.write(sql),
-            ValueMatch::Date(m) => m.write(sql),
-            ValueMatch::Number(m) => m.write(sql),
-            ValueMatch::Quantity(m) => m.write(sql),
-            ValueMatch::Reference(m) => m.write(sql),
-            ValueMatch::Uri(m) => m.write(sql),
+            ValueMatch::String(m) => m.write(sql, alias),
+            ValueMatch::Token(m) => m.write(sql, alias),
+            ValueMatch::Date(m) => m.write(sql, alias),
+            ValueMatch::Number(m) => m.write(sql, alias),
+            ValueMatch::Quantity(m) => m.write(sql, alias),
+            ValueMatch::Reference(m) => m.write(sql, alias),
+            ValueMatch::Uri(m) => m.write(sql, alias),
         }
     }
 }

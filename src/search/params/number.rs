@@ -78,8 +78,8 @@ pub fn parse(value: &str, modifier: Option<&str>) -> Result<NumberMatch, super::
 }
 
 impl NumberMatch {
-    pub fn write(&self, sql: &mut crate::sql::Sql) {
-        self.write_on(sql, "i.value");
+    pub fn write(&self, sql: &mut crate::sql::Sql, alias: &str) {
+        self.write_on(sql, &format!("{alias}.value"));
     }
 
     pub fn write_on(&self, sql: &mut crate::sql::Sql, column: &str) {

@@ -70,24 +70,35 @@ pub fn parse(value: &str, modifier: Option<&str>) -> Result<QuantityMatch, super
 }
 
 impl QuantityMatch {
-    pub fn write(&self, sql: &mut crate::sql::Sql) {
+    pub fn write(&self, sql: &mut crate::sql::Sql, alias: &str) {
         use crate::sql::SqlValue::Text;
-        self.number.write_on(sql, "i.value");
+        self.number.write_on(sql, &format!("{alias}.value"));
         match (&self.system, &self.code) {
             (Some(system), Some(code)) => {
-                sql.push(" AND i.system = ")
+                sql.push(" AND ")
+                    .push(alias)
+                    .push(".system = ")
                     .bind(Text(system.clone()))
-                    .push(" AND i.code = ")
+                    .push(" AND ")
+                    .push(alias)
+                    .push(".code = ")
                     .bind(Text(code.clone()));
             }
             (Some(system), None) => {
-                sql.push(" AND i.system = ").bind(Text(system.clone()));
+                sql.push(" AND ")
+                    .push(alias)
+                    .push(".system = ")
+                    .bind(Text(system.clone()));
             }
             // Without a system, the code may be a code or the unit as displayed.
             (None, Some(code)) => {
-                sql.push(" AND (i.code = ")
+                sql.push(" AND (")
+                    .push(alias)
+                    .push(".code = ")
                     .bind(Text(code.clone()))
-                    .push(" OR i.unit = ")
+                    .push(" OR ")
+                    .push(alias)
+                    .push(".unit = ")
                     .bind(Text(code.clone()))
                     .push(")");
             }

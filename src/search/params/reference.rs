@@ -22,9 +22,16 @@ pub fn split(reference: &str) -> Option<(String, String)> {
     crate::model::id::is_valid_id(tail.1).then(|| (resource_type.as_str().to_owned(), (*tail.1).to_owned()))
 }
 
+/// Also indexes `Reference.identifier` as a token row (in the token table, under the reference
+/// parameter's own id) for `:identifier`.
 pub fn extract(item: &Item<'_>, push: &mut impl FnMut(IndexValue)) {
     let reference = match super::object(item) {
-        Some((object, _)) => text(object, "reference"),
+        Some((object, _)) => {
+            if let Some(identifier) = object.get("identifier").and_then(serde_json::Value::as_object) {
+                super::token::identifier(identifier, push);
+            }
+            text(object, "reference")
+        }
         None => primitive_text(item).map(|s| s.into_owned()),
     };
     let Some(url) = reference else { return };
@@ -114,17 +121,20 @@ pub fn parse(
 }
 
 impl ReferenceMatch {
-    pub fn write(&self, sql: &mut crate::sql::Sql) {
+    pub fn write(&self, sql: &mut crate::sql::Sql, alias: &str) {
         use crate::sql::SqlValue::Text;
         match self {
             ReferenceMatch::Local { target_type, id } => {
-                sql.push("i.target_id = ").bind(Text(id.clone()));
+                sql.push(alias).push(".target_id = ").bind(Text(id.clone()));
                 if let Some(t) = target_type {
-                    sql.push(" AND i.target_type = ").bind(Text(t.clone()));
+                    sql.push(" AND ")
+                        .push(alias)
+                        .push(".target_type = ")
+                        .bind(Text(t.clone()));
                 }
             }
             ReferenceMatch::Url(url) => {
-                sql.push("i.url = ").bind(Text(url.clone()));
+                sql.push(alias).push(".url = ").bind(Text(url.clone()));
             }
         }
     }

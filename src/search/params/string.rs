@@ -74,13 +74,15 @@ pub fn parse(value: &str, modifier: Option<&str>) -> Result<StringMatch, super::
 }
 
 impl StringMatch {
-    pub fn write(&self, sql: &mut crate::sql::Sql) {
+    pub fn write(&self, sql: &mut crate::sql::Sql, alias: &str) {
         match self {
-            StringMatch::StartsWith(prefix) => super::starts_with(sql, "i.normalized", prefix),
+            StringMatch::StartsWith(prefix) => super::starts_with(sql, &format!("{alias}.normalized"), prefix),
             StringMatch::Exact(text) => {
-                sql.push("i.exact = ").bind(crate::sql::SqlValue::Text(text.clone()));
+                sql.push(alias)
+                    .push(".exact = ")
+                    .bind(crate::sql::SqlValue::Text(text.clone()));
             }
-            StringMatch::Contains(text) => super::contains(sql, "i.normalized", text),
+            StringMatch::Contains(text) => super::contains(sql, &format!("{alias}.normalized"), text),
         }
     }
 }

@@ -17,6 +17,39 @@ fn coding(coding: &Map<String, Value>, push: &mut impl FnMut(IndexValue)) {
     });
 }
 
+/// An identifier's `system|value`, plus for `:of-type` one row per coding of its type, whose
+/// `system` is `type-system|type-code` and `code` the value: so `:of-type` is an equality match on
+/// the same columns (and index) as every other token search. Those rows can only be found by
+/// `:of-type` or by a bare-value search, which the identifier's own row answers the same way.
+pub(super) fn identifier(object: &Map<String, Value>, push: &mut impl FnMut(IndexValue)) {
+    let identifier_type = object.get("type");
+    let value = text(object, "value");
+    push(IndexValue::Token {
+        system: text(object, "system"),
+        code: value.clone(),
+        text: identifier_type
+            .and_then(|t| t.get("text"))
+            .and_then(Value::as_str)
+            .map(normalize),
+    });
+    let Some(value) = value else { return };
+    for coding in identifier_type
+        .and_then(|t| t.get("coding"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(code) = coding.get("code").and_then(Value::as_str) {
+            let system = coding.get("system").and_then(Value::as_str).unwrap_or_default();
+            push(IndexValue::Token {
+                system: Some(format!("{system}|{code}")),
+                code: Some(value.clone()),
+                text: None,
+            });
+        }
+    }
+}
+
 pub fn extract(item: &Item<'_>, push: &mut impl FnMut(IndexValue)) {
     if let Some((object, type_name)) = super::object(item) {
         match type_name {
@@ -39,18 +72,7 @@ pub fn extract(item: &Item<'_>, push: &mut impl FnMut(IndexValue)) {
                     });
                 }
             }
-            Some("Identifier") => {
-                let type_text = object
-                    .get("type")
-                    .and_then(|t| t.get("text"))
-                    .and_then(Value::as_str)
-                    .map(normalize);
-                push(IndexValue::Token {
-                    system: text(object, "system"),
-                    code: text(object, "value"),
-                    text: type_text,
-                });
-            }
+            Some("Identifier") => identifier(object, push),
             Some("ContactPoint") => push(IndexValue::Token {
                 system: text(object, "system"),
                 code: text(object, "value"),
@@ -70,8 +92,10 @@ pub fn extract(item: &Item<'_>, push: &mut impl FnMut(IndexValue)) {
 }
 
 /// A token search (search.html#token): `code`, `system|code`, `|code` (no system), `system|`
-/// (any code of the system); `:text` on display and text (starts-with, normalised). `:not` is the
-/// negation of the plain match and is applied by the caller around the whole clause.
+/// (any code of the system); `:text` on display and text (starts-with, normalised);
+/// `:of-type` (`type-system|type-code|value` of an identifier); `:in` a value set. `:not` and
+/// `:not-in` are the negations of the plain match and `:in`, applied by the caller around the
+/// whole clause.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TokenMatch {
     Code(String),
@@ -79,12 +103,33 @@ pub enum TokenMatch {
     NoSystemCode(String),
     System(String),
     Text(String),
+    OfType {
+        type_system: String,
+        type_code: String,
+        value: String,
+    },
+    /// The codes of the value set at `url`, filled in by `value_sets::expand_in_request` before
+    /// the query is compiled (a code of `None` stands for every code of its system).
+    InValueSet {
+        url: String,
+        codes: Vec<(String, Option<String>)>,
+        /// The search parameter as written, for error messages.
+        parameter: String,
+    },
 }
 
 pub fn parse(value: &str, modifier: Option<&str>) -> Result<TokenMatch, super::ParseFailure> {
     match modifier {
         None | Some("not") => {}
         Some("text") => return Ok(TokenMatch::Text(normalize(&super::unescape(value)))),
+        Some("of-type") => return parse_of_type(value),
+        Some("in") | Some("not-in") => {
+            return Ok(TokenMatch::InValueSet {
+                url: super::unescape(value),
+                codes: Vec::new(),
+                parameter: String::new(),
+            });
+        }
         Some(_) => return Err(super::ParseFailure::UnsupportedModifier),
     }
     let parts = super::split_unescaped(value, '|');
@@ -101,28 +146,75 @@ pub fn parse(value: &str, modifier: Option<&str>) -> Result<TokenMatch, super::P
     })
 }
 
+fn parse_of_type(value: &str) -> Result<TokenMatch, super::ParseFailure> {
+    match super::split_unescaped(value, '|').as_slice() {
+        [type_system, type_code, value] if !type_code.is_empty() && !value.is_empty() => Ok(TokenMatch::OfType {
+            type_system: super::unescape(type_system),
+            type_code: super::unescape(type_code),
+            value: super::unescape(value),
+        }),
+        _ => Err(super::ParseFailure::Invalid(
+            "':of-type' takes type-system|type-code|value, with a type code and a value".into(),
+        )),
+    }
+}
+
 impl TokenMatch {
-    pub fn write(&self, sql: &mut crate::sql::Sql) {
+    pub fn write(&self, sql: &mut crate::sql::Sql, alias: &str) {
         use crate::sql::SqlValue::Text;
         match self {
             TokenMatch::Code(code) => {
-                sql.push("i.code = ").bind(Text(code.clone()));
+                sql.push(alias).push(".code = ").bind(Text(code.clone()));
             }
             TokenMatch::SystemAndCode(system, code) => {
-                sql.push("i.code = ")
+                sql.push(alias)
+                    .push(".code = ")
                     .bind(Text(code.clone()))
-                    .push(" AND i.system = ")
+                    .push(" AND ")
+                    .push(alias)
+                    .push(".system = ")
                     .bind(Text(system.clone()));
             }
             TokenMatch::NoSystemCode(code) => {
-                sql.push("i.code = ")
+                sql.push(alias)
+                    .push(".code = ")
                     .bind(Text(code.clone()))
-                    .push(" AND i.system IS NULL");
+                    .push(" AND ")
+                    .push(alias)
+                    .push(".system IS NULL");
             }
             TokenMatch::System(system) => {
-                sql.push("i.system = ").bind(Text(system.clone()));
+                sql.push(alias).push(".system = ").bind(Text(system.clone()));
             }
-            TokenMatch::Text(text) => super::starts_with(sql, "i.text", text),
+            TokenMatch::Text(text) => super::starts_with(sql, &format!("{alias}.text"), text),
+            TokenMatch::OfType {
+                type_system,
+                type_code,
+                value,
+            } => {
+                sql.push(alias)
+                    .push(".code = ")
+                    .bind(Text(value.clone()))
+                    .push(" AND ")
+                    .push(alias)
+                    .push(".system = ")
+                    .bind(Text(format!("{type_system}|{type_code}")));
+            }
+            TokenMatch::InValueSet { codes, .. } => {
+                if codes.is_empty() {
+                    sql.push("1 = 0");
+                }
+                for (n, (system, code)) in codes.iter().enumerate() {
+                    if n > 0 {
+                        sql.push(" OR ");
+                    }
+                    sql.push("(").push(alias).push(".system = ").bind(Text(system.clone()));
+                    if let Some(code) = code {
+                        sql.push(" AND ").push(alias).push(".code = ").bind(Text(code.clone()));
+                    }
+                    sql.push(")");
+                }
+            }
         }
     }
 }

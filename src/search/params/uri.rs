@@ -38,15 +38,15 @@ pub fn parse(value: &str, modifier: Option<&str>) -> Result<UriMatch, super::Par
 }
 
 impl UriMatch {
-    pub fn write(&self, sql: &mut crate::sql::Sql) {
+    pub fn write(&self, sql: &mut crate::sql::Sql, alias: &str) {
         use crate::sql::SqlValue;
         match self {
             UriMatch::Equals(uri) => {
-                sql.push("i.uri = ").bind(SqlValue::Text(uri.clone()));
+                sql.push(alias).push(".uri = ").bind(SqlValue::Text(uri.clone()));
             }
-            UriMatch::Below(prefix) => super::starts_with(sql, "i.uri", prefix),
+            UriMatch::Below(prefix) => super::starts_with(sql, &format!("{alias}.uri"), prefix),
             UriMatch::Above(prefixes) => {
-                sql.push("i.uri IN (");
+                sql.push(alias).push(".uri IN (");
                 for (n, prefix) in prefixes.iter().enumerate() {
                     if n > 0 {
                         sql.push(", ");
