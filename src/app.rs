@@ -8,9 +8,9 @@ use crate::interactions::{Services, capabilities};
 use crate::model::Instant;
 use crate::store;
 use axum::serve::ListenerExt;
-use bytes::Bytes;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -71,9 +71,13 @@ pub async fn build_state(config: &ServeConfig, base_url: &str) -> Result<AppStat
         cache_bytes: config.cache_mib.saturating_mul(1024 * 1024),
     };
     let store = store::open(&config.database_url, &options).await?;
-    let capability = capabilities::capability_statement(base_url, store.backend_name(), Instant::now());
+    let search_parameters = crate::search::custom::SearchParameters::default();
+    search_parameters.replace(crate::interactions::search_parameters::load(store.as_ref(), base_url).await?);
+    let capability = capabilities::CapabilityCache::new(base_url, store.backend_name(), Instant::now());
     Ok(AppState {
         services: Services {
+            search_parameters: Arc::new(search_parameters),
+            reindex_jobs: Arc::default(),
             store,
             base_url: base_url.into(),
             search_limits: crate::search::request::Limits {
@@ -81,7 +85,7 @@ pub async fn build_state(config: &ServeConfig, base_url: &str) -> Result<AppStat
                 max_count: config.search_max_count,
             },
         },
-        capability_statement: Bytes::from(serde_json::to_vec(&capability).expect("a Value serialises")),
+        capability_statement: Arc::new(capability),
         max_body_bytes: config.max_body_bytes,
     })
 }

@@ -165,8 +165,10 @@ async fn write_one(store: Arc<dyn Store>, generated: Generated) -> Result<()> {
 }
 
 /// The one place the generator computes index rows, so it changes with the write path's signature.
+/// The built-in parameters only: a generated data set goes into a fresh database, which has no
+/// `SearchParameter` resources of its own yet.
 fn index_rows(resource: &Value) -> Vec<IndexRow> {
-    crate::search::index_rows_for_write(resource)
+    crate::search::index_rows_for_write(crate::search::Registry::r4(), resource)
 }
 
 #[cfg(test)]

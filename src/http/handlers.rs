@@ -127,7 +127,11 @@ pub async fn capabilities(
     RawQuery(query): RawQuery,
 ) -> Result<Response> {
     let (format, _) = prepare(&headers, query)?;
-    Ok(json_body(StatusCode::OK, format, state.capability_statement.clone()))
+    Ok(json_body(
+        StatusCode::OK,
+        format,
+        state.capability_statement.get(&state.services.search_parameters),
+    ))
 }
 
 pub async fn read(
@@ -394,4 +398,52 @@ pub async fn validate_instance(
     body: Body,
 ) -> Result<Response> {
     validate_response(&state, &type_name, Some(&id), &headers, query, body).await
+}
+
+/// `POST [base]/$reindex` and `POST [base]/[type]/$reindex`: `202` with the new job's status,
+/// whose address (`GET [base]/$reindex`, which lists every job) is in `Content-Location`.
+async fn reindex_start(
+    state: &AppState,
+    types: Vec<ResourceType>,
+    headers: &HeaderMap,
+    query: Option<String>,
+) -> Result<Response> {
+    let (format, _) = prepare(headers, query)?;
+    let job = crate::interactions::operation_reindex::start(&state.services, types);
+    let body = crate::interactions::operation_reindex::status_parameters(std::slice::from_ref(&job));
+    let mut response = value_body(StatusCode::ACCEPTED, format, &body);
+    if let Ok(location) = HeaderValue::from_str(&format!("{}/$reindex", state.services.base_url)) {
+        response.headers_mut().insert(CONTENT_LOCATION, location);
+    }
+    Ok(response)
+}
+
+pub async fn reindex_system(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response> {
+    reindex_start(&state, ResourceType::all().collect(), &headers, query).await
+}
+
+pub async fn reindex_type(
+    State(state): State<AppState>,
+    Path(type_name): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response> {
+    let resource_type = resource_type(&type_name)?;
+    reindex_start(&state, vec![resource_type], &headers, query).await
+}
+
+/// `GET [base]/$reindex`: every re-index job of this server process, with its progress.
+pub async fn reindex_status(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response> {
+    let (format, _) = prepare(&headers, query)?;
+    let jobs = state.services.reindex_jobs.list();
+    let body = crate::interactions::operation_reindex::status_parameters(&jobs);
+    Ok(value_body(StatusCode::OK, format, &body))
 }

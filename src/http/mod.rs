@@ -14,15 +14,14 @@ use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use bytes::Bytes;
 use tracing::Instrument;
 
 /// Everything a handler needs, cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     pub services: Services,
-    /// The CapabilityStatement, serialised once at start-up.
-    pub capability_statement: Bytes,
+    /// The CapabilityStatement, serialised once per set of search parameters.
+    pub capability_statement: std::sync::Arc<crate::interactions::capabilities::CapabilityCache>,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
 }
@@ -40,6 +39,11 @@ pub fn router(state: AppState) -> Router {
         .route("/{type}/{id}/{compartment_type}", get(handlers::search_compartment))
         .route("/{type}", get(handlers::search_type).post(handlers::create))
         .route("/{type}/_history", get(handlers::history_type))
+        .route(
+            "/$reindex",
+            post(handlers::reindex_system).get(handlers::reindex_status),
+        )
+        .route("/{type}/$reindex", post(handlers::reindex_type))
         .route("/{type}/$validate", post(handlers::validate_type))
         .route("/{type}/{id}/$validate", post(handlers::validate_instance))
         .route(

@@ -20,9 +20,12 @@ pub fn parse_valid_resource(body: &[u8], expected: ResourceType) -> Result<Map<S
 /// Parses `body` as a resource of type `expected`: the checks no write may skip, before validation.
 /// The search-index rows of a resource about to be written, computed once here so the store can
 /// write them in the same transaction as the version.
-pub fn with_index_rows(resource: Map<String, Value>) -> (Map<String, Value>, Vec<crate::search::IndexRow>) {
+pub fn with_index_rows(
+    registry: &crate::search::Registry,
+    resource: Map<String, Value>,
+) -> (Map<String, Value>, Vec<crate::search::IndexRow>) {
     let resource = Value::Object(resource);
-    let rows = crate::search::index_rows_for_write(&resource);
+    let rows = crate::search::index_rows_for_write(registry, &resource);
     let Value::Object(resource) = resource else {
         unreachable!("wrapped an object just above")
     };

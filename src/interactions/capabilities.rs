@@ -21,8 +21,7 @@ const TYPE_INTERACTIONS: &[&str] = &[
 
 /// The search parameters of `resource_type` the server searches (special ones such as `near` are
 /// not, so they are not offered), plus what `_include` / `_revinclude` accept.
-fn search_capabilities(resource_type: &str) -> (Vec<Value>, Vec<String>, Vec<String>) {
-    let registry = Registry::r4();
+fn search_capabilities(registry: &Registry, resource_type: &str) -> (Vec<Value>, Vec<String>, Vec<String>) {
     let mut params: Vec<Value> = registry
         .params_for(resource_type)
         .iter()
@@ -60,11 +59,45 @@ fn search_capabilities(resource_type: &str) -> (Vec<Value>, Vec<String>, Vec<Str
     (params, includes, revincludes)
 }
 
-pub fn capability_statement(base_url: &str, backend: &str, started: Instant) -> Value {
+/// The CapabilityStatement as served: built on first request and again after the search
+/// parameters change (a `SearchParameter` written), since it lists them.
+pub struct CapabilityCache {
+    base_url: String,
+    backend: &'static str,
+    started: Instant,
+    built: std::sync::Mutex<Option<(u64, bytes::Bytes)>>,
+}
+
+impl CapabilityCache {
+    pub fn new(base_url: &str, backend: &'static str, started: Instant) -> CapabilityCache {
+        CapabilityCache {
+            base_url: base_url.to_owned(),
+            backend,
+            started,
+            built: std::sync::Mutex::new(None),
+        }
+    }
+
+    pub fn get(&self, parameters: &crate::search::custom::SearchParameters) -> bytes::Bytes {
+        let generation = parameters.generation();
+        let mut built = self.built.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, bytes)) = built.as_ref()
+            && *at == generation
+        {
+            return bytes.clone();
+        }
+        let statement = capability_statement(&parameters.current(), &self.base_url, self.backend, self.started);
+        let bytes = bytes::Bytes::from(serde_json::to_vec(&statement).expect("a Value serialises"));
+        *built = Some((generation, bytes.clone()));
+        bytes
+    }
+}
+
+pub fn capability_statement(registry: &Registry, base_url: &str, backend: &str, started: Instant) -> Value {
     let interactions: Vec<Value> = TYPE_INTERACTIONS.iter().map(|code| json!({"code": code})).collect();
     let resources: Vec<Value> = ResourceType::all()
         .map(|t| {
-            let (search_params, includes, revincludes) = search_capabilities(t.as_str());
+            let (search_params, includes, revincludes) = search_capabilities(registry, t.as_str());
             json!({
                 "type": t.as_str(),
                 "profile": format!("http://hl7.org/fhir/StructureDefinition/{t}"),
@@ -112,7 +145,7 @@ mod tests {
 
     #[test]
     fn lists_every_type_with_its_interactions_and_both_formats() {
-        let cs = capability_statement("http://x/fhir/R4", "sqlite", Instant::from_micros(0));
+        let cs = capability_statement(Registry::r4(), "http://x/fhir/R4", "sqlite", Instant::from_micros(0));
         let resources = cs["rest"][0]["resource"].as_array().unwrap();
         assert_eq!(resources.len(), ResourceType::all().count());
         let patient = resources.iter().find(|r| r["type"] == "Patient").unwrap();

@@ -7,9 +7,11 @@ pub mod capabilities;
 pub mod create;
 pub mod delete;
 pub mod history;
+pub mod operation_reindex;
 pub mod operation_validate;
 pub mod read;
 pub mod search;
+pub mod search_parameters;
 pub mod update;
 pub mod value_set_lookup;
 pub mod vread;
@@ -25,4 +27,8 @@ pub struct Services {
     pub base_url: Arc<str>,
     /// Search page sizes (`--search-default-count`, `--search-max-count`).
     pub search_limits: crate::search::request::Limits,
+    /// The search parameters in force: built-in plus stored `SearchParameter` resources.
+    pub search_parameters: Arc<crate::search::custom::SearchParameters>,
+    /// `$reindex` jobs of this process.
+    pub reindex_jobs: Arc<operation_reindex::ReindexJobs>,
 }

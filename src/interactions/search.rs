@@ -48,6 +48,7 @@ pub async fn search(
     let type_refs: Vec<&str> = types.iter().map(String::as_str).collect();
     let system = matches!(scope, SearchScope::System);
     let mut request = request::parse(
+        &services.search_parameters.current(),
         (!system).then_some(type_refs.as_slice()),
         query,
         &services.base_url,

@@ -4,7 +4,7 @@
 //! not exist (update-as-create) and revives it when deleted. The body's `id` must equal the URL's.
 //! With `If-Match: W/"n"` the update happens only when `n` is the current version (else 412).
 
-use super::{Services, body};
+use super::{Services, body, search_parameters};
 use crate::error::{Error, ErrorKind, IssueCode, Result};
 use crate::model::{Id, ResourceType, VersionId};
 use crate::store::{WriteOp, Written};
@@ -36,7 +36,8 @@ pub async fn update(
             .at(format!("{resource_type}.id")));
         }
     }
-    let (resource, index) = body::with_index_rows(resource);
+    let definition = search_parameters::before_write(services, resource_type, &resource)?;
+    let (resource, index) = body::with_index_rows(&services.search_parameters.current(), resource);
     let op = WriteOp::Update {
         resource_type,
         id,
@@ -45,5 +46,6 @@ pub async fn update(
         if_match,
     };
     let written = services.store.write(op).await?;
+    search_parameters::after_write(services, resource_type, definition.as_ref()).await;
     Ok(written.expect("an update always writes a version"))
 }

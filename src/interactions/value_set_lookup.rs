@@ -105,6 +105,7 @@ async fn find(services: &Services, reference: &str) -> Result<Option<Value>> {
         query.push(("version".to_owned(), version.replace(',', "\\,")));
     }
     let search = request::parse(
+        &services.search_parameters.current(),
         Some(&["ValueSet"]),
         &query,
         &services.base_url,

@@ -458,12 +458,20 @@ mod tests {
     //! Golden SQL: the exact text each parameter type and shape compiles to, per dialect.
 
     use super::*;
-    use crate::search::registry::param_id;
+    use crate::search::registry::{Registry, param_id};
     use crate::search::request::{Limits, parse};
 
     fn request(resource_type: &str, query: &str) -> SearchRequest {
         let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
-        parse(Some(&[resource_type]), &pairs, "http://x/fhir", Limits::default(), true).unwrap()
+        parse(
+            Registry::r4(),
+            Some(&[resource_type]),
+            &pairs,
+            "http://x/fhir",
+            Limits::default(),
+            true,
+        )
+        .unwrap()
     }
 
     /// The WHERE conditions of the count query, which every search shares.

@@ -60,10 +60,10 @@ pub struct IndexRow {
     pub value: IndexValue,
 }
 
-/// Every index row of `resource`, or an error naming the first parameter whose expression failed.
+/// Every index row of `resource` by the built-in parameters, or an error naming the first parameter whose expression failed.
 pub fn index_rows(resource: &Value) -> Result<Vec<IndexRow>, String> {
     let mut first_error = None;
-    let rows = index_rows_with(resource, &mut |e| {
+    let rows = index_rows_with(Registry::r4(), resource, &mut |e| {
         first_error.get_or_insert(e);
     })?;
     first_error.map_or(Ok(rows), Err)
@@ -71,15 +71,20 @@ pub fn index_rows(resource: &Value) -> Result<Vec<IndexRow>, String> {
 
 /// The index rows of `resource` for the write path: a parameter whose expression fails is logged
 /// and left out rather than refusing a valid resource (the corpus test keeps the list empty).
-pub fn index_rows_for_write(resource: &Value) -> Vec<IndexRow> {
+pub fn index_rows_for_write(registry: &Registry, resource: &Value) -> Vec<IndexRow> {
     index_rows_with(
+        registry,
         resource,
         &mut |e| tracing::warn!(error = %e, "search parameter not indexed"),
     )
     .unwrap_or_default()
 }
 
-fn index_rows_with(resource: &Value, on_error: &mut dyn FnMut(String)) -> Result<Vec<IndexRow>, String> {
+fn index_rows_with(
+    registry: &Registry,
+    resource: &Value,
+    on_error: &mut dyn FnMut(String),
+) -> Result<Vec<IndexRow>, String> {
     let Some(resource_type) = resource.get("resourceType").and_then(Value::as_str) else {
         return Err("the resource has no resourceType".into());
     };
@@ -87,7 +92,7 @@ fn index_rows_with(resource: &Value, on_error: &mut dyn FnMut(String)) -> Result
     let context = Context::new().with_model(fhirpath_model()).with_reference_stubs(true);
     let mut rows = Vec::new();
     let mut groups = 0u32;
-    for param in Registry::r4().params_for(resource_type) {
+    for param in registry.params_for(resource_type) {
         if param.code == "_text" || param.code == "_content" {
             let name: Arc<str> = Arc::from(param.code.as_str());
             let param_id = super::registry::param_id(resource_type, &param.code);

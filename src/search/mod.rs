@@ -5,6 +5,7 @@
 
 pub mod compartments;
 pub mod compile;
+pub mod custom;
 pub mod extract;
 pub mod params;
 pub mod query;

@@ -84,6 +84,7 @@ pub struct Ignored {
 /// `types`. `Ok(None)` means the parameter is unknown or unsupported and is to be ignored; the
 /// reason goes to `ignored`.
 pub fn resolve_param(
+    registry: &Registry,
     types: &[&str],
     name: &str,
     value: &str,
@@ -98,7 +99,7 @@ pub fn resolve_param(
         Ok(None)
     };
     if let Some(rest) = name.strip_prefix("_has:") {
-        return resolve_has(types, name, rest, value, base_url, ignored);
+        return resolve_has(registry, types, name, rest, value, base_url, ignored);
     }
     if name == "_list" {
         return resolve_list(name, value, ignored);
@@ -113,7 +114,7 @@ pub fn resolve_param(
     };
     let defined: Vec<(&str, &std::sync::Arc<SearchParam>)> = types
         .iter()
-        .filter_map(|t| Registry::r4().get(t, code).map(|p| (*t, p)))
+        .filter_map(|t| registry.get(t, code).map(|p| (*t, p)))
         .collect();
     let Some((_, first)) = defined.first() else {
         return ignore(format!("unknown search parameter '{code}' for {}", types.join(", ")));
@@ -146,12 +147,12 @@ pub fn resolve_param(
         target_types.dedup();
         // Only the targets that define the chained parameter can meet it.
         let chained_code = chain.split(['.', ':']).next().unwrap_or(chain);
-        target_types.retain(|t| chained_code.starts_with("_has") || Registry::r4().get(t, chained_code).is_some());
+        target_types.retain(|t| chained_code.starts_with("_has") || registry.get(t, chained_code).is_some());
         if target_types.is_empty() {
             return ignore(format!("no target of '{code}' has a search parameter '{chained_code}'"));
         }
         let inner_types: Vec<&str> = target_types.iter().map(String::as_str).collect();
-        let Some(inner) = resolve_param(&inner_types, chain, value, base_url, ignored)? else {
+        let Some(inner) = resolve_param(registry, &inner_types, chain, value, base_url, ignored)? else {
             return Ok(None);
         };
         return Ok(Some(Clause::Chain {
@@ -369,6 +370,7 @@ fn resolve_composite(
 
 /// `_has:Type:param:rest` — `rest` is resolved on `Type` (it may be another `_has`).
 fn resolve_has(
+    registry: &Registry,
     types: &[&str],
     name: &str,
     rest: &str,
@@ -406,7 +408,7 @@ fn resolve_has(
         ))
         .at(name.to_owned()));
     }
-    let Some(inner) = resolve_param(&[source_type.as_str()], inner_name, value, base_url, ignored)? else {
+    let Some(inner) = resolve_param(registry, &[source_type.as_str()], inner_name, value, base_url, ignored)? else {
         return Ok(None);
     };
     Ok(Some(Clause::Has {
@@ -427,7 +429,14 @@ mod tests {
 
     fn resolve(types: &[&str], name: &str, value: &str) -> (Result<Option<Clause>>, Vec<Ignored>) {
         let mut ignored = Vec::new();
-        let clause = resolve_param(types, name, value, "http://example.org/fhir", &mut ignored);
+        let clause = resolve_param(
+            Registry::r4(),
+            types,
+            name,
+            value,
+            "http://example.org/fhir",
+            &mut ignored,
+        );
         (clause, ignored)
     }
 

@@ -6,6 +6,7 @@
 use crate::fhirpath::{Expression, JsonModel};
 use crate::model::structure::{MODEL_JSON, TypeModel};
 use serde::Deserialize;
+use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
@@ -85,8 +86,15 @@ struct File {
     search_parameters: Vec<RawParam>,
 }
 
+/// The search parameters of every resource type: the built-in R4 ones, plus (for a running
+/// server) the `SearchParameter` resources stored on it. Immutable; a change builds a new one.
+#[derive(Debug, Clone, Default)]
 pub struct Registry {
     by_type: HashMap<String, Vec<Arc<SearchParam>>>,
+    /// The type of every parameter by canonical URL, for the components of composites.
+    kinds: HashMap<String, ParamType>,
+    /// How many parameters came from `SearchParameter` resources.
+    custom: usize,
 }
 
 impl Registry {
@@ -98,32 +106,52 @@ impl Registry {
 
     pub fn load(text: &str) -> Result<Registry, String> {
         let file: File = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let mut registry = Registry::default();
+        registry.add(file.search_parameters, false)?;
+        Ok(registry)
+    }
+
+    /// This registry plus the `SearchParameter` resources `definitions`; each replaces a parameter
+    /// of the same code on its base types. Fails naming the first definition this server cannot
+    /// search by (no expression, one that does not parse, an unknown type, …).
+    pub fn with_custom(&self, definitions: &[Value]) -> Result<Registry, String> {
+        let mut raws = Vec::with_capacity(definitions.len());
+        for definition in definitions {
+            raws.push(custom_definition(definition)?);
+        }
+        let mut registry = self.clone();
+        registry.custom += raws.len();
+        registry.add(raws, true)?;
+        Ok(registry)
+    }
+
+    /// How many parameters came from `SearchParameter` resources.
+    pub fn custom_count(&self) -> usize {
+        self.custom
+    }
+
+    fn add(&mut self, raws: Vec<RawParam>, replace: bool) -> Result<(), String> {
         let model = TypeModel::r4();
-        let mut by_type: HashMap<String, Vec<Arc<SearchParam>>> = HashMap::new();
-        let kinds: HashMap<&str, ParamType> = file
-            .search_parameters
-            .iter()
-            .map(|p| (p.url.as_str(), p.kind))
-            .collect();
-        let mut components_of = HashMap::new();
-        for raw in &file.search_parameters {
+        for raw in &raws {
+            self.kinds.insert(raw.url.clone(), raw.kind);
+        }
+        for raw in raws {
             let mut components = Vec::new();
             for c in &raw.component {
-                let kind = *kinds
+                let kind = *self
+                    .kinds
                     .get(c.definition.as_str())
                     .ok_or_else(|| format!("{}: component {} is not defined", raw.url, c.definition))?;
                 let expression = Expression::parse(&c.expression)
-                    .map_err(|e| format!("{}: component {}: {e:?}", raw.url, c.expression))?;
+                    .map_err(|e| format!("{}: component {}: {}", raw.url, c.expression, e.message))?;
                 components.push(Component { kind, expression });
             }
-            components_of.insert(raw.url.clone(), components);
-        }
-        for raw in file.search_parameters {
             let expression = match &raw.expression {
-                Some(source) => Some(Expression::parse(source).map_err(|e| format!("{}: {source}: {e:?}", raw.url))?),
+                Some(source) => {
+                    Some(Expression::parse(source).map_err(|e| format!("{}: {source}: {}", raw.url, e.message))?)
+                }
                 None => None,
             };
-            let components = components_of.remove(&raw.url).unwrap_or_default();
             let param = Arc::new(SearchParam {
                 url: raw.url,
                 code: raw.code,
@@ -137,11 +165,22 @@ impl Registry {
             // A parameter on Resource or DomainResource applies to every concrete type below it.
             for base in &param.base {
                 for resource_type in model.resource_types().filter(|t| model.is_a(t, base)) {
-                    by_type.entry(resource_type.to_owned()).or_default().push(param.clone());
+                    let params = self.by_type.entry(resource_type.to_owned()).or_default();
+                    if replace {
+                        params.retain(|p| p.code != param.code);
+                        let id = param_id(resource_type, &param.code);
+                        if let Some(other) = params.iter().find(|p| param_id(resource_type, &p.code) == id) {
+                            return Err(format!(
+                                "{}: the code '{}' shares its index key with '{}' on {resource_type}; choose another code",
+                                param.url, param.code, other.code
+                            ));
+                        }
+                    }
+                    params.push(param.clone());
                 }
             }
         }
-        Ok(Registry { by_type })
+        Ok(())
     }
 
     /// The parameters that apply to `resource_type`.
@@ -152,6 +191,45 @@ impl Registry {
     pub fn get(&self, resource_type: &str, code: &str) -> Option<&Arc<SearchParam>> {
         self.params_for(resource_type).iter().find(|p| p.code == code)
     }
+}
+
+/// A `SearchParameter` resource as a parameter definition, if this server can search by it.
+fn custom_definition(resource: &Value) -> Result<RawParam, String> {
+    let raw: RawParam = serde_json::from_value(resource.clone())
+        .map_err(|e| format!("the SearchParameter lacks url, code, base or a known type: {e}"))?;
+    let label = &raw.url;
+    if raw.code.is_empty()
+        || !raw
+            .code
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(format!(
+            "{label}: the code '{}' must be letters, digits, '-' and '_'",
+            raw.code
+        ));
+    }
+    if raw.kind == ParamType::Special {
+        return Err(format!(
+            "{label}: special parameters need code of their own, which this server does not have"
+        ));
+    }
+    if raw.expression.is_none() {
+        return Err(format!("{label}: without an expression there is nothing to index"));
+    }
+    if raw.kind == ParamType::Composite && raw.component.is_empty() {
+        return Err(format!("{label}: a composite parameter needs components"));
+    }
+    let model = TypeModel::r4();
+    if raw.base.is_empty() {
+        return Err(format!("{label}: the parameter has no base resource type"));
+    }
+    if let Some(unknown) = raw.base.iter().chain(&raw.target).find(|t| {
+        !model.resource_types().any(|known| known == t.as_str()) && *t != "Resource" && *t != "DomainResource"
+    }) {
+        return Err(format!("{label}: '{unknown}' is not a resource type"));
+    }
+    Ok(raw)
 }
 
 /// The key of a search parameter of one resource type in the index tables: a 31-bit FNV-1a hash

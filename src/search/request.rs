@@ -124,6 +124,7 @@ const FORMAT_PARAMS: [&str; 2] = ["_format", "_pretty"];
 /// `_type`). With `strict` (`Prefer: handling=strict`) an unknown or unsupported parameter is a
 /// `400` instead of being ignored.
 pub fn parse(
+    registry: &Registry,
     types: Option<&[&str]>,
     query: &[(String, String)],
     base_url: &str,
@@ -191,7 +192,7 @@ pub fn parse(
             }
             "_sort" => {
                 for key in value.split(',').filter(|k| !k.is_empty()) {
-                    match sort_key(&type_refs, key) {
+                    match sort_key(registry, &type_refs, key) {
                         Some(key) => request.sort.push(key),
                         None => request.ignored.push(Ignored {
                             name: "_sort".into(),
@@ -203,7 +204,7 @@ pub fn parse(
             }
             "_include" | "_include:iterate" | "_revinclude" | "_revinclude:iterate" => {
                 let reverse = name.starts_with("_revinclude");
-                match include(&type_refs, value, name.ends_with(":iterate"), reverse)? {
+                match include(registry, &type_refs, value, name.ends_with(":iterate"), reverse)? {
                     Some(include) if reverse => request.revincludes.push(include),
                     Some(include) => request.includes.push(include),
                     None => request.ignored.push(Ignored {
@@ -225,7 +226,7 @@ pub fn parse(
                 false
             }
             n if FORMAT_PARAMS.contains(&n) => true,
-            _ => match resolve_param(&type_refs, name, value, base_url, &mut request.ignored)? {
+            _ => match resolve_param(registry, &type_refs, name, value, base_url, &mut request.ignored)? {
                 Some(clause) => {
                     request.clauses.push(clause);
                     true
@@ -279,7 +280,7 @@ fn system_types(query: &[(String, String)]) -> Result<Vec<String>> {
     Ok(types)
 }
 
-fn sort_key(types: &[&str], key: &str) -> Option<SortKey> {
+fn sort_key(registry: &Registry, types: &[&str], key: &str) -> Option<SortKey> {
     let (descending, code) = match key.strip_prefix('-') {
         Some(code) => (true, code),
         None => (false, key),
@@ -290,7 +291,7 @@ fn sort_key(types: &[&str], key: &str) -> Option<SortKey> {
         _ => {
             let defined: Vec<(&str, ParamType)> = types
                 .iter()
-                .filter_map(|t| Registry::r4().get(t, code).map(|p| (*t, p.kind)))
+                .filter_map(|t| registry.get(t, code).map(|p| (*t, p.kind)))
                 .collect();
             let kind = defined.first()?.1;
             let (column, value_kind) = match kind {
@@ -315,7 +316,7 @@ fn sort_key(types: &[&str], key: &str) -> Option<SortKey> {
 }
 
 /// `Source:param[:Target]` or `Source:*`. `Ok(None)` for a parameter that does not exist.
-fn include(types: &[&str], value: &str, iterate: bool, reverse: bool) -> Result<Option<Include>> {
+fn include(registry: &Registry, types: &[&str], value: &str, iterate: bool, reverse: bool) -> Result<Option<Include>> {
     let mut parts = value.split(':');
     let (Some(source), Some(code)) = (parts.next(), parts.next()) else {
         return Err(invalid_request(
@@ -342,7 +343,6 @@ fn include(types: &[&str], value: &str, iterate: bool, reverse: bool) -> Result<
         ),
         None => None,
     };
-    let registry = Registry::r4();
     let param_ids: Vec<i64> = if code == "*" {
         registry
             .params_for(source_type.as_str())
@@ -374,6 +374,7 @@ mod tests {
 
     fn parse_patient(query: &str, strict: bool) -> Result<SearchRequest> {
         parse(
+            Registry::r4(),
             Some(&["Patient"]),
             &pairs(query),
             "http://x/fhir",
@@ -409,6 +410,7 @@ mod tests {
     #[test]
     fn includes_name_their_parameters() {
         let r = parse(
+            Registry::r4(),
             Some(&["Observation"]),
             &pairs("_include=Observation:subject:Patient&_revinclude=Provenance:target"),
             "http://x/fhir",
@@ -431,6 +433,7 @@ mod tests {
     #[test]
     fn system_search_takes_its_types_from_type() {
         let r = parse(
+            Registry::r4(),
             None,
             &pairs("_type=Patient,Observation&_lastUpdated=gt2020"),
             "http://x/fhir",
@@ -439,6 +442,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.types, vec!["Observation".to_owned(), "Patient".to_owned()]);
-        assert!(parse(None, &pairs("_type=Nonsense"), "http://x", Limits::default(), false).is_err());
+        assert!(
+            parse(
+                Registry::r4(),
+                None,
+                &pairs("_type=Nonsense"),
+                "http://x",
+                Limits::default(),
+                false
+            )
+            .is_err()
+        );
     }
 }

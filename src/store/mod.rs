@@ -86,6 +86,15 @@ pub enum WriteOp {
     },
     /// A tombstone version, when the resource exists and is not already deleted; its index rows go.
     Delete { resource_type: ResourceType, id: Id },
+    /// New index rows for the current version, when it is still `version_id` (a re-index after
+    /// the search parameters changed). No new version; `Ok(None)` when the resource has moved on
+    /// or been deleted meanwhile, since that write indexed it already.
+    Reindex {
+        resource_type: ResourceType,
+        id: Id,
+        version_id: VersionId,
+        index: Vec<IndexRow>,
+    },
 }
 
 /// What a write stored.

@@ -128,6 +128,29 @@ async fn apply(pool: &PgPool, op: WriteOp) -> Result<Option<Written>> {
             }
             Err(too_much_contention(resource_type, &id))
         }
+        WriteOp::Reindex {
+            resource_type,
+            id,
+            version_id,
+            index,
+        } => {
+            let mut query = sqlx::query(AssertSqlSafe(REINDEX.as_str()))
+                .bind(resource_type.as_str())
+                .bind(id.as_str())
+                .bind(version_id);
+            for table in &IndexPayload::from_rows(&index).tables {
+                query = query.bind(table.as_str());
+            }
+            let reindexed: i64 = query.fetch_one(pool).await?.get(0);
+            Ok((reindexed == 1).then(|| Written {
+                resource_type,
+                id,
+                version_id,
+                last_updated: Instant::now(),
+                created: false,
+                content: None,
+            }))
+        }
         WriteOp::Delete { resource_type, id } => {
             let payload = IndexPayload::empty();
             for _ in 0..MAX_ATTEMPTS {
@@ -194,6 +217,24 @@ static COMPARE_AND_SET: LazyLock<String> = LazyLock::new(|| {
         ));
     }
     append_index_inserts(&mut sql, 8);
+    sql.push_str(" SELECT count(*) FROM current");
+    sql
+});
+
+/// New index rows for `$1/$2` if its current version is still `$3` and not deleted; $4… one JSON
+/// payload per index table. Answers 1 when it re-indexed, 0 when the resource moved on.
+static REINDEX: LazyLock<String> = LazyLock::new(|| {
+    let mut sql = String::from(
+        "WITH current AS (SELECT rid FROM resource WHERE type = $1 AND id = $2 AND version_id = $3 \
+         AND NOT deleted FOR UPDATE)",
+    );
+    for (i, table) in INDEX_TABLES.iter().enumerate() {
+        sql.push_str(&format!(
+            ", old{i} AS (DELETE FROM {} WHERE rid IN (SELECT rid FROM current))",
+            table.name
+        ));
+    }
+    append_index_inserts(&mut sql, 4);
     sql.push_str(" SELECT count(*) FROM current");
     sql
 });

@@ -6,6 +6,7 @@ mod capabilities;
 mod concurrency;
 mod corpus;
 mod create_read;
+mod custom_search;
 mod delete;
 mod errors;
 mod headers;

@@ -156,6 +156,25 @@ async fn apply(conn: &mut SqliteConnection, op: &WriteOp) -> Result<Option<Writt
                 }
             }
         }
+        WriteOp::Reindex {
+            resource_type,
+            id,
+            version_id,
+            index,
+        } => match current_version(conn, *resource_type, id).await? {
+            Some((current, false)) if current == *version_id => {
+                write_index_rows(conn, *resource_type, id, &IndexPayload::from_rows(index), true).await?;
+                Ok(Some(Written {
+                    resource_type: *resource_type,
+                    id: id.clone(),
+                    version_id: current,
+                    last_updated: now,
+                    created: false,
+                    content: None,
+                }))
+            }
+            _ => Ok(None),
+        },
         WriteOp::Delete { resource_type, id } => match current_version(conn, *resource_type, id).await? {
             None | Some((_, true)) => Ok(None),
             Some((version, false)) => {
