@@ -6,7 +6,9 @@
 //! - [`http`]: the only module that knows axum: routes under `/fhir/R4`, content negotiation,
 //!   headers, and the mapping of domain errors to OperationOutcome responses.
 //! - [`interactions`]: one file per FHIR interaction (read, vread, create, update, delete,
-//!   history, search, capabilities); typed inputs, typed outcomes, no HTTP types.
+//!   history, search, capabilities) and operation (`$validate`, `$reindex`), plus what search
+//!   needs from the store (`value_set_lookup`, `search_parameters`); typed inputs, typed outcomes,
+//!   no HTTP types.
 //! - [`bundle`]: Bundles the server writes (history and searchset; transaction responses later).
 //! - [`store`]: the versioned store — `Store` trait, `sqlite` and `postgres` implementations,
 //!   shared SQL in `store::sql`, embedded migrations.
@@ -14,7 +16,9 @@
 //!   OperationOutcome builder.
 //! - [`search`]: the search engine's pure half: the parameter registry, index-row extraction,
 //!   one module per parameter type (`search::params`), and the pipeline query string →
-//!   resolved clauses (`query`, `request`) → SQL per dialect (`compile`). No database, no user.
+//!   resolved clauses (`query`, `request`) → SQL per dialect (`compile`); the registry in force
+//!   with custom `SearchParameter`s (`custom`) and ValueSet expansion (`value_sets`). No database,
+//!   no user.
 //! - [`sql`]: SQL as values (text, numbered placeholders, typed binds) for SQLite or PostgreSQL.
 //! - [`fhirpath`]: FHIRPath parser and evaluator over FHIR JSON (a leaf: depends on nothing here).
 //! - [`definitions`]: the generator that turns the official R4 package into `fhir-schemas/`.
