@@ -94,7 +94,17 @@ pub async fn search(
         _ => Some(store.count(&compile::count_query(dialect, &request)).await?),
     };
 
-    let included = includes(services, &request, &rows).await?;
+    let (included, truncated) = includes(services, &request, &rows).await?;
+    if truncated {
+        request.ignored.push(crate::search::query::Ignored {
+            name: "_include".to_owned(),
+            reason: format!(
+                "only the first {} included resources are returned; ask for a smaller _count or search \
+                 the included type directly",
+                services.search_limits.max_count
+            ),
+        });
+    }
 
     let mut links = vec![Link::new(
         "self",
@@ -189,18 +199,36 @@ fn resolve_scope(scope: &SearchScope) -> Result<(Vec<String>, String, Option<Cla
     }
 }
 
-/// `_include` and `_revinclude` resources of the page, each once and none that is a match.
-async fn includes(services: &Services, request: &SearchRequest, rows: &[FoundResource]) -> Result<Vec<FoundResource>> {
+/// `_include` and `_revinclude` resources of the page, each once and none that is a match; at most
+/// `max_count` of them (the largest page), so one page cannot pull in a whole database. The flag
+/// says whether some were left out.
+async fn includes(
+    services: &Services,
+    request: &SearchRequest,
+    rows: &[FoundResource],
+) -> Result<(Vec<FoundResource>, bool)> {
     let mut seen: HashSet<i64> = rows.iter().map(|r| r.rid).collect();
     let mut found = Vec::new();
     if request.includes.is_empty() && request.revincludes.is_empty() {
-        return Ok(found);
+        return Ok((found, false));
     }
+    let cap = services.search_limits.max_count as usize;
     let dialect = services.store.dialect();
     let mut frontier: Vec<(i64, String, String)> = rows
         .iter()
         .map(|r| (r.rid, r.resource_type.clone(), r.id.clone()))
         .collect();
+    // Asks for one more than still fits, to know whether anything was left out.
+    let room = |found: &Vec<FoundResource>| (cap - found.len()) as u32 + 1;
+    let mut add = |row: FoundResource, found: &mut Vec<FoundResource>, next: &mut Vec<(i64, String, String)>| {
+        if found.len() < cap && seen.insert(row.rid) {
+            next.push((row.rid, row.resource_type.clone(), row.id.clone()));
+            found.push(row);
+            return false;
+        }
+        found.len() >= cap && !seen.contains(&row.rid)
+    };
+    let mut truncated = false;
     for round in 0..MAX_ITERATIONS {
         if frontier.is_empty() {
             break;
@@ -216,33 +244,21 @@ async fn includes(services: &Services, request: &SearchRequest, rows: &[FoundRes
             if rids.is_empty() {
                 continue;
             }
-            for row in services
-                .store
-                .search(&compile::include_query(dialect, include, &rids))
-                .await?
-            {
-                if seen.insert(row.rid) {
-                    next.push((row.rid, row.resource_type.clone(), row.id.clone()));
-                    found.push(row);
-                }
+            let sql = compile::include_query(dialect, include, &rids, room(&found));
+            for row in services.store.search(&sql).await? {
+                truncated |= add(row, &mut found, &mut next);
             }
         }
         let targets: Vec<(String, String)> = frontier.iter().map(|(_, t, id)| (t.clone(), id.clone())).collect();
         for include in request.revincludes.iter().filter(active) {
-            for row in services
-                .store
-                .search(&compile::revinclude_query(dialect, include, &targets))
-                .await?
-            {
-                if seen.insert(row.rid) {
-                    next.push((row.rid, row.resource_type.clone(), row.id.clone()));
-                    found.push(row);
-                }
+            let sql = compile::revinclude_query(dialect, include, &targets, room(&found));
+            for row in services.store.search(&sql).await? {
+                truncated |= add(row, &mut found, &mut next);
             }
         }
         frontier = next;
     }
-    Ok(found)
+    Ok((found, truncated))
 }
 
 /// The stored JSON, or its subset when `_summary` or `_elements` ask for one.

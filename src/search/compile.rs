@@ -69,8 +69,9 @@ pub fn count_query(dialect: Dialect, request: &SearchRequest) -> Sql {
     sql
 }
 
-/// The resources that the page rows `rids` reference through `include`: columns `rid, type, id, content`.
-pub fn include_query(dialect: Dialect, include: &Include, rids: &[i64]) -> Sql {
+/// The resources that the page rows `rids` reference through `include`: columns `rid, type, id,
+/// content`; at most `limit` of them.
+pub fn include_query(dialect: Dialect, include: &Include, rids: &[i64], limit: u32) -> Sql {
     let mut sql = Sql::new(dialect);
     sql.push("SELECT t.rid, t.type, t.id, ");
     push_content_column(&mut sql, "c");
@@ -87,13 +88,14 @@ pub fn include_query(dialect: Dialect, include: &Include, rids: &[i64]) -> Sql {
     if let Some(target) = &include.target_type {
         sql.push(" AND t2.type = ").bind(SqlValue::Text(target.clone()));
     }
-    sql.push(") ORDER BY t.rid");
+    sql.push(") ORDER BY t.rid LIMIT ")
+        .bind(SqlValue::Int(i64::from(limit)));
     sql
 }
 
 /// The `include.source_type` resources that reference any of `targets` (type, id) through
-/// `include`: columns `rid, type, id, content`.
-pub fn revinclude_query(dialect: Dialect, include: &Include, targets: &[(String, String)]) -> Sql {
+/// `include`: columns `rid, type, id, content`; at most `limit` of them.
+pub fn revinclude_query(dialect: Dialect, include: &Include, targets: &[(String, String)], limit: u32) -> Sql {
     let mut sql = Sql::new(dialect);
     sql.push("SELECT s.rid, s.type, s.id, ");
     push_content_column(&mut sql, "c");
@@ -128,7 +130,8 @@ pub fn revinclude_query(dialect: Dialect, include: &Include, targets: &[(String,
         }
         sql.push("))");
     }
-    sql.push(")) ORDER BY s.rid");
+    sql.push(")) ORDER BY s.rid LIMIT ")
+        .bind(SqlValue::Int(i64::from(limit)));
     sql
 }
 
@@ -672,21 +675,22 @@ mod tests {
             "Observation",
             "_include=Observation:subject:Patient&_revinclude=Provenance:target",
         );
-        let sql = include_query(Dialect::Sqlite, &r.includes[0], &[3, 4]);
+        let sql = include_query(Dialect::Sqlite, &r.includes[0], &[3, 4], 10);
         assert_eq!(
             sql.text,
             "SELECT t.rid, t.type, t.id, c.content FROM resource t JOIN resource c ON c.rid = t.rid WHERE t.rid IN \
              (SELECT t2.rid FROM search_reference i JOIN resource t2 ON t2.type = i.target_type AND t2.id = i.target_id \
-             WHERE i.rid IN (?1, ?2) AND i.param = ?3 AND NOT t2.deleted AND t2.type = ?4) ORDER BY t.rid"
+             WHERE i.rid IN (?1, ?2) AND i.param = ?3 AND NOT t2.deleted AND t2.type = ?4) ORDER BY t.rid LIMIT ?5"
         );
         let sql = revinclude_query(
             Dialect::Postgres,
             &r.revincludes[0],
             &[("Observation".into(), "a".into()), ("Observation".into(), "b".into())],
+            10,
         );
         assert!(
             sql.text
-                .contains("AND ((i.target_type = $3 AND i.target_id IN ($4, $5)))) ORDER BY s.rid"),
+                .contains("AND ((i.target_type = $3 AND i.target_id IN ($4, $5)))) ORDER BY s.rid LIMIT $6"),
             "{}",
             sql.text
         );

@@ -30,6 +30,7 @@ crate::on_both_backends!(
     reference_identifier_and_identifier_of_type,
     in_and_not_in_use_value_sets_stored_here,
     list_finds_the_entries_of_a_list,
+    included_resources_are_capped_with_a_warning,
 );
 
 fn ids(bundle: &Value) -> Vec<String> {
@@ -963,4 +964,45 @@ async fn list_finds_the_entries_of_a_list(app: TestApp) {
     );
     let bundle = search(&app, "Patient?_list=$current-problems").await;
     assert_eq!(ids(&bundle).len(), 3, "a functional list is ignored, with a warning");
+}
+
+async fn included_resources_are_capped_with_a_warning(app: TestApp) {
+    // A small maximum page size, which also caps included resources.
+    let backend = app.backend;
+    drop(app);
+    let Some(app) = TestApp::spawn_with(backend, |c| c.search_max_count = 3).await else {
+        return;
+    };
+    put(&app, json!({"resourceType": "Patient", "id": "hub"})).await;
+    for n in 0..5 {
+        put(
+            &app,
+            json!({"resourceType": "Observation", "id": format!("o{n}"), "status": "final",
+            "code": {"text": "x"}, "subject": {"reference": "Patient/hub"}}),
+        )
+        .await;
+    }
+    let bundle = search(&app, "Patient?_id=hub&_revinclude=Observation:subject").await;
+    let entries = bundle["entry"].as_array().unwrap();
+    let included = entries.iter().filter(|e| e["search"]["mode"] == "include").count();
+    assert_eq!(included, 3, "capped at the maximum page size");
+    let outcome = entries
+        .iter()
+        .find(|e| e["search"]["mode"] == "outcome")
+        .expect("a warning says so");
+    assert!(
+        outcome["resource"]["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("only the first 3")
+    );
+    let bundle = search(&app, "Observation?_id=o1,o2&_include=Observation:subject").await;
+    assert!(
+        !bundle["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["search"]["mode"] == "outcome"),
+        "no warning when everything fits"
+    );
 }
