@@ -29,8 +29,22 @@ pub fn page_query(dialect: Dialect, request: &SearchRequest) -> Result<Sql> {
         Dialect::Sqlite => sql.push("json_array("),
         Dialect::Postgres => sql.push("json_build_array("),
     };
-    for name in &names {
-        sql.push("x.").push(name).push(", ");
+    for (key, name) in keys.iter().zip(&names) {
+        let real = matches!(
+            key.by,
+            SortBy::Index {
+                kind: SortValueKind::Real,
+                ..
+            }
+        );
+        if real && dialect == Dialect::Sqlite {
+            // SQLite's JSON writes a REAL with 15 significant digits, which can turn two
+            // different keys into one and so repeat or skip rows at a page boundary; 17 digits
+            // read back as the same double.
+            sql.push("json(printf('%!.17g', x.").push(name).push(")), ");
+        } else {
+            sql.push("x.").push(name).push(", ");
+        }
     }
     sql.push("x.rid)");
     if dialect == Dialect::Postgres {

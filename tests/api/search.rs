@@ -31,6 +31,7 @@ crate::on_both_backends!(
     in_and_not_in_use_value_sets_stored_here,
     list_finds_the_entries_of_a_list,
     included_resources_are_capped_with_a_warning,
+    paging_by_a_number_keeps_every_digit_of_the_cursor,
 );
 
 fn ids(bundle: &Value) -> Vec<String> {
@@ -1005,4 +1006,33 @@ async fn included_resources_are_capped_with_a_warning(app: TestApp) {
             .any(|e| e["search"]["mode"] == "outcome"),
         "no warning when everything fits"
     );
+}
+
+async fn paging_by_a_number_keeps_every_digit_of_the_cursor(app: TestApp) {
+    // Values that differ only in the 16th and 17th significant digits.
+    for (id, value) in [("a", "1.0000000000000004"), ("b", "1.0000000000000002"), ("c", "1.0")] {
+        let body = format!(
+            r#"{{"resourceType": "Observation", "id": "{id}", "status": "final", "code": {{"text": "x"}},
+                "valueQuantity": {{"value": {value}, "unit": "mg"}}}}"#
+        );
+        let reply = app
+            .send(
+                app.client
+                    .put(app.url(&format!("Observation/{id}")))
+                    .header("content-type", "application/fhir+json")
+                    .body(body),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+    }
+    let mut seen = Vec::new();
+    let mut next = Some(app.url("Observation?_sort=value-quantity&_count=1"));
+    while let Some(url) = next {
+        let reply = app.send(app.client.get(&url)).await;
+        let bundle = reply.json();
+        seen.extend(ids(&bundle));
+        next = link(&bundle, "next");
+        assert!(seen.len() <= 3, "pages repeat: {seen:?}");
+    }
+    assert_eq!(seen, strings(&["c", "b", "a"]));
 }
