@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
 # Search latency at scale on one backend: a generated data set, then each query N times in a row.
 #
-#   benches/search.sh sqlite|postgres PATIENTS [N]
+#   benches/search.sh sqlite|postgres PATIENTS [N] [BUDGET]
 #
 # Builds the release binary, starts a fresh database (SQLite in a temp dir, or a private
 # PostgreSQL cluster, as benches/load.sh does), fills it with `fhir-server generate --patients
 # PATIENTS` (about 40 resources per patient: 25000 gives about a million), starts the server on it
-# and runs benches/search_latency.py (Python 3 with `requests`), which prints p50/p99 per query.
+# and runs benches/search_latency.py (Python 3 with `requests`), which prints p50/p99 per query
+# over N runs (default 100) or BUDGET seconds (default 60), whichever ends first. The server's log
+# goes to a file; the count of statements it logged as slow (over 1 s) is printed at the end.
 # Set KEEP=1 to keep the database directory (and print its path) for looking at query plans.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-backend=${1:?usage: benches/search.sh sqlite|postgres PATIENTS [N]}
-patients=${2:?usage: benches/search.sh sqlite|postgres PATIENTS [N]}
+backend=${1:?usage: benches/search.sh sqlite|postgres PATIENTS [N] [BUDGET]}
+patients=${2:?usage: benches/search.sh sqlite|postgres PATIENTS [N] [BUDGET]}
 runs=${3:-100}
+budget=${4:-60}
 python3 -c 'import requests' 2>/dev/null || { echo "Python's requests is needed: pip install requests"; exit 1; }
 cargo build --release --quiet
 work=$(mktemp -d /tmp/fhir-search.XXXXXX)
@@ -55,8 +58,9 @@ else
   echo "database size: $(du -sh "$work" | cut -f1)"
 fi
 
-FHIR_LOG=warn ./target/release/fhir-server --listen "127.0.0.1:$port" --database-url "$url" &
+FHIR_LOG=warn ./target/release/fhir-server --listen "127.0.0.1:$port" --database-url "$url" >"$work/server.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 300); do curl -sf "http://127.0.0.1:$port/health/ready" >/dev/null && break; sleep 0.1; done
-echo "== $backend: search latency, $runs runs per query, one keep-alive connection"
-python3 benches/search_latency.py "http://127.0.0.1:$port/fhir/R4" "$runs"
+echo "== $backend: search latency, one keep-alive connection"
+python3 benches/search_latency.py "http://127.0.0.1:$port/fhir/R4" "$runs" "$budget"
+echo "statements the server logged as slow: $(grep -c 'slow statement' "$work/server.log" || true)"

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Search latency over HTTP: each query N times in a row on one keep-alive connection.
 
-    benches/search_latency.py BASE [N]
+    benches/search_latency.py BASE [N] [BUDGET]
 
 BASE is the FHIR base URL (http://host:port/fhir/R4). The values the queries need (a patient id,
 an MRN, a family-name prefix, a name) are read from the server first, so this script knows nothing
 of how the data set was made beyond it having Patients with MRN identifiers of system
 https://example.org/mrn, and Observations and Conditions about them.
 
+A query stops repeating once BUDGET seconds (default 60) went into it, so one pathological query
+cannot hold the run for hours; its line then says how many runs it had.
 Prints p50 and p99 in milliseconds per query, the matches each query returned (Bundle.total when
 present, else the entries on the first page), and the overall figures. A last line relates the
 time of `_summary=count` to the total it returns (matches counted per second).
@@ -89,22 +91,24 @@ def main():
         raise SystemExit(__doc__)
     base = sys.argv[1].rstrip("/")
     runs = int(sys.argv[2]) if len(sys.argv) > 2 else 100
+    budget = float(sys.argv[3]) if len(sys.argv) > 3 else 60.0
     session = requests.Session()  # one keep-alive connection for every request
     values = pick_values(session, base)
     print(f"patient {values['id']}, identifier {values['identifier']}, name prefix {values['prefix']!r}")
-    print(f"{'p50 ms':>8} {'p99 ms':>8} {'matches':>8}  query ({runs} runs each, after one warm-up)")
+    print(f"{'p50 ms':>8} {'p99 ms':>8} {'matches':>8}  query ({runs} runs each after one warm-up, or {budget:.0f} s)")
     everything = []
     count_seconds = count_total = None
     for query in queries(values):
         bundle = fetch(session, base, query)  # warm-up, and the match count
         times = []
-        for _ in range(runs):
+        while len(times) < runs and sum(times) < budget * 1000:
             started = time.perf_counter()
             fetch(session, base, query)
             times.append((time.perf_counter() - started) * 1000)
         times.sort()
         everything.extend(times)
-        print(f"{percentile(times, 50):8.2f} {percentile(times, 99):8.2f} {matches(bundle):>8}  {query}")
+        cut = f"  [{len(times)} runs: budget spent]" if len(times) < runs else ""
+        print(f"{percentile(times, 50):8.2f} {percentile(times, 99):8.2f} {matches(bundle):>8}  {query}{cut}")
         if "_summary=count" in query:
             count_seconds, count_total = statistics.median(times) / 1000, bundle.get("total", 0)
     everything.sort()
