@@ -168,7 +168,8 @@ async fn write_one(store: Arc<dyn Store>, generated: Generated) -> Result<()> {
 /// The built-in parameters only: a generated data set goes into a fresh database, which has no
 /// `SearchParameter` resources of its own yet.
 fn index_rows(resource: &Value) -> Vec<IndexRow> {
-    crate::search::index_rows_for_write(crate::search::Registry::r4(), resource)
+    // Generated references are all relative, so no base URL is needed to tell them local.
+    crate::search::index_rows_for_write(crate::search::Registry::r4(), "", resource)
 }
 
 #[cfg(test)]

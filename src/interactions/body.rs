@@ -22,10 +22,11 @@ pub fn parse_valid_resource(body: &[u8], expected: ResourceType) -> Result<Map<S
 /// write them in the same transaction as the version.
 pub fn with_index_rows(
     registry: &crate::search::Registry,
+    own_base: &str,
     resource: Map<String, Value>,
 ) -> (Map<String, Value>, Vec<crate::search::IndexRow>) {
     let resource = Value::Object(resource);
-    let rows = crate::search::index_rows_for_write(registry, &resource);
+    let rows = crate::search::index_rows_for_write(registry, own_base, &resource);
     let Value::Object(resource) = resource else {
         unreachable!("wrapped an object just above")
     };

@@ -11,7 +11,7 @@ use crate::store::{WriteOp, Written};
 pub async fn create(services: &Services, resource_type: ResourceType, body: &[u8]) -> Result<Written> {
     let resource = body::parse_valid_resource(body, resource_type)?;
     let definition = search_parameters::before_write(services, resource_type, &resource)?;
-    let (resource, index) = body::with_index_rows(&services.search_parameters.current(), resource);
+    let (resource, index) = body::with_index_rows(&services.search_parameters.current(), &services.base_url, resource);
     let op = WriteOp::Create {
         resource_type,
         id: Id::generate(),

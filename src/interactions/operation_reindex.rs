@@ -145,7 +145,7 @@ async fn run(services: &Services, job: u64, types: &[ResourceType]) -> Result<()
                 else {
                     continue;
                 };
-                let index = crate::search::index_rows_for_write(&registry, &resource);
+                let index = crate::search::index_rows_for_write(&registry, &services.base_url, &resource);
                 let written = services
                     .store
                     .write(WriteOp::Reindex {

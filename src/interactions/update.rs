@@ -37,7 +37,7 @@ pub async fn update(
         }
     }
     let definition = search_parameters::before_write(services, resource_type, &resource)?;
-    let (resource, index) = body::with_index_rows(&services.search_parameters.current(), resource);
+    let (resource, index) = body::with_index_rows(&services.search_parameters.current(), &services.base_url, resource);
     let op = WriteOp::Update {
         resource_type,
         id,

@@ -60,20 +60,23 @@ pub struct IndexRow {
     pub value: IndexValue,
 }
 
-/// Every index row of `resource` by the built-in parameters, or an error naming the first parameter whose expression failed.
+/// Every index row of `resource` by the built-in parameters, or an error naming the first
+/// parameter whose expression failed. No base URL is the server's own, so absolute references
+/// are kept as URLs only.
 pub fn index_rows(resource: &Value) -> Result<Vec<IndexRow>, String> {
     let mut first_error = None;
-    let rows = index_rows_with(Registry::r4(), resource, &mut |e| {
+    let rows = index_rows_with(Registry::r4(), "", resource, &mut |e| {
         first_error.get_or_insert(e);
     })?;
     first_error.map_or(Ok(rows), Err)
 }
 
-/// The index rows of `resource` for the write path: a parameter whose expression fails is logged
+/// The index rows of `resource` for the write path, on a server whose base is `own_base`: a parameter whose expression fails is logged
 /// and left out rather than refusing a valid resource (the corpus test keeps the list empty).
-pub fn index_rows_for_write(registry: &Registry, resource: &Value) -> Vec<IndexRow> {
+pub fn index_rows_for_write(registry: &Registry, own_base: &str, resource: &Value) -> Vec<IndexRow> {
     index_rows_with(
         registry,
+        own_base,
         resource,
         &mut |e| tracing::warn!(error = %e, "search parameter not indexed"),
     )
@@ -82,6 +85,7 @@ pub fn index_rows_for_write(registry: &Registry, resource: &Value) -> Vec<IndexR
 
 fn index_rows_with(
     registry: &Registry,
+    own_base: &str,
     resource: &Value,
     on_error: &mut dyn FnMut(String),
 ) -> Result<Vec<IndexRow>, String> {
@@ -131,6 +135,7 @@ fn index_rows_with(
         if param.kind == ParamType::Composite {
             let composite = params::composite::Extraction {
                 resource_type,
+                own_base,
                 resource,
                 context: &context,
                 name: &name,
@@ -153,21 +158,22 @@ fn index_rows_with(
             })
         };
         for item in &items {
-            extract_value(param.kind, item, &mut push);
+            extract_value(param.kind, item, own_base, &mut push);
         }
     }
     Ok(rows)
 }
 
 /// The index values of one FHIRPath result item for a parameter of type `kind`.
-pub(super) fn extract_value(kind: ParamType, item: &Item<'_>, push: &mut impl FnMut(IndexValue)) {
+/// `own_base` is the server's base URL: absolute references under it point at resources here.
+pub(super) fn extract_value(kind: ParamType, item: &Item<'_>, own_base: &str, push: &mut impl FnMut(IndexValue)) {
     match kind {
         ParamType::String => params::string::extract(item, push),
         ParamType::Token => params::token::extract(item, push),
         ParamType::Date => params::date::extract(item, push),
         ParamType::Number => params::number::extract(item, push),
         ParamType::Quantity => params::quantity::extract(item, push),
-        ParamType::Reference => params::reference::extract(item, push),
+        ParamType::Reference => params::reference::extract(item, own_base, push),
         ParamType::Uri => params::uri::extract(item, push),
         ParamType::Composite | ParamType::Special => {}
     }

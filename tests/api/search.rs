@@ -242,6 +242,11 @@ async fn numbers_and_quantities_compare_with_prefixes_and_units(app: TestApp) {
         found(&app, "Observation?value-quantity=ap165||cm").await,
         strings(&["o3"])
     );
+    assert_eq!(
+        found(&app, "Observation?value-quantity=eb83").await,
+        strings(&["o1", "o4"]),
+        "eb: ends before the whole range [82.5, 83.5), so 82.5 is not below it"
+    );
     put(
         &app,
         json!({"resourceType": "RiskAssessment", "id": "r1", "status": "final", "subject": {"reference": "Patient/p1"},
@@ -249,6 +254,12 @@ async fn numbers_and_quantities_compare_with_prefixes_and_units(app: TestApp) {
     )
     .await;
     assert_eq!(found(&app, "RiskAssessment?probability=gt0.2").await, strings(&["r1"]));
+    assert_eq!(
+        found(&app, "RiskAssessment?probability=sa0").await,
+        Vec::<String>::new(),
+        "sa0 means at or above 0.5, the end of 0's range"
+    );
+    assert_eq!(found(&app, "RiskAssessment?probability=sa0.2").await, strings(&["r1"]));
     assert_eq!(found(&app, "RiskAssessment?probability=0.25").await, strings(&["r1"]));
     assert_eq!(
         found(&app, "RiskAssessment?probability=lt0.2").await,

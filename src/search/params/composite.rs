@@ -16,6 +16,7 @@ use std::sync::Arc;
 /// What the components' expressions are evaluated with.
 pub struct Extraction<'e> {
     pub resource_type: &'e str,
+    pub own_base: &'e str,
     pub resource: &'e Value,
     pub context: &'e Context<'static>,
     pub name: &'e Arc<str>,
@@ -40,7 +41,7 @@ impl Extraction<'_> {
                     .map_err(|e| format!("component {k}: {e}"))?;
                 let param_id = component_param_id(self.resource_type, &param.code, k);
                 for value in &values {
-                    extract_value(component.kind, value, &mut |value| {
+                    extract_value(component.kind, value, self.own_base, &mut |value| {
                         rows.push(IndexRow {
                             param: self.name.clone(),
                             param_id,

@@ -1,6 +1,7 @@
 //! Date parameters: date, dateTime and instant values as the range their precision denotes
 //! (`2020` is the whole year), Periods from start to end (open ends unbounded), and Timings over
-//! the span of their events.
+//! their outer limits: the span of their events and of `repeat.boundsPeriod` together (the
+//! schedule inside those limits does not count, as search.html says).
 
 use crate::fhirpath::Item;
 use crate::model::InstantRange;
@@ -14,24 +15,27 @@ fn range(text: &str) -> Option<(i64, i64)> {
         .map(|r| (r.start.timestamp_micros(), r.end.timestamp_micros()))
 }
 
+/// `[start, end)` of a Period, open ends unbounded; `None` when it has neither.
+fn period(object: &serde_json::Map<String, Value>) -> Option<(i64, i64)> {
+    let low = object
+        .get("start")
+        .and_then(Value::as_str)
+        .and_then(range)
+        .map_or(i64::MIN, |r| r.0);
+    let high = object
+        .get("end")
+        .and_then(Value::as_str)
+        .and_then(range)
+        .map_or(i64::MAX, |r| r.1);
+    (object.contains_key("start") || object.contains_key("end")).then_some((low, high))
+}
+
 pub fn extract(item: &Item<'_>, push: &mut impl FnMut(IndexValue)) {
     if let Some((object, type_name)) = super::object(item) {
         let bounds = match type_name {
-            Some("Period") => {
-                let low = object
-                    .get("start")
-                    .and_then(Value::as_str)
-                    .and_then(range)
-                    .map_or(i64::MIN, |r| r.0);
-                let high = object
-                    .get("end")
-                    .and_then(Value::as_str)
-                    .and_then(range)
-                    .map_or(i64::MAX, |r| r.1);
-                (object.contains_key("start") || object.contains_key("end")).then_some((low, high))
-            }
+            Some("Period") => period(object),
             Some("Timing") => {
-                let events: Vec<(i64, i64)> = object
+                let mut spans: Vec<(i64, i64)> = object
                     .get("event")
                     .and_then(Value::as_array)
                     .into_iter()
@@ -39,8 +43,15 @@ pub fn extract(item: &Item<'_>, push: &mut impl FnMut(IndexValue)) {
                     .filter_map(Value::as_str)
                     .filter_map(range)
                     .collect();
-                let low = events.iter().map(|e| e.0).min();
-                let high = events.iter().map(|e| e.1).max();
+                spans.extend(
+                    object
+                        .get("repeat")
+                        .and_then(|r| r.get("boundsPeriod"))
+                        .and_then(Value::as_object)
+                        .and_then(period),
+                );
+                let low = spans.iter().map(|e| e.0).min();
+                let high = spans.iter().map(|e| e.1).max();
                 low.zip(high)
             }
             _ => None,
@@ -216,5 +227,23 @@ pub fn write_point_condition(sql: &mut crate::sql::Sql, column: &str, m: &DateMa
                 .bind(time(high.saturating_add(gap)))
                 .push(")");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::fhirpath::{Item, Node};
+    use crate::search::IndexValue;
+    use serde_json::json;
+
+    #[test]
+    fn a_timing_spans_its_events_and_bounds() {
+        let timing = json!({"event": ["2013-02-10"],
+            "repeat": {"boundsPeriod": {"start": "2013-02-14", "end": "2013-02-28"}, "frequency": 1, "period": 1, "periodUnit": "d"}});
+        let mut out = Vec::new();
+        super::extract(&Item::Node(Node::new(&timing, Some("Timing"))), &mut |v| out.push(v));
+        let (low, _) = super::range("2013-02-10").unwrap();
+        let (_, high) = super::range("2013-02-28").unwrap();
+        assert_eq!(out, vec![IndexValue::Date { low, high }]);
     }
 }

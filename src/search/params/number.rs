@@ -40,8 +40,8 @@ mod tests {
 }
 
 /// A number search (search.html#number). Without a prefix (or with `eq`, `ne`, `ap`) the value's
-/// precision gives the range matched (`100` is `[99.5, 100.5)`); other prefixes compare with the
-/// value as if it were exact.
+/// precision gives the range matched (`100` is `[99.5, 100.5)`); `sa` and `eb` ask for values
+/// beyond that whole range; `gt`, `lt`, `ge` and `le` compare with the value as if it were exact.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NumberMatch {
     pub prefix: super::Prefix,
@@ -102,11 +102,18 @@ impl NumberMatch {
                 sql.push("NOT ");
                 in_range(sql, self.low, self.high);
             }
-            Prefix::Gt | Prefix::Sa => {
+            Prefix::Gt => {
                 sql.push(column).push(" > ").bind(Real(self.value));
             }
-            Prefix::Lt | Prefix::Eb => {
+            Prefix::Lt => {
                 sql.push(column).push(" < ").bind(Real(self.value));
+            }
+            // Starts after / ends before the whole range the search value stands for.
+            Prefix::Sa => {
+                sql.push(column).push(" >= ").bind(Real(self.high));
+            }
+            Prefix::Eb => {
+                sql.push(column).push(" < ").bind(Real(self.low));
             }
             Prefix::Ge => {
                 sql.push(column).push(" >= ").bind(Real(self.value));

@@ -23,8 +23,10 @@ pub fn split(reference: &str) -> Option<(String, String)> {
 }
 
 /// Also indexes `Reference.identifier` as a token row (in the token table, under the reference
-/// parameter's own id) for `:identifier`.
-pub fn extract(item: &Item<'_>, push: &mut impl FnMut(IndexValue)) {
+/// parameter's own id) for `:identifier`. A reference names a resource here (and gets its type
+/// and id split out) when it is relative or an absolute URL under `own_base`; an absolute URL of
+/// another server is kept only as written, so `Type/id` searches do not find it.
+pub fn extract(item: &Item<'_>, own_base: &str, push: &mut impl FnMut(IndexValue)) {
     let reference = match super::object(item) {
         Some((object, _)) => {
             if let Some(identifier) = object.get("identifier").and_then(serde_json::Value::as_object) {
@@ -35,7 +37,11 @@ pub fn extract(item: &Item<'_>, push: &mut impl FnMut(IndexValue)) {
         None => primitive_text(item).map(|s| s.into_owned()),
     };
     let Some(url) = reference else { return };
-    let (target_type, target_id) = match split(&url) {
+    let on_base = (!own_base.is_empty())
+        .then(|| url.strip_prefix(own_base).and_then(|rest| rest.strip_prefix('/')))
+        .flatten();
+    let local = on_base.or_else(|| (!url.contains("://")).then_some(url.as_str()));
+    let (target_type, target_id) = match local.and_then(split) {
         Some((t, id)) => (Some(t), Some(id)),
         None => (None, None),
     };
@@ -48,6 +54,39 @@ pub fn extract(item: &Item<'_>, push: &mut impl FnMut(IndexValue)) {
 
 #[cfg(test)]
 mod tests {
+    use crate::fhirpath::{Item, Node};
+    use crate::search::IndexValue;
+    use serde_json::json;
+
+    fn extracted(reference: &str) -> IndexValue {
+        let value = json!({"reference": reference});
+        let mut out = Vec::new();
+        super::extract(
+            &Item::Node(Node::new(&value, Some("Reference"))),
+            "http://here/fhir",
+            &mut |v| out.push(v),
+        );
+        out.pop().unwrap()
+    }
+
+    #[test]
+    fn only_references_here_name_a_local_resource() {
+        let local = |t: &str, id: &str| (Some(t.to_owned()), Some(id.to_owned()));
+        let split = |v: IndexValue| match v {
+            IndexValue::Reference {
+                target_type, target_id, ..
+            } => (target_type, target_id),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(split(extracted("Patient/1")), local("Patient", "1"));
+        assert_eq!(split(extracted("http://here/fhir/Patient/1")), local("Patient", "1"));
+        assert_eq!(
+            split(extracted("http://elsewhere/fhir/Patient/1")),
+            (None, None),
+            "another server's Patient/1 is not ours"
+        );
+    }
+
     #[test]
     fn splits_relative_absolute_and_versioned_references() {
         assert_eq!(super::split("Patient/1"), Some(("Patient".into(), "1".into())));
