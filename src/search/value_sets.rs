@@ -3,7 +3,8 @@
 //! `expansion.contains` when it has one, else its `compose` — included concepts, whole code
 //! systems, other value sets (imports), less excluded concepts and systems. A `filter` would need
 //! the code system's hierarchy and properties, so it is refused with a clear message rather than
-//! answered wrongly.
+//! answered wrongly; so is a whole code system less some of its codes, which the list of codes
+//! a search is made of cannot say.
 //!
 //! Expansion is pure: value sets are looked up in a map the caller fills. `expand` says which
 //! ones it lacks; the caller fetches them from the store and asks again.
@@ -75,6 +76,16 @@ fn expand_one(
     }
     for exclude in array(compose, "exclude") {
         let excluded = include_codes(exclude, reference, known, depth, needs)?;
+        // "Every code of a system but these" has no form in a list of codes: searching by the
+        // whole system would find the excluded codes too.
+        if let Some((system, _)) = excluded
+            .iter()
+            .find(|(system, code)| code.is_some() && codes.contains(&(system.clone(), None)))
+        {
+            return Err(format!(
+                "the ValueSet {reference} excludes single codes from the whole code system {system}, which this server cannot expand"
+            ));
+        }
         codes.retain(|(system, code)| {
             !excluded.contains(&(system.clone(), code.clone())) && !excluded.contains(&(system.clone(), None))
         });
@@ -173,6 +184,30 @@ mod tests {
                 code("http://snomed.info/sct", Some("1")),
                 code("http://snomed.info/sct", Some("2")),
             ])
+        );
+    }
+
+    #[test]
+    fn single_codes_excluded_from_a_whole_system_are_refused() {
+        let mut known = HashMap::new();
+        known.insert(
+            "a".to_owned(),
+            Some(json!({"compose": {"include": [{"system": "http://loinc.org"}],
+                "exclude": [{"system": "http://loinc.org", "concept": [{"code": "8302-2"}]}]}})),
+        );
+        assert!(matches!(expand("a", &known), Expansion::Fails(why) if why.contains("whole code system")));
+        known.insert(
+            "b".to_owned(),
+            Some(
+                json!({"compose": {"include": [{"system": "http://loinc.org", "concept": [{"code": "1-8"}]},
+                {"system": "http://snomed.info/sct"}],
+                "exclude": [{"system": "http://loinc.org"}]}}),
+            ),
+        );
+        assert_eq!(
+            expand("b", &known),
+            Expansion::Codes(vec![code("http://snomed.info/sct", None)]),
+            "a whole system excluded is no problem"
         );
     }
 

@@ -955,6 +955,17 @@ async fn in_and_not_in_use_value_sets_stored_here(app: TestApp) {
     app.get("Observation?code:in=http://example.org/vs/filtered")
         .await
         .assert_outcome(400, "invalid");
+    // Searching by the whole system would find the excluded code too.
+    put(
+        &app,
+        json!({"resourceType": "ValueSet", "id": "loinc-but-weight", "url": "http://example.org/vs/loinc-but-weight",
+        "status": "active", "compose": {"include": [{"system": "http://loinc.org"}],
+            "exclude": [{"system": "http://loinc.org", "concept": [{"code": "29463-7"}]}]}}),
+    )
+    .await;
+    let reply = app.get("Observation?code:not-in=ValueSet/loinc-but-weight").await;
+    let outcome = reply.assert_outcome(400, "invalid");
+    assert_eq!(outcome["issue"][0]["expression"][0], "code:not-in");
 }
 
 async fn list_finds_the_entries_of_a_list(app: TestApp) {

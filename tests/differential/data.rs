@@ -197,6 +197,33 @@ async fn put_all(app: &TestApp, resources: Vec<(String, Value)>) -> Vec<(String,
     results
 }
 
+/// Writes `written` to the server and keeps what it answered; writes `deleted` and deletes it
+/// again, so the server has its history but no current version, as the corpus has none.
+pub async fn write_more(app: &TestApp, corpus: &mut Corpus, written: &[Value], deleted: &[Value]) {
+    let labelled = |resources: &[Value]| -> Vec<(String, Value)> {
+        resources
+            .iter()
+            .map(|r| (format!("{}/{}", r["resourceType"], r["id"]), r.clone()))
+            .collect()
+    };
+    for (label, outcome) in put_all(app, labelled(deleted)).await {
+        let stored = outcome.unwrap_or_else(|reply| panic!("{label} refused: {reply}"));
+        let path = format!(
+            "{}/{}",
+            stored["resourceType"].as_str().unwrap(),
+            stored["id"].as_str().unwrap()
+        );
+        let status = app.delete(&path).await.status;
+        assert_eq!(status, 204, "DELETE {path}");
+    }
+    for (label, outcome) in put_all(app, labelled(written)).await {
+        let stored = outcome.unwrap_or_else(|reply| panic!("{label} refused: {reply}"));
+        let resource_type = stored["resourceType"].as_str().unwrap().to_owned();
+        let id = stored["id"].as_str().unwrap().to_owned();
+        corpus.by_type.entry(resource_type).or_default().insert(id, stored);
+    }
+}
+
 /// Loads the examples and the chosen Synthea bundles into the server and into memory.
 pub async fn load(app: &TestApp) -> (Corpus, LoadReport) {
     let mut corpus = Corpus::default();

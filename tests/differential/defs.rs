@@ -16,12 +16,16 @@ pub enum Kind {
     Reference,
     Quantity,
     Uri,
+    Composite,
 }
 
 pub struct Def {
     pub kind: Kind,
     pub targets: Vec<String>,
     pub expression: Option<Expression>,
+    /// For a composite, its components in order: the type of the parameter each one's
+    /// `definition` names, and its expression, evaluated on each item of `expression`.
+    pub components: Vec<(Kind, Expression)>,
 }
 
 pub struct Defs {
@@ -38,18 +42,25 @@ impl Defs {
         DEFS.get_or_init(|| {
             let text = include_str!("../../search-params/search-parameters.json");
             let file: Value = serde_json::from_str(text).unwrap();
+            let raws = file["searchParameters"].as_array().unwrap();
+            let kind_of = |raw: &Value| match raw["type"].as_str().unwrap() {
+                "number" => Some(Kind::Number),
+                "date" => Some(Kind::Date),
+                "string" => Some(Kind::String),
+                "token" => Some(Kind::Token),
+                "reference" => Some(Kind::Reference),
+                "quantity" => Some(Kind::Quantity),
+                "uri" => Some(Kind::Uri),
+                "composite" => Some(Kind::Composite),
+                _ => None,
+            };
+            let by_url: HashMap<&str, Kind> = raws
+                .iter()
+                .filter_map(|raw| Some((raw["url"].as_str()?, kind_of(raw)?)))
+                .collect();
             let mut by_key = HashMap::new();
-            for raw in file["searchParameters"].as_array().unwrap() {
-                let kind = match raw["type"].as_str().unwrap() {
-                    "number" => Kind::Number,
-                    "date" => Kind::Date,
-                    "string" => Kind::String,
-                    "token" => Kind::Token,
-                    "reference" => Kind::Reference,
-                    "quantity" => Kind::Quantity,
-                    "uri" => Kind::Uri,
-                    _ => continue,
-                };
+            for raw in raws {
+                let Some(kind) = kind_of(raw) else { continue };
                 let code = raw["code"].as_str().unwrap().to_owned();
                 let expression_text = raw["expression"].as_str();
                 let targets: Vec<String> = raw["target"]
@@ -59,6 +70,17 @@ impl Defs {
                     .filter_map(Value::as_str)
                     .map(str::to_owned)
                     .collect();
+                let components: Vec<(Kind, Expression)> = raw["component"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|c| {
+                        let definition = c["definition"].as_str().unwrap();
+                        let kind = by_url.get(definition).copied();
+                        let kind = kind.unwrap_or_else(|| panic!("no parameter {definition}"));
+                        (kind, Expression::parse(c["expression"].as_str().unwrap()).unwrap())
+                    })
+                    .collect();
                 // A few extension parameters in the package name no base; nothing searches them.
                 for base in raw["base"].as_array().into_iter().flatten().filter_map(Value::as_str) {
                     by_key.insert(
@@ -67,6 +89,7 @@ impl Defs {
                             kind,
                             targets: targets.clone(),
                             expression: expression_text.map(|e| Expression::parse(e).unwrap()),
+                            components: components.clone(),
                         },
                     );
                 }

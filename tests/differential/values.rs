@@ -42,6 +42,9 @@ pub enum Val {
         value: Option<String>,
     },
     Uri(String),
+    /// One item of a composite's expression (search.html#composite): per component, the values
+    /// of the component's expression evaluated on that item, as values of the component's type.
+    Composite(Vec<Vec<Val>>),
 }
 
 /// Case- and accent-insensitive form (search.html#string): canonical decomposition, combining
@@ -66,17 +69,37 @@ pub fn extract(def: &Def, resource: &Value, unhandled: &mut Unhandled) -> Vec<Va
     let Ok(items) = expression.evaluate(resource, &context) else {
         return Vec::new();
     };
+    if def.kind == Kind::Composite {
+        // Each item is one candidate tuple; its components are evaluated relative to it.
+        return items
+            .iter()
+            .map(|item| {
+                let parts = def.components.iter().map(|(kind, component)| {
+                    match component.evaluate_on(item.clone(), resource, &context) {
+                        Ok(values) => typed_values(*kind, &values, unhandled),
+                        Err(_) => Vec::new(),
+                    }
+                });
+                Val::Composite(parts.collect())
+            })
+            .collect();
+    }
+    typed_values(def.kind, &items, unhandled)
+}
+
+/// FHIRPath results as values of a parameter of type `kind`.
+fn typed_values(kind: Kind, items: &[Item<'_>], unhandled: &mut Unhandled) -> Vec<Val> {
     let mut out = Vec::new();
-    for item in &items {
+    for item in items {
         match complex(item) {
             Some((object, type_name)) => {
-                if !complex_values(def.kind, object, type_name, &mut out) {
-                    unhandled.insert((format!("{:?}", def.kind), type_name.unwrap_or("?").to_owned()));
+                if !complex_values(kind, object, type_name, &mut out) {
+                    unhandled.insert((format!("{kind:?}"), type_name.unwrap_or("?").to_owned()));
                 }
             }
             None => {
                 if let Some(text) = primitive(item) {
-                    primitive_values(def.kind, &text, &mut out);
+                    primitive_values(kind, &text, &mut out);
                 }
             }
         }
@@ -142,6 +165,7 @@ fn primitive_values(kind: Kind, text: &str, out: &mut Vec<Val>) {
         Kind::Quantity => {}
         Kind::Reference => out.push(Val::Reference(text.to_owned())),
         Kind::Uri => out.push(Val::Uri(text.to_owned())),
+        Kind::Composite => {}
     }
 }
 

@@ -137,7 +137,7 @@ impl Generator<'_, '_> {
     // ---- chains and _has -------------------------------------------------------------------
 
     /// The first value of `code` of a random resource of `resource_type` that has one.
-    fn some_value(&mut self, resource_type: &str, code: &str) -> Option<Val> {
+    pub(super) fn some_value(&mut self, resource_type: &str, code: &str) -> Option<Val> {
         let values = self.values(resource_type, code);
         (!values.is_empty()).then(|| self.rng.pick(&values).1.clone())
     }

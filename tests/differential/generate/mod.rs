@@ -2,11 +2,18 @@
 //! actually present (and some that are not), and turns them into search values for every
 //! parameter type, modifier and prefix. Nothing here knows what a query should find.
 //! `targets` lists the parameters drawn from, `single` makes one-parameter queries per type,
-//! modifier and prefix, `combined` the rest (`_id`, `_lastUpdated`, AND, chains, `_has`, `_sort`).
+//! modifier and prefix, `combined` the rest (`_id`, `_lastUpdated`, AND, chains, `_has`, `_sort`),
+//! `composites` composite parameters, `text` `_text` and `_content`, `membership` `:in`,
+//! `:not-in` and `_list` against the ValueSets and Lists that `fixtures` makes from the data
+//! before any query is drawn.
 
 mod combined;
+mod composites;
+pub mod fixtures;
+mod membership;
 mod single;
 mod targets;
+mod text;
 
 use crate::eval::Evaluator;
 use crate::values::Val;
@@ -122,7 +129,8 @@ impl<'e, 'c> Generator<'e, 'c> {
         self.queries.push(query);
     }
 
-    pub fn generate(mut self) -> Vec<Query> {
+    /// The queries, some of them about `fixtures` (which the data must hold by now).
+    pub fn generate(mut self, fixtures: &fixtures::Fixtures) -> Vec<Query> {
         self.strings();
         self.escapes();
         self.tokens();
@@ -135,6 +143,11 @@ impl<'e, 'c> Generator<'e, 'c> {
         self.and_of_parameters();
         self.chains_and_has();
         self.sorts();
+        self.composites();
+        self.text_searches();
+        self.value_set_searches(fixtures);
+        self.list_searches();
+        self.more_identifiers();
         self.queries
     }
 }

@@ -10,7 +10,7 @@ impl Generator<'_, '_> {
 
     /// A variant of `text` the default string search must treat alike: other case, accents
     /// dropped or added.
-    fn vary_case_and_accents(&mut self, text: &str) -> String {
+    pub(super) fn vary_case_and_accents(&mut self, text: &str) -> String {
         let text = match self.rng.below(4) {
             0 => text.to_uppercase(),
             1 => text.to_lowercase(),
@@ -311,7 +311,7 @@ impl Generator<'_, '_> {
     /// A decimal near `x` as a search would write it: exact, rounded to fewer digits, or moved.
     /// For `sa` and `eb` mostly rounded to a whole number, so that stored values fall inside the
     /// search value's precision range on either side of it.
-    fn number_text(&mut self, prefix: &str, x: f64) -> String {
+    pub(super) fn number_text(&mut self, prefix: &str, x: f64) -> String {
         if matches!(prefix, "sa" | "eb") && self.rng.chance(70) {
             return format!("{:.0}", x.round());
         }

@@ -1,21 +1,29 @@
 //! The in-memory evaluator: a search query applied to every resource in memory by the matching
 //! rules of search.html (https://hl7.org/fhir/R4/search.html), written independently of the
 //! server's SQL. Where the specification leaves a choice, the choice is named in a comment.
+//! `search` parses and matches one search value, `text` gives the words of `_text` and
+//! `_content`, `value_sets` what a ValueSet contains for `:in`.
+
+mod search;
+pub mod text;
+mod value_sets;
 
 use crate::data::Corpus;
-use crate::defs::{Def, Defs, Kind};
-use crate::rules::{
-    NumberSearch, Prefix, SortValue, compare_keys, compare_values, date_matches, number_matches, number_search,
-    split_escaped, split_prefix, unescape,
-};
+use crate::defs::{Defs, Kind};
+use crate::rules::{SortValue, compare_keys, compare_values, split_escaped, unescape};
 use crate::values::{Unhandled, Val, date_range, extract, normalize};
+use search::{Search, date_search};
 use std::cell::RefCell;
 use std::cmp::Ordering;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
+use text::WordSearch;
 
 /// The values of one parameter for every resource of one type, by id.
 type Column = Rc<HashMap<String, Vec<Val>>>;
+
+/// The words of one resource for `_text` or `_content`.
+type Words = Rc<BTreeSet<String>>;
 
 pub struct Evaluator<'a> {
     pub corpus: &'a Corpus,
@@ -24,6 +32,8 @@ pub struct Evaluator<'a> {
     /// `now` for `ap` on dates, in microseconds (the server reads its own clock per request).
     pub now: i64,
     columns: RefCell<HashMap<(String, String), Column>>,
+    /// The words of `_content` (`true`) or `_text` of each resource, computed once.
+    words: RefCell<HashMap<(bool, String, String), Words>>,
     pub unhandled: RefCell<Unhandled>,
 }
 
@@ -36,32 +46,6 @@ pub struct Expected {
     pub descending: Vec<bool>,
 }
 
-/// One typed search value.
-#[derive(Debug, Clone)]
-enum Search {
-    StartsWith(String),
-    Exact(String),
-    Contains(String),
-    Code(String),
-    SystemCode(String, String),
-    NoSystemCode(String),
-    System(String),
-    Text(String),
-    Date(Prefix, i64, i64),
-    Number(NumberSearch),
-    Quantity(NumberSearch, Option<String>, Option<String>),
-    /// A local target: `Type/id`, or an id (of any type unless a type modifier says one).
-    Local(Option<String>, String),
-    Url(String),
-    /// `:identifier` on a reference: a token search (`Code` … `System`) on `Reference.identifier`.
-    RefIdentifier(Box<Search>),
-    /// `:of-type`: an Identifier whose type has the coding `(system, code)` and whose value is given.
-    OfType(String, String, String),
-    UriEquals(String),
-    UriBelow(String),
-    UriAbove(String),
-}
-
 /// A condition on one resource.
 #[derive(Debug, Clone)]
 enum Cond {
@@ -71,11 +55,25 @@ enum Cond {
         code: String,
         missing: bool,
     },
+    /// `not`: `:not` or `:not-in`, the resources the plain search does not find.
     Values {
         code: String,
         searches: Vec<Search>,
         not: bool,
     },
+    /// A composite parameter (search.html#composite): some item of its expression whose
+    /// components meet every part of one alternative, part `k` by component `k`.
+    Composite {
+        code: String,
+        alternatives: Vec<Vec<Search>>,
+    },
+    /// `_text` (`content: false`) or `_content`: every word of one alternative is met.
+    Text {
+        content: bool,
+        alternatives: Vec<Vec<WordSearch>>,
+    },
+    /// `_list`: an entry of one of these Lists points at the resource.
+    List(Vec<String>),
     Chain {
         code: String,
         target_type: Option<String>,
@@ -98,6 +96,7 @@ impl<'a> Evaluator<'a> {
             base: base.trim_end_matches('/').to_owned(),
             now: chrono::Utc::now().timestamp_micros(),
             columns: RefCell::default(),
+            words: RefCell::default(),
             unhandled: RefCell::default(),
         }
     }
@@ -191,6 +190,13 @@ impl<'a> Evaluator<'a> {
         let values = split_escaped(value, ',');
         match code {
             "_id" => return Ok(Cond::Id(values.iter().map(|v| unescape(v)).collect())),
+            "_list" => return Ok(Cond::List(values.iter().map(|v| unescape(v)).collect())),
+            "_text" | "_content" => {
+                return Ok(Cond::Text {
+                    content: code == "_content",
+                    alternatives: text::parse(value, modifier)?,
+                });
+            }
             "_lastUpdated" => {
                 let searches = values.iter().map(|v| date_search(v)).collect::<Result<_, _>>()?;
                 return Ok(Cond::LastUpdated(searches));
@@ -206,55 +212,30 @@ impl<'a> Evaluator<'a> {
                 missing: value == "true",
             });
         }
-        let not = def.kind == Kind::Token && modifier == Some("not");
+        if def.kind == Kind::Composite {
+            let alternatives = values
+                .iter()
+                .map(|v| self.parse_composite(&def.components, modifier, v))
+                .collect::<Result<_, _>>()?;
+            return Ok(Cond::Composite {
+                code: code.to_owned(),
+                alternatives,
+            });
+        }
+        let not = def.kind == Kind::Token && matches!(modifier, Some("not" | "not-in"));
+        let modifier = match modifier {
+            Some("not") => None,
+            Some("not-in") => Some("in"),
+            other => other,
+        };
         let searches = values
             .iter()
-            .map(|v| self.parse_search(def, modifier.filter(|m| *m != "not"), v))
+            .map(|v| self.parse_search(def.kind, modifier, v))
             .collect::<Result<_, _>>()?;
         Ok(Cond::Values {
             code: code.to_owned(),
             searches,
             not,
-        })
-    }
-
-    fn parse_search(&self, def: &Def, modifier: Option<&str>, value: &str) -> Result<Search, String> {
-        Ok(match (def.kind, modifier) {
-            (Kind::String, None) => Search::StartsWith(normalize(&unescape(value))),
-            (Kind::String, Some("exact")) => Search::Exact(unescape(value)),
-            (Kind::String, Some("contains")) => Search::Contains(normalize(&unescape(value))),
-            (Kind::Token, Some("text")) => Search::Text(normalize(&unescape(value))),
-            (Kind::Token, None) => token_search(value)?,
-            (Kind::Token, Some("of-type")) => match split_escaped(value, '|').as_slice() {
-                [system, code, id] => Search::OfType(unescape(system), unescape(code), unescape(id)),
-                _ => return Err(format!("bad :of-type {value}")),
-            },
-            (Kind::Reference, Some("identifier")) => Search::RefIdentifier(Box::new(token_search(value)?)),
-            (Kind::Date, None) => date_search(value)?,
-            (Kind::Number, None) => Search::Number(number_search(value)?),
-            (Kind::Quantity, None) => {
-                let parts = split_escaped(value, '|');
-                let given = |s: &String| (!s.is_empty()).then(|| unescape(s));
-                match parts.as_slice() {
-                    [n] => Search::Quantity(number_search(n)?, None, None),
-                    [n, system, code] => Search::Quantity(number_search(n)?, given(system), given(code)),
-                    _ => return Err(format!("bad quantity {value}")),
-                }
-            }
-            (Kind::Reference, type_modifier) => {
-                let value = unescape(value);
-                if let Some((t, id)) = self.local_target(&value) {
-                    Search::Local(Some(t), id)
-                } else if !value.contains(['/', ':', '#']) {
-                    Search::Local(type_modifier.map(str::to_owned), value)
-                } else {
-                    Search::Url(value)
-                }
-            }
-            (Kind::Uri, None) => Search::UriEquals(unescape(value)),
-            (Kind::Uri, Some("below")) => Search::UriBelow(unescape(value)),
-            (Kind::Uri, Some("above")) => Search::UriAbove(unescape(value)),
-            (kind, modifier) => return Err(format!("{kind:?} with modifier {modifier:?} is not evaluated")),
         })
     }
 
@@ -280,9 +261,7 @@ impl<'a> Evaluator<'a> {
             }
             Cond::Missing { code, missing } => {
                 let column = self.column(resource_type, code);
-                let present = column
-                    .get(id)
-                    .is_some_and(|values| values.iter().any(|v| !matches!(v, Val::RefIdentifier { .. })));
+                let present = column.get(id).is_some_and(|values| values.iter().any(is_a_value));
                 present != *missing
             }
             Cond::Values {
@@ -294,6 +273,33 @@ impl<'a> Evaluator<'a> {
                 // `:not` (search.html#token): the resources the plain search does not find,
                 // including those with no value at all.
                 found != *not
+            }
+            Cond::Composite { code, alternatives } => {
+                let column = self.column(resource_type, code);
+                column.get(id).into_iter().flatten().any(|item| {
+                    let Val::Composite(parts) = item else { return false };
+                    alternatives.iter().any(|alternative| {
+                        alternative
+                            .iter()
+                            .zip(parts)
+                            .all(|(search, values)| values.iter().any(|v| self.matches(search, v)))
+                    })
+                })
+            }
+            Cond::Text { content, alternatives } => {
+                let words = self.words(*content, resource_type, id);
+                alternatives
+                    .iter()
+                    .any(|words_wanted| words_wanted.iter().all(|w| w.matches(&words)))
+            }
+            Cond::List(lists) => {
+                let column = self.column("List", "item");
+                lists.iter().any(|list| {
+                    column.get(list).into_iter().flatten().any(|v| match v {
+                        Val::Reference(r) => self.local_target(r) == Some((resource_type.to_owned(), id.to_owned())),
+                        _ => false,
+                    })
+                })
             }
             Cond::Chain {
                 code,
@@ -343,75 +349,6 @@ impl<'a> Evaluator<'a> {
                     .as_ref()
                     .is_some_and(|t| t.contains(&(resource_type.to_owned(), id.to_owned())))
             }
-        }
-    }
-
-    fn matches(&self, search: &Search, value: &Val) -> bool {
-        match (search, value) {
-            (Search::StartsWith(prefix), Val::Str(s)) => normalize(s).starts_with(prefix.as_str()),
-            (Search::Exact(text), Val::Str(s)) => s == text,
-            (Search::Contains(text), Val::Str(s)) => normalize(s).contains(text.as_str()),
-            (Search::Code(c), Val::Token { code, .. }) => code.as_deref() == Some(c),
-            (Search::SystemCode(s, c), Val::Token { system, code, .. }) => {
-                system.as_deref() == Some(s) && code.as_deref() == Some(c)
-            }
-            (Search::NoSystemCode(c), Val::Token { system, code, .. }) => {
-                system.is_none() && code.as_deref() == Some(c)
-            }
-            (Search::System(s), Val::Token { system, .. }) => system.as_deref() == Some(s),
-            // `:text` is a string search (starts-with, normalised) on the displays and texts.
-            (Search::Text(t), Val::Token { texts, .. }) => texts.iter().any(|x| x.starts_with(t.as_str())),
-            (Search::Date(prefix, low, high), Val::Date { low: tl, high: th }) => {
-                date_matches(*prefix, *low, *high, *tl, *th, self.now)
-            }
-            (Search::Number(n), Val::Number(x)) => number_matches(n, *x),
-            (
-                Search::Quantity(n, system, code),
-                Val::Quantity {
-                    value,
-                    system: s,
-                    code: c,
-                    unit,
-                },
-            ) => {
-                number_matches(n, *value)
-                    && match (system, code) {
-                        (Some(system), Some(code)) => s.as_ref() == Some(system) && c.as_ref() == Some(code),
-                        (Some(system), None) => s.as_ref() == Some(system),
-                        // `number||code`: the code or the unit as displayed.
-                        (None, Some(code)) => c.as_ref() == Some(code) || unit.as_ref() == Some(code),
-                        (None, None) => true,
-                    }
-            }
-            (Search::Local(wanted_type, wanted_id), Val::Reference(r)) => self
-                .local_target(r)
-                .is_some_and(|(t, id)| id == *wanted_id && wanted_type.as_ref().is_none_or(|w| *w == t)),
-            (Search::Url(url), Val::Reference(r)) => r == url,
-            (Search::RefIdentifier(token), Val::RefIdentifier { system, value }) => self.matches(
-                token,
-                &Val::Token {
-                    system: system.clone(),
-                    code: value.clone(),
-                    texts: Vec::new(),
-                    types: Vec::new(),
-                },
-            ),
-            (Search::OfType(s, c, v), Val::Token { code, types, .. }) => {
-                code.as_ref() == Some(v) && types.iter().any(|(ts, tc)| ts.as_deref().unwrap_or("") == s && tc == c)
-            }
-            (Search::UriEquals(u), Val::Uri(v)) => u == v,
-            (Search::UriBelow(u), Val::Uri(v)) => v.starts_with(u.as_str()),
-            // `:above`: the stored uri is the searched one or one of its ancestors at a `/`.
-            // A scheme alone (`http:`, `http://`) is no one's ancestor.
-            (Search::UriAbove(u), Val::Uri(v)) => {
-                u == v
-                    || (u.starts_with(v.as_str())
-                        && (v.ends_with('/') || u[v.len()..].starts_with('/'))
-                        && !v.ends_with(':')
-                        && !v.ends_with(":/")
-                        && !v.ends_with("://"))
-            }
-            _ => false,
         }
     }
 
@@ -490,7 +427,7 @@ impl<'a> Evaluator<'a> {
                 Val::Number(x) => Some(SortValue::Real(*x)),
                 Val::Quantity { value, .. } => Some(SortValue::Real(*value)),
                 Val::Reference(r) | Val::Uri(r) => Some(SortValue::Text(r.clone())),
-                Val::RefIdentifier { .. } => None,
+                Val::RefIdentifier { .. } | Val::Composite(_) => None,
             })
             .collect();
         let best = keys.into_iter().reduce(|a, b| {
@@ -499,22 +436,30 @@ impl<'a> Evaluator<'a> {
         });
         best.unwrap_or(SortValue::Missing)
     }
+
+    /// The words `_content` (`content`) or `_text` searches in one resource.
+    pub fn words(&self, content: bool, resource_type: &str, id: &str) -> Words {
+        let key = (content, resource_type.to_owned(), id.to_owned());
+        if let Some(words) = self.words.borrow().get(&key) {
+            return words.clone();
+        }
+        let words = Rc::new(match self.corpus.get(resource_type, id) {
+            Some(resource) if content => text::content_words(resource),
+            Some(resource) => text::narrative_words(resource),
+            None => BTreeSet::new(),
+        });
+        self.words.borrow_mut().insert(key, words.clone());
+        words
+    }
 }
 
-/// `code`, `system|code`, `|code` or `system|` (search.html#token).
-fn token_search(value: &str) -> Result<Search, String> {
-    let parts = split_escaped(value, '|');
-    Ok(match parts.as_slice() {
-        [code] => Search::Code(unescape(code)),
-        [system, code] if system.is_empty() => Search::NoSystemCode(unescape(code)),
-        [system, code] if code.is_empty() => Search::System(unescape(system)),
-        [system, code] => Search::SystemCode(unescape(system), unescape(code)),
-        _ => return Err(format!("bad token {value}")),
-    })
-}
-
-fn date_search(value: &str) -> Result<Search, String> {
-    let (prefix, text) = split_prefix(value);
-    let (low, high) = date_range(text).ok_or(format!("not a date: {value}"))?;
-    Ok(Search::Date(prefix, low, high))
+/// Whether `value` counts for `:missing`: `Reference.identifier` concerns the reference, not a
+/// value of it; a composite's item is a value when every component has one (search.html#missing:
+/// "a value for the parameter" — a composite's value is all its parts).
+fn is_a_value(value: &Val) -> bool {
+    match value {
+        Val::RefIdentifier { .. } => false,
+        Val::Composite(parts) => parts.iter().all(|p| p.iter().any(is_a_value)),
+        _ => true,
+    }
 }
