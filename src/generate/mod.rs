@@ -1,7 +1,7 @@
 //! A synthetic, Synthea-like data set written straight through the store, for benchmarks at scale.
 //!
 //! `fhir-server generate --patients N --seed S` writes 20 Organizations, 50 Practitioners and, per
-//! patient, one Patient with about 8 Encounters, 28 Observations (LOINC vitals and labs) and 2–3
+//! patient, one Patient with about 8 Encounters, 29 Observations (LOINC vitals and labs) and 2–3
 //! Conditions (SNOMED): about 40 resources per patient, so 25,000 patients make about a million.
 //!
 //! Why through the store and not over HTTP: loading a million resources is the set-up of a search
