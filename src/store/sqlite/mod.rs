@@ -65,7 +65,9 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await?;
         migrate::run(&writer, migrate::SQLITE, "BEGIN IMMEDIATE", None).await?;
-        let writer_connection = writer.acquire().await?.detach();
+        let mut writer_connection = writer.acquire().await?.detach();
+        // Before any reader connects, so every reader plans with statistics from the start.
+        refresh_planner_statistics(&mut writer_connection).await;
         let cache = Arc::new(VersionCache::new(cache_bytes));
         let readers = SqlitePoolOptions::new()
             .test_before_acquire(false)
@@ -80,6 +82,29 @@ impl SqliteStore {
             cache,
             _owner_lock: owner_lock,
         })
+    }
+}
+
+/// Gathers fresh planner statistics (`sqlite_stat1`) for tables that never had any or whose size
+/// changed a lot since. `analysis_limit` makes ANALYZE sample about a thousand rows per index,
+/// so this takes milliseconds even on millions of rows. ANALYZE changes the schema version, so
+/// the readers pick the new statistics up at their next statement. A failure is only logged:
+/// without statistics searches are slower, not wrong.
+async fn refresh_planner_statistics(conn: &mut sqlx::SqliteConnection) {
+    let started = std::time::Instant::now();
+    let result = async {
+        sqlx::query("PRAGMA analysis_limit = 1000").execute(&mut *conn).await?;
+        // 0x10002: analyze where it would help, looking at every table, not only those the
+        // connection has queried.
+        sqlx::query("PRAGMA optimize = 0x10002").execute(&mut *conn).await
+    }
+    .await;
+    match result {
+        Ok(_) => tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "planner statistics refreshed"
+        ),
+        Err(e) => tracing::warn!(error = %e, "could not refresh the SQLite planner statistics"),
     }
 }
 
@@ -237,5 +262,67 @@ impl Store for SqliteStore {
 
     fn count<'a>(&'a self, sql: &'a Sql) -> BoxFuture<'a, Result<i64>> {
         Box::pin(async move { Ok(with_binds(sql).fetch_one(&self.readers).await?.get(0)) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::StoreOptions;
+    use sqlx::Connection;
+
+    /// Index tables with planner statistics in `sqlite_stat1`.
+    async fn tables_with_statistics(path: &std::path::Path) -> Vec<String> {
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite:{}", path.display()))
+            .await
+            .unwrap();
+        let exists: i64 = sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        if exists == 0 {
+            return Vec::new();
+        }
+        sqlx::query_scalar("SELECT DISTINCT tbl FROM sqlite_stat1 WHERE tbl LIKE 'search_%' ORDER BY tbl")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_writer_gathers_planner_statistics_as_data_grows() {
+        let dir = std::env::temp_dir().join(format!(
+            "fhir-statistics-test-{}-{}",
+            std::process::id(),
+            chrono::Utc::now().timestamp_micros()
+        ));
+        let path = dir.join("fhir.sqlite");
+        let url = format!("sqlite:{}", path.display());
+        let options = StoreOptions {
+            max_connections: 2,
+            cache_bytes: 0,
+        };
+        let store = crate::store::open(&url, &options).await.unwrap();
+        assert!(
+            tables_with_statistics(&path).await.is_empty(),
+            "an empty store has nothing to analyze"
+        );
+        // About 40 resources per patient: past the first refresh at 1,000 writes.
+        let generate = crate::generate::Options {
+            patients: 40,
+            seed: 3,
+            concurrency: 16,
+        };
+        crate::generate::write_data_set(store.clone(), &generate, |_, _| {})
+            .await
+            .unwrap();
+        let analyzed = tables_with_statistics(&path).await;
+        for table in ["search_date", "search_reference", "search_string", "search_token"] {
+            assert!(
+                analyzed.iter().any(|t| t == table),
+                "{table} not analyzed: {analyzed:?}"
+            );
+        }
+        drop(store);
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -40,8 +40,12 @@ pub(super) fn spawn(conn: SqliteConnection, cache: Arc<VersionCache>) -> mpsc::S
 
 async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<WriteRequest>, cache: Arc<VersionCache>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut statistics = StatisticsSchedule::default();
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let results = commit_batch(&mut conn, &batch).await;
+        if statistics.wrote(batch.len()) {
+            super::refresh_planner_statistics(&mut conn).await;
+        }
         for (request, result) in batch.drain(..).zip(results) {
             if let Ok(Some(w)) = &result {
                 let version = StoredVersion {
@@ -54,6 +58,38 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<WriteRequest>, c
             // The requester may have gone (client disconnected); the write stands regardless.
             let _ = request.reply.send(result);
         }
+    }
+}
+
+/// When the writer refreshes the planner's statistics: after 1,000 writes, then after twice as
+/// many each time up to every 100,000. SQLite gathers none on its own, and without them it picks
+/// poor join orders for chains and sorts once tables grow (seconds instead of milliseconds at
+/// fifty thousand resources). Doubling keeps a bulk load from paying for it often, and
+/// `PRAGMA optimize` itself re-analyzes only tables whose size changed a lot.
+struct StatisticsSchedule {
+    since_last: usize,
+    interval: usize,
+}
+
+impl Default for StatisticsSchedule {
+    fn default() -> Self {
+        StatisticsSchedule {
+            since_last: 0,
+            interval: 1_000,
+        }
+    }
+}
+
+impl StatisticsSchedule {
+    /// Counts `writes`; true when it is time to refresh.
+    fn wrote(&mut self, writes: usize) -> bool {
+        self.since_last += writes;
+        if self.since_last < self.interval {
+            return false;
+        }
+        self.since_last = 0;
+        self.interval = (self.interval * 2).min(100_000);
+        true
     }
 }
 
