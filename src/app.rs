@@ -83,6 +83,7 @@ pub async fn build_state(config: &ServeConfig, base_url: &str) -> Result<AppStat
             search_limits: crate::search::request::Limits {
                 default_count: config.search_default_count.min(config.search_max_count),
                 max_count: config.search_max_count,
+                default_total_limit: config.search_default_total_limit,
             },
         },
         capability_statement: Arc::new(capability),

@@ -105,6 +105,12 @@ pub struct ServeConfig {
     #[arg(long, env = "FHIR_SEARCH_MAX_COUNT", default_value_t = 1000)]
     pub search_max_count: u32,
 
+    /// Matches counted for `Bundle.total` when the client does not ask with `_total`: a search
+    /// with at most this many matches gets its total, a larger one none (counting every match
+    /// of a broad search would cost more than its first page). `_total=accurate` always counts.
+    #[arg(long, env = "FHIR_SEARCH_DEFAULT_TOTAL_LIMIT", default_value_t = 1000)]
+    pub search_default_total_limit: u32,
+
     /// Log line format.
     #[arg(long, env = "FHIR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -132,6 +138,7 @@ impl ServeConfig {
             cache_mib: 64,
             search_default_count: 20,
             search_max_count: 1000,
+            search_default_total_limit: 1000,
             log_format: LogFormat::Text,
             log: "warn".into(),
         }

@@ -16,7 +16,8 @@
 //!   OperationOutcome builder.
 //! - [`search`]: the search engine's pure half: the parameter registry, index-row extraction,
 //!   one module per parameter type (`search::params`), and the pipeline query string →
-//!   resolved clauses (`query`, `request`) → SQL per dialect (`compile`); the registry in force
+//!   resolved clauses (`query`, `request`) → SQL per dialect (`compile`), each clause as a set
+//!   or tested row by row as `plan` chooses from its measured size; the registry in force
 //!   with custom `SearchParameter`s (`custom`) and ValueSet expansion (`value_sets`). No database,
 //!   no user.
 //! - [`sql`]: SQL as values (text, numbered placeholders, typed binds) for SQLite or PostgreSQL.

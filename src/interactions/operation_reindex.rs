@@ -15,6 +15,7 @@
 use super::Services;
 use crate::error::Result;
 use crate::model::{Id, ResourceType};
+use crate::search::plan::Plan;
 use crate::search::{compile, request};
 use crate::store::WriteOp;
 use serde_json::{Value, json};
@@ -126,12 +127,13 @@ async fn run(services: &Services, job: u64, types: &[ResourceType]) -> Result<()
                 request::Limits {
                     default_count: PAGE_SIZE,
                     max_count: PAGE_SIZE,
+                    default_total_limit: 0,
                 },
                 true,
             )?;
             let mut rows = services
                 .store
-                .search(&compile::page_query(services.store.dialect(), &search)?)
+                .search(&compile::page_query(services.store.dialect(), &search, &Plan::sets())?)
                 .await?;
             let more = rows.len() > PAGE_SIZE as usize;
             rows.truncate(PAGE_SIZE as usize);

@@ -13,6 +13,7 @@ use crate::search::compartments;
 use crate::search::compile;
 use crate::search::params::ValueMatch;
 use crate::search::params::reference::ReferenceMatch;
+use crate::search::plan::{self, Plan};
 use crate::search::query::Clause;
 use crate::search::registry::param_id;
 use crate::search::request::{self, Include, Page, SearchRequest, Summary, Total};
@@ -63,7 +64,9 @@ pub async fn search(
     let dialect = store.dialect();
 
     if request.summary == Summary::Count {
-        let total = store.count(&compile::count_query(dialect, &request)).await?;
+        let total = store
+            .count(&compile::count_query(dialect, &request, &Plan::sets()))
+            .await?;
         let links = vec![Link::new("self", link(services, &path, &request.link_params, None))];
         let entries = outcome_entry(&request)?;
         let entries: Vec<BundleEntry> = entries
@@ -73,7 +76,8 @@ pub async fn search(
         return bundle::serialise("searchset", Some(total), &links, &entries);
     }
 
-    let mut rows = store.search(&compile::page_query(dialect, &request)?).await?;
+    let plan = plan_search(services, &request).await?;
+    let mut rows = store.search(&compile::page_query(dialect, &request, &plan)?).await?;
     let more = rows.len() > request.count as usize;
     rows.truncate(request.count as usize);
     let backwards = matches!(request.page, Page::Before(_));
@@ -91,7 +95,26 @@ pub async fn search(
         Total::Default if !matches!(request.page, Page::First) => None,
         // The whole result is on this page: its size is the total, no count needed.
         Total::Default | Total::Estimate if matches!(request.page, Page::First) && !more => Some(rows.len() as i64),
-        _ => Some(store.count(&compile::count_query(dialect, &request)).await?),
+        Total::Default => {
+            // Counted only up to the limit: beyond it a total would cost more than the page.
+            let limit = services.search_limits.default_total_limit;
+            let counted = match limit {
+                0 => None,
+                // At least `SET_LIMIT` matches, more than the limit: nothing to count.
+                _ if plan.broad && limit < plan::SET_LIMIT => None,
+                _ => Some(
+                    store
+                        .count(&compile::count_query_up_to(dialect, &request, &plan, limit + 1))
+                        .await?,
+                ),
+            };
+            counted.filter(|&n| n <= i64::from(limit))
+        }
+        Total::Estimate | Total::Accurate => Some(
+            store
+                .count(&compile::count_query(dialect, &request, &Plan::sets()))
+                .await?,
+        ),
     };
 
     let (included, truncated) = includes(services, &request, &rows).await?;
@@ -141,6 +164,21 @@ pub async fn search(
         .map(|(e, mode)| e.entry_with_mode(mode))
         .collect::<Result<_>>()?;
     bundle::serialise("searchset", total, &links, &entries)
+}
+
+/// Measures the clauses that index rows back (on SQLite; see `search::plan`), each up to
+/// `SET_LIMIT` rows, and chooses how the page query tests them.
+async fn plan_search(services: &Services, request: &SearchRequest) -> Result<Plan> {
+    let store = &services.store;
+    if store.dialect() != crate::sql::Dialect::Sqlite {
+        return Ok(Plan::sets());
+    }
+    let mut sizes = Vec::new();
+    for n in plan::measured_clauses(request) {
+        let query = compile::clause_size_query(store.dialect(), &request.clauses[n], plan::SET_LIMIT);
+        sizes.push((n, store.count(&query).await?.max(0) as u64));
+    }
+    Ok(Plan::choose(request, &sizes, plan::SET_LIMIT))
 }
 
 /// The types searched, the URL path of the search (for links), and the compartment's clause.

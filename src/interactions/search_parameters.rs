@@ -8,6 +8,7 @@ use super::{Services, operation_reindex};
 use crate::error::{Error, Result};
 use crate::model::ResourceType;
 use crate::search::custom::SearchParameters;
+use crate::search::plan::Plan;
 use crate::search::{Registry, compile, request};
 use crate::store::Store;
 use serde_json::{Map, Value};
@@ -30,10 +31,13 @@ async fn stored_definitions(store: &dyn Store, base_url: &str) -> Result<Vec<Val
             request::Limits {
                 default_count: page_size,
                 max_count: page_size,
+                default_total_limit: 0,
             },
             true,
         )?;
-        let mut rows = store.search(&compile::page_query(store.dialect(), &search)?).await?;
+        let mut rows = store
+            .search(&compile::page_query(store.dialect(), &search, &Plan::sets())?)
+            .await?;
         let more = rows.len() > page_size as usize;
         rows.truncate(page_size as usize);
         for row in &rows {

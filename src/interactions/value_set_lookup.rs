@@ -7,6 +7,7 @@ use crate::model::ResourceType;
 use crate::search::compile;
 use crate::search::params::ValueMatch;
 use crate::search::params::token::TokenMatch;
+use crate::search::plan::Plan;
 use crate::search::query::Clause;
 use crate::search::request;
 use crate::search::value_sets::{self, Expansion, MAX_DEPTH};
@@ -114,7 +115,7 @@ async fn find(services: &Services, reference: &str) -> Result<Option<Value>> {
     )?;
     let rows = services
         .store
-        .search(&compile::page_query(services.store.dialect(), &search)?)
+        .search(&compile::page_query(services.store.dialect(), &search, &Plan::sets())?)
         .await?;
     rows.first().map(|row| parse(&row.content)).transpose()
 }

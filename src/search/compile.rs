@@ -8,6 +8,7 @@
 //! carries its cursor (sort keys and rid as a JSON array) for the next and previous links.
 
 use super::params::date::write_point_condition;
+use super::plan::Plan;
 use super::query::Clause;
 use super::request::{Include, Page, SearchRequest, SortBy, SortKey, SortValueKind};
 use crate::error::Result;
@@ -16,7 +17,7 @@ use serde_json::Value;
 
 /// The page query: columns `rid, type, id, content, cursor`, at most `count + 1` rows (the extra
 /// row says whether another page follows). For `Page::Before` the rows come in reverse order.
-pub fn page_query(dialect: Dialect, request: &SearchRequest) -> Result<Sql> {
+pub fn page_query(dialect: Dialect, request: &SearchRequest, plan: &Plan) -> Result<Sql> {
     let mut sql = Sql::new(dialect);
     let keys = &request.sort;
     let backwards = matches!(request.page, Page::Before(_));
@@ -61,7 +62,7 @@ pub fn page_query(dialect: Dialect, request: &SearchRequest) -> Result<Sql> {
         sql.push(" AS ").push(name);
     }
     sql.push(" FROM resource r WHERE ");
-    push_filters(&mut sql, request);
+    push_filters(&mut sql, request, plan);
     sql.push(") x");
     if let Page::After(cursor) | Page::Before(cursor) = &request.page {
         sql.push(" WHERE ");
@@ -76,10 +77,32 @@ pub fn page_query(dialect: Dialect, request: &SearchRequest) -> Result<Sql> {
 }
 
 /// `SELECT count(*)` of everything the search matches.
-pub fn count_query(dialect: Dialect, request: &SearchRequest) -> Sql {
+pub fn count_query(dialect: Dialect, request: &SearchRequest, plan: &Plan) -> Sql {
     let mut sql = Sql::new(dialect);
     sql.push("SELECT count(*) FROM resource r WHERE ");
-    push_filters(&mut sql, request);
+    push_filters(&mut sql, request, plan);
+    sql
+}
+
+/// The number of matches, counted only up to `limit`: `SELECT count(*)` over at most `limit`
+/// matching rows, so a broad search stops counting early.
+pub fn count_query_up_to(dialect: Dialect, request: &SearchRequest, plan: &Plan, limit: u32) -> Sql {
+    let mut sql = Sql::new(dialect);
+    sql.push("SELECT count(*) FROM (SELECT 1 FROM resource r WHERE ");
+    push_filters(&mut sql, request, plan);
+    sql.push(" LIMIT ").bind(SqlValue::Int(i64::from(limit))).push(") m");
+    sql
+}
+
+/// How many distinct resources the index rows of `clause` name, counted up to `limit` (see
+/// `Plan`). For a negated clause, the resources it excludes.
+pub fn clause_size_query(dialect: Dialect, clause: &Clause, limit: u32) -> Sql {
+    let mut sql = Sql::new(dialect);
+    sql.push("SELECT count(*) FROM (SELECT DISTINCT * FROM (");
+    push_clause_rows(&mut sql, clause, 0, None, false);
+    sql.push(") m0 LIMIT ")
+        .bind(SqlValue::Int(i64::from(limit)))
+        .push(") m");
     sql
 }
 
@@ -149,13 +172,14 @@ pub fn revinclude_query(dialect: Dialect, include: &Include, targets: &[(String,
     sql
 }
 
-/// The conditions on `resource r`: its type, not deleted, and every clause.
-fn push_filters(sql: &mut Sql, request: &SearchRequest) {
+/// The conditions on `resource r`: its type, not deleted, and every clause in the form `plan`
+/// chose for it.
+fn push_filters(sql: &mut Sql, request: &SearchRequest, plan: &Plan) {
     push_type_condition(sql, "r", &request.types);
     sql.push(" AND NOT r.deleted");
-    for clause in &request.clauses {
+    for (n, clause) in request.clauses.iter().enumerate() {
         sql.push(" AND ");
-        push_clause(sql, clause, "r", 0);
+        push_clause(sql, clause, "r", 0, plan.per_row(sql.dialect, n));
     }
 }
 
@@ -175,7 +199,11 @@ fn push_type_condition(sql: &mut Sql, alias: &str, types: &[String]) {
 }
 
 /// One clause on the resource aliased `alias`; `depth` keeps the aliases of nested chains apart.
-fn push_clause(sql: &mut Sql, clause: &Clause, alias: &str, depth: usize) {
+/// `per_row` chooses the form of clauses backed by index rows: `alias.rid IN (SELECT rid …)`
+/// builds the set of matching rids once (cheap when it is small), `EXISTS (… WHERE rid =
+/// alias.rid)` looks the resource up in the index row by row (cheap when most rows match and
+/// only a page is wanted). See `Plan`.
+fn push_clause(sql: &mut Sql, clause: &Clause, alias: &str, depth: usize, per_row: bool) {
     match clause {
         Clause::Id(ids) => {
             sql.push(alias).push(".id IN (");
@@ -198,63 +226,6 @@ fn push_clause(sql: &mut Sql, clause: &Clause, alias: &str, depth: usize) {
             }
             sql.push(")");
         }
-        Clause::Index {
-            table,
-            param_ids,
-            matches,
-            negated,
-        } => {
-            sql.push(alias)
-                .push(if *negated { ".rid NOT IN (" } else { ".rid IN (" })
-                .push("SELECT i.rid FROM ")
-                .push(table)
-                .push(" i WHERE ");
-            push_param_ids(sql, "i.param", param_ids);
-            sql.push(" AND (");
-            for (n, m) in matches.iter().enumerate() {
-                if n > 0 {
-                    sql.push(" OR ");
-                }
-                sql.push("(");
-                m.write(sql, "i");
-                sql.push(")");
-            }
-            sql.push("))");
-        }
-        Clause::Missing {
-            table,
-            param_ids,
-            missing,
-        } => {
-            sql.push(alias)
-                .push(if *missing { ".rid NOT IN (" } else { ".rid IN (" })
-                .push("SELECT i.rid FROM ")
-                .push(table)
-                .push(" i WHERE ");
-            push_param_ids(sql, "i.param", param_ids);
-            sql.push(")");
-        }
-        Clause::Chain {
-            param_ids,
-            target_types,
-            inner,
-        } => {
-            let target = format!("t{depth}");
-            sql.push(alias)
-                .push(".rid IN (SELECT ref.rid FROM search_reference ref JOIN resource ")
-                .push(&target)
-                .push(" ON ")
-                .push(&target)
-                .push(".type = ref.target_type AND ")
-                .push(&target)
-                .push(".id = ref.target_id WHERE ");
-            push_param_ids(sql, "ref.param", param_ids);
-            sql.push(" AND ");
-            push_type_condition(sql, &target, target_types);
-            sql.push(" AND NOT ").push(&target).push(".deleted AND ");
-            push_clause(sql, inner, &target, depth + 1);
-            sql.push(")");
-        }
         Clause::All(clauses) | Clause::Any(clauses) => {
             let joiner = if matches!(clause, Clause::All(_)) {
                 " AND "
@@ -266,15 +237,106 @@ fn push_clause(sql: &mut Sql, clause: &Clause, alias: &str, depth: usize) {
                 if n > 0 {
                     sql.push(joiner);
                 }
-                push_clause(sql, inner, alias, depth);
+                push_clause(sql, inner, alias, depth, per_row);
             }
             sql.push(")");
+        }
+        Clause::Has { .. } => {
+            // Matched on the referenced (type, id) rather than a rid.
+            if per_row {
+                sql.push("EXISTS (");
+                push_clause_rows(sql, clause, depth, Some(alias), per_row);
+                sql.push(")");
+            } else {
+                sql.push("(").push(alias).push(".type, ").push(alias).push(".id) IN (");
+                push_clause_rows(sql, clause, depth, None, per_row);
+                sql.push(")");
+            }
+        }
+        Clause::Index { negated, .. }
+        | Clause::Missing { missing: negated, .. }
+        | Clause::Composite { negated, .. } => {
+            push_membership(sql, clause, alias, depth, *negated, per_row);
+        }
+        Clause::Chain { .. } => push_membership(sql, clause, alias, depth, false, per_row),
+    }
+}
+
+/// `[NOT] EXISTS (rows of alias)` per row, or `alias.rid [NOT] IN (rows)` as a set.
+fn push_membership(sql: &mut Sql, clause: &Clause, alias: &str, depth: usize, negated: bool, per_row: bool) {
+    if per_row {
+        sql.push(if negated { "NOT EXISTS (" } else { "EXISTS (" });
+        push_clause_rows(sql, clause, depth, Some(alias), per_row);
+    } else {
+        sql.push(alias)
+            .push(if negated { ".rid NOT IN (" } else { ".rid IN (" });
+        push_clause_rows(sql, clause, depth, None, per_row);
+    }
+    sql.push(")");
+}
+
+/// The index rows behind a clause, as a `SELECT` of the matching resources' rids (for `_has`,
+/// of the referenced `type, id`); a negated clause gives the rows it excludes. With `correlate`,
+/// only the rows of that resource alias, for an `EXISTS`. Clauses not backed by index rows give
+/// no rows.
+fn push_clause_rows(sql: &mut Sql, clause: &Clause, depth: usize, correlate: Option<&str>, per_row: bool) {
+    match clause {
+        Clause::Index {
+            table,
+            param_ids,
+            matches,
+            ..
+        } => {
+            sql.push("SELECT i.rid FROM ").push(table).push(" i ");
+            push_by_rid(sql, table, correlate);
+            sql.push("WHERE ");
+            push_correlation(sql, "i.rid", correlate);
+            push_param_ids(sql, "i.param", param_ids);
+            sql.push(" AND (");
+            for (n, m) in matches.iter().enumerate() {
+                if n > 0 {
+                    sql.push(" OR ");
+                }
+                sql.push("(");
+                m.write(sql, "i");
+                sql.push(")");
+            }
+            sql.push(")");
+        }
+        Clause::Missing { table, param_ids, .. } => {
+            sql.push("SELECT i.rid FROM ").push(table).push(" i ");
+            push_by_rid(sql, table, correlate);
+            sql.push("WHERE ");
+            push_correlation(sql, "i.rid", correlate);
+            push_param_ids(sql, "i.param", param_ids);
+        }
+        Clause::Chain {
+            param_ids,
+            target_types,
+            inner,
+        } => {
+            let target = format!("t{depth}");
+            sql.push("SELECT ref.rid FROM search_reference ref ");
+            push_by_rid(sql, "search_reference", correlate);
+            sql.push("JOIN resource ")
+                .push(&target)
+                .push(" ON ")
+                .push(&target)
+                .push(".type = ref.target_type AND ")
+                .push(&target)
+                .push(".id = ref.target_id WHERE ");
+            push_correlation(sql, "ref.rid", correlate);
+            push_param_ids(sql, "ref.param", param_ids);
+            sql.push(" AND ");
+            push_type_condition(sql, &target, target_types);
+            sql.push(" AND NOT ").push(&target).push(".deleted AND ");
+            push_clause(sql, inner, &target, depth + 1, per_row);
         }
         Clause::Composite {
             components,
             alternatives,
-            negated,
-        } => super::params::composite::write(sql, alias, components, alternatives, *negated),
+            ..
+        } => super::params::composite::write_rids(sql, components, alternatives, correlate),
         Clause::Has {
             source_type,
             param_id,
@@ -283,24 +345,44 @@ fn push_clause(sql: &mut Sql, clause: &Clause, alias: &str, depth: usize) {
             // Index rows exist only for current, undeleted versions, so every source row found
             // here is live.
             let source = format!("s{depth}");
-            sql.push("(")
-                .push(alias)
-                .push(".type, ")
-                .push(alias)
-                .push(".id) IN (SELECT ref.target_type, ref.target_id FROM search_reference ref JOIN resource ")
+            sql.push("SELECT ref.target_type, ref.target_id FROM search_reference ref JOIN resource ")
                 .push(&source)
                 .push(" ON ")
                 .push(&source)
-                .push(".rid = ref.rid WHERE ref.param = ")
-                .bind(SqlValue::Int(*param_id))
-                .push(" AND ")
+                .push(".rid = ref.rid WHERE ");
+            sql.push("ref.param = ").bind(SqlValue::Int(*param_id));
+            if let Some(alias) = correlate {
+                sql.push(" AND ref.target_id = ")
+                    .push(alias)
+                    .push(".id AND ref.target_type = ")
+                    .push(alias)
+                    .push(".type");
+            }
+            sql.push(" AND ")
                 .push(&source)
                 .push(".type = ")
                 .bind(SqlValue::Text(source_type.clone()))
                 .push(" AND ");
-            push_clause(sql, inner, &source, depth + 1);
-            sql.push(")");
+            push_clause(sql, inner, &source, depth + 1, per_row);
         }
+        Clause::Id(_) | Clause::LastUpdated(_) | Clause::All(_) | Clause::Any(_) => {
+            sql.push("SELECT NULL WHERE 1 = 0");
+        }
+    }
+}
+
+/// On SQLite, a row-by-row test (`correlate`) reads the index table through its `(rid, param)`
+/// index. Left to itself, the planner may instead scan the value index for every row it tests,
+/// when its sampled statistics make the value look rare (see `store::sqlite`).
+pub fn push_by_rid(sql: &mut Sql, table: &str, correlate: Option<&str>) {
+    if correlate.is_some() && sql.dialect == Dialect::Sqlite {
+        sql.push("INDEXED BY ").push(table).push("_rid ");
+    }
+}
+
+fn push_correlation(sql: &mut Sql, column: &str, correlate: Option<&str>) {
+    if let Some(alias) = correlate {
+        sql.push(column).push(" = ").push(alias).push(".rid AND ");
     }
 }
 
@@ -356,7 +438,9 @@ fn push_sort_expression(sql: &mut Sql, key: &SortKey) {
                 .push(column)
                 .push(") FROM ")
                 .push(table)
-                .push(" i WHERE i.rid = r.rid AND ");
+                .push(" i ");
+            push_by_rid(sql, table, Some("r"));
+            sql.push("WHERE i.rid = r.rid AND ");
             push_param_ids(sql, "i.param", param_ids);
             sql.push("), ");
             let last = match (kind, key.descending) {
@@ -493,7 +577,7 @@ mod tests {
 
     /// The WHERE conditions of the count query, which every search shares.
     fn filters(dialect: Dialect, resource_type: &str, query: &str) -> (String, Vec<SqlValue>) {
-        let sql = count_query(dialect, &request(resource_type, query));
+        let sql = count_query(dialect, &request(resource_type, query), &Plan::sets());
         let text = sql
             .text
             .strip_prefix("SELECT count(*) FROM resource r WHERE ")
@@ -520,15 +604,24 @@ mod tests {
     #[test]
     fn composite_components_join_on_their_element() {
         let (text, binds) = filters(
-            Dialect::Postgres,
+            Dialect::Sqlite,
             "Observation",
             "component-code-value-quantity=http://loinc.org|8480-6$gt100",
         );
         assert_eq!(
             text,
-            "r.type = $1 AND NOT r.deleted AND r.rid IN (SELECT c0.rid FROM search_token c0 WHERE c0.param IN ($2) \
-             AND ((c0.code = $3 AND c0.system = $4 AND EXISTS (SELECT 1 FROM search_quantity c1 WHERE c1.rid = c0.rid \
-             AND c1.grp = c0.grp AND c1.param IN ($5) AND (c1.value > $6)))))"
+            "r.type = ?1 AND NOT r.deleted AND r.rid IN (SELECT c0.rid FROM search_token c0 WHERE c0.param IN (?2) \
+             AND ((c0.code = ?3 AND c0.system = ?4 AND EXISTS (SELECT 1 FROM search_quantity c1 WHERE c1.rid = c0.rid \
+             AND c1.grp = c0.grp AND c1.param IN (?5) AND (c1.value > ?6)))))"
+        );
+        let (text, _) = filters(
+            Dialect::Postgres,
+            "Observation",
+            "component-code-value-quantity=http://loinc.org|8480-6$gt100",
+        );
+        assert!(
+            text.contains("AND EXISTS (SELECT c0.rid FROM search_token c0 WHERE c0.rid = r.rid AND c0.param IN ($2)"),
+            "{text}"
         );
         assert_eq!(
             binds[4],
@@ -557,16 +650,23 @@ mod tests {
 
     #[test]
     fn token_forms_and_not() {
-        let (text, _) = filters(Dialect::Postgres, "Observation", "code=http://loinc.org|1,|2,3");
+        let (text, _) = filters(Dialect::Sqlite, "Observation", "code=http://loinc.org|1,|2,3");
         assert_eq!(
             text,
-            "r.type = $1 AND NOT r.deleted AND r.rid IN (SELECT i.rid FROM search_token i WHERE i.param = $2 \
-             AND ((i.code = $3 AND i.system = $4) OR (i.code = $5 AND i.system IS NULL) OR (i.code = $6)))"
+            "r.type = ?1 AND NOT r.deleted AND r.rid IN (SELECT i.rid FROM search_token i WHERE i.param = ?2 \
+             AND ((i.code = ?3 AND i.system = ?4) OR (i.code = ?5 AND i.system IS NULL) OR (i.code = ?6)))"
         );
         let (text, _) = filters(Dialect::Sqlite, "Patient", "gender:not=male");
         assert!(
             text.contains("r.rid NOT IN (SELECT i.rid FROM search_token i"),
             "{text}"
+        );
+        // PostgreSQL plans both forms as joins; NOT EXISTS is an anti-join, NOT IN is not.
+        let (text, _) = filters(Dialect::Postgres, "Patient", "gender:not=male");
+        assert_eq!(
+            text,
+            "r.type = $1 AND NOT r.deleted AND NOT EXISTS (SELECT i.rid FROM search_token i WHERE i.rid = r.rid \
+             AND i.param = $2 AND ((i.code = $3)))"
         );
     }
 
@@ -624,20 +724,36 @@ mod tests {
         assert_eq!(binds[2], SqlValue::Text("http://a.org".into()));
         let (text, _) = filters(Dialect::Postgres, "Patient", "organization:missing=true");
         assert!(
-            text.ends_with("r.rid NOT IN (SELECT i.rid FROM search_reference i WHERE i.param = $2)"),
+            text.ends_with("NOT EXISTS (SELECT i.rid FROM search_reference i WHERE i.rid = r.rid AND i.param = $2)"),
             "{text}"
         );
     }
 
     #[test]
     fn chains_nest_through_the_target_and_has_runs_backwards() {
+        let (text, _) = filters(Dialect::Sqlite, "Observation", "subject:Patient.name=x");
+        assert_eq!(
+            text,
+            "r.type = ?1 AND NOT r.deleted AND r.rid IN (SELECT ref.rid FROM search_reference ref JOIN resource t0 \
+             ON t0.type = ref.target_type AND t0.id = ref.target_id WHERE ref.param = ?2 AND t0.type = ?3 \
+             AND NOT t0.deleted AND t0.rid IN (SELECT i.rid FROM search_string i WHERE i.param = ?4 \
+             AND ((i.normalized >= ?5 AND i.normalized < ?6))))"
+        );
         let (text, _) = filters(Dialect::Postgres, "Observation", "subject:Patient.name=x");
         assert_eq!(
             text,
-            "r.type = $1 AND NOT r.deleted AND r.rid IN (SELECT ref.rid FROM search_reference ref JOIN resource t0 \
-             ON t0.type = ref.target_type AND t0.id = ref.target_id WHERE ref.param = $2 AND t0.type = $3 \
-             AND NOT t0.deleted AND t0.rid IN (SELECT i.rid FROM search_string i WHERE i.param = $4 \
-             AND ((i.normalized >= $5 AND i.normalized < $6))))"
+            "r.type = $1 AND NOT r.deleted AND EXISTS (SELECT ref.rid FROM search_reference ref JOIN resource t0 \
+             ON t0.type = ref.target_type AND t0.id = ref.target_id WHERE ref.rid = r.rid AND ref.param = $2 \
+             AND t0.type = $3 AND NOT t0.deleted AND EXISTS (SELECT i.rid FROM search_string i WHERE i.rid = t0.rid \
+             AND i.param = $4 AND ((i.normalized >= $5 AND i.normalized < $6))))"
+        );
+        let (text, _) = filters(Dialect::Postgres, "Patient", "_has:Observation:patient:code=1");
+        assert!(
+            text.contains(
+                "EXISTS (SELECT ref.target_type, ref.target_id FROM search_reference ref JOIN resource s0 \
+                 ON s0.rid = ref.rid WHERE ref.param = $2 AND ref.target_id = r.id AND ref.target_type = r.type"
+            ),
+            "{text}"
         );
         let (text, _) = filters(Dialect::Sqlite, "Patient", "_has:Observation:patient:code=1");
         assert_eq!(
@@ -649,21 +765,43 @@ mod tests {
     }
 
     #[test]
+    fn sqlite_tests_a_broad_clause_row_by_row_and_measures_clauses_up_to_a_limit() {
+        let r = request("Observation", "subject.gender=female&code=1");
+        let plan = Plan::choose(&r, &[(0, 5_000), (1, 12)], 5_000);
+        let sql = count_query(Dialect::Sqlite, &r, &plan);
+        assert_eq!(
+            sql.text,
+            "SELECT count(*) FROM resource r WHERE r.type = ?1 AND NOT r.deleted AND EXISTS (SELECT ref.rid \
+             FROM search_reference ref INDEXED BY search_reference_rid JOIN resource t0 ON t0.type = ref.target_type \
+             AND t0.id = ref.target_id WHERE ref.rid = r.rid AND ref.param = ?2 AND t0.type = ?3 AND NOT t0.deleted \
+             AND EXISTS (SELECT i.rid FROM search_token i INDEXED BY search_token_rid WHERE i.rid = t0.rid AND i.param = ?4 AND ((i.code = ?5)))) AND r.rid IN \
+             (SELECT i.rid FROM search_token i WHERE i.param = ?6 AND ((i.code = ?7)))"
+        );
+        let size = clause_size_query(Dialect::Sqlite, &r.clauses[1], 5_000);
+        assert_eq!(
+            size.text,
+            "SELECT count(*) FROM (SELECT DISTINCT * FROM (SELECT i.rid FROM search_token i WHERE i.param = ?1 \
+             AND ((i.code = ?2))) m0 LIMIT ?3) m"
+        );
+        assert_eq!(size.binds[2], SqlValue::Int(5_000));
+    }
+
+    #[test]
     fn a_sorted_page_orders_by_key_then_rid_and_resumes_after_the_cursor() {
         let mut r = request("Patient", "_sort=-birthdate&_count=10");
         r.page = Page::After(vec![serde_json::json!(5), serde_json::json!(7)]);
-        let sql = page_query(Dialect::Sqlite, &r).unwrap();
+        let sql = page_query(Dialect::Sqlite, &r, &Plan::sets()).unwrap();
         assert_eq!(
             sql.text,
             "SELECT y.rid, y.type, y.id, c.content, y.cursor FROM (SELECT x.rid, x.type, x.id, x.version_id, \
              json_array(x.k0, x.rid) AS cursor, x.k0 FROM (SELECT r.rid, r.type, r.id, r.version_id, \
-             COALESCE((SELECT max(i.high) FROM search_date i WHERE i.rid = r.rid AND i.param = ?1), ?2) AS k0 \
+             COALESCE((SELECT max(i.high) FROM search_date i INDEXED BY search_date_rid WHERE i.rid = r.rid AND i.param = ?1), ?2) AS k0 \
              FROM resource r WHERE r.type = ?3 AND NOT r.deleted) x WHERE ((x.k0 < ?4) OR (x.k0 = ?5 AND x.rid > ?6)) \
              ORDER BY x.k0 DESC, x.rid ASC LIMIT ?7) y JOIN resource c ON c.rid = y.rid ORDER BY y.k0 DESC, y.rid ASC"
         );
         assert_eq!(sql.binds[1], SqlValue::Int(i64::MIN), "no birthdate sorts last");
         assert_eq!(sql.binds[6], SqlValue::Int(11), "one row more than the page");
-        let pg = page_query(Dialect::Postgres, &r).unwrap();
+        let pg = page_query(Dialect::Postgres, &r, &Plan::sets()).unwrap();
         assert!(pg.text.contains("json_build_array(x.k0, x.rid)::text AS cursor"));
         assert!(
             pg.text
@@ -675,7 +813,7 @@ mod tests {
     fn a_previous_page_runs_the_order_backwards() {
         let mut r = request("Patient", "_count=2");
         r.page = Page::Before(vec![serde_json::json!(9)]);
-        let sql = page_query(Dialect::Sqlite, &r).unwrap();
+        let sql = page_query(Dialect::Sqlite, &r, &Plan::sets()).unwrap();
         assert!(
             sql.text.contains("WHERE ((x.rid < ?2)) ORDER BY x.rid DESC LIMIT ?3"),
             "{}",

@@ -8,6 +8,7 @@ pub mod compile;
 pub mod custom;
 pub mod extract;
 pub mod params;
+pub mod plan;
 pub mod query;
 pub mod registry;
 pub mod request;

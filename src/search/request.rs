@@ -13,6 +13,8 @@ use serde_json::Value;
 pub struct Limits {
     pub default_count: u32,
     pub max_count: u32,
+    /// Most matches counted for a default (`_total` not given) total; see `ServeConfig`.
+    pub default_total_limit: u32,
 }
 
 impl Default for Limits {
@@ -20,6 +22,7 @@ impl Default for Limits {
         Limits {
             default_count: 20,
             max_count: 1000,
+            default_total_limit: 1000,
         }
     }
 }
@@ -64,7 +67,8 @@ impl SortKey {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Total {
-    /// Not asked for: counted on the first page only.
+    /// Not asked for: on the first page only, and only when the matches are few (see
+    /// `Limits::default_total_limit`).
     Default,
     None,
     Estimate,

@@ -28,6 +28,11 @@ pub const SQLITE: &[Migration] = &[
         name: "composite_groups",
         sql: include_str!("../../migrations/sqlite/0003_composite_groups.sql"),
     },
+    Migration {
+        version: 4,
+        name: "rid_param_indexes",
+        sql: include_str!("../../migrations/sqlite/0004_rid_param_indexes.sql"),
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -45,6 +50,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 3,
         name: "composite_groups",
         sql: include_str!("../../migrations/postgres/0003_composite_groups.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "rid_param_indexes",
+        sql: include_str!("../../migrations/postgres/0004_rid_param_indexes.sql"),
     },
 ];
 

@@ -32,6 +32,7 @@ crate::on_both_backends!(
     list_finds_the_entries_of_a_list,
     included_resources_are_capped_with_a_warning,
     paging_by_a_number_keeps_every_digit_of_the_cursor,
+    a_default_total_is_given_only_for_few_matches,
 );
 
 fn ids(bundle: &Value) -> Vec<String> {
@@ -1057,4 +1058,37 @@ async fn paging_by_a_number_keeps_every_digit_of_the_cursor(app: TestApp) {
         assert!(seen.len() <= 3, "pages repeat: {seen:?}");
     }
     assert_eq!(seen, strings(&["c", "b", "a"]));
+}
+
+async fn a_default_total_is_given_only_for_few_matches(app: TestApp) {
+    // Counting stops after the limit, so a broad search's first page does not count every match.
+    let backend = app.backend;
+    drop(app);
+    let Some(app) = TestApp::spawn_with(backend, |c| c.search_default_total_limit = 3).await else {
+        return;
+    };
+    for n in 0..4 {
+        put(
+            &app,
+            json!({"resourceType": "Patient", "id": format!("p{n}"), "gender": "male"}),
+        )
+        .await;
+    }
+    put(&app, json!({"resourceType": "Patient", "id": "f", "gender": "female"})).await;
+    let bundle = search(&app, "Patient?gender=male&_count=1").await;
+    assert!(
+        bundle.get("total").is_none(),
+        "4 matches are over the limit of 3: {bundle}"
+    );
+    assert!(link(&bundle, "next").is_some());
+    let bundle = search(&app, "Patient?_count=1&_id=p0,p1,p2").await;
+    assert_eq!(bundle["total"], 3, "3 matches are within the limit");
+    let bundle = search(&app, "Patient?gender=male&_count=1&_total=accurate").await;
+    assert_eq!(bundle["total"], 4, "_total=accurate counts past the limit");
+    let bundle = search(&app, "Patient?gender=male&_count=1&_total=estimate").await;
+    assert_eq!(bundle["total"], 4);
+    let bundle = search(&app, "Patient?gender=male&_summary=count").await;
+    assert_eq!(bundle["total"], 4, "_summary=count always counts");
+    let bundle = search(&app, "Patient?gender=male").await;
+    assert_eq!(bundle["total"], 4, "a result that fits on the page is its own total");
 }

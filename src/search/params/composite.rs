@@ -96,18 +96,25 @@ pub struct ComponentRows {
     pub param_ids: Vec<i64>,
 }
 
-/// `alias.rid IN (…)`: resources with an element whose components meet one of `alternatives`, or
-/// (no alternatives) that has every component at all; `NOT IN` when `negated`.
-pub fn write(sql: &mut Sql, alias: &str, components: &[ComponentRows], alternatives: &[CompositeMatch], negated: bool) {
+/// `SELECT c0.rid FROM …`: the resources with an element whose components meet one of
+/// `alternatives`, or (no alternatives) that have every component at all. With `correlate`, only
+/// the row of that resource alias (`c0.rid = alias.rid`), for an `EXISTS`. No components: no rows.
+pub fn write_rids(
+    sql: &mut Sql,
+    components: &[ComponentRows],
+    alternatives: &[CompositeMatch],
+    correlate: Option<&str>,
+) {
     let Some(first) = components.first() else {
-        sql.push(if negated { "1 = 1" } else { "1 = 0" });
+        sql.push("SELECT NULL WHERE 1 = 0");
         return;
     };
-    sql.push(alias)
-        .push(if negated { ".rid NOT IN" } else { ".rid IN" })
-        .push(" (SELECT c0.rid FROM ")
-        .push(first.table)
-        .push(" c0 WHERE ");
+    sql.push("SELECT c0.rid FROM ").push(first.table).push(" c0 ");
+    crate::search::compile::push_by_rid(sql, first.table, correlate);
+    sql.push("WHERE ");
+    if let Some(alias) = correlate {
+        sql.push("c0.rid = ").push(alias).push(".rid AND ");
+    }
     write_param_ids(sql, "c0.param", &first.param_ids);
     sql.push(" AND (");
     let any_values = [None];
@@ -148,7 +155,7 @@ pub fn write(sql: &mut Sql, alias: &str, components: &[ComponentRows], alternati
         }
         sql.push(")");
     }
-    sql.push("))");
+    sql.push(")");
 }
 
 fn write_param_ids(sql: &mut Sql, column: &str, ids: &[i64]) {

@@ -1,0 +1,169 @@
+//! How a search's clauses are tested against the resource table, chosen from how many index
+//! rows each one matches. Pure: the sizes come from `compile::clause_size_query`, run by the
+//! search interaction.
+//!
+//! Why: a clause can be tested as a set (`rid IN (SELECT rid …)`, every matching rid gathered
+//! once) or row by row (`EXISTS (… WHERE rid = r.rid)`, an index lookup per candidate resource).
+//! A set costs as many rows as the clause matches; row by row costs a lookup per resource looked
+//! at, until the page is full. So a selective clause (`name=O'Brien`) wants a set, and a broad one
+//! (`subject.gender=female`, half of all Observations) wants row by row: as a set it would gather
+//! hundreds of thousands of rids to show twenty. SQLite's planner does not make this choice
+//! itself (it always builds the set), so the server measures each clause up to
+//! `Plan::set_limit` rows and decides. PostgreSQL's planner turns both forms into the same
+//! semi-join and picks the join order from its own statistics, so there every clause is written
+//! row by row, which also makes `NOT` an anti-join rather than a `NOT IN` over a large set.
+
+use super::query::Clause;
+use super::request::SearchRequest;
+use crate::sql::Dialect;
+
+/// Index rows measured per clause before calling it broad. Gathering this many rids as a set
+/// takes a few milliseconds; a page of twenty found row by row among resources of which at least
+/// this many match (of a million) takes a few thousand lookups.
+pub const SET_LIMIT: u32 = 5_000;
+
+/// The form of each clause, and whether the default total is worth counting.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// By clause position: test row by row. Clauses past the end are tested as sets.
+    per_row: Vec<bool>,
+    /// Every clause that could narrow the search down matches at least `SET_LIMIT` resources:
+    /// counting the matches would cost far more than the page, and a total is not given unless
+    /// the client asks for one.
+    pub broad: bool,
+}
+
+impl Plan {
+    /// Every clause as a set (on SQLite): right for small data, and for internal searches whose
+    /// clauses are selective by construction.
+    pub fn sets() -> Plan {
+        Plan::default()
+    }
+
+    /// Whether clause `n` is tested row by row in `dialect`.
+    pub fn per_row(&self, dialect: Dialect, n: usize) -> bool {
+        dialect == Dialect::Postgres || self.per_row.get(n).copied().unwrap_or(false)
+    }
+
+    /// The plan for `request` given `sizes`: for each clause that `measured_clauses` named, the
+    /// number of distinct rows it matched, counted up to `limit`.
+    pub fn choose(request: &SearchRequest, sizes: &[(usize, u64)], limit: u32) -> Plan {
+        let is_broad = |n: usize| sizes.iter().any(|&(m, size)| m == n && size >= u64::from(limit));
+        let mut any_selective = false;
+        let mut any_broad = false;
+        for &(n, _) in sizes {
+            if narrows(&request.clauses[n]) {
+                any_selective |= !is_broad(n);
+                any_broad |= is_broad(n);
+            }
+        }
+        // A sorted page needs every match's sort key, so without a selective clause to gather
+        // the candidates, testing row by row would test every resource of the type.
+        let rows_are_few = request.sort.is_empty() || any_selective;
+        let per_row = (0..request.clauses.len())
+            .map(|n| rows_are_few && is_broad(n))
+            .collect();
+        // Clauses measured by nothing (text words) may be selective: count as before.
+        let unmeasured = request
+            .clauses
+            .iter()
+            .enumerate()
+            .any(|(n, c)| narrows(c) && !sizes.iter().any(|&(m, _)| m == n));
+        Plan {
+            per_row,
+            broad: any_broad && !any_selective && !unmeasured,
+        }
+    }
+}
+
+/// The clauses worth measuring: those backed by index rows. Text searches (`All`/`Any` of words)
+/// stay sets; `_id` and `_lastUpdated` are conditions on the resource row itself.
+pub fn measured_clauses(request: &SearchRequest) -> Vec<usize> {
+    request
+        .clauses
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| {
+            matches!(
+                c,
+                Clause::Index { .. }
+                    | Clause::Missing { .. }
+                    | Clause::Chain { .. }
+                    | Clause::Composite { .. }
+                    | Clause::Has { .. }
+            )
+        })
+        .map(|(n, _)| n)
+        .collect()
+}
+
+/// A clause whose matches are a subset of its index rows, so that few rows mean few matches.
+/// A negated clause (`:not`, `:missing=true`) matches what its rows leave out.
+fn narrows(clause: &Clause) -> bool {
+    match clause {
+        Clause::Index { negated, .. } | Clause::Composite { negated, .. } => !negated,
+        Clause::Missing { missing, .. } => !missing,
+        Clause::Chain { .. } | Clause::Has { .. } | Clause::All(_) | Clause::Any(_) => true,
+        Clause::Id(_) | Clause::LastUpdated(_) => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::search::registry::Registry;
+    use crate::search::request::{Limits, parse};
+
+    fn request(query: &str) -> SearchRequest {
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+        parse(
+            Registry::r4(),
+            Some(&["Observation"]),
+            &pairs,
+            "http://x/fhir",
+            Limits::default(),
+            true,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn broad_clauses_go_row_by_row_and_small_ones_as_sets() {
+        let search = request("code=1&subject.gender=female&status:not=final");
+        assert_eq!(measured_clauses(&search), vec![0, 1, 2]);
+        let plan = Plan::choose(&search, &[(0, 40), (1, 5_000), (2, 7_000)], 5_000);
+        let forms: Vec<bool> = (0..3).map(|n| plan.per_row(Dialect::Sqlite, n)).collect();
+        assert_eq!(forms, vec![false, true, true]);
+        assert!(
+            !plan.broad,
+            "the code clause is selective: its matches are cheap to count"
+        );
+        assert!((0..3).all(|n| plan.per_row(Dialect::Postgres, n)));
+    }
+
+    #[test]
+    fn a_sorted_search_tests_row_by_row_only_what_a_selective_clause_gathered() {
+        let search = request("code=1&status=final&_sort=-date");
+        let plan = Plan::choose(&search, &[(0, 5_000), (1, 5_000)], 5_000);
+        assert!(!plan.per_row(Dialect::Sqlite, 0) && !plan.per_row(Dialect::Sqlite, 1));
+        let plan = Plan::choose(&search, &[(0, 30), (1, 5_000)], 5_000);
+        assert!(!plan.per_row(Dialect::Sqlite, 0) && plan.per_row(Dialect::Sqlite, 1));
+    }
+
+    #[test]
+    fn only_broad_clauses_make_a_broad_search() {
+        let search = request("subject.gender=female");
+        assert!(Plan::choose(&search, &[(0, 5_000)], 5_000).broad);
+        assert!(!Plan::choose(&search, &[(0, 4_999)], 5_000).broad);
+        // A broad negation narrows nothing down; the positive clause decides.
+        let search = request("code=1&status:not=final");
+        assert!(!Plan::choose(&search, &[(0, 10), (1, 5_000)], 5_000).broad);
+        assert!(Plan::choose(&search, &[(0, 5_000), (1, 10)], 5_000).broad);
+        // A text search is not measured and may be selective.
+        let search = request("code=1&_content=pressure");
+        assert_eq!(measured_clauses(&search), vec![0]);
+        assert!(!Plan::choose(&search, &[(0, 5_000)], 5_000).broad);
+        // Nothing to narrow by: counting the type up to the limit is cheap.
+        assert!(!Plan::choose(&request("_count=5"), &[], 5_000).broad);
+    }
+}
