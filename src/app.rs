@@ -84,6 +84,7 @@ pub async fn build_state(config: &ServeConfig, base_url: &str) -> Result<AppStat
                 default_count: config.search_default_count.min(config.search_max_count),
                 max_count: config.search_max_count,
                 default_total_limit: config.search_default_total_limit,
+                set_limit: config.search_set_limit,
             },
         },
         capability_statement: Arc::new(capability),

@@ -111,6 +111,12 @@ pub struct ServeConfig {
     #[arg(long, env = "FHIR_SEARCH_DEFAULT_TOTAL_LIMIT", default_value_t = 1000)]
     pub search_default_total_limit: u32,
 
+    /// SQLite only: index rows counted per search clause before it is called broad and tested
+    /// row by row instead of gathered as a set (see `search::plan`). A tuning knob; `0` tests
+    /// every clause row by row.
+    #[arg(long, env = "FHIR_SEARCH_SET_LIMIT", default_value_t = crate::search::plan::SET_LIMIT)]
+    pub search_set_limit: u32,
+
     /// Log line format.
     #[arg(long, env = "FHIR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -139,6 +145,7 @@ impl ServeConfig {
             search_default_count: 20,
             search_max_count: 1000,
             search_default_total_limit: 1000,
+            search_set_limit: crate::search::plan::SET_LIMIT,
             log_format: LogFormat::Text,
             log: "warn".into(),
         }

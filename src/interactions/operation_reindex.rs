@@ -128,6 +128,7 @@ async fn run(services: &Services, job: u64, types: &[ResourceType]) -> Result<()
                     default_count: PAGE_SIZE,
                     max_count: PAGE_SIZE,
                     default_total_limit: 0,
+                    set_limit: crate::search::plan::SET_LIMIT,
                 },
                 true,
             )?;

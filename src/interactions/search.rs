@@ -100,8 +100,8 @@ pub async fn search(
             let limit = services.search_limits.default_total_limit;
             let counted = match limit {
                 0 => None,
-                // At least `SET_LIMIT` matches, more than the limit: nothing to count.
-                _ if plan.broad && limit < plan::SET_LIMIT => None,
+                // At least `set_limit` matches, more than the limit: nothing to count.
+                _ if plan.broad && limit < services.search_limits.set_limit => None,
                 _ => Some(
                     store
                         .count(&compile::count_query_up_to(dialect, &request, &plan, limit + 1))
@@ -167,18 +167,23 @@ pub async fn search(
 }
 
 /// Measures the clauses that index rows back (on SQLite; see `search::plan`), each up to
-/// `SET_LIMIT` rows, and chooses how the page query tests them.
+/// `set_limit` rows, and chooses how the page query tests them.
 async fn plan_search(services: &Services, request: &SearchRequest) -> Result<Plan> {
     let store = &services.store;
     if store.dialect() != crate::sql::Dialect::Sqlite {
         return Ok(Plan::sets());
     }
+    let limit = services.search_limits.set_limit;
     let mut sizes = Vec::new();
     for n in plan::measured_clauses(request) {
-        let query = compile::clause_size_query(store.dialect(), &request.clauses[n], plan::SET_LIMIT);
+        if limit == 0 {
+            sizes.push((n, 0));
+            continue;
+        }
+        let query = compile::clause_size_query(store.dialect(), &request.clauses[n], limit);
         sizes.push((n, store.count(&query).await?.max(0) as u64));
     }
-    Ok(Plan::choose(request, &sizes, plan::SET_LIMIT))
+    Ok(Plan::choose(request, &sizes, limit))
 }
 
 /// The types searched, the URL path of the search (for links), and the compartment's clause.

@@ -32,6 +32,7 @@ async fn stored_definitions(store: &dyn Store, base_url: &str) -> Result<Vec<Val
                 default_count: page_size,
                 max_count: page_size,
                 default_total_limit: 0,
+                set_limit: crate::search::plan::SET_LIMIT,
             },
             true,
         )?;

@@ -15,6 +15,8 @@ pub struct Limits {
     pub max_count: u32,
     /// Most matches counted for a default (`_total` not given) total; see `ServeConfig`.
     pub default_total_limit: u32,
+    /// Index rows a clause may have and still be gathered as a set (see `search::plan`).
+    pub set_limit: u32,
 }
 
 impl Default for Limits {
@@ -23,6 +25,7 @@ impl Default for Limits {
             default_count: 20,
             max_count: 1000,
             default_total_limit: 1000,
+            set_limit: super::plan::SET_LIMIT,
         }
     }
 }
