@@ -217,12 +217,7 @@ static COMPARE_AND_SET: LazyLock<String> = LazyLock::new(|| {
          history AS (INSERT INTO resource_history (type, id, version_id, last_updated, method, content) \
              SELECT $1, $2, $3 + 1, $4, $7, $6::json FROM current)",
     );
-    for (i, table) in INDEX_TABLES.iter().enumerate() {
-        sql.push_str(&format!(
-            ", old{i} AS (DELETE FROM {} WHERE rid IN (SELECT rid FROM current))",
-            table.name
-        ));
-    }
+    append_index_deletes(&mut sql);
     append_index_inserts(&mut sql, 8);
     sql.push_str(" SELECT count(*) FROM current");
     sql
@@ -235,16 +230,21 @@ static REINDEX: LazyLock<String> = LazyLock::new(|| {
         "WITH current AS (SELECT rid FROM resource WHERE type = $1 AND id = $2 AND version_id = $3 \
          AND NOT deleted FOR UPDATE)",
     );
+    append_index_deletes(&mut sql);
+    append_index_inserts(&mut sql, 4);
+    sql.push_str(" SELECT count(*) FROM current");
+    sql
+});
+
+/// CTEs deleting the index rows of the resource selected by the `current` CTE.
+fn append_index_deletes(sql: &mut String) {
     for (i, table) in INDEX_TABLES.iter().enumerate() {
         sql.push_str(&format!(
             ", old{i} AS (DELETE FROM {} WHERE rid IN (SELECT rid FROM current))",
             table.name
         ));
     }
-    append_index_inserts(&mut sql, 4);
-    sql.push_str(" SELECT count(*) FROM current");
-    sql
-});
+}
 
 fn append_index_inserts(sql: &mut String, first_placeholder: usize) {
     for (i, table) in INDEX_TABLES.iter().enumerate() {
