@@ -166,16 +166,13 @@ pub async fn search(
     bundle::serialise("searchset", total, &links, &entries)
 }
 
-/// Measures the clauses that index rows back (on SQLite; see `search::plan`), each up to
-/// `set_limit` rows, and chooses how the page query tests them.
+/// Measures the clauses that index rows back (those `search::plan` names for the dialect), each
+/// up to `set_limit` rows, and chooses how the page query tests them.
 async fn plan_search(services: &Services, request: &SearchRequest) -> Result<Plan> {
     let store = &services.store;
-    if store.dialect() != crate::sql::Dialect::Sqlite {
-        return Ok(Plan::sets());
-    }
     let limit = services.search_limits.set_limit;
     let mut sizes = Vec::new();
-    for n in plan::measured_clauses(request) {
+    for n in plan::measured_clauses(request, store.dialect()) {
         if limit == 0 {
             sizes.push((n, 0));
             continue;

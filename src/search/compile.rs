@@ -8,7 +8,7 @@
 //! carries its cursor (sort keys and rid as a JSON array) for the next and previous links.
 
 use super::params::date::write_point_condition;
-use super::plan::Plan;
+use super::plan::{Form, Plan};
 use super::query::Clause;
 use super::request::{Include, Page, SearchRequest, SortBy, SortKey, SortValueKind};
 use crate::error::Result;
@@ -55,18 +55,27 @@ pub fn page_query(dialect: Dialect, request: &SearchRequest, plan: &Plan) -> Res
     for name in &names {
         sql.push(", x.").push(name);
     }
-    sql.push(" FROM (SELECT r.rid, r.type, r.id, r.version_id");
-    for (key, name) in keys.iter().zip(&names) {
-        sql.push(", ");
-        push_sort_expression(&mut sql, key);
-        sql.push(" AS ").push(name);
-    }
-    sql.push(" FROM resource r WHERE ");
-    push_filters(&mut sql, request, plan);
-    sql.push(") x");
-    if let Page::After(cursor) | Page::Before(cursor) = &request.page {
-        sql.push(" WHERE ");
-        push_keyset(&mut sql, keys, &names, cursor, backwards)?;
+    match (plan.walk_sort, keys.as_slice()) {
+        (true, [key]) => {
+            sql.push(" FROM (");
+            push_sort_walk(&mut sql, request, plan, key)?;
+            sql.push(") x");
+        }
+        _ => {
+            sql.push(" FROM (SELECT r.rid, r.type, r.id, r.version_id");
+            for (key, name) in keys.iter().zip(&names) {
+                sql.push(", ");
+                push_sort_expression(&mut sql, key);
+                sql.push(" AS ").push(name);
+            }
+            sql.push(" FROM resource r WHERE ");
+            push_filters(&mut sql, request, plan);
+            sql.push(") x");
+            if let Page::After(cursor) | Page::Before(cursor) = &request.page {
+                sql.push(" WHERE ");
+                push_keyset(&mut sql, keys, &names, cursor, backwards)?;
+            }
+        }
     }
     push_order(&mut sql, "x", keys, &names, backwards);
     sql.push(" LIMIT ").bind(SqlValue::Int(i64::from(request.count) + 1));
@@ -86,7 +95,7 @@ pub fn count_query(dialect: Dialect, request: &SearchRequest, plan: &Plan) -> Sq
         // one resource type, so the distinct rids of the clause's rows are the matches: counted
         // from the index alone, without visiting the resource table.
         sql.push("SELECT count(*) FROM (SELECT DISTINCT * FROM (");
-        push_clause_rows(&mut sql, clause, 0, None, false);
+        push_clause_rows(&mut sql, clause, 0, None, Form::Set);
         sql.push(") m0) m");
         return sql;
     }
@@ -117,11 +126,17 @@ pub fn count_query_up_to(dialect: Dialect, request: &SearchRequest, plan: &Plan,
 }
 
 /// How many distinct resources the index rows of `clause` name, counted up to `limit` (see
-/// `Plan`). For a negated clause, the resources it excludes.
+/// `Plan`). For a negated clause, the resources it excludes. PostgreSQL counts rows rather than
+/// distinct resources: it would gather every row before removing duplicates, while SQLite drops
+/// them as it goes. A resource matched by several rows then counts more than once, which only
+/// makes a clause look broad a little sooner.
 pub fn clause_size_query(dialect: Dialect, clause: &Clause, limit: u32) -> Sql {
     let mut sql = Sql::new(dialect);
-    sql.push("SELECT count(*) FROM (SELECT DISTINCT * FROM (");
-    push_clause_rows(&mut sql, clause, 0, None, false);
+    sql.push(match dialect {
+        Dialect::Sqlite => "SELECT count(*) FROM (SELECT DISTINCT * FROM (",
+        Dialect::Postgres => "SELECT count(*) FROM (SELECT * FROM (",
+    });
+    push_clause_rows(&mut sql, clause, 0, None, Form::Set);
     sql.push(") m0 LIMIT ")
         .bind(SqlValue::Int(i64::from(limit)))
         .push(") m");
@@ -201,7 +216,7 @@ fn push_filters(sql: &mut Sql, request: &SearchRequest, plan: &Plan) {
     sql.push(" AND NOT r.deleted");
     for (n, clause) in request.clauses.iter().enumerate() {
         sql.push(" AND ");
-        push_clause(sql, clause, "r", 0, plan.per_row(sql.dialect, n));
+        push_clause(sql, clause, "r", 0, plan.form(sql.dialect, n));
     }
 }
 
@@ -221,11 +236,8 @@ fn push_type_condition(sql: &mut Sql, alias: &str, types: &[String]) {
 }
 
 /// One clause on the resource aliased `alias`; `depth` keeps the aliases of nested chains apart.
-/// `per_row` chooses the form of clauses backed by index rows: `alias.rid IN (SELECT rid …)`
-/// builds the set of matching rids once (cheap when it is small), `EXISTS (… WHERE rid =
-/// alias.rid)` looks the resource up in the index row by row (cheap when most rows match and
-/// only a page is wanted). See `Plan`.
-fn push_clause(sql: &mut Sql, clause: &Clause, alias: &str, depth: usize, per_row: bool) {
+/// `form` chooses how clauses backed by index rows are written (see `Form`).
+fn push_clause(sql: &mut Sql, clause: &Clause, alias: &str, depth: usize, form: Form) {
     match clause {
         Clause::Id(ids) => {
             sql.push(alias).push(".id IN (");
@@ -259,40 +271,50 @@ fn push_clause(sql: &mut Sql, clause: &Clause, alias: &str, depth: usize, per_ro
                 if n > 0 {
                     sql.push(joiner);
                 }
-                push_clause(sql, inner, alias, depth, per_row);
+                push_clause(sql, inner, alias, depth, form);
             }
             sql.push(")");
         }
         Clause::Has { .. } => {
             // Matched on the referenced (type, id) rather than a rid.
-            if per_row {
-                sql.push("EXISTS (");
-                push_clause_rows(sql, clause, depth, Some(alias), per_row);
+            if form == Form::Set {
+                sql.push("(").push(alias).push(".type, ").push(alias).push(".id) IN (");
+                push_clause_rows(sql, clause, depth, None, form);
                 sql.push(")");
             } else {
-                sql.push("(").push(alias).push(".type, ").push(alias).push(".id) IN (");
-                push_clause_rows(sql, clause, depth, None, per_row);
-                sql.push(")");
+                sql.push("EXISTS (");
+                push_clause_rows(sql, clause, depth, Some(alias), form);
+                close_exists(sql, form);
             }
         }
         Clause::Index { negated, .. }
         | Clause::Missing { missing: negated, .. }
         | Clause::Composite { negated, .. } => {
-            push_membership(sql, clause, alias, depth, *negated, per_row);
+            push_membership(sql, clause, alias, depth, *negated, form);
         }
-        Clause::Chain { .. } => push_membership(sql, clause, alias, depth, false, per_row),
+        Clause::Chain { .. } => push_membership(sql, clause, alias, depth, false, form),
     }
 }
 
 /// `[NOT] EXISTS (rows of alias)` per row, or `alias.rid [NOT] IN (rows)` as a set.
-fn push_membership(sql: &mut Sql, clause: &Clause, alias: &str, depth: usize, negated: bool, per_row: bool) {
-    if per_row {
-        sql.push(if negated { "NOT EXISTS (" } else { "EXISTS (" });
-        push_clause_rows(sql, clause, depth, Some(alias), per_row);
-    } else {
+fn push_membership(sql: &mut Sql, clause: &Clause, alias: &str, depth: usize, negated: bool, form: Form) {
+    if form == Form::Set {
         sql.push(alias)
             .push(if negated { ".rid NOT IN (" } else { ".rid IN (" });
-        push_clause_rows(sql, clause, depth, None, per_row);
+        push_clause_rows(sql, clause, depth, None, form);
+        sql.push(")");
+    } else {
+        sql.push(if negated { "NOT EXISTS (" } else { "EXISTS (" });
+        push_clause_rows(sql, clause, depth, Some(alias), form);
+        close_exists(sql, form);
+    }
+}
+
+/// Ends an `EXISTS (` subquery. For `Form::EachRow` on PostgreSQL, an `OFFSET 0` keeps the
+/// planner from turning the subquery into a join, so it runs once per candidate row.
+fn close_exists(sql: &mut Sql, form: Form) {
+    if form == Form::EachRow && sql.dialect == Dialect::Postgres {
+        sql.push(" OFFSET 0");
     }
     sql.push(")");
 }
@@ -301,7 +323,7 @@ fn push_membership(sql: &mut Sql, clause: &Clause, alias: &str, depth: usize, ne
 /// of the referenced `type, id`); a negated clause gives the rows it excludes. With `correlate`,
 /// only the rows of that resource alias, for an `EXISTS`. Clauses not backed by index rows give
 /// no rows.
-fn push_clause_rows(sql: &mut Sql, clause: &Clause, depth: usize, correlate: Option<&str>, per_row: bool) {
+fn push_clause_rows(sql: &mut Sql, clause: &Clause, depth: usize, correlate: Option<&str>, form: Form) {
     match clause {
         Clause::Index {
             table,
@@ -352,7 +374,7 @@ fn push_clause_rows(sql: &mut Sql, clause: &Clause, depth: usize, correlate: Opt
             sql.push(" AND ");
             push_type_condition(sql, &target, target_types);
             sql.push(" AND NOT ").push(&target).push(".deleted AND ");
-            push_clause(sql, inner, &target, depth + 1, per_row);
+            push_clause(sql, inner, &target, depth + 1, form);
         }
         Clause::Composite {
             components,
@@ -385,7 +407,7 @@ fn push_clause_rows(sql: &mut Sql, clause: &Clause, depth: usize, correlate: Opt
                 .push(".type = ")
                 .bind(SqlValue::Text(source_type.clone()))
                 .push(" AND ");
-            push_clause(sql, inner, &source, depth + 1, per_row);
+            push_clause(sql, inner, &source, depth + 1, form);
         }
         Clause::Id(_) | Clause::LastUpdated(_) | Clause::All(_) | Clause::Any(_) => {
             sql.push("SELECT NULL WHERE 1 = 0");
@@ -464,28 +486,186 @@ fn push_sort_expression(sql: &mut Sql, key: &SortKey) {
             push_by_rid(sql, table, Some("r"));
             sql.push("WHERE i.rid = r.rid AND ");
             push_param_ids(sql, "i.param", param_ids);
-            sql.push("), ");
-            let last = match (kind, key.descending) {
-                (SortValueKind::Text, false) => SqlValue::Text(char::MAX.to_string()),
-                (SortValueKind::Text, true) => SqlValue::Text(String::new()),
-                (SortValueKind::Int, false) => SqlValue::Int(i64::MAX),
-                (SortValueKind::Int, true) => SqlValue::Int(i64::MIN),
-                (SortValueKind::Real, false) => SqlValue::Real(1e308),
-                (SortValueKind::Real, true) => SqlValue::Real(-1e308),
-            };
-            sql.bind(last).push(")");
+            sql.push("), ").bind(no_value(*kind, key.descending)).push(")");
         }
     }
 }
 
+/// The sort key of a resource without a value: past every real value in either direction.
+fn no_value(kind: SortValueKind, descending: bool) -> SqlValue {
+    match (kind, descending) {
+        (SortValueKind::Text, false) => SqlValue::Text(char::MAX.to_string()),
+        (SortValueKind::Text, true) => SqlValue::Text(String::new()),
+        (SortValueKind::Int, false) => SqlValue::Int(i64::MAX),
+        (SortValueKind::Int, true) => SqlValue::Int(i64::MIN),
+        (SortValueKind::Real, false) => SqlValue::Real(1e308),
+        (SortValueKind::Real, true) => SqlValue::Real(-1e308),
+    }
+}
+
+/// The rows of a page sorted by one index key, found by walking that key's index in page order
+/// (see `Plan::walk_sort`): columns `rid, type, id, version_id, k0`, at most `count + 1` rows.
+///
+/// Why: the general form reads the sort key of every match and sorts them all, which for a
+/// broad search (`code=…&_sort=-date`, tens of thousands of matches) costs far more than the
+/// page. Walking the index in order and testing each row's resource against the clauses stops as
+/// soon as the page is full. A resource's key is its largest value (descending) or smallest
+/// (ascending), so only the index row holding that extreme counts, and of two rows with the same
+/// extreme value the first stored (SQLite's `rowid`, PostgreSQL's `ctid`): each resource appears
+/// once, without a `DISTINCT` that would make PostgreSQL sort every row. Resources without a value come after
+/// all others (before them, walking backwards), in rid order, and are looked for only when the
+/// walk did not fill the page.
+fn push_sort_walk(sql: &mut Sql, request: &SearchRequest, plan: &Plan, key: &SortKey) -> Result<()> {
+    let SortBy::Index {
+        table,
+        column,
+        param_ids,
+        kind,
+    } = &key.by
+    else {
+        return Err(crate::error::Error::internal("an index walk needs an index sort key"));
+    };
+    let backwards = matches!(request.page, Page::Before(_));
+    let cursor = match &request.page {
+        Page::After(cursor) | Page::Before(cursor) => Some(cursor_values(std::slice::from_ref(key), cursor)?),
+        Page::First => None,
+    };
+    let limit = SqlValue::Int(i64::from(request.count) + 1);
+    let value = format!("i.{column}");
+    let descending = key.descending != backwards;
+    let rid_order = if backwards { " DESC" } else { " ASC" };
+    let no_value = no_value(*kind, key.descending);
+
+    let walk = |sql: &mut Sql| {
+        let join = match sql.dialect {
+            // SQLite keeps the tables in the written order: the index walk drives.
+            Dialect::Sqlite => "CROSS JOIN",
+            Dialect::Postgres => "JOIN",
+        };
+        sql.push("SELECT * FROM (SELECT r.rid, r.type, r.id, r.version_id, ")
+            .push(&value)
+            .push(" AS k0 FROM ")
+            .push(table)
+            .push(" i ")
+            .push(join)
+            .push(" resource r ON r.rid = i.rid WHERE ");
+        push_param_ids(sql, "i.param", param_ids);
+        sql.push(" AND NOT EXISTS (SELECT 1 FROM ").push(table).push(" j ");
+        push_by_rid(sql, table, Some("i"));
+        sql.push("WHERE j.rid = i.rid AND ");
+        push_param_ids(sql, "j.param", param_ids);
+        let row_id = match sql.dialect {
+            Dialect::Sqlite => "rowid",
+            Dialect::Postgres => "ctid",
+        };
+        let beyond = if key.descending { " > " } else { " < " };
+        sql.push(" AND (j.")
+            .push(column)
+            .push(beyond)
+            .push(&value)
+            .push(" OR (j.")
+            .push(column)
+            .push(" = ")
+            .push(&value)
+            .push(" AND j.")
+            .push(row_id)
+            .push(" < i.")
+            .push(row_id)
+            .push("))");
+        close_exists(sql, Form::EachRow);
+        sql.push(" AND ");
+        push_filters(sql, request, plan);
+        if let Some(values) = &cursor {
+            sql.push(" AND ");
+            push_after(
+                sql,
+                &[(value.clone(), descending), ("r.rid".to_owned(), backwards)],
+                values,
+            );
+        }
+        sql.push(" ORDER BY ")
+            .push(&value)
+            .push(if descending { " DESC" } else { " ASC" })
+            .push(", r.rid")
+            .push(rid_order)
+            .push(" LIMIT ")
+            .bind(limit.clone())
+            .push(") w0");
+    };
+    let without_value = |sql: &mut Sql| {
+        sql.push("SELECT * FROM (SELECT r.rid, r.type, r.id, r.version_id, ")
+            .bind(no_value.clone());
+        if *kind == SortValueKind::Text && sql.dialect == Dialect::Postgres {
+            // The index columns compare in "C"; a bare parameter would leave the union's
+            // column without one collation to sort by.
+            sql.push("::text COLLATE \"C\"");
+        }
+        sql.push(" AS k0 FROM resource r WHERE ");
+        push_filters(sql, request, plan);
+        sql.push(" AND NOT EXISTS (SELECT 1 FROM ").push(table).push(" j ");
+        push_by_rid(sql, table, Some("r"));
+        sql.push("WHERE j.rid = r.rid AND ");
+        push_param_ids(sql, "j.param", param_ids);
+        close_exists(sql, Form::EachRow);
+        if let Some(values) = &cursor {
+            // Every resource without a value sorts after every resource with one.
+            match (values[0] == no_value, backwards) {
+                (true, _) => {
+                    sql.push(" AND r.rid")
+                        .push(if backwards { " < " } else { " > " })
+                        .bind(values[1].clone());
+                }
+                (false, false) => {}
+                (false, true) => {
+                    sql.push(" AND 1 = 0");
+                }
+            }
+        }
+        sql.push(" ORDER BY r.rid")
+            .push(rid_order)
+            .push(" LIMIT ")
+            .bind(limit.clone())
+            .push(") w1");
+    };
+    // A compound SELECT with a LIMIT stops reading once it has that many rows, so the second
+    // part runs only when the first leaves the page short.
+    if backwards {
+        without_value(sql);
+        sql.push(" UNION ALL ");
+        walk(sql);
+    } else {
+        walk(sql);
+        sql.push(" UNION ALL ");
+        without_value(sql);
+    }
+    sql.push(" LIMIT ").bind(limit);
+    Ok(())
+}
+
 /// Rows strictly after the cursor row in the page order (before it when `backwards`).
 fn push_keyset(sql: &mut Sql, keys: &[SortKey], names: &[String], cursor: &[Value], backwards: bool) -> Result<()> {
+    let values = cursor_values(keys, cursor)?;
+    let mut columns: Vec<(String, bool)> = keys
+        .iter()
+        .zip(names)
+        .map(|(k, name)| (format!("x.{name}"), k.descending != backwards))
+        .collect();
+    columns.push(("x.rid".to_owned(), backwards));
+    push_after(sql, &columns, &values);
+    Ok(())
+}
+
+/// The cursor's sort keys and rid, bound as the SQL types of `keys`.
+fn cursor_values(keys: &[SortKey], cursor: &[Value]) -> Result<Vec<SqlValue>> {
     let damaged = || {
         super::query::invalid_request(
             "the paging cursor is damaged; start again from the first page",
             "_page_after",
         )
     };
+    if cursor.len() != keys.len() + 1 {
+        return Err(damaged());
+    }
     let mut values = Vec::with_capacity(cursor.len());
     for (n, value) in cursor.iter().enumerate() {
         let kind = keys.get(n).map_or(SortValueKind::Int, SortKey::kind);
@@ -495,12 +675,11 @@ fn push_keyset(sql: &mut Sql, keys: &[SortKey], names: &[String], cursor: &[Valu
             SortValueKind::Real => SqlValue::Real(value.as_f64().ok_or_else(damaged)?),
         });
     }
-    let mut columns: Vec<(String, bool)> = keys
-        .iter()
-        .zip(names)
-        .map(|(k, name)| (format!("x.{name}"), k.descending != backwards))
-        .collect();
-    columns.push(("x.rid".to_owned(), backwards));
+    Ok(values)
+}
+
+/// `(columns) > (values)` in lexicographic order, each column ascending or (`true`) descending.
+fn push_after(sql: &mut Sql, columns: &[(String, bool)], values: &[SqlValue]) {
     sql.push("(");
     for i in 0..columns.len() {
         if i > 0 {
@@ -520,7 +699,6 @@ fn push_keyset(sql: &mut Sql, keys: &[SortKey], names: &[String], cursor: &[Valu
             .push(")");
     }
     sql.push(")");
-    Ok(())
 }
 
 fn push_order(sql: &mut Sql, alias: &str, keys: &[SortKey], names: &[String], backwards: bool) {
@@ -853,6 +1031,62 @@ mod tests {
             pg.text
                 .contains("JOIN resource_history c ON c.type = y.type AND c.id = y.id AND c.version_id = y.version_id")
         );
+    }
+
+    #[test]
+    fn a_broad_sorted_search_walks_the_sort_index_then_adds_resources_without_a_value() {
+        let mut r = request("Observation", "code=1&_sort=-date&_count=20");
+        let plan = Plan::choose(&r, &[(0, 5_000)], 5_000);
+        assert!(plan.walk_sort);
+        r.page = Page::After(vec![serde_json::json!(5), serde_json::json!(7)]);
+        let sql = page_query(Dialect::Sqlite, &r, &plan).unwrap();
+        let inner = sql.text.split(" FROM (SELECT * FROM ").nth(1).unwrap_or_default();
+        assert_eq!(
+            format!("SELECT * FROM {}", inner.split(") x ORDER BY").next().unwrap()),
+            "SELECT * FROM (SELECT r.rid, r.type, r.id, r.version_id, i.high AS k0 FROM search_date i \
+             CROSS JOIN resource r ON r.rid = i.rid WHERE i.param = ?1 AND NOT EXISTS (SELECT 1 FROM search_date j \
+             INDEXED BY search_date_rid WHERE j.rid = i.rid AND j.param = ?2 AND (j.high > i.high OR \
+             (j.high = i.high AND j.rowid < i.rowid))) AND r.type = ?3 \
+             AND NOT r.deleted AND EXISTS (SELECT i.rid FROM search_token i INDEXED BY search_token_rid WHERE \
+             i.rid = r.rid AND i.param = ?4 AND ((i.code = ?5))) AND ((i.high < ?6) OR (i.high = ?7 AND r.rid > ?8)) \
+             ORDER BY i.high DESC, r.rid ASC LIMIT ?9) w0 UNION ALL SELECT * FROM (SELECT r.rid, r.type, r.id, \
+             r.version_id, ?10 AS k0 FROM resource r WHERE r.type = ?11 AND NOT r.deleted AND EXISTS (SELECT i.rid \
+             FROM search_token i INDEXED BY search_token_rid WHERE i.rid = r.rid AND i.param = ?12 AND \
+             ((i.code = ?13))) AND NOT EXISTS (SELECT 1 FROM search_date j INDEXED BY search_date_rid WHERE \
+             j.rid = r.rid AND j.param = ?14) ORDER BY r.rid ASC LIMIT ?15) w1 LIMIT ?16"
+        );
+        assert_eq!(sql.binds[9], SqlValue::Int(i64::MIN), "no date sorts last");
+        // A cursor among the resources without a value: the walk finds nothing more.
+        r.page = Page::After(vec![serde_json::json!(i64::MIN), serde_json::json!(7)]);
+        let sql = page_query(Dialect::Sqlite, &r, &plan).unwrap();
+        assert!(
+            sql.text.contains("j.param = ?14) AND r.rid > ?15 ORDER BY r.rid ASC"),
+            "{}",
+            sql.text
+        );
+        // Backwards: resources without a value first (none before a cursor with a value).
+        r.page = Page::Before(vec![serde_json::json!(5), serde_json::json!(7)]);
+        let sql = page_query(Dialect::Sqlite, &r, &plan).unwrap();
+        assert!(
+            sql.text.contains("j.param = ?5) AND 1 = 0 ORDER BY r.rid DESC"),
+            "{}",
+            sql.text
+        );
+        assert!(sql.text.contains("ORDER BY i.high ASC, r.rid DESC"), "{}", sql.text);
+        let pg = page_query(Dialect::Postgres, &r, &plan).unwrap();
+        assert!(
+            pg.text.contains("FROM search_date i JOIN resource r ON r.rid = i.rid"),
+            "{}",
+            pg.text
+        );
+        assert!(
+            pg.text
+                .contains("AND j.ctid < i.ctid)) OFFSET 0) AND r.type = $9 AND NOT r.deleted AND EXISTS (SELECT"),
+            "PostgreSQL tests each row's extremeness and clauses once per row: {}",
+            pg.text
+        );
+        // A selective clause gathers its candidates instead.
+        assert!(!Plan::choose(&r, &[(0, 12)], 5_000).walk_sort);
     }
 
     #[test]

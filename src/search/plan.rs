@@ -9,18 +9,40 @@
 //! (`subject.gender=female`, half of all Observations) wants row by row: as a set it would gather
 //! hundreds of thousands of rids to show twenty. SQLite's planner does not make this choice
 //! itself (it always builds the set), so the server measures each clause up to
-//! `Plan::set_limit` rows and decides. PostgreSQL's planner turns both forms into the same
-//! semi-join and picks the join order from its own statistics, so there every clause is written
-//! row by row, which also makes `NOT` an anti-join rather than a `NOT IN` over a large set.
+//! `Plan::set_limit` rows and decides.
+//!
+//! PostgreSQL's planner turns both forms into the same semi-join and picks the join order from
+//! its own statistics, so there clauses are written as `EXISTS` (which also makes `NOT` an
+//! anti-join rather than a `NOT IN` over a large set) and mostly left to it. Its statistics do
+//! not see how many resources reference a target, though: it estimates a chain such as
+//! `subject.gender=female` at a handful of rows and gathers every match. So chains and `_has`
+//! are measured there too, and a broad one is fenced to run row by row (`Form::EachRow`).
+//!
+//! A sorted search whose clauses are all broad walks the sort parameter's index in order instead
+//! of sorting every match (`Plan::walk_sort`); on PostgreSQL every clause of a search sorted by
+//! one index key is measured to decide that.
 
 use super::query::Clause;
-use super::request::SearchRequest;
+use super::request::{SearchRequest, SortBy, SortKey};
 use crate::sql::Dialect;
 
 /// Index rows measured per clause before calling it broad. Gathering this many rids as a set
 /// takes a few milliseconds; a page of twenty found row by row among resources of which at least
 /// this many match (of a million) takes a few thousand lookups.
 pub const SET_LIMIT: u32 = 5_000;
+
+/// How a clause backed by index rows is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// `rid IN (SELECT rid …)`: every matching rid gathered once.
+    Set,
+    /// `EXISTS (… WHERE rid = r.rid)`, which PostgreSQL's planner turns into whichever join it
+    /// estimates cheapest.
+    Exists,
+    /// `EXISTS (…)` tested once per candidate row: on PostgreSQL fenced (`OFFSET 0`) so the
+    /// planner keeps it that way; on SQLite the plain form already runs so.
+    EachRow,
+}
 
 /// The form of each clause, and whether the default total is worth counting.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -31,6 +53,10 @@ pub struct Plan {
     /// counting the matches would cost far more than the page, and a total is not given unless
     /// the client asks for one.
     pub broad: bool,
+    /// The page is sorted by one index key and no clause is selective: walk that key's index in
+    /// order, testing each resource row by row, rather than sorting every match (see
+    /// `compile::page_query`).
+    pub walk_sort: bool,
 }
 
 impl Plan {
@@ -42,7 +68,18 @@ impl Plan {
 
     /// Whether clause `n` is tested row by row in `dialect`.
     pub fn per_row(&self, dialect: Dialect, n: usize) -> bool {
-        dialect == Dialect::Postgres || self.per_row.get(n).copied().unwrap_or(false)
+        self.form(dialect, n) != Form::Set
+    }
+
+    /// How clause `n` is written in `dialect`.
+    pub fn form(&self, dialect: Dialect, n: usize) -> Form {
+        match (dialect, self.per_row.get(n).copied().unwrap_or(false)) {
+            (_, true) => Form::EachRow,
+            // A join PostgreSQL planned for a clause would read all of it before the walk.
+            (Dialect::Postgres, false) if self.walk_sort => Form::EachRow,
+            (Dialect::Postgres, false) => Form::Exists,
+            (Dialect::Sqlite, false) => Form::Set,
+        }
     }
 
     /// The plan for `request` given `sizes`: for each clause that `measured_clauses` named, the
@@ -57,41 +94,57 @@ impl Plan {
                 any_broad |= is_broad(n);
             }
         }
-        // A sorted page needs every match's sort key, so without a selective clause to gather
-        // the candidates, testing row by row would test every resource of the type.
-        let rows_are_few = request.sort.is_empty() || any_selective;
-        let per_row = (0..request.clauses.len())
-            .map(|n| rows_are_few && is_broad(n))
-            .collect();
-        // Clauses measured by nothing (text words) may be selective: count as before.
+        // Clauses measured by nothing (text words) may be selective.
         let unmeasured = request
             .clauses
             .iter()
             .enumerate()
             .any(|(n, c)| narrows(c) && !sizes.iter().any(|&(m, _)| m == n));
+        // Walking a sort index pays off when matches are dense along it; a selective clause
+        // gathers its few candidates faster, and they are sorted in memory.
+        let walk_sort = matches!(
+            request.sort.as_slice(),
+            [SortKey {
+                by: SortBy::Index { .. },
+                ..
+            }]
+        ) && !any_selective
+            && !unmeasured;
+        // A page sorted in memory needs every match's sort key, so without a selective clause to
+        // gather the candidates, testing row by row would test every resource of the type.
+        let rows_are_few = request.sort.is_empty() || any_selective || walk_sort;
+        let per_row = (0..request.clauses.len())
+            .map(|n| rows_are_few && is_broad(n))
+            .collect();
         Plan {
             per_row,
             broad: any_broad && !any_selective && !unmeasured,
+            walk_sort,
         }
     }
 }
 
-/// The clauses worth measuring: those backed by index rows. Text searches (`All`/`Any` of words)
-/// stay sets; `_id` and `_lastUpdated` are conditions on the resource row itself.
-pub fn measured_clauses(request: &SearchRequest) -> Vec<usize> {
+/// The clauses worth measuring in `dialect`: those backed by index rows. Text searches
+/// (`All`/`Any` of words) stay sets; `_id` and `_lastUpdated` are conditions on the resource row
+/// itself. On PostgreSQL only chains and `_has`, unless the search may walk its sort index.
+pub fn measured_clauses(request: &SearchRequest, dialect: Dialect) -> Vec<usize> {
+    let may_walk = matches!(
+        request.sort.as_slice(),
+        [SortKey {
+            by: SortBy::Index { .. },
+            ..
+        }]
+    );
     request
         .clauses
         .iter()
         .enumerate()
-        .filter(|(_, c)| {
-            matches!(
-                c,
-                Clause::Index { .. }
-                    | Clause::Missing { .. }
-                    | Clause::Chain { .. }
-                    | Clause::Composite { .. }
-                    | Clause::Has { .. }
-            )
+        .filter(|(_, c)| match c {
+            Clause::Chain { .. } | Clause::Has { .. } => true,
+            Clause::Index { .. } | Clause::Missing { .. } | Clause::Composite { .. } => {
+                dialect == Dialect::Sqlite || may_walk
+            }
+            _ => false,
         })
         .map(|(n, _)| n)
         .collect()
@@ -130,7 +183,8 @@ mod tests {
     #[test]
     fn broad_clauses_go_row_by_row_and_small_ones_as_sets() {
         let search = request("code=1&subject.gender=female&status:not=final");
-        assert_eq!(measured_clauses(&search), vec![0, 1, 2]);
+        assert_eq!(measured_clauses(&search, Dialect::Sqlite), vec![0, 1, 2]);
+        assert_eq!(measured_clauses(&search, Dialect::Postgres), vec![1], "the chain");
         let plan = Plan::choose(&search, &[(0, 40), (1, 5_000), (2, 7_000)], 5_000);
         let forms: Vec<bool> = (0..3).map(|n| plan.per_row(Dialect::Sqlite, n)).collect();
         assert_eq!(forms, vec![false, true, true]);
@@ -138,16 +192,26 @@ mod tests {
             !plan.broad,
             "the code clause is selective: its matches are cheap to count"
         );
-        assert!((0..3).all(|n| plan.per_row(Dialect::Postgres, n)));
+        let forms: Vec<Form> = (0..3).map(|n| plan.form(Dialect::Postgres, n)).collect();
+        assert_eq!(forms, vec![Form::Exists, Form::EachRow, Form::EachRow]);
     }
 
     #[test]
-    fn a_sorted_search_tests_row_by_row_only_what_a_selective_clause_gathered() {
+    fn a_sorted_search_walks_its_sort_index_unless_a_clause_is_selective() {
         let search = request("code=1&status=final&_sort=-date");
-        let plan = Plan::choose(&search, &[(0, 5_000), (1, 5_000)], 5_000);
-        assert!(!plan.per_row(Dialect::Sqlite, 0) && !plan.per_row(Dialect::Sqlite, 1));
         let plan = Plan::choose(&search, &[(0, 30), (1, 5_000)], 5_000);
         assert!(!plan.per_row(Dialect::Sqlite, 0) && plan.per_row(Dialect::Sqlite, 1));
+        assert!(!plan.walk_sort, "thirty candidates are sorted in memory");
+        // Nothing selective: the sort index is walked, testing every clause row by row.
+        let plan = Plan::choose(&search, &[(0, 5_000), (1, 5_000)], 5_000);
+        assert!(plan.walk_sort && plan.per_row(Dialect::Sqlite, 0) && plan.per_row(Dialect::Sqlite, 1));
+        assert!(Plan::choose(&request("_sort=date"), &[], 5_000).walk_sort);
+        // Several keys, or a key that is not an index value, are sorted in memory.
+        let plan = Plan::choose(&request("status=final&_sort=-date,code"), &[(0, 5_000)], 5_000);
+        assert!(!plan.walk_sort && !plan.per_row(Dialect::Sqlite, 0));
+        assert!(!Plan::choose(&request("_sort=_id"), &[], 5_000).walk_sort);
+        // A text clause is not measured and may be selective.
+        assert!(!Plan::choose(&request("_content=x&_sort=date"), &[], 5_000).walk_sort);
     }
 
     #[test]
@@ -161,7 +225,7 @@ mod tests {
         assert!(Plan::choose(&search, &[(0, 5_000), (1, 10)], 5_000).broad);
         // A text search is not measured and may be selective.
         let search = request("code=1&_content=pressure");
-        assert_eq!(measured_clauses(&search), vec![0]);
+        assert_eq!(measured_clauses(&search, Dialect::Sqlite), vec![0]);
         assert!(!Plan::choose(&search, &[(0, 5_000)], 5_000).broad);
         // Nothing to narrow by: counting the type up to the limit is cheap.
         assert!(!Plan::choose(&request("_count=5"), &[], 5_000).broad);

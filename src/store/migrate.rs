@@ -56,6 +56,11 @@ pub const POSTGRES: &[Migration] = &[
         name: "rid_param_indexes",
         sql: include_str!("../../migrations/postgres/0004_rid_param_indexes.sql"),
     },
+    Migration {
+        version: 5,
+        name: "resource_id_collation",
+        sql: include_str!("../../migrations/postgres/0005_resource_id_collation.sql"),
+    },
 ];
 
 /// Applies the migrations not yet recorded. `begin` opens the transaction (SQLite needs

@@ -17,6 +17,7 @@ crate::on_both_backends!(
     sort_orders_by_several_keys_and_direction,
     paging_neither_repeats_nor_skips_while_writes_happen,
     previous_links_walk_back,
+    sorted_pages_walk_both_ways_over_repeated_and_missing_values,
     totals_summary_and_elements,
     post_search_gives_the_same_results_as_get,
     system_and_compartment_searches,
@@ -514,6 +515,52 @@ async fn previous_links_walk_back(app: TestApp) {
     assert!(link(&back, "previous").is_none());
     let reply = app.get("Patient?_page_after=%5B%22x%22%5D").await;
     reply.assert_outcome(400, "invalid");
+}
+
+async fn sorted_pages_walk_both_ways_over_repeated_and_missing_values(app: TestApp) {
+    // A resource sorts by its smallest value ascending and its largest descending; resources
+    // without a value come last either way, in the order they were created.
+    let families: [&[&str]; 10] = [
+        &["Adams"],
+        &["Baker", "Young"],
+        &["Clark", "Clark"],
+        &[],
+        &["Clark"],
+        &[],
+        &["Davis"],
+        &["Adams"],
+        &["Zed"],
+        &["Evans"],
+    ];
+    for (n, names) in families.iter().enumerate() {
+        let name: Vec<Value> = names.iter().map(|f| json!({"family": f})).collect();
+        let mut patient = json!({"resourceType": "Patient", "id": format!("s{n}")});
+        if !name.is_empty() {
+            patient["name"] = json!(name);
+        }
+        put(&app, patient).await;
+    }
+    let expected = [
+        ("family", ["s0", "s7", "s1", "s2", "s4", "s6", "s9", "s8", "s3", "s5"]),
+        ("-family", ["s8", "s1", "s9", "s6", "s2", "s4", "s0", "s7", "s3", "s5"]),
+    ];
+    for (sort, order) in expected {
+        let mut pages = vec![search(&app, &format!("Patient?_count=3&_sort={sort}")).await];
+        while let Some(next) = link(pages.last().unwrap(), "next") {
+            pages.push(app.send(app.client.get(next)).await.json());
+        }
+        let forward: Vec<String> = pages.iter().flat_map(ids).collect();
+        assert_eq!(forward, strings(&order), "_sort={sort}, following next links");
+        let mut backward = ids(pages.last().unwrap());
+        let mut page = pages.last().unwrap().clone();
+        while let Some(previous) = link(&page, "previous") {
+            page = app.send(app.client.get(previous)).await.json();
+            let mut earlier = ids(&page);
+            earlier.append(&mut backward);
+            backward = earlier;
+        }
+        assert_eq!(backward, strings(&order), "_sort={sort}, following previous links");
+    }
 }
 
 async fn totals_summary_and_elements(app: TestApp) {

@@ -40,11 +40,20 @@ use std::time::{Duration, Instant};
 
 crate::on_both_backends!(server_search_agrees_with_the_in_memory_evaluator);
 
-/// SQLite again with every clause tested row by row (`EXISTS`, see `search::plan`): on its own
-/// it chooses that form only for clauses of over 5,000 index rows, which this data set seldom has.
+/// SQLite again with every clause tested row by row (`EXISTS`, see `search::plan`), and every
+/// search sorted by one parameter walking that parameter's index: on its own the server chooses
+/// those forms only for clauses of over 5,000 index rows, which this data set seldom has.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_row_by_row() {
     if let Some(app) = TestApp::spawn_with(harness::Backend::Sqlite, |c| c.search_set_limit = 0).await {
+        server_search_agrees_with_the_in_memory_evaluator(app).await;
+    }
+}
+
+/// The same on PostgreSQL, where row by row means fenced subqueries (`Form::EachRow`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_row_by_row() {
+    if let Some(app) = TestApp::spawn_with(harness::Backend::Postgres, |c| c.search_set_limit = 0).await {
         server_search_agrees_with_the_in_memory_evaluator(app).await;
     }
 }
