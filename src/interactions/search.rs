@@ -77,7 +77,24 @@ pub async fn search(
     }
 
     let plan = plan_search(services, &request).await?;
-    let mut rows = store.search(&compile::page_query(dialect, &request, &plan)?).await?;
+    // The default total is counted only up to a limit (beyond it a total would cost more than
+    // the page), and not at all when the plan shows at least `set_limit` matches. The count runs
+    // beside the page query, on another connection, rather than after it.
+    let total_limit = services.search_limits.default_total_limit;
+    let default_count = (request.total == Total::Default
+        && matches!(request.page, Page::First)
+        && total_limit > 0
+        && !(plan.broad && total_limit < services.search_limits.set_limit))
+        .then(|| compile::count_query_up_to(dialect, &request, &plan, total_limit + 1));
+    let page = compile::page_query(dialect, &request, &plan)?;
+    let (rows, counted) = tokio::join!(store.search(&page), async {
+        match &default_count {
+            Some(query) => store.count(query).await.map(Some),
+            None => Ok(None),
+        }
+    });
+    let mut rows = rows?;
+    let counted = counted?;
     let more = rows.len() > request.count as usize;
     rows.truncate(request.count as usize);
     let backwards = matches!(request.page, Page::Before(_));
@@ -95,21 +112,7 @@ pub async fn search(
         Total::Default if !matches!(request.page, Page::First) => None,
         // The whole result is on this page: its size is the total, no count needed.
         Total::Default | Total::Estimate if matches!(request.page, Page::First) && !more => Some(rows.len() as i64),
-        Total::Default => {
-            // Counted only up to the limit: beyond it a total would cost more than the page.
-            let limit = services.search_limits.default_total_limit;
-            let counted = match limit {
-                0 => None,
-                // At least `set_limit` matches, more than the limit: nothing to count.
-                _ if plan.broad && limit < services.search_limits.set_limit => None,
-                _ => Some(
-                    store
-                        .count(&compile::count_query_up_to(dialect, &request, &plan, limit + 1))
-                        .await?,
-                ),
-            };
-            counted.filter(|&n| n <= i64::from(limit))
-        }
+        Total::Default => counted.filter(|&n| n <= i64::from(total_limit)),
         Total::Estimate | Total::Accurate => Some(
             store
                 .count(&compile::count_query(dialect, &request, &Plan::sets()))
@@ -166,13 +169,13 @@ pub async fn search(
     bundle::serialise("searchset", total, &links, &entries)
 }
 
-/// Measures the clauses that index rows back (those `search::plan` names for the dialect), each
-/// up to `set_limit` rows, and chooses how the page query tests them.
+/// Measures the clauses that index rows back (see `search::plan`), each up to `set_limit` rows,
+/// and chooses how the page query tests them.
 async fn plan_search(services: &Services, request: &SearchRequest) -> Result<Plan> {
     let store = &services.store;
     let limit = services.search_limits.set_limit;
     let mut sizes = Vec::new();
-    for n in plan::measured_clauses(request, store.dialect()) {
+    for n in plan::measured_clauses(request) {
         if limit == 0 {
             sizes.push((n, 0));
             continue;

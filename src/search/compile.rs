@@ -331,12 +331,29 @@ fn push_clause_rows(sql: &mut Sql, clause: &Clause, depth: usize, correlate: Opt
             matches,
             ..
         } => {
-            sql.push("SELECT i.rid FROM ").push(table).push(" i ");
-            push_by_rid(sql, table, correlate);
-            sql.push("WHERE ");
-            push_correlation(sql, "i.rid", correlate);
-            push_param_ids(sql, "i.param", param_ids);
-            sql.push(" AND (");
+            match correlate {
+                Some(alias) if form == Form::EachRow && sql.dialect == Dialect::Postgres => {
+                    // The resource's rows of the parameter first, fenced, then their values:
+                    // otherwise PostgreSQL, estimating a value range as a row or two, scans the
+                    // value index for each resource tested (thousands of entries for a common
+                    // name prefix) instead of reaching its few rows through `(rid, param)`.
+                    sql.push("SELECT i.rid FROM (SELECT * FROM ")
+                        .push(table)
+                        .push(" WHERE rid = ")
+                        .push(alias)
+                        .push(".rid AND ");
+                    push_param_ids(sql, "param", param_ids);
+                    sql.push(" OFFSET 0) i WHERE (");
+                }
+                _ => {
+                    sql.push("SELECT i.rid FROM ").push(table).push(" i ");
+                    push_by_rid(sql, table, correlate);
+                    sql.push("WHERE ");
+                    push_correlation(sql, "i.rid", correlate);
+                    push_param_ids(sql, "i.param", param_ids);
+                    sql.push(" AND (");
+                }
+            }
             for (n, m) in matches.iter().enumerate() {
                 if n > 0 {
                     sql.push(" OR ");
@@ -1083,6 +1100,14 @@ mod tests {
             pg.text
                 .contains("AND j.ctid < i.ctid)) OFFSET 0) AND r.type = $9 AND NOT r.deleted AND EXISTS (SELECT"),
             "PostgreSQL tests each row's extremeness and clauses once per row: {}",
+            pg.text
+        );
+        assert!(
+            pg.text.contains(
+                "EXISTS (SELECT i.rid FROM (SELECT * FROM search_token WHERE rid = r.rid AND param = $10 OFFSET 0) i \
+                 WHERE ((i.code = $11)) OFFSET 0)"
+            ),
+            "a clause tested per row reaches the resource's rows by (rid, param): {}",
             pg.text
         );
         // A selective clause gathers its candidates instead.

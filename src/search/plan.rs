@@ -124,27 +124,22 @@ impl Plan {
     }
 }
 
-/// The clauses worth measuring in `dialect`: those backed by index rows. Text searches
-/// (`All`/`Any` of words) stay sets; `_id` and `_lastUpdated` are conditions on the resource row
-/// itself. On PostgreSQL only chains and `_has`, unless the search may walk its sort index.
-pub fn measured_clauses(request: &SearchRequest, dialect: Dialect) -> Vec<usize> {
-    let may_walk = matches!(
-        request.sort.as_slice(),
-        [SortKey {
-            by: SortBy::Index { .. },
-            ..
-        }]
-    );
+/// The clauses worth measuring: those backed by index rows. Text searches (`All`/`Any` of words)
+/// stay sets; `_id` and `_lastUpdated` are conditions on the resource row itself.
+pub fn measured_clauses(request: &SearchRequest) -> Vec<usize> {
     request
         .clauses
         .iter()
         .enumerate()
-        .filter(|(_, c)| match c {
-            Clause::Chain { .. } | Clause::Has { .. } => true,
-            Clause::Index { .. } | Clause::Missing { .. } | Clause::Composite { .. } => {
-                dialect == Dialect::Sqlite || may_walk
-            }
-            _ => false,
+        .filter(|(_, c)| {
+            matches!(
+                c,
+                Clause::Index { .. }
+                    | Clause::Missing { .. }
+                    | Clause::Chain { .. }
+                    | Clause::Composite { .. }
+                    | Clause::Has { .. }
+            )
         })
         .map(|(n, _)| n)
         .collect()
@@ -183,8 +178,7 @@ mod tests {
     #[test]
     fn broad_clauses_go_row_by_row_and_small_ones_as_sets() {
         let search = request("code=1&subject.gender=female&status:not=final");
-        assert_eq!(measured_clauses(&search, Dialect::Sqlite), vec![0, 1, 2]);
-        assert_eq!(measured_clauses(&search, Dialect::Postgres), vec![1], "the chain");
+        assert_eq!(measured_clauses(&search), vec![0, 1, 2]);
         let plan = Plan::choose(&search, &[(0, 40), (1, 5_000), (2, 7_000)], 5_000);
         let forms: Vec<bool> = (0..3).map(|n| plan.per_row(Dialect::Sqlite, n)).collect();
         assert_eq!(forms, vec![false, true, true]);
@@ -225,7 +219,7 @@ mod tests {
         assert!(Plan::choose(&search, &[(0, 5_000), (1, 10)], 5_000).broad);
         // A text search is not measured and may be selective.
         let search = request("code=1&_content=pressure");
-        assert_eq!(measured_clauses(&search, Dialect::Sqlite), vec![0]);
+        assert_eq!(measured_clauses(&search), vec![0]);
         assert!(!Plan::choose(&search, &[(0, 5_000)], 5_000).broad);
         // Nothing to narrow by: counting the type up to the limit is cheap.
         assert!(!Plan::choose(&request("_count=5"), &[], 5_000).broad);
