@@ -12,15 +12,16 @@
 //! `Plan::set_limit` rows and decides.
 //!
 //! PostgreSQL's planner turns both forms into the same semi-join and picks the join order from
-//! its own statistics, so there clauses are written as `EXISTS` (which also makes `NOT` an
-//! anti-join rather than a `NOT IN` over a large set) and mostly left to it. Its statistics do
-//! not see how many resources reference a target, though: it estimates a chain such as
-//! `subject.gender=female` at a handful of rows and gathers every match. So chains and `_has`
-//! are measured there too, and a broad one is fenced to run row by row (`Form::EachRow`).
+//! its own statistics, so there a selective clause is written as `EXISTS` (which also makes
+//! `NOT` an anti-join rather than a `NOT IN` over a large set) and left to it. Its statistics
+//! miss what matters for broad clauses, though: they multiply the selectivities of `param` and
+//! `code` (one code belongs to one parameter), and do not see how many resources reference a
+//! target, so `subject.gender=female` is estimated at a row or two and every match gathered. So
+//! clauses are measured there too, and a broad one is fenced to run row by row
+//! (`Form::EachRow`).
 //!
 //! A sorted search whose clauses are all broad walks the sort parameter's index in order instead
-//! of sorting every match (`Plan::walk_sort`); on PostgreSQL every clause of a search sorted by
-//! one index key is measured to decide that.
+//! of sorting every match (`Plan::walk_sort`).
 
 use super::query::Clause;
 use super::request::{SearchRequest, SortBy, SortKey};
