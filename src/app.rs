@@ -78,6 +78,7 @@ pub async fn build_state(config: &ServeConfig, base_url: &str) -> Result<AppStat
         services: Services {
             search_parameters: Arc::new(search_parameters),
             reindex_jobs: Arc::default(),
+            update_always_versions: config.update_always_versions,
             store,
             base_url: base_url.into(),
             search_limits: crate::search::request::Limits {

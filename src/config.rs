@@ -111,11 +111,16 @@ pub struct ServeConfig {
     #[arg(long, env = "FHIR_SEARCH_DEFAULT_TOTAL_LIMIT", default_value_t = 1000)]
     pub search_default_total_limit: u32,
 
-    /// SQLite only: index rows counted per search clause before it is called broad and tested
-    /// row by row instead of gathered as a set (see `search::plan`). A tuning knob; `0` tests
-    /// every clause row by row.
+    /// Index rows counted per search clause before it is called broad and tested row by row
+    /// instead of gathered as a set (see `search::plan`). A tuning knob; `0` tests every clause
+    /// row by row.
     #[arg(long, env = "FHIR_SEARCH_SET_LIMIT", default_value_t = crate::search::plan::SET_LIMIT)]
     pub search_set_limit: u32,
+
+    /// Make a new version on every update, even one whose content equals the current version's.
+    /// Without it such an update writes nothing and answers 200 with the current version.
+    #[arg(long, env = "FHIR_UPDATE_ALWAYS_VERSIONS")]
+    pub update_always_versions: bool,
 
     /// Log line format.
     #[arg(long, env = "FHIR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -146,6 +151,7 @@ impl ServeConfig {
             search_max_count: 1000,
             search_default_total_limit: 1000,
             search_set_limit: crate::search::plan::SET_LIMIT,
+            update_always_versions: false,
             log_format: LogFormat::Text,
             log: "warn".into(),
         }

@@ -31,4 +31,6 @@ pub struct Services {
     pub search_parameters: Arc<crate::search::custom::SearchParameters>,
     /// `$reindex` jobs of this process.
     pub reindex_jobs: Arc<operation_reindex::ReindexJobs>,
+    /// `--update-always-versions`: an update equal to the current version still writes one.
+    pub update_always_versions: bool,
 }

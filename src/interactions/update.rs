@@ -3,12 +3,16 @@
 //! `PUT [base]/[type]/[id]`: a new version; creates the resource with the client's id when it does
 //! not exist (update-as-create) and revives it when deleted. The body's `id` must equal the URL's.
 //! With `If-Match: W/"n"` the update happens only when `n` is the current version (else 412).
+//! An update whose content equals the current version's (apart from `meta.versionId` and
+//! `meta.lastUpdated`) writes no version and answers with the current one, unless the server runs
+//! with `--update-always-versions`: a client re-sending what it read, or an integration replaying
+//! a feed, then leaves history as it was.
 
 use super::{Services, body, search_parameters};
 use crate::error::{Error, ErrorKind, IssueCode, Result};
 use crate::model::{Id, ResourceType, VersionId};
 use crate::store::{WriteOp, Written};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 pub async fn update(
     services: &Services,
@@ -36,6 +40,11 @@ pub async fn update(
             .at(format!("{resource_type}.id")));
         }
     }
+    if !services.update_always_versions
+        && let Some(current) = unchanged_current(services, resource_type, &id, &resource, if_match).await?
+    {
+        return Ok(current);
+    }
     let definition = search_parameters::before_write(services, resource_type, &resource)?;
     let (resource, index) = body::with_index_rows(&services.search_parameters.current(), &services.base_url, resource);
     let op = WriteOp::Update {
@@ -48,4 +57,50 @@ pub async fn update(
     let written = services.store.write(op).await?;
     search_parameters::after_write(services, resource_type, definition.as_ref()).await;
     Ok(written.expect("an update always writes a version"))
+}
+
+/// The current version, when `resource` equals it and `if_match` (if given) names it.
+async fn unchanged_current(
+    services: &Services,
+    resource_type: ResourceType,
+    id: &Id,
+    resource: &Map<String, Value>,
+    if_match: Option<VersionId>,
+) -> Result<Option<Written>> {
+    let Some(current) = services.store.read(resource_type, id.as_str()).await? else {
+        return Ok(None);
+    };
+    let Some(content) = &current.content else {
+        return Ok(None);
+    };
+    if if_match.is_some_and(|v| v != current.version_id) {
+        return Ok(None);
+    }
+    let stored: Map<String, Value> = serde_json::from_slice(content)
+        .map_err(|e| Error::internal(format!("stored {resource_type}/{id} is not a JSON object: {e}")))?;
+    if without_version_meta(&stored) != without_version_meta(resource) {
+        return Ok(None);
+    }
+    Ok(Some(Written {
+        resource_type,
+        id: id.clone(),
+        version_id: current.version_id,
+        last_updated: current.last_updated,
+        created: false,
+        content: current.content,
+    }))
+}
+
+/// `resource` without the two `meta` elements the server sets on every version (and without
+/// `meta` when nothing else is in it).
+fn without_version_meta(resource: &Map<String, Value>) -> Map<String, Value> {
+    let mut resource = resource.clone();
+    if let Some(Value::Object(meta)) = resource.get_mut("meta") {
+        meta.remove("versionId");
+        meta.remove("lastUpdated");
+        if meta.is_empty() {
+            resource.remove("meta");
+        }
+    }
+    resource
 }

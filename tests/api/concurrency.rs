@@ -45,12 +45,12 @@ async fn concurrent_unconditional_puts_give_contiguous_versions(app: TestApp) {
         .await;
     let app = Arc::new(app);
     let mut tasks = Vec::new();
-    for _ in 0..WRITERS {
+    // Each writer sends its own content: an update equal to the current version writes nothing.
+    for n in 0..WRITERS {
         let app = app.clone();
         tasks.push(tokio::spawn(async move {
-            app.put("Patient/many", &json!({"resourceType": "Patient", "id": "many"}))
-                .await
-                .status
+            let body = json!({"resourceType": "Patient", "id": "many", "name": [{"family": format!("W{n}")}]});
+            app.put("Patient/many", &body).await.status
         }));
     }
     for task in tasks {
@@ -73,12 +73,11 @@ async fn concurrent_unconditional_puts_give_contiguous_versions(app: TestApp) {
 async fn concurrent_update_as_create_on_one_id_makes_one_resource(app: TestApp) {
     let app = Arc::new(app);
     let mut tasks = Vec::new();
-    for _ in 0..WRITERS {
+    for n in 0..WRITERS {
         let app = app.clone();
         tasks.push(tokio::spawn(async move {
-            app.put("Patient/fresh", &json!({"resourceType": "Patient", "id": "fresh"}))
-                .await
-                .status
+            let body = json!({"resourceType": "Patient", "id": "fresh", "name": [{"family": format!("W{n}")}]});
+            app.put("Patient/fresh", &body).await.status
         }));
     }
     let mut statuses = Vec::new();

@@ -9,6 +9,7 @@ crate::on_both_backends!(
     update_needs_the_body_id_to_match_the_url,
     stale_if_match_is_412_and_writes_nothing,
     matching_if_match_updates,
+    an_unchanged_update_keeps_the_current_version,
 );
 
 async fn update_writes_the_next_version_and_answers_200(app: TestApp) {
@@ -72,7 +73,7 @@ async fn stale_if_match_is_412_and_writes_nothing(app: TestApp) {
     let stale = app
         .put_with(
             "Patient/m",
-            &json!({"resourceType": "Patient", "id": "m"}),
+            &json!({"resourceType": "Patient", "id": "m", "active": true}),
             &[("if-match", "W/\"1\"")],
         )
         .await;
@@ -97,10 +98,44 @@ async fn matching_if_match_updates(app: TestApp) {
     let reply = app
         .put_with(
             "Patient/m",
-            &json!({"resourceType": "Patient", "id": "m"}),
+            &json!({"resourceType": "Patient", "id": "m", "active": true}),
             &[("if-match", "W/\"1\"")],
         )
         .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.header("etag"), Some("W/\"2\""));
+}
+
+async fn an_unchanged_update_keeps_the_current_version(app: TestApp) {
+    let patient = json!({"resourceType": "Patient", "id": "same", "active": true, "meta": {"tag": [{"code": "t"}]}});
+    assert_eq!(app.put("Patient/same", &patient).await.status, 201);
+    let read = app.get("Patient/same").await.json();
+    // The same content again, bare or carrying what was read (versionId, lastUpdated).
+    for body in [patient.clone(), read.clone()] {
+        let reply = app.put("Patient/same", &body).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        assert_eq!(reply.header("etag"), Some("W/\"1\""));
+        assert_eq!(reply.json()["meta"]["lastUpdated"], read["meta"]["lastUpdated"]);
+    }
+    // A stale If-Match is still refused.
+    let stale = app.put_with("Patient/same", &patient, &[("if-match", "W/\"7\"")]).await;
+    stale.assert_outcome(412, "conflict");
+    let history = app.get("Patient/same/_history").await.json();
+    assert_eq!(history["entry"].as_array().unwrap().len(), 1, "{history}");
+    // A change of anything else, meta included, is a new version.
+    let mut changed = patient.clone();
+    changed["meta"]["tag"][0]["code"] = json!("u");
+    let reply = app.put("Patient/same", &changed).await;
+    assert_eq!(reply.header("etag"), Some("W/\"2\""));
+
+    // With --update-always-versions every update writes.
+    let backend = app.backend;
+    drop(app);
+    let Some(app) = TestApp::spawn_with(backend, |c| c.update_always_versions = true).await else {
+        return;
+    };
+    app.put("Patient/same", &patient).await;
+    let reply = app.put("Patient/same", &patient).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(reply.header("etag"), Some("W/\"2\""));
 }
