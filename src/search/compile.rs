@@ -520,6 +520,15 @@ fn no_value(kind: SortValueKind, descending: bool) -> SqlValue {
     }
 }
 
+/// ` AND NOT EXISTS (SELECT 1 FROM table j WHERE j.rid = alias.rid AND j.param …`, left open for
+/// a further condition on `j` and `close_exists`: the sort parameter's rows of one resource.
+fn push_no_rows_of(sql: &mut Sql, table: &str, param_ids: &[i64], alias: &str) {
+    sql.push(" AND NOT EXISTS (SELECT 1 FROM ").push(table).push(" j ");
+    push_by_rid(sql, table, Some(alias));
+    sql.push("WHERE j.rid = ").push(alias).push(".rid AND ");
+    push_param_ids(sql, "j.param", param_ids);
+}
+
 /// The rows of a page sorted by one index key, found by walking that key's index in page order
 /// (see `Plan::walk_sort`): columns `rid, type, id, version_id, k0`, at most `count + 1` rows.
 ///
@@ -567,10 +576,7 @@ fn push_sort_walk(sql: &mut Sql, request: &SearchRequest, plan: &Plan, key: &Sor
             .push(join)
             .push(" resource r ON r.rid = i.rid WHERE ");
         push_param_ids(sql, "i.param", param_ids);
-        sql.push(" AND NOT EXISTS (SELECT 1 FROM ").push(table).push(" j ");
-        push_by_rid(sql, table, Some("i"));
-        sql.push("WHERE j.rid = i.rid AND ");
-        push_param_ids(sql, "j.param", param_ids);
+        push_no_rows_of(sql, table, param_ids, "i");
         let row_id = match sql.dialect {
             Dialect::Sqlite => "rowid",
             Dialect::Postgres => "ctid",
@@ -619,10 +625,7 @@ fn push_sort_walk(sql: &mut Sql, request: &SearchRequest, plan: &Plan, key: &Sor
         }
         sql.push(" AS k0 FROM resource r WHERE ");
         push_filters(sql, request, plan);
-        sql.push(" AND NOT EXISTS (SELECT 1 FROM ").push(table).push(" j ");
-        push_by_rid(sql, table, Some("r"));
-        sql.push("WHERE j.rid = r.rid AND ");
-        push_param_ids(sql, "j.param", param_ids);
+        push_no_rows_of(sql, table, param_ids, "r");
         close_exists(sql, Form::EachRow);
         if let Some(values) = &cursor {
             // Every resource without a value sorts after every resource with one.

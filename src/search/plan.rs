@@ -67,8 +67,9 @@ impl Plan {
         Plan::default()
     }
 
-    /// Whether clause `n` is tested row by row in `dialect`.
-    pub fn per_row(&self, dialect: Dialect, n: usize) -> bool {
+    /// Whether clause `n` is tested row by row in `dialect` (the tests' shorthand for `form`).
+    #[cfg(test)]
+    fn per_row(&self, dialect: Dialect, n: usize) -> bool {
         self.form(dialect, n) != Form::Set
     }
 
