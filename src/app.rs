@@ -73,12 +73,23 @@ pub async fn build_state(config: &ServeConfig, base_url: &str) -> Result<AppStat
     let store = store::open(&config.database_url, &options).await?;
     let search_parameters = crate::search::custom::SearchParameters::default();
     search_parameters.replace(crate::interactions::search_parameters::load(store.as_ref(), base_url).await?);
-    let capability = capabilities::CapabilityCache::new(base_url, store.backend_name(), Instant::now());
+    let capability = capabilities::CapabilityCache::new(
+        base_url,
+        store.backend_name(),
+        Instant::now(),
+        if config.conditional_delete_multiple {
+            capabilities::ConditionalDelete::Multiple
+        } else {
+            capabilities::ConditionalDelete::Single
+        },
+    );
     Ok(AppState {
         services: Services {
             search_parameters: Arc::new(search_parameters),
             reindex_jobs: Arc::default(),
             update_always_versions: config.update_always_versions,
+            conditional_delete_multiple: config.conditional_delete_multiple,
+            bundle_max_entries: config.bundle_max_entries,
             store,
             base_url: base_url.into(),
             search_limits: crate::search::request::Limits {

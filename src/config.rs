@@ -122,6 +122,15 @@ pub struct ServeConfig {
     #[arg(long, env = "FHIR_UPDATE_ALWAYS_VERSIONS")]
     pub update_always_versions: bool,
 
+    /// Let a conditional delete (`DELETE [type]?…`) that matches several resources delete them
+    /// all (up to `--search-max-count`). Without it, several matches are a 412.
+    #[arg(long, env = "FHIR_CONDITIONAL_DELETE_MULTIPLE")]
+    pub conditional_delete_multiple: bool,
+
+    /// Most entries accepted in a transaction or batch Bundle; more are a 413.
+    #[arg(long, env = "FHIR_BUNDLE_MAX_ENTRIES", default_value_t = 10_000)]
+    pub bundle_max_entries: usize,
+
     /// Log line format.
     #[arg(long, env = "FHIR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -152,6 +161,8 @@ impl ServeConfig {
             search_default_total_limit: 1000,
             search_set_limit: crate::search::plan::SET_LIMIT,
             update_always_versions: false,
+            conditional_delete_multiple: false,
+            bundle_max_entries: 10_000,
             log_format: LogFormat::Text,
             log: "warn".into(),
         }

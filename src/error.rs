@@ -1,6 +1,7 @@
 //! The domain error: a category plus the OperationOutcome issues that explain it.
 //!
-//! Interactions and the store return `Error`; only `http/` turns a category into a status code.
+//! Interactions and the store return `Error`; `http/` turns it into a response. Its status code
+//! is chosen here (`ErrorKind::http_status`) because the entries of a batch-response carry one too.
 //! `Internal` errors carry a private message for the log and a generic one for the client, so SQL
 //! text or a driver message never reaches a caller.
 
@@ -33,6 +34,26 @@ pub enum ErrorKind {
     Unavailable,
     /// 500: a bug or an unexpected failure below us; details are logged, not returned.
     Internal,
+}
+
+impl ErrorKind {
+    /// The HTTP status code of this kind of error.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorKind::Invalid => 400,
+            ErrorKind::NotFound => 404,
+            ErrorKind::Gone => 410,
+            ErrorKind::Conflict => 409,
+            ErrorKind::PreconditionFailed => 412,
+            ErrorKind::MethodNotAllowed => 405,
+            ErrorKind::NotAcceptable => 406,
+            ErrorKind::PayloadTooLarge => 413,
+            ErrorKind::UnsupportedMediaType => 415,
+            ErrorKind::NotImplemented => 501,
+            ErrorKind::Unavailable => 503,
+            ErrorKind::Internal => 500,
+        }
+    }
 }
 
 /// OperationOutcome.issue.code values used by this server (http://hl7.org/fhir/R4/valueset-issue-type.html).
@@ -114,6 +135,29 @@ impl Error {
     pub fn at(mut self, expression: impl Into<String>) -> Self {
         if let Some(issue) = self.issues.first_mut() {
             issue.expression = Some(expression.into());
+        }
+        self
+    }
+
+    /// The error as the failure of entry `index` of a Bundle: each issue's diagnostics start by
+    /// naming the entry (and its `fullUrl`), and its expression is moved under
+    /// `Bundle.entry[index]` (`Patient.name[0]` becomes `Bundle.entry[3].resource.name[0]`).
+    pub fn in_entry(mut self, index: usize, full_url: Option<&str>) -> Self {
+        let entry = format!("Bundle.entry[{index}]");
+        let named = match full_url {
+            Some(url) => format!("{entry} ({url})"),
+            None => entry.clone(),
+        };
+        for issue in &mut self.issues {
+            issue.diagnostics = format!("{named}: {}", issue.diagnostics);
+            issue.expression = Some(match issue.expression.take() {
+                Some(path) if path.starts_with("Bundle.") => path,
+                Some(path) => match path.split_once('.') {
+                    Some((_, rest)) => format!("{entry}.resource.{rest}"),
+                    None => format!("{entry}.resource"),
+                },
+                None => entry.clone(),
+            });
         }
         self
     }

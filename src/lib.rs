@@ -6,10 +6,12 @@
 //! - [`http`]: the only module that knows axum: routes under `/fhir/R4`, content negotiation,
 //!   headers, and the mapping of domain errors to OperationOutcome responses.
 //! - [`interactions`]: one file per FHIR interaction (read, vread, create, update, delete,
-//!   history, search, capabilities) and operation (`$validate`, `$reindex`), plus what search
-//!   needs from the store (`value_set_lookup`, `search_parameters`); typed inputs, typed outcomes,
-//!   no HTTP types.
-//! - [`bundle`]: Bundles the server writes (history and searchset; transaction responses later).
+//!   history, search, capabilities, transaction, batch) and operation (`$validate`, `$reindex`),
+//!   plus what they share: conditional matching (`conditional`), the entries of an incoming
+//!   Bundle (`bundle_request`), the rewriting of references between them (`bundle_references`),
+//!   the response Bundle (`bundle_response`), and what search needs from the store
+//!   (`value_set_lookup`, `search_parameters`); typed inputs, typed outcomes, no HTTP types.
+//! - [`bundle`]: Bundles the server writes (history, searchset, transaction- and batch-response).
 //! - [`store`]: the versioned store — `Store` trait, `sqlite` and `postgres` implementations,
 //!   shared SQL in `store::sql`, embedded migrations.
 //! - [`model`]: FHIR values valid by construction (`ResourceType`, `Id`, `Instant`, …) and the

@@ -1,5 +1,4 @@
-//! Bundles the server writes: history (and later searchset, transaction-response and
-//! batch-response). Stored resources are embedded as raw JSON, never re-parsed into a `Value`.
+//! Bundles the server writes: history, searchset, transaction-response and batch-response. Stored resources are embedded as raw JSON, never re-parsed into a `Value`.
 
 use crate::error::{Error, Result};
 use crate::model::{Id, Instant};
@@ -56,6 +55,35 @@ pub struct EntryResponse {
     pub etag: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_modified: Option<String>,
+    /// An OperationOutcome: why a batch entry failed, or what a write did when asked for one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Box<RawValue>>,
+}
+
+impl EntryResponse {
+    /// A response with only a status (`200 OK`).
+    pub fn status(status: &str) -> EntryResponse {
+        EntryResponse {
+            status: status.to_owned(),
+            location: None,
+            etag: None,
+            last_modified: None,
+            outcome: None,
+        }
+    }
+}
+
+impl BundleEntry<'_> {
+    /// An entry with only a response.
+    pub fn response(response: EntryResponse) -> Self {
+        BundleEntry {
+            full_url: None,
+            resource: None,
+            search: None,
+            request: None,
+            response: Some(response),
+        }
+    }
 }
 
 #[derive(Serialize)]

@@ -4,9 +4,12 @@ use super::AppState;
 use super::negotiate::{self, Format, Return};
 use super::response::{json_body, set_version_headers, value_body};
 use crate::error::{Error, ErrorKind, IssueCode, Result};
+use crate::interactions::bundle_request::{self, BundleKind};
+use crate::interactions::bundle_response::EntryReturn;
+use crate::interactions::conditional::Condition;
 use crate::interactions::history::{HistoryParams, HistoryTarget};
 use crate::interactions::search::SearchScope;
-use crate::interactions::{create, delete, history, read, search, update, vread};
+use crate::interactions::{batch, create, delete, history, read, search, transaction, update, vread};
 use crate::model::{ResourceType, outcome};
 use crate::store::{StoredVersion, Written};
 use axum::body::Body;
@@ -177,7 +180,14 @@ pub async fn create(
     let (format, _) = prepare(&headers, query)?;
     let resource_type = resource_type(&type_name)?;
     let body = read_body(&state, &headers, body).await?;
-    let written = create::create(&state.services, resource_type, &body).await?;
+    let if_none_exist = headers
+        .get("if-none-exist")
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| Error::invalid("If-None-Exist is not a valid search (not ASCII)"))
+        })
+        .transpose()?;
+    let written = create::create(&state.services, resource_type, &body, if_none_exist).await?;
     Ok(write_response(
         &state,
         format,
@@ -206,6 +216,75 @@ pub async fn update(
     ))
 }
 
+/// `POST [base]` with a transaction or batch Bundle.
+pub async fn bundle(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Result<Response> {
+    let (format, _) = prepare(&headers, query)?;
+    let body = read_body(&state, &headers, body).await?;
+    let mut bundle = crate::interactions::body::parse_object(&body)?;
+    let (kind, entries) = bundle_request::parse_bundle(&mut bundle, state.services.bundle_max_entries)?;
+    let prefer = match negotiate::prefer_return(&headers) {
+        Return::Minimal => EntryReturn::Minimal,
+        Return::Representation => EntryReturn::Representation,
+        Return::OperationOutcome => EntryReturn::OperationOutcome,
+    };
+    let response = match kind {
+        BundleKind::Transaction => transaction::transaction(&state.services, entries, prefer).await?,
+        BundleKind::Batch => batch::batch(&state.services, entries, prefer).await?,
+    };
+    Ok(json_body(StatusCode::OK, format, response))
+}
+
+/// `PUT [base]/[type]?[search]`: a conditional update.
+pub async fn update_conditional(
+    State(state): State<AppState>,
+    Path(type_name): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Result<Response> {
+    let (format, _) = prepare(&headers, query.clone())?;
+    let condition = Condition::new(resource_type(&type_name)?, query.as_deref().unwrap_or_default());
+    let if_match = negotiate::if_match(&headers)?;
+    let body = read_body(&state, &headers, body).await?;
+    let written = update::update_conditional(&state.services, &condition, &body, if_match).await?;
+    Ok(write_response(
+        &state,
+        format,
+        negotiate::prefer_return(&headers),
+        written,
+    ))
+}
+
+/// `DELETE [base]/[type]?[search]`: a conditional delete.
+pub async fn delete_conditional(
+    State(state): State<AppState>,
+    Path(type_name): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response> {
+    let (format, _) = prepare(&headers, query.clone())?;
+    let condition = Condition::new(resource_type(&type_name)?, query.as_deref().unwrap_or_default());
+    let written = delete::delete_conditional(&state.services, &condition).await?;
+    let message = match written.as_slice() {
+        [] => format!("nothing matches '{condition}'; nothing changed"),
+        [w] => format!("{}/{} deleted as version {}", w.resource_type, w.id, w.version_id),
+        all => format!("{} resources matching '{condition}' deleted", all.len()),
+    };
+    let mut response = match negotiate::prefer_return(&headers) {
+        Return::OperationOutcome => value_body(StatusCode::OK, format, &outcome::information(message)),
+        _ => StatusCode::NO_CONTENT.into_response(),
+    };
+    if let [w] = written.as_slice() {
+        set_version_headers(&mut response, w.version_id, Some(w.last_updated));
+    }
+    Ok(response)
+}
+
 pub async fn delete(
     State(state): State<AppState>,
     Path((type_name, id)): Path<(String, String)>,
@@ -214,7 +293,8 @@ pub async fn delete(
 ) -> Result<Response> {
     let (format, _) = prepare(&headers, query)?;
     let resource_type = resource_type(&type_name)?;
-    let written = delete::delete(&state.services, resource_type, &id).await?;
+    let if_match = negotiate::if_match(&headers)?;
+    let written = delete::delete(&state.services, resource_type, &id, if_match).await?;
     let message = match &written {
         Some(w) => format!("{resource_type}/{id} deleted as version {}", w.version_id),
         None => {

@@ -32,12 +32,18 @@ pub const FHIR_BASE_PATH: &str = "/fhir/R4";
 pub fn router(state: AppState) -> Router {
     let fhir = Router::new()
         .route("/metadata", get(handlers::capabilities))
-        .route("/", get(handlers::search_system))
+        .route("/", get(handlers::search_system).post(handlers::bundle))
         .route("/_search", post(handlers::search_system_post))
         .route("/_history", get(handlers::history_system))
         .route("/{type}/_search", post(handlers::search_type_post))
         .route("/{type}/{id}/{compartment_type}", get(handlers::search_compartment))
-        .route("/{type}", get(handlers::search_type).post(handlers::create))
+        .route(
+            "/{type}",
+            get(handlers::search_type)
+                .post(handlers::create)
+                .put(handlers::update_conditional)
+                .delete(handlers::delete_conditional),
+        )
         .route("/{type}/_history", get(handlers::history_type))
         .route(
             "/$reindex",
@@ -56,7 +62,10 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(handlers::health))
         .route("/health/ready", get(handlers::ready))
         // System search is `GET [base]?…`; some clients write the base with a trailing slash.
-        .route(&format!("{FHIR_BASE_PATH}/"), get(handlers::search_system))
+        .route(
+            &format!("{FHIR_BASE_PATH}/"),
+            get(handlers::search_system).post(handlers::bundle),
+        )
         .nest(FHIR_BASE_PATH, fhir)
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)

@@ -185,12 +185,7 @@ pub fn prefer_strict_handling(headers: &HeaderMap) -> bool {
     })
 }
 
-/// Parses one entity tag, weak or strong (`W/"3"` or `"3"`), into a version number.
-fn parse_etag(tag: &str) -> Option<VersionId> {
-    let tag = tag.trim();
-    let quoted = tag.strip_prefix("W/").unwrap_or(tag);
-    quoted.strip_prefix('"')?.strip_suffix('"')?.parse().ok()
-}
+use crate::model::parse_etag;
 
 /// `If-Match: W/"n"`; a malformed tag is a 400 rather than being silently ignored.
 pub fn if_match(headers: &HeaderMap) -> Result<Option<VersionId>> {

@@ -1,5 +1,5 @@
 //! Building HTTP responses: resources with their version headers, Bundles, and every `Error` as an
-//! OperationOutcome with the status its category maps to. The only place categories meet statuses.
+//! OperationOutcome with the status of its category (`ErrorKind::http_status`).
 
 use super::negotiate::{FHIR_JSON, Format};
 use crate::error::{Error, ErrorKind};
@@ -12,20 +12,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 pub fn status_of(kind: ErrorKind) -> StatusCode {
-    match kind {
-        ErrorKind::Invalid => StatusCode::BAD_REQUEST,
-        ErrorKind::NotFound => StatusCode::NOT_FOUND,
-        ErrorKind::Gone => StatusCode::GONE,
-        ErrorKind::Conflict => StatusCode::CONFLICT,
-        ErrorKind::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
-        ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-        ErrorKind::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
-        ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        ErrorKind::NotImplemented => StatusCode::NOT_IMPLEMENTED,
-        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-    }
+    StatusCode::from_u16(kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 impl IntoResponse for Error {

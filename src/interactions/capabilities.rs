@@ -65,15 +65,22 @@ pub struct CapabilityCache {
     base_url: String,
     backend: &'static str,
     started: Instant,
+    conditional_delete: ConditionalDelete,
     built: std::sync::Mutex<Option<(u64, bytes::Bytes)>>,
 }
 
 impl CapabilityCache {
-    pub fn new(base_url: &str, backend: &'static str, started: Instant) -> CapabilityCache {
+    pub fn new(
+        base_url: &str,
+        backend: &'static str,
+        started: Instant,
+        conditional_delete: ConditionalDelete,
+    ) -> CapabilityCache {
         CapabilityCache {
             base_url: base_url.to_owned(),
             backend,
             started,
+            conditional_delete,
             built: std::sync::Mutex::new(None),
         }
     }
@@ -86,14 +93,33 @@ impl CapabilityCache {
         {
             return bytes.clone();
         }
-        let statement = capability_statement(&parameters.current(), &self.base_url, self.backend, self.started);
+        let statement = capability_statement(
+            &parameters.current(),
+            &self.base_url,
+            self.backend,
+            self.started,
+            self.conditional_delete,
+        );
         let bytes = bytes::Bytes::from(serde_json::to_vec(&statement).expect("a Value serialises"));
         *built = Some((generation, bytes.clone()));
         bytes
     }
 }
 
-pub fn capability_statement(registry: &Registry, base_url: &str, backend: &str, started: Instant) -> Value {
+/// What a conditional delete may do here (`--conditional-delete-multiple`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConditionalDelete {
+    Single,
+    Multiple,
+}
+
+pub fn capability_statement(
+    registry: &Registry,
+    base_url: &str,
+    backend: &str,
+    started: Instant,
+    conditional_delete: ConditionalDelete,
+) -> Value {
     let interactions: Vec<Value> = TYPE_INTERACTIONS.iter().map(|code| json!({"code": code})).collect();
     let resources: Vec<Value> = ResourceType::all()
         .map(|t| {
@@ -105,10 +131,13 @@ pub fn capability_statement(registry: &Registry, base_url: &str, backend: &str, 
                 "versioning": "versioned-update",
                 "readHistory": true,
                 "updateCreate": true,
-                "conditionalCreate": false,
+                "conditionalCreate": true,
                 "conditionalRead": "not-supported",
-                "conditionalUpdate": false,
-                "conditionalDelete": "not-supported",
+                "conditionalUpdate": true,
+                "conditionalDelete": match conditional_delete {
+                    ConditionalDelete::Single => "single",
+                    ConditionalDelete::Multiple => "multiple",
+                },
                 "searchInclude": includes,
                 "searchRevInclude": revincludes,
                 "searchParam": search_params,
@@ -145,11 +174,20 @@ mod tests {
 
     #[test]
     fn lists_every_type_with_its_interactions_and_both_formats() {
-        let cs = capability_statement(Registry::r4(), "http://x/fhir/R4", "sqlite", Instant::from_micros(0));
+        let cs = capability_statement(
+            Registry::r4(),
+            "http://x/fhir/R4",
+            "sqlite",
+            Instant::from_micros(0),
+            ConditionalDelete::Single,
+        );
         let resources = cs["rest"][0]["resource"].as_array().unwrap();
         assert_eq!(resources.len(), ResourceType::all().count());
         let patient = resources.iter().find(|r| r["type"] == "Patient").unwrap();
         assert_eq!(patient["versioning"], "versioned-update");
+        assert_eq!(patient["conditionalCreate"], true);
+        assert_eq!(patient["conditionalUpdate"], true);
+        assert_eq!(patient["conditionalDelete"], "single");
         assert_eq!(
             patient["interaction"].as_array().unwrap().len(),
             TYPE_INTERACTIONS.len()

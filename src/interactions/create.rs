@@ -1,15 +1,49 @@
-//! FHIR create interaction — https://hl7.org/fhir/R4/http.html#create
+//! FHIR create interaction — https://hl7.org/fhir/R4/http.html#create and #ccreate
 //!
 //! `POST [base]/[type]`: the server assigns the id; an `id` or `meta.versionId` in the body is
 //! ignored, as the spec says. The result is version 1.
+//!
+//! With `If-None-Exist: [search]` the create is conditional: when the search matches one
+//! resource nothing is written and that resource is the answer (`200`); several matches are a
+//! `412`; no match creates.
 
+use super::conditional::{self, Condition};
 use super::{Services, body, search_parameters};
 use crate::error::Result;
 use crate::model::{Id, ResourceType};
 use crate::store::{WriteOp, Written};
+use serde_json::{Map, Value};
 
-pub async fn create(services: &Services, resource_type: ResourceType, body: &[u8]) -> Result<Written> {
+pub async fn create(
+    services: &Services,
+    resource_type: ResourceType,
+    body: &[u8],
+    if_none_exist: Option<&str>,
+) -> Result<Written> {
     let resource = body::parse_valid_resource(body, resource_type)?;
+    create_resource(services, resource_type, resource, if_none_exist).await
+}
+
+/// `create` of a resource already parsed and validated (a batch entry's).
+pub async fn create_resource(
+    services: &Services,
+    resource_type: ResourceType,
+    resource: Map<String, Value>,
+    if_none_exist: Option<&str>,
+) -> Result<Written> {
+    if let Some(query) = if_none_exist {
+        let condition = Condition::new(resource_type, query);
+        if let Some(existing) = conditional::find_one(services, &condition, "a conditional create").await? {
+            return Ok(Written {
+                resource_type,
+                id: existing.id,
+                version_id: existing.current.version_id,
+                last_updated: existing.current.last_updated,
+                created: false,
+                content: existing.current.content,
+            });
+        }
+    }
     let definition = search_parameters::before_write(services, resource_type, &resource)?;
     let (resource, index) = body::with_index_rows(&services.search_parameters.current(), &services.base_url, resource);
     let op = WriteOp::Create {

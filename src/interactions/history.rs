@@ -184,6 +184,7 @@ fn history_entry<'a>(base_url: &str, entry: &'a HistoryEntry) -> Result<BundleEn
             etag: Some(format!("W/\"{}\"", entry.version_id)),
             last_modified: Some(entry.last_updated.to_fhir()),
             location: None,
+            outcome: None,
         }),
     })
 }

@@ -2,8 +2,13 @@
 //! (resource type, id, body bytes, parsed headers it cares about) and returns a typed outcome or a
 //! domain `Error`; it never sees axum. `http/` turns outcomes into responses.
 
+pub mod batch;
 pub mod body;
+pub mod bundle_references;
+pub mod bundle_request;
+pub mod bundle_response;
 pub mod capabilities;
+pub mod conditional;
 pub mod create;
 pub mod delete;
 pub mod history;
@@ -12,6 +17,7 @@ pub mod operation_validate;
 pub mod read;
 pub mod search;
 pub mod search_parameters;
+pub mod transaction;
 pub mod update;
 pub mod value_set_lookup;
 pub mod vread;
@@ -33,4 +39,8 @@ pub struct Services {
     pub reindex_jobs: Arc<operation_reindex::ReindexJobs>,
     /// `--update-always-versions`: an update equal to the current version still writes one.
     pub update_always_versions: bool,
+    /// `--conditional-delete-multiple`: a conditional delete may remove several matches.
+    pub conditional_delete_multiple: bool,
+    /// `--bundle-max-entries`: the most entries in a transaction or batch.
+    pub bundle_max_entries: usize,
 }

@@ -169,6 +169,49 @@ pub async fn search(
     bundle::serialise("searchset", total, &links, &entries)
 }
 
+/// The `resource_type` resources matching `query`, at most `at_most` of them, in no particular
+/// order: what conditional interactions look for. Parsed strictly (an unknown parameter is a `400`
+/// rather than ignored, since ignoring it would widen the match), and at least one criterion is
+/// required: an empty condition would match every resource of the type.
+pub async fn matching(
+    services: &Services,
+    resource_type: ResourceType,
+    query: &[(String, String)],
+    at_most: u32,
+) -> Result<Vec<FoundResource>> {
+    let mut request = request::parse(
+        &services.search_parameters.current(),
+        Some(&[resource_type.as_str()]),
+        query,
+        &services.base_url,
+        services.search_limits,
+        true,
+    )?;
+    if request.clauses.is_empty() {
+        return Err(Error::invalid(format!(
+            "the condition '{resource_type}?{}' has no search criteria; it would match every {resource_type}",
+            form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(query)
+                .finish()
+        )));
+    }
+    super::value_set_lookup::expand_value_sets(services, &mut request.clauses).await?;
+    request.sort.clear();
+    request.includes.clear();
+    request.revincludes.clear();
+    request.page = Page::First;
+    request.total = Total::None;
+    // The page query fetches one more than `count` to know whether more follow.
+    request.count = at_most.saturating_sub(1).max(1);
+    let plan = plan_search(services, &request).await?;
+    let mut rows = services
+        .store
+        .search(&compile::page_query(services.store.dialect(), &request, &plan)?)
+        .await?;
+    rows.truncate(at_most as usize);
+    Ok(rows)
+}
+
 /// Measures the clauses that index rows back (see `search::plan`), each up to `set_limit` rows,
 /// and chooses how the page query tests them.
 async fn plan_search(services: &Services, request: &SearchRequest) -> Result<Plan> {

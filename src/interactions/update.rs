@@ -7,7 +7,12 @@
 //! `meta.lastUpdated`) writes no version and answers with the current one, unless the server runs
 //! with `--update-always-versions`: a client re-sending what it read, or an integration replaying
 //! a feed, then leaves history as it was.
+//!
+//! `PUT [base]/[type]?[search]` is a conditional update (http.html#cond-update): one match is
+//! updated (a body `id`, if any, must be the match's); no match creates the resource, at the body's
+//! `id` when it has one; several matches are a `412`.
 
+use super::conditional::{self, Condition};
 use super::{Services, body, search_parameters};
 use crate::error::{Error, ErrorKind, IssueCode, Result};
 use crate::model::{Id, ResourceType, VersionId};
@@ -40,6 +45,62 @@ pub async fn update(
             .at(format!("{resource_type}.id")));
         }
     }
+    write_version(services, resource_type, id, resource, if_match).await
+}
+
+/// A conditional update: `condition` names the resource to update.
+pub async fn update_conditional(
+    services: &Services,
+    condition: &Condition,
+    body: &[u8],
+    if_match: Option<VersionId>,
+) -> Result<Written> {
+    let resource = body::parse_valid_resource(body, condition.resource_type)?;
+    update_conditional_resource(services, condition, resource, if_match).await
+}
+
+/// `update_conditional` of a resource already parsed and validated (a batch entry's).
+pub async fn update_conditional_resource(
+    services: &Services,
+    condition: &Condition,
+    mut resource: Map<String, Value>,
+    if_match: Option<VersionId>,
+) -> Result<Written> {
+    let resource_type = condition.resource_type;
+    let body_id = match resource.get("id") {
+        Some(Value::String(id)) => Some(Id::parse(id)?),
+        _ => None,
+    };
+    let (id, if_match) = match conditional::find_one(services, condition, "a conditional update").await? {
+        Some(matched) => {
+            if body_id.as_ref().is_some_and(|id| id != &matched.id) {
+                return Err(Error::invalid(format!(
+                    "the resource's id '{}' is not that of the {resource_type} matching '{condition}' ('{}')",
+                    body_id.as_ref().map(Id::as_str).unwrap_or_default(),
+                    matched.id
+                ))
+                .at(format!("{resource_type}.id")));
+            }
+            // Guarded by the version matched, unless the client gave its own If-Match: a
+            // resource changed meanwhile may no longer match.
+            (matched.id, if_match.or(Some(matched.current.version_id)))
+        }
+        None => (body_id.unwrap_or_else(Id::generate), if_match),
+    };
+    // So that a body without an id still compares equal to an unchanged current version.
+    resource.insert("id".to_owned(), Value::String(id.as_str().to_owned()));
+    write_version(services, resource_type, id, resource, if_match).await
+}
+
+/// Writes `resource` (whose `id` is `id`) as the next version of `resource_type/id`, or its
+/// first; an update equal to the current version writes nothing (see the module comment).
+pub async fn write_version(
+    services: &Services,
+    resource_type: ResourceType,
+    id: Id,
+    resource: Map<String, Value>,
+    if_match: Option<VersionId>,
+) -> Result<Written> {
     if !services.update_always_versions
         && let Some(current) = unchanged_current(services, resource_type, &id, &resource, if_match).await?
     {
@@ -60,7 +121,7 @@ pub async fn update(
 }
 
 /// The current version, when `resource` equals it and `if_match` (if given) names it.
-async fn unchanged_current(
+pub async fn unchanged_current(
     services: &Services,
     resource_type: ResourceType,
     id: &Id,

@@ -64,7 +64,8 @@ impl Method {
     }
 }
 
-/// A write, as data. The store applies it in one SQL transaction; later, Bundles apply a `Vec` of them.
+/// A write, as data. The store applies it in one SQL transaction (`Store::write`), or a group of
+/// them in one (`Store::write_all`, for transaction Bundles).
 #[derive(Debug, Clone)]
 pub enum WriteOp {
     /// A new resource with a server-assigned id.
@@ -85,7 +86,12 @@ pub enum WriteOp {
         if_match: Option<VersionId>,
     },
     /// A tombstone version, when the resource exists and is not already deleted; its index rows go.
-    Delete { resource_type: ResourceType, id: Id },
+    /// With `if_match`, the current version must be exactly that one.
+    Delete {
+        resource_type: ResourceType,
+        id: Id,
+        if_match: Option<VersionId>,
+    },
     /// New index rows for the current version, when it is still `version_id` (a re-index after
     /// the search parameters changed). No new version; `Ok(None)` when the resource has moved on
     /// or been deleted meanwhile, since that write indexed it already.
@@ -108,6 +114,30 @@ pub struct Written {
     pub created: bool,
     /// The stored JSON; `None` for a delete.
     pub content: Option<Bytes>,
+}
+
+/// Why a group of writes (`Store::write_all`) failed, and so wrote nothing.
+#[derive(Debug)]
+pub struct GroupWriteError {
+    /// The position in the group of the write that failed; `None` when the group as a whole
+    /// failed (the database went away, the commit failed).
+    pub index: Option<usize>,
+    pub error: crate::error::Error,
+}
+
+impl From<crate::error::Error> for GroupWriteError {
+    fn from(error: crate::error::Error) -> Self {
+        GroupWriteError { index: None, error }
+    }
+}
+
+impl From<sqlx::Error> for GroupWriteError {
+    fn from(error: sqlx::Error) -> Self {
+        GroupWriteError {
+            index: None,
+            error: error.into(),
+        }
+    }
 }
 
 /// Which versions a history request covers.
@@ -169,6 +199,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Applies one write atomically. `Ok(None)` means a delete found nothing to delete.
     fn write(&self, op: WriteOp) -> BoxFuture<'_, Result<Option<Written>>>;
+
+    /// Applies every write in `ops`, in order, in one SQL transaction: all of them or none. The
+    /// results are in the order of `ops`. A later write sees the earlier ones.
+    fn write_all(&self, ops: Vec<WriteOp>)
+    -> BoxFuture<'_, std::result::Result<Vec<Option<Written>>, GroupWriteError>>;
 
     /// Up to `count + 1` history entries, newest first.
     fn history<'a>(&'a self, query: &'a HistoryQuery) -> BoxFuture<'a, Result<Vec<HistoryEntry>>>;

@@ -13,15 +13,15 @@
 use super::index::{INDEX_TABLES, IndexPayload, insert_rows_sql};
 use super::sql::{self, Dialect, Sql, SqlValue};
 use super::{
-    BoxFuture, FoundResource, HistoryEntry, HistoryQuery, HistoryRow, Method, Store, StoredVersion, WriteOp, Written,
-    content_text, migrate, stamp_and_serialise,
+    BoxFuture, FoundResource, GroupWriteError, HistoryEntry, HistoryQuery, HistoryRow, Method, Store, StoredVersion,
+    WriteOp, Written, content_text, migrate, stamp_and_serialise,
 };
 use crate::error::{Error, Result};
 use crate::model::{Id, Instant, ResourceType, VersionId};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions};
-use sqlx::{AssertSqlSafe, PgPool, Postgres, Row};
+use sqlx::{AssertSqlSafe, PgConnection, PgPool, Postgres, Row};
 use std::str::FromStr;
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -58,10 +58,12 @@ impl PostgresStore {
     }
 }
 
-/// Applies one write. Each statement is atomic on its own (autocommit), so no explicit
-/// transaction is needed: a create is one statement; an update or delete reads the current
-/// version and then compare-and-sets it, retrying when another writer got there first.
-async fn apply(pool: &PgPool, op: WriteOp) -> Result<Option<Written>> {
+/// Applies one write on `conn`. Each statement is atomic on its own (autocommit), so a single
+/// write needs no explicit transaction: a create is one statement; an update or delete reads the
+/// current version and then compare-and-sets it, retrying when another writer got there first.
+/// A group of writes runs the same statements inside one transaction (`write_all`); at READ
+/// COMMITTED each statement sees the latest committed versions, so the retries work there too.
+async fn apply(pool: &mut PgConnection, op: WriteOp) -> Result<Option<Written>> {
     match op {
         WriteOp::Create {
             resource_type,
@@ -148,7 +150,7 @@ async fn apply(pool: &PgPool, op: WriteOp) -> Result<Option<Written>> {
             for table in &IndexPayload::from_rows(&index).tables {
                 query = query.bind(table.as_str());
             }
-            let reindexed: i64 = query.fetch_one(pool).await?.get(0);
+            let reindexed: i64 = query.fetch_one(&mut *pool).await?.get(0);
             Ok((reindexed == 1).then(|| Written {
                 resource_type,
                 id,
@@ -158,10 +160,16 @@ async fn apply(pool: &PgPool, op: WriteOp) -> Result<Option<Written>> {
                 content: None,
             }))
         }
-        WriteOp::Delete { resource_type, id } => {
+        WriteOp::Delete {
+            resource_type,
+            id,
+            if_match,
+        } => {
             let payload = IndexPayload::empty();
             for _ in 0..MAX_ATTEMPTS {
-                let Some((version, false)) = current_version(pool, resource_type, &id).await? else {
+                let current = current_version(pool, resource_type, &id).await?;
+                super::check_if_match(resource_type, &id, current, if_match)?;
+                let Some((version, false)) = current else {
                     return Ok(None);
                 };
                 let now = Instant::now();
@@ -257,7 +265,7 @@ fn append_index_inserts(sql: &mut String, first_placeholder: usize) {
 /// Inserts version 1 with its history and index rows in one statement; false when (type, id)
 /// already exists.
 async fn insert_first_version(
-    pool: &PgPool,
+    pool: &mut PgConnection,
     resource_type: ResourceType,
     id: &Id,
     now: Instant,
@@ -274,15 +282,19 @@ async fn insert_first_version(
     for table in &payload.tables {
         query = query.bind(table.as_str());
     }
-    let created: i64 = query.fetch_one(pool).await?.get(0);
+    let created: i64 = query.fetch_one(&mut *pool).await?.get(0);
     Ok(created == 1)
 }
 
-async fn current_version(pool: &PgPool, resource_type: ResourceType, id: &Id) -> Result<Option<(VersionId, bool)>> {
+async fn current_version(
+    pool: &mut PgConnection,
+    resource_type: ResourceType,
+    id: &Id,
+) -> Result<Option<(VersionId, bool)>> {
     let row = sqlx::query("SELECT version_id, deleted FROM resource WHERE type = $1 AND id = $2")
         .bind(resource_type.as_str())
         .bind(id.as_str())
-        .fetch_optional(pool)
+        .fetch_optional(&mut *pool)
         .await?;
     Ok(row.map(|r| (r.get::<i64, _>(0), r.get::<bool, _>(1))))
 }
@@ -291,7 +303,7 @@ async fn current_version(pool: &PgPool, resource_type: ResourceType, id: &Id) ->
 /// current row, history row and index rows in one statement. False when another writer moved first.
 #[allow(clippy::too_many_arguments)]
 async fn compare_and_set(
-    pool: &PgPool,
+    pool: &mut PgConnection,
     resource_type: ResourceType,
     id: &Id,
     expected: VersionId,
@@ -311,7 +323,7 @@ async fn compare_and_set(
     for table in &payload.tables {
         query = query.bind(table.as_str());
     }
-    let written: i64 = query.fetch_one(pool).await?.get(0);
+    let written: i64 = query.fetch_one(&mut *pool).await?.get(0);
     Ok(written == 1)
 }
 
@@ -381,9 +393,37 @@ impl Store for PostgresStore {
         // In its own task, so a client that disconnects cannot cancel a write half-way.
         let pool = self.pool.clone();
         Box::pin(async move {
-            tokio::spawn(async move { apply(&pool, op).await })
-                .await
-                .map_err(|e| Error::internal(format!("write task failed: {e}")))?
+            tokio::spawn(async move {
+                let mut conn = pool.acquire().await?;
+                apply(&mut conn, op).await
+            })
+            .await
+            .map_err(|e| Error::internal(format!("write task failed: {e}")))?
+        })
+    }
+
+    fn write_all(
+        &self,
+        ops: Vec<WriteOp>,
+    ) -> BoxFuture<'_, std::result::Result<Vec<Option<Written>>, GroupWriteError>> {
+        let pool = self.pool.clone();
+        Box::pin(async move {
+            tokio::spawn(async move {
+                let mut tx = pool.begin().await?;
+                let mut all = Vec::with_capacity(ops.len());
+                for (index, op) in ops.into_iter().enumerate() {
+                    // On failure `tx` is dropped, which rolls every earlier write back.
+                    let written = apply(&mut tx, op).await.map_err(|error| GroupWriteError {
+                        index: Some(index),
+                        error,
+                    })?;
+                    all.push(written);
+                }
+                tx.commit().await?;
+                Ok(all)
+            })
+            .await
+            .map_err(|e| GroupWriteError::from(Error::internal(format!("write task failed: {e}"))))?
         })
     }
 

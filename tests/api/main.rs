@@ -2,8 +2,10 @@
 
 mod harness;
 
+mod batch;
 mod capabilities;
 mod concurrency;
+mod conditional;
 mod corpus;
 mod create_read;
 mod custom_search;
@@ -11,6 +13,8 @@ mod delete;
 mod errors;
 mod headers;
 mod history;
+mod ingest;
 mod search;
+mod transaction;
 mod update;
 mod validate;

@@ -12,7 +12,8 @@ mod writer;
 use super::cache::{Lookup, VersionCache};
 use super::sql::{self, Dialect, Sql, SqlValue};
 use super::{
-    BoxFuture, FoundResource, HistoryEntry, HistoryQuery, HistoryRow, Store, StoredVersion, WriteOp, Written, migrate,
+    BoxFuture, FoundResource, GroupWriteError, HistoryEntry, HistoryQuery, HistoryRow, Store, StoredVersion, WriteOp,
+    Written, migrate,
 };
 use crate::error::{Error, Result};
 use crate::model::{Instant, ResourceType, VersionId};
@@ -202,7 +203,22 @@ impl Store for SqliteStore {
             let (reply, outcome) = oneshot::channel();
             let stopped = || Error::unavailable("the SQLite writer has stopped");
             self.writer
-                .send(WriteRequest { op, reply })
+                .send(WriteRequest::One { op, reply })
+                .await
+                .map_err(|_| stopped())?;
+            outcome.await.map_err(|_| stopped())?
+        })
+    }
+
+    fn write_all(
+        &self,
+        ops: Vec<WriteOp>,
+    ) -> BoxFuture<'_, std::result::Result<Vec<Option<Written>>, GroupWriteError>> {
+        Box::pin(async move {
+            let (reply, outcome) = oneshot::channel();
+            let stopped = || Error::unavailable("the SQLite writer has stopped");
+            self.writer
+                .send(WriteRequest::Group { ops, reply })
                 .await
                 .map_err(|_| stopped())?;
             outcome.await.map_err(|_| stopped())?

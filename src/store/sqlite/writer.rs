@@ -5,12 +5,16 @@
 //! write's SQL is one round trip to SQLite's connection thread where it can be (both rows in one
 //! multi-statement query). A write refused by a FHIR rule (`If-Match`) is decided before it writes
 //! anything, so it does not disturb the batch; any other failure rolls the batch back and retries
-//! each write in its own transaction, so one bad write never fails its neighbours.
+//! each write in its own transaction, so one bad write never fails its neighbours. A group of
+//! writes (a transaction Bundle) joins a batch inside a savepoint: when one of its writes is
+//! refused, the savepoint is rolled back and the rest of the batch commits without it.
 //! Because the task outlives any request, a client that disconnects cannot cut a write in half.
 
 use super::super::cache::VersionCache;
 use super::super::index::{INDEX_TABLES, IndexPayload, insert_rows_sql};
-use super::super::{Method, StoredVersion, WriteOp, Written, check_if_match, content_text, stamp_and_serialise};
+use super::super::{
+    GroupWriteError, Method, StoredVersion, WriteOp, Written, check_if_match, content_text, stamp_and_serialise,
+};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Id, Instant, ResourceType, VersionId};
 use crate::search::IndexRow;
@@ -26,9 +30,41 @@ const MAX_BATCH: usize = 256;
 /// Writes that may wait for the writer before senders are made to wait (back-pressure).
 const QUEUE: usize = 4096;
 
-pub(super) struct WriteRequest {
-    pub op: WriteOp,
-    pub reply: oneshot::Sender<Result<Option<Written>>>,
+pub(super) enum WriteRequest {
+    One {
+        op: WriteOp,
+        reply: oneshot::Sender<Result<Option<Written>>>,
+    },
+    /// Writes applied all together or not at all.
+    Group {
+        ops: Vec<WriteOp>,
+        reply: oneshot::Sender<GroupResult>,
+    },
+}
+
+pub(super) type GroupResult = std::result::Result<Vec<Option<Written>>, GroupWriteError>;
+
+/// The outcome of one request, before it is sent back.
+enum Outcome {
+    One(Result<Option<Written>>),
+    Group(GroupResult),
+}
+
+impl Outcome {
+    /// The versions written, for the cache.
+    fn written(&self) -> Vec<&Written> {
+        match self {
+            Outcome::One(Ok(Some(w))) => vec![w],
+            Outcome::Group(Ok(all)) => all.iter().flatten().collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Errors that a FHIR rule raises before the failing write changes anything (a group's earlier
+/// writes are undone by its savepoint): they fail their request, not the batch.
+fn is_refusal(e: &Error) -> bool {
+    matches!(e.kind, ErrorKind::PreconditionFailed | ErrorKind::Conflict)
 }
 
 /// Starts the writer task; it ends when every sender is dropped.
@@ -43,11 +79,18 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<WriteRequest>, c
     let mut statistics = StatisticsSchedule::default();
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let results = commit_batch(&mut conn, &batch).await;
-        if statistics.wrote(batch.len()) {
+        let writes = batch
+            .iter()
+            .map(|r| match r {
+                WriteRequest::One { .. } => 1,
+                WriteRequest::Group { ops, .. } => ops.len(),
+            })
+            .sum();
+        if statistics.wrote(writes) {
             super::refresh_planner_statistics(&mut conn).await;
         }
-        for (request, result) in batch.drain(..).zip(results) {
-            if let Ok(Some(w)) = &result {
+        for (request, outcome) in batch.drain(..).zip(results) {
+            for w in outcome.written() {
                 let version = StoredVersion {
                     version_id: w.version_id,
                     last_updated: w.last_updated,
@@ -56,7 +99,15 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<WriteRequest>, c
                 cache.publish(w.resource_type, w.id.as_str(), version);
             }
             // The requester may have gone (client disconnected); the write stands regardless.
-            let _ = request.reply.send(result);
+            match (request, outcome) {
+                (WriteRequest::One { reply, .. }, Outcome::One(result)) => {
+                    let _ = reply.send(result);
+                }
+                (WriteRequest::Group { reply, .. }, Outcome::Group(result)) => {
+                    let _ = reply.send(result);
+                }
+                _ => unreachable!("each request gets an outcome of its own kind"),
+            }
         }
     }
 }
@@ -93,51 +144,96 @@ impl StatisticsSchedule {
     }
 }
 
-async fn commit_batch(conn: &mut SqliteConnection, batch: &[WriteRequest]) -> Vec<Result<Option<Written>>> {
+async fn commit_batch(conn: &mut SqliteConnection, batch: &[WriteRequest]) -> Vec<Outcome> {
     match try_batch(conn, batch).await {
         Ok(results) => results,
         Err(e) => {
             let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            if batch.len() == 1 {
-                return vec![Err(e)];
+            if let [WriteRequest::One { .. }] = batch {
+                return vec![Outcome::One(Err(e))];
             }
             let mut results = Vec::with_capacity(batch.len());
             for request in batch {
-                results.push(write_alone(conn, &request.op).await);
+                results.push(write_alone(conn, request).await);
             }
             results
         }
     }
 }
 
-async fn try_batch(conn: &mut SqliteConnection, batch: &[WriteRequest]) -> Result<Vec<Result<Option<Written>>>> {
+async fn try_batch(conn: &mut SqliteConnection, batch: &[WriteRequest]) -> Result<Vec<Outcome>> {
     sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
     let mut results = Vec::with_capacity(batch.len());
     for request in batch {
-        match apply(conn, &request.op).await {
-            Ok(written) => results.push(Ok(written)),
-            Err(e) if e.kind == ErrorKind::PreconditionFailed => results.push(Err(e)),
-            Err(e) => return Err(e),
+        match request {
+            WriteRequest::One { op, .. } => match apply(conn, op).await {
+                Ok(written) => results.push(Outcome::One(Ok(written))),
+                Err(e) if e.kind == ErrorKind::PreconditionFailed => results.push(Outcome::One(Err(e))),
+                Err(e) => return Err(e),
+            },
+            WriteRequest::Group { ops, .. } => {
+                sqlx::query("SAVEPOINT grp").execute(&mut *conn).await?;
+                match apply_group(conn, ops).await {
+                    Ok(all) => {
+                        sqlx::query("RELEASE grp").execute(&mut *conn).await?;
+                        results.push(Outcome::Group(Ok(all)));
+                    }
+                    Err(e) if is_refusal(&e.error) => {
+                        sqlx::query("ROLLBACK TO grp; RELEASE grp").execute(&mut *conn).await?;
+                        results.push(Outcome::Group(Err(e)));
+                    }
+                    Err(e) => return Err(e.error),
+                }
+            }
         }
     }
     sqlx::query("COMMIT").execute(&mut *conn).await?;
     Ok(results)
 }
 
-async fn write_alone(conn: &mut SqliteConnection, op: &WriteOp) -> Result<Option<Written>> {
-    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-    let outcome = match apply(conn, op).await {
-        Ok(written) => sqlx::query("COMMIT")
-            .execute(&mut *conn)
-            .await
-            .map(|_| written)
-            .map_err(Error::from),
-        Err(e) => Err(e),
-    };
-    if outcome.is_err() {
-        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+/// Applies every write of a group inside the open transaction, stopping at the first failure.
+async fn apply_group(conn: &mut SqliteConnection, ops: &[WriteOp]) -> GroupResult {
+    let mut all = Vec::with_capacity(ops.len());
+    for (index, op) in ops.iter().enumerate() {
+        let written = apply(conn, op).await.map_err(|error| GroupWriteError {
+            index: Some(index),
+            error,
+        })?;
+        all.push(written);
     }
-    outcome
+    Ok(all)
+}
+
+/// A request in a transaction of its own: what a batch falls back to when it fails as a whole.
+async fn write_alone(conn: &mut SqliteConnection, request: &WriteRequest) -> Outcome {
+    if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
+        return match request {
+            WriteRequest::One { .. } => Outcome::One(Err(e.into())),
+            WriteRequest::Group { .. } => Outcome::Group(Err(e.into())),
+        };
+    }
+    let outcome = match request {
+        WriteRequest::One { op, .. } => Outcome::One(apply(conn, op).await),
+        WriteRequest::Group { ops, .. } => Outcome::Group(apply_group(conn, ops).await),
+    };
+    let failed = match &outcome {
+        Outcome::One(result) => result.is_err(),
+        Outcome::Group(result) => result.is_err(),
+    };
+    if failed {
+        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+        return outcome;
+    }
+    match sqlx::query("COMMIT").execute(&mut *conn).await {
+        Ok(_) => outcome,
+        Err(e) => {
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            match outcome {
+                Outcome::One(_) => Outcome::One(Err(e.into())),
+                Outcome::Group(_) => Outcome::Group(Err(e.into())),
+            }
+        }
+    }
 }
 
 /// Applies one write inside the open transaction. `now` is taken here, inside the write lock, so
@@ -211,9 +307,17 @@ async fn apply(conn: &mut SqliteConnection, op: &WriteOp) -> Result<Option<Writt
             }
             _ => Ok(None),
         },
-        WriteOp::Delete { resource_type, id } => match current_version(conn, *resource_type, id).await? {
-            None | Some((_, true)) => Ok(None),
+        WriteOp::Delete {
+            resource_type,
+            id,
+            if_match,
+        } => match current_version(conn, *resource_type, id).await? {
+            current @ (None | Some((_, true))) => {
+                check_if_match(*resource_type, id, current, *if_match)?;
+                Ok(None)
+            }
             Some((version, false)) => {
+                check_if_match(*resource_type, id, Some((version, false)), *if_match)?;
                 let next = version + 1;
                 let payload = IndexPayload::empty();
                 write_next_version(conn, *resource_type, id, next, now, Method::Delete, None, &payload).await?;

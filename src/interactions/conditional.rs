@@ -1,0 +1,136 @@
+//! What conditional interactions share — R4 http.html#ccreate, #cond-update, #cdelete and the
+//! conditional references of transactions: a condition (`Patient?identifier=sys|123`) and the
+//! current resources it matches.
+//!
+//! A condition is a search, parsed strictly: an unknown parameter is a `400`, because ignoring it
+//! would widen the match (and a conditional delete would then remove more than asked).
+
+use super::Services;
+use crate::error::{Error, Result};
+use crate::model::{Id, ResourceType};
+use crate::store::StoredVersion;
+
+/// A search that names the resources a conditional interaction acts on.
+#[derive(Debug, Clone)]
+pub struct Condition {
+    pub resource_type: ResourceType,
+    pub query: Vec<(String, String)>,
+}
+
+impl Condition {
+    /// The query part of a conditional URL (`If-None-Exist: identifier=…`, `PUT Patient?…`) for
+    /// `resource_type`.
+    pub fn new(resource_type: ResourceType, query: &str) -> Condition {
+        Condition {
+            resource_type,
+            query: form_urlencoded::parse(query.trim_start_matches('?').as_bytes())
+                .into_owned()
+                .collect(),
+        }
+    }
+
+    /// `Type?query`, as in a conditional reference or a Bundle entry's `request.url`; `None` when
+    /// `text` is not of that form.
+    pub fn parse_url(text: &str) -> Option<Condition> {
+        let (type_name, query) = text.split_once('?')?;
+        let resource_type = ResourceType::parse(type_name)?;
+        Some(Condition::new(resource_type, query))
+    }
+}
+
+impl std::fmt::Display for Condition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Decoded, as a person would write it in a message.
+        let query: Vec<String> = self.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        write!(f, "{}?{}", self.resource_type, query.join("&"))
+    }
+}
+
+/// A current resource that a condition matched.
+#[derive(Debug, Clone)]
+pub struct Matched {
+    pub id: Id,
+    pub current: StoredVersion,
+}
+
+/// The current resources `condition` matches, at most `at_most` of them.
+pub async fn find(services: &Services, condition: &Condition, at_most: u32) -> Result<Vec<Matched>> {
+    let rows = super::search::matching(services, condition.resource_type, &condition.query, at_most).await?;
+    let mut matched = Vec::with_capacity(rows.len());
+    for row in rows {
+        // The row's content has the version too, but reading it back by id gives the version
+        // and its time typed, and is a cache hit on SQLite.
+        let Some(current) = services.store.read(condition.resource_type, &row.id).await? else {
+            continue;
+        };
+        if current.is_deleted() {
+            continue;
+        }
+        matched.push(Matched {
+            id: Id::parse(&row.id)?,
+            current,
+        });
+    }
+    Ok(matched)
+}
+
+/// The one resource `condition` matches, `None` when it matches none, and a `412` when it matches
+/// several: `action` says what needed a single match ("a conditional update").
+pub async fn find_one(services: &Services, condition: &Condition, action: &str) -> Result<Option<Matched>> {
+    let mut matched = find(services, condition, 2).await?;
+    if matched.len() > 1 {
+        return Err(several(condition, action));
+    }
+    Ok(matched.pop())
+}
+
+/// The resources a conditional delete removes: one, or several when the server allows it.
+pub async fn find_for_delete(services: &Services, condition: &Condition) -> Result<Vec<Matched>> {
+    let at_most = if services.conditional_delete_multiple {
+        services.search_limits.max_count.saturating_add(1)
+    } else {
+        2
+    };
+    let matched = find(services, condition, at_most).await?;
+    if matched.len() > 1 && !services.conditional_delete_multiple {
+        return Err(several(condition, "a conditional delete"));
+    }
+    if matched.len() as u32 == at_most {
+        return Err(Error::precondition_failed(format!(
+            "'{condition}' matches more than {} resources, more than one conditional delete removes",
+            at_most - 1
+        )));
+    }
+    Ok(matched)
+}
+
+/// The `412` for a condition that matched more than one resource where one was needed.
+pub fn several(condition: &Condition, action: &str) -> Error {
+    Error::precondition_failed(format!(
+        "{action} needs at most one match, but '{condition}' matches several {} resources; make the condition more specific",
+        condition.resource_type
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_conditional_urls_and_shows_them_back() {
+        let c = Condition::parse_url("Patient?identifier=http://x|1&active=true").unwrap();
+        assert_eq!(c.resource_type.as_str(), "Patient");
+        assert_eq!(
+            c.query,
+            vec![
+                ("identifier".to_owned(), "http://x|1".to_owned()),
+                ("active".to_owned(), "true".to_owned())
+            ]
+        );
+        assert_eq!(c.to_string(), "Patient?identifier=http://x|1&active=true");
+        assert!(Condition::parse_url("Patient/1").is_none());
+        assert!(Condition::parse_url("NoSuchType?a=b").is_none());
+        let header = Condition::new(c.resource_type, "identifier=a%7Cb");
+        assert_eq!(header.query, vec![("identifier".to_owned(), "a|b".to_owned())]);
+    }
+}

@@ -1,0 +1,80 @@
+//! Batch Bundles (http.html#transaction, batch): each entry on its own.
+
+use crate::harness::TestApp;
+use serde_json::json;
+
+crate::on_both_backends!(a_batch_answers_each_entry_on_its_own);
+
+async fn a_batch_answers_each_entry_on_its_own(app: TestApp) {
+    app.put("Patient/b1", &json!({"resourceType": "Patient", "id": "b1"}))
+        .await;
+    app.put(
+        "Patient/b1",
+        &json!({"resourceType": "Patient", "id": "b1", "active": true}),
+    )
+    .await;
+    let bundle = json!({"resourceType": "Bundle", "type": "batch", "entry": [
+        {"fullUrl": "urn:uuid:00000000-0000-4000-8000-0000000000f1",
+         "resource": {"resourceType": "Patient", "identifier": [{"system": "http://example.org/mrn", "value": "batch"}]},
+         "request": {"method": "POST", "url": "Patient"}},
+        {"resource": {"resourceType": "Patient", "birthDate": "not a date"}, "request": {"method": "POST", "url": "Patient"}},
+        {"resource": {"resourceType": "Patient", "id": "b1", "gender": "other"}, "request": {"method": "PUT", "url": "Patient/b1", "ifMatch": "W/\"1\""}},
+        {"request": {"method": "GET", "url": "Patient/missing"}},
+        {"resource": {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+                      "subject": {"reference": "urn:uuid:00000000-0000-4000-8000-0000000000f1"}},
+         "request": {"method": "POST", "url": "Observation"}},
+        {"request": {"method": "GET", "url": "Patient/b1"}},
+        {"request": {"method": "DELETE", "url": "Patient/b1"}},
+        {"request": {"method": "GET", "url": "Patient/b1"}, "fullUrl": "Patient/b1-after"}
+    ]});
+    let reply = app.post("", &bundle).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let response = reply.json();
+    assert_eq!(response["type"], "batch-response");
+    let entries = response["entry"].as_array().unwrap();
+    let status = |n: usize| entries[n]["response"]["status"].as_str().unwrap().to_owned();
+    assert_eq!(status(0), "201 Created");
+    assert_eq!(status(1), "400 Bad Request");
+    assert_eq!(entries[1]["response"]["outcome"]["resourceType"], "OperationOutcome");
+    assert!(
+        entries[1]["response"]["outcome"]["issue"][0]["expression"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("Bundle.entry[1].resource.birthDate")
+    );
+    assert_eq!(status(2), "412 Precondition Failed");
+    assert_eq!(status(3), "404 Not Found");
+    assert_eq!(
+        status(4),
+        "400 Bad Request",
+        "batch entries may not refer to each other"
+    );
+    assert!(
+        entries[4]["response"]["outcome"]["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("urn:uuid:00000000-0000-4000-8000-0000000000f1")
+    );
+    // Entries run in order: the read sees version 2, the delete follows, the last read sees it.
+    assert_eq!(status(5), "200 OK");
+    assert_eq!(entries[5]["resource"]["meta"]["versionId"], "2");
+    assert_eq!(
+        entries[5]["resource"].get("gender"),
+        None,
+        "the stale update wrote nothing"
+    );
+    assert_eq!(status(6), "204 No Content");
+    assert_eq!(status(7), "410 Gone");
+
+    // The good entry stands, the failed ones wrote nothing.
+    let found = app
+        .get("Patient?identifier=http://example.org/mrn|batch&_summary=count")
+        .await
+        .json();
+    assert_eq!(found["total"], 1);
+    assert_eq!(app.get("Observation?_summary=count").await.json()["total"], 0);
+    assert_eq!(
+        app.get("Patient?birthdate=ge1900&_summary=count").await.json()["total"],
+        0
+    );
+}
