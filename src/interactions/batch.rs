@@ -38,13 +38,13 @@ pub async fn batch(services: &Services, entries: Vec<Result<EntryRequest>>, pref
 }
 
 async fn run_entry(services: &Services, entry: &mut EntryRequest, others: &Assigned) -> Result<EntryOutcome> {
-    if let Some(resource) = entry.resource.as_mut() {
-        if let Some((reference, path)) = bundle_references::first_reference_to(resource, others) {
-            return Err(Error::invalid(format!(
-                "the reference '{reference}' names another entry of the batch; batch entries are processed independently and may not refer to each other (use a transaction)"
-            ))
-            .at(path));
-        }
+    if let Some(resource) = entry.resource.as_mut()
+        && let Some((reference, path)) = bundle_references::first_reference_to(resource, others)
+    {
+        return Err(Error::invalid(format!(
+            "the reference '{reference}' names another entry of the batch; batch entries are processed independently and may not refer to each other (use a transaction)"
+        ))
+        .at(path));
     }
     let conditional = super::transaction::resolve_conditional_references(services, std::slice::from_mut(entry)).await?;
     if let Some(resource) = entry.resource.as_mut() {

@@ -122,6 +122,11 @@ impl TestApp {
         })
     }
 
+    /// Stops this server, keeping its database (for a test that serves it from another process).
+    pub async fn stop_server(&mut self) {
+        self.server.take().expect("running").stop().await.unwrap();
+    }
+
     /// Stops this server and starts a new one on the same database (a restart).
     pub async fn restart(&mut self) {
         self.server.take().expect("running").stop().await.unwrap();

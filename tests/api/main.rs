@@ -7,6 +7,7 @@ mod capabilities;
 mod concurrency;
 mod conditional;
 mod corpus;
+mod crash;
 mod create_read;
 mod custom_search;
 mod delete;
