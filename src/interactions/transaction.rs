@@ -260,25 +260,8 @@ async fn plan_entry(services: &Services, entry: &EntryRequest) -> Result<Planned
             create: false,
         }),
         (EntryMethod::Put, Target::Conditional(condition)) => {
-            let body_id = entry
-                .resource
-                .as_ref()
-                .and_then(|r| r.get("id"))
-                .and_then(Value::as_str)
-                .map(Id::parse)
-                .transpose()?;
-            let (id, if_match) = match conditional::find_one(services, condition, "a conditional update").await? {
-                Some(matched) => {
-                    if body_id.as_ref().is_some_and(|id| id != &matched.id) {
-                        return Err(Error::invalid(format!(
-                            "the resource's id is not that of the {} matching '{condition}' ('{}')",
-                            condition.resource_type, matched.id
-                        )));
-                    }
-                    (matched.id, entry.if_match.or(Some(matched.current.version_id)))
-                }
-                None => (body_id.unwrap_or_else(Id::generate), entry.if_match),
-            };
+            let resource = entry.resource.as_ref().expect("a PUT entry carries a resource");
+            let (id, if_match) = update::conditional_target(services, condition, resource, entry.if_match).await?;
             Ok(Planned::Write {
                 resource_type: condition.resource_type,
                 id,

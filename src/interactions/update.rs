@@ -67,11 +67,26 @@ pub async fn update_conditional_resource(
     if_match: Option<VersionId>,
 ) -> Result<Written> {
     let resource_type = condition.resource_type;
+    let (id, if_match) = conditional_target(services, condition, &resource, if_match).await?;
+    // So that a body without an id still compares equal to an unchanged current version.
+    resource.insert("id".to_owned(), Value::String(id.as_str().to_owned()));
+    write_version(services, resource_type, id, resource, if_match).await
+}
+
+/// The id a conditional update of `resource` writes, and the version it must find there: the
+/// one match (whose id a body id must equal), or, without a match, the body's id or a new one.
+pub async fn conditional_target(
+    services: &Services,
+    condition: &Condition,
+    resource: &Map<String, Value>,
+    if_match: Option<VersionId>,
+) -> Result<(Id, Option<VersionId>)> {
+    let resource_type = condition.resource_type;
     let body_id = match resource.get("id") {
         Some(Value::String(id)) => Some(Id::parse(id)?),
         _ => None,
     };
-    let (id, if_match) = match conditional::find_one(services, condition, "a conditional update").await? {
+    match conditional::find_one(services, condition, "a conditional update").await? {
         Some(matched) => {
             if body_id.as_ref().is_some_and(|id| id != &matched.id) {
                 return Err(Error::invalid(format!(
@@ -83,13 +98,10 @@ pub async fn update_conditional_resource(
             }
             // Guarded by the version matched, unless the client gave its own If-Match: a
             // resource changed meanwhile may no longer match.
-            (matched.id, if_match.or(Some(matched.current.version_id)))
+            Ok((matched.id, if_match.or(Some(matched.current.version_id))))
         }
-        None => (body_id.unwrap_or_else(Id::generate), if_match),
-    };
-    // So that a body without an id still compares equal to an unchanged current version.
-    resource.insert("id".to_owned(), Value::String(id.as_str().to_owned()));
-    write_version(services, resource_type, id, resource, if_match).await
+        None => Ok((body_id.unwrap_or_else(Id::generate), if_match)),
+    }
 }
 
 /// Writes `resource` (whose `id` is `id`) as the next version of `resource_type/id`, or its
