@@ -13,17 +13,9 @@ use std::time::Duration;
 
 crate::on_both_backends!(a_transaction_cut_by_sigkill_leaves_no_trace);
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Starts the server binary on `database_url` and waits until it answers.
 async fn start_server(database_url: &str) -> (Child, String) {
-    let port = free_port();
+    let port = crate::harness::free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_fhir-server"))
         .args(["--listen", &format!("127.0.0.1:{port}"), "--database-url", database_url])
         .stdout(Stdio::null())
@@ -92,9 +84,12 @@ fn large_transaction() -> String {
     std::fs::read_to_string(largest).unwrap()
 }
 
+async fn get_json(client: &reqwest::Client, url: String) -> Value {
+    client.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 async fn total(client: &reqwest::Client, url: String) -> i64 {
-    let page: Value = client.get(url).send().await.unwrap().json().await.unwrap();
-    page["total"].as_i64().unwrap()
+    get_json(client, url).await["total"].as_i64().unwrap()
 }
 
 async fn a_transaction_cut_by_sigkill_leaves_no_trace(mut app: TestApp) {
@@ -145,27 +140,13 @@ async fn a_transaction_cut_by_sigkill_leaves_no_trace(mut app: TestApp) {
             "{resource_type}"
         );
     }
-    let history: Value = client
-        .get(format!("{base}/_history"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let history = get_json(&client, format!("{base}/_history")).await;
     assert_eq!(
         history["entry"].as_array().map(Vec::len),
         Some(1),
         "only the earlier write is in history"
     );
-    let kept: Value = client
-        .get(format!("{base}/Patient/before"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let kept = get_json(&client, format!("{base}/Patient/before")).await;
     assert_eq!(kept["active"], true);
     assert_eq!(kept["meta"]["versionId"], "1");
     restarted.kill().unwrap();

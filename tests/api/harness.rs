@@ -303,7 +303,7 @@ fn as_cluster_owner(program: &Path, root: bool, die_with_parent: bool) -> Comman
     cmd
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
