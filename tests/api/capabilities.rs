@@ -35,7 +35,7 @@ async fn metadata_describes_what_the_server_does(app: TestApp) {
     assert_eq!(rest["mode"], "server");
     assert_eq!(
         rest["interaction"],
-        json!([{"code": "history-system"}, {"code": "search-system"}])
+        json!([{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}, {"code": "search-system"}])
     );
     let resources = rest["resource"].as_array().unwrap();
     assert!(resources.len() > 140);
@@ -62,7 +62,9 @@ async fn metadata_describes_what_the_server_does(app: TestApp) {
     assert!(params.iter().any(|p| p["name"] == "name" && p["type"] == "string"));
     assert_eq!(patient["versioning"], "versioned-update");
     assert_eq!(patient["updateCreate"], true);
-    assert_eq!(patient["conditionalCreate"], false);
+    assert_eq!(patient["conditionalCreate"], true);
+    assert_eq!(patient["conditionalUpdate"], true);
+    assert_eq!(patient["conditionalDelete"], "single");
 }
 
 async fn health_and_readiness(app: TestApp) {
