@@ -275,14 +275,11 @@ pub async fn delete_conditional(
         [w] => format!("{}/{} deleted as version {}", w.resource_type, w.id, w.version_id),
         all => format!("{} resources matching '{condition}' deleted", all.len()),
     };
-    let mut response = match negotiate::prefer_return(&headers) {
-        Return::OperationOutcome => value_body(StatusCode::OK, format, &outcome::information(message)),
-        _ => StatusCode::NO_CONTENT.into_response(),
+    let only = match written.as_slice() {
+        [w] => Some(w),
+        _ => None,
     };
-    if let [w] = written.as_slice() {
-        set_version_headers(&mut response, w.version_id, Some(w.last_updated));
-    }
-    Ok(response)
+    Ok(delete_response(&headers, format, message, only))
 }
 
 pub async fn delete(
@@ -301,14 +298,20 @@ pub async fn delete(
             format!("{resource_type}/{id} does not exist or is already deleted; nothing changed")
         }
     };
-    let mut response = match negotiate::prefer_return(&headers) {
+    Ok(delete_response(&headers, format, message, written.as_ref()))
+}
+
+/// The response to a delete: `204`, or `200` with `message` as an OperationOutcome when asked
+/// for one; with the ETag of the tombstone when one version was written.
+fn delete_response(headers: &HeaderMap, format: Format, message: String, written: Option<&Written>) -> Response {
+    let mut response = match negotiate::prefer_return(headers) {
         Return::OperationOutcome => value_body(StatusCode::OK, format, &outcome::information(message)),
         _ => StatusCode::NO_CONTENT.into_response(),
     };
     if let Some(w) = written {
         set_version_headers(&mut response, w.version_id, Some(w.last_updated));
     }
-    Ok(response)
+    response
 }
 
 async fn search_response(

@@ -141,7 +141,7 @@ fn entry<'a>(
         }
         EntryOutcome::Failed(error) => {
             let status = error.kind.http_status();
-            let reason = axum_free_reason(status);
+            let reason = reason_phrase(status);
             let mut response = EntryResponse::status(&format!("{status} {reason}"));
             if error.kind == crate::error::ErrorKind::Internal {
                 tracing::error!(error = %error, "internal error in a batch entry");
@@ -153,7 +153,7 @@ fn entry<'a>(
 }
 
 /// The reason phrase of the statuses an entry can have.
-fn axum_free_reason(status: u16) -> &'static str {
+fn reason_phrase(status: u16) -> &'static str {
     match status {
         400 => "Bad Request",
         404 => "Not Found",

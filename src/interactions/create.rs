@@ -34,14 +34,7 @@ pub async fn create_resource(
     if let Some(query) = if_none_exist {
         let condition = Condition::new(resource_type, query);
         if let Some(existing) = conditional::find_one(services, &condition, "a conditional create").await? {
-            return Ok(Written {
-                resource_type,
-                id: existing.id,
-                version_id: existing.current.version_id,
-                last_updated: existing.current.last_updated,
-                created: false,
-                content: existing.current.content,
-            });
+            return Ok(Written::existing(resource_type, existing.id, existing.current));
         }
     }
     let definition = search_parameters::before_write(services, resource_type, &resource)?;

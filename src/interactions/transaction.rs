@@ -201,14 +201,9 @@ pub async fn transaction(
                 ),
             },
             Planned::Delete { .. } => EntryOutcome::Deleted(written_by_entry.remove(&i).unwrap_or_default()),
-            Planned::Existing(resource_type, matched) => EntryOutcome::Written(Written {
-                resource_type,
-                id: matched.id,
-                version_id: matched.current.version_id,
-                last_updated: matched.current.last_updated,
-                created: false,
-                content: matched.current.content,
-            }),
+            Planned::Existing(resource_type, matched) => {
+                EntryOutcome::Written(Written::existing(resource_type, matched.id, matched.current))
+            }
             // Step 5.
             Planned::Read => super::batch::read_entry(services, entry)
                 .await

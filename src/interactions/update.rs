@@ -154,14 +154,7 @@ pub async fn unchanged_current(
     if without_version_meta(&stored) != without_version_meta(resource) {
         return Ok(None);
     }
-    Ok(Some(Written {
-        resource_type,
-        id: id.clone(),
-        version_id: current.version_id,
-        last_updated: current.last_updated,
-        created: false,
-        content: current.content,
-    }))
+    Ok(Some(Written::existing(resource_type, id.clone(), current)))
 }
 
 /// `resource` without the two `meta` elements the server sets on every version (and without

@@ -140,6 +140,21 @@ impl From<sqlx::Error> for GroupWriteError {
     }
 }
 
+impl Written {
+    /// A version already stored, answered as the outcome of a write that wrote nothing (a
+    /// conditional create that found its match, an update equal to the current version).
+    pub fn existing(resource_type: ResourceType, id: Id, version: StoredVersion) -> Written {
+        Written {
+            resource_type,
+            id,
+            version_id: version.version_id,
+            last_updated: version.last_updated,
+            created: false,
+            content: version.content,
+        }
+    }
+}
+
 /// Which versions a history request covers.
 #[derive(Debug, Clone)]
 pub enum HistoryScope {
