@@ -28,6 +28,9 @@ pub enum ErrorKind {
     PayloadTooLarge,
     /// 415: the body is not in a format we accept.
     UnsupportedMediaType,
+    /// 422: the request is well-formed but cannot be carried out on this resource (a patch
+    /// whose `test` fails or whose path finds nothing).
+    Unprocessable,
     /// 501: a FHIR capability this server does not (yet) provide.
     NotImplemented,
     /// 503: the database cannot be reached.
@@ -49,6 +52,7 @@ impl ErrorKind {
             ErrorKind::NotAcceptable => 406,
             ErrorKind::PayloadTooLarge => 413,
             ErrorKind::UnsupportedMediaType => 415,
+            ErrorKind::Unprocessable => 422,
             ErrorKind::NotImplemented => 501,
             ErrorKind::Unavailable => 503,
             ErrorKind::Internal => 500,

@@ -45,6 +45,7 @@ pub mod generate;
 pub mod http;
 pub mod interactions;
 pub mod model;
+pub mod patch;
 pub mod search;
 pub mod sql;
 pub mod store;

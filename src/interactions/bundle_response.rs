@@ -164,6 +164,7 @@ fn reason_phrase(status: u16) -> &'static str {
         412 => "Precondition Failed",
         413 => "Payload Too Large",
         415 => "Unsupported Media Type",
+        422 => "Unprocessable Entity",
         501 => "Not Implemented",
         503 => "Service Unavailable",
         _ => "Internal Server Error",

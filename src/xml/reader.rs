@@ -218,10 +218,12 @@ impl<'a> Parser<'a> {
 
 /// The narrative's XHTML as FHIR JSON carries it: numeric character references (`&#39;`) become
 /// the characters they stand for, except the ones XML requires escaped (`<`, `>`, `&`, `"`), which
-/// is how HL7's own JSON writes narrative.
+/// is how HL7's own JSON writes narrative. Line ends are normalised to `\n`, as an XML parser
+/// must (XML 1.0 §2.11), since the narrative is taken as source text rather than parsed.
 fn canonical_xhtml(raw: &str) -> String {
+    let raw = raw.replace("\r\n", "\n").replace('\r', "\n");
     let mut out = String::with_capacity(raw.len());
-    let mut rest = raw;
+    let mut rest = raw.as_str();
     while let Some(at) = rest.find("&#") {
         out.push_str(&rest[..at]);
         let candidate = &rest[at..];
@@ -386,6 +388,7 @@ mod tests {
             "a 'b' &#60; &#38; &amp; &#34;"
         );
         assert_eq!(canonical_xhtml("&#notanumber; &#"), "&#notanumber; &#");
+        assert_eq!(canonical_xhtml("<p>a\r\nb\rc</p>"), "<p>a\nb\nc</p>");
     }
 
     #[test]
