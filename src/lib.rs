@@ -6,7 +6,7 @@
 //! - [`http`]: the only module that knows axum: routes under `/fhir/R4`, content negotiation,
 //!   headers, and the mapping of domain errors to OperationOutcome responses.
 //! - [`interactions`]: one file per FHIR interaction (read, vread, create, update, delete,
-//!   history, search, capabilities, transaction, batch) and operation (`$validate`, `$reindex`),
+//!   patch, history, search, capabilities, transaction, batch) and operation (`$validate`, `$reindex`),
 //!   plus what they share: conditional matching (`conditional`), the entries of an incoming
 //!   Bundle (`bundle_request`), the rewriting of references between them (`bundle_references`),
 //!   the response Bundle (`bundle_response`), and what search needs from the store
@@ -24,12 +24,14 @@
 //!   no user.
 //! - [`sql`]: SQL as values (text, numbered placeholders, typed binds) for SQLite or PostgreSQL.
 //! - [`fhirpath`]: FHIRPath parser and evaluator over FHIR JSON (a leaf: depends on nothing here).
+//! - [`patch`]: JSON Patch (RFC 6902) and FHIRPath Patch, applied to a copy of a resource; pure
+//!   (the `patch` interaction reads, applies, validates and writes).
 //! - [`definitions`]: the generator that turns the official R4 package into `fhir-schemas/`.
 //! - [`generate`]: a seeded Synthea-like data set (`fhir-server generate`) written through the store, for benchmarks.
 //! - [`error`]: the domain `Error` (a category plus OperationOutcome issues).
 //!
 //! ## Dependency rules (never the other way)
-//! `http` → `interactions` → {`bundle`, `store`, `search`, `validate`} → `model` → `error`;
+//! `http` → `interactions` → {`bundle`, `store`, `search`, `validate`, `patch`} → `model` → `error`;
 //! `store` → `search` (index rows) → `sql`; `fhirpath` and `xml` sit below them (`fhirpath`
 //! imports nothing from the crate).
 //! Nothing but `http` and `app` imports axum. `store` never sees a user, a scope or a request;

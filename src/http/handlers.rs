@@ -9,8 +9,9 @@ use crate::interactions::bundle_response::EntryReturn;
 use crate::interactions::conditional::Condition;
 use crate::interactions::history::{HistoryParams, HistoryTarget};
 use crate::interactions::search::SearchScope;
-use crate::interactions::{batch, create, delete, history, read, search, transaction, update, vread};
+use crate::interactions::{batch, create, delete, history, patch, read, search, transaction, update, vread};
 use crate::model::{ResourceType, outcome};
+use crate::patch::Patch;
 use crate::store::{StoredVersion, Written};
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
@@ -39,6 +40,22 @@ fn prepare(headers: &HeaderMap, query: Option<String>) -> Result<(Format, Vec<(S
 /// Reads the body, refusing it (413) past the configured limit and (415) when it is not JSON.
 async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Bytes> {
     let body_format = negotiate::body_format(headers)?;
+    let bytes = read_limited(state, headers, body).await?;
+    match body_format {
+        negotiate::BodyFormat::Json => Ok(bytes),
+        // XML is a wire format only: it becomes JSON here and is handled as JSON from now on.
+        negotiate::BodyFormat::Xml => {
+            let text = std::str::from_utf8(&bytes).map_err(|_| Error::structure("the XML body is not UTF-8"))?;
+            let resource = crate::xml::from_xml(text)?;
+            Ok(Bytes::from(
+                serde_json::to_vec(&resource).map_err(|e| Error::internal(e.to_string()))?,
+            ))
+        }
+    }
+}
+
+/// The body's bytes, refused (413) past the configured limit.
+async fn read_limited(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Bytes> {
     let too_large = || {
         Error::new(
             ErrorKind::PayloadTooLarge,
@@ -57,22 +74,31 @@ async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<
         return Err(too_large());
     }
     let limited = http_body_util::Limited::new(body, state.max_body_bytes);
-    let bytes = match http_body_util::BodyExt::collect(limited).await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
-        Err(e) => return Err(Error::invalid(format!("the request body could not be read: {e}"))),
-    };
-    match body_format {
-        negotiate::BodyFormat::Json => Ok(bytes),
-        // XML is a wire format only: it becomes JSON here and is handled as JSON from now on.
-        negotiate::BodyFormat::Xml => {
-            let text = std::str::from_utf8(&bytes).map_err(|_| Error::structure("the XML body is not UTF-8"))?;
-            let resource = crate::xml::from_xml(text)?;
-            Ok(Bytes::from(
-                serde_json::to_vec(&resource).map_err(|e| Error::internal(e.to_string()))?,
-            ))
-        }
+    match http_body_util::BodyExt::collect(limited).await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(e) => Err(Error::invalid(format!("the request body could not be read: {e}"))),
     }
+}
+
+/// A PATCH body: a JSON Patch (`application/json-patch+json`), or a FHIRPath Patch
+/// (`Parameters` in FHIR JSON or XML). Without a Content-Type, a JSON array is taken as a JSON
+/// Patch and an object as a FHIRPath Patch.
+async fn read_patch(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Patch> {
+    let is_json_patch = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case(crate::patch::JSON_PATCH_MEDIA_TYPE));
+    if is_json_patch {
+        let bytes = read_limited(state, headers, body).await?;
+        return Patch::json_patch(&bytes);
+    }
+    let bytes = read_body(state, headers, body).await?;
+    if headers.get(axum::http::header::CONTENT_TYPE).is_none() && bytes.trim_ascii_start().starts_with(b"[") {
+        return Patch::json_patch(&bytes);
+    }
+    Patch::fhirpath_patch(&crate::interactions::body::parse_object(&bytes)?)
 }
 
 fn location(state: &AppState, written: &Written) -> String {
@@ -208,6 +234,48 @@ pub async fn update(
     let if_match = negotiate::if_match(&headers)?;
     let body = read_body(&state, &headers, body).await?;
     let written = update::update(&state.services, resource_type, &id, &body, if_match).await?;
+    Ok(write_response(
+        &state,
+        format,
+        negotiate::prefer_return(&headers),
+        written,
+    ))
+}
+
+pub async fn patch(
+    State(state): State<AppState>,
+    Path((type_name, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Result<Response> {
+    let (format, _) = prepare(&headers, query)?;
+    let resource_type = resource_type(&type_name)?;
+    let if_match = negotiate::if_match(&headers)?;
+    let document = read_patch(&state, &headers, body).await?;
+    let written = patch::patch(&state.services, resource_type, &id, &document, if_match).await?;
+    Ok(write_response(
+        &state,
+        format,
+        negotiate::prefer_return(&headers),
+        written,
+    ))
+}
+
+/// `PATCH [type]?[search]`.
+pub async fn patch_conditional(
+    State(state): State<AppState>,
+    Path(type_name): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Result<Response> {
+    let (format, _) = prepare(&headers, query.clone())?;
+    let resource_type = resource_type(&type_name)?;
+    let condition = Condition::new(resource_type, query.as_deref().unwrap_or_default());
+    let if_match = negotiate::if_match(&headers)?;
+    let document = read_patch(&state, &headers, body).await?;
+    let written = patch::patch_conditional(&state.services, &condition, &document, if_match).await?;
     Ok(write_response(
         &state,
         format,

@@ -42,7 +42,8 @@ pub fn router(state: AppState) -> Router {
             get(handlers::search_type)
                 .post(handlers::create)
                 .put(handlers::update_conditional)
-                .delete(handlers::delete_conditional),
+                .delete(handlers::delete_conditional)
+                .patch(handlers::patch_conditional),
         )
         .route("/{type}/_history", get(handlers::history_type))
         .route(
@@ -54,7 +55,10 @@ pub fn router(state: AppState) -> Router {
         .route("/{type}/{id}/$validate", post(handlers::validate_instance))
         .route(
             "/{type}/{id}",
-            get(handlers::read).put(handlers::update).delete(handlers::delete),
+            get(handlers::read)
+                .put(handlers::update)
+                .delete(handlers::delete)
+                .patch(handlers::patch),
         )
         .route("/{type}/{id}/_history", get(handlers::history_instance))
         .route("/{type}/{id}/_history/{vid}", get(handlers::vread));

@@ -10,7 +10,7 @@ use super::bundle_references::{self, Assigned};
 use super::bundle_request::{BundleKind, EntryMethod, EntryRequest, Target};
 use super::bundle_response::{self, EntryOutcome, EntryReturn};
 use super::search::SearchScope;
-use super::{Services, create, delete, read, search, update, vread};
+use super::{Services, create, delete, patch, read, search, update, vread};
 use crate::error::{Error, ErrorKind, IssueCode, Result};
 use crate::model::Id;
 use bytes::Bytes;
@@ -76,6 +76,16 @@ async fn run_entry(services: &Services, entry: &mut EntryRequest, others: &Assig
         (EntryMethod::Delete, Target::Conditional(condition)) => Ok(EntryOutcome::Deleted(
             delete::delete_conditional(services, condition).await?,
         )),
+        (EntryMethod::Patch, Target::Instance(resource_type, id)) => {
+            let document = entry.patch.as_ref().expect("a PATCH entry carries its patch");
+            let written = patch::patch(services, *resource_type, id, document, entry.if_match).await?;
+            Ok(EntryOutcome::Written(written))
+        }
+        (EntryMethod::Patch, Target::Conditional(condition)) => {
+            let document = entry.patch.as_ref().expect("a PATCH entry carries its patch");
+            let written = patch::patch_conditional(services, condition, document, entry.if_match).await?;
+            Ok(EntryOutcome::Written(written))
+        }
         _ => Err(Error::new(
             ErrorKind::Invalid,
             IssueCode::NotSupported,

@@ -6,6 +6,7 @@
 use super::conditional::Condition;
 use crate::error::{Error, ErrorKind, IssueCode, Result};
 use crate::model::{Instant, ResourceType, VersionId, parse_etag};
+use crate::patch::Patch;
 use serde_json::{Map, Value};
 
 /// The HTTP verb of an entry.
@@ -84,8 +85,11 @@ pub struct EntryRequest {
     /// `request.url` as given.
     pub url: String,
     pub target: Target,
-    /// For POST and PUT: the resource, validated.
+    /// For POST and PUT: the resource, validated. For PATCH, once a transaction has applied the
+    /// patch: the patched resource.
     pub resource: Option<Map<String, Value>>,
+    /// For PATCH: the patch (the entry's `Parameters` or `Binary`).
+    pub patch: Option<Patch>,
     pub if_match: Option<VersionId>,
     pub if_none_exist: Option<String>,
     pub if_none_match: Option<String>,
@@ -225,11 +229,11 @@ fn parse_entry(index: usize, entry: Value) -> Result<EntryRequest> {
     let if_none_exist = text("ifNoneExist");
     let if_none_match = text("ifNoneMatch");
     let resource = match (method, entry.remove("resource")) {
-        (EntryMethod::Post | EntryMethod::Put, Some(Value::Object(resource))) => Some(resource),
-        (EntryMethod::Post | EntryMethod::Put, Some(_)) => {
+        (EntryMethod::Post | EntryMethod::Put | EntryMethod::Patch, Some(Value::Object(resource))) => Some(resource),
+        (EntryMethod::Post | EntryMethod::Put | EntryMethod::Patch, Some(_)) => {
             return Err(fail(Error::structure("the entry's resource must be a JSON object")));
         }
-        (EntryMethod::Post | EntryMethod::Put, None) => {
+        (EntryMethod::Post | EntryMethod::Put | EntryMethod::Patch, None) => {
             return Err(fail(Error::new(
                 ErrorKind::Invalid,
                 IssueCode::Required,
@@ -248,6 +252,7 @@ fn parse_entry(index: usize, entry: Value) -> Result<EntryRequest> {
         url,
         target,
         resource,
+        patch: None,
         if_match,
         if_none_exist,
         if_none_match,
@@ -338,10 +343,9 @@ fn check_entry(mut entry: EntryRequest) -> Result<EntryRequest> {
         }
         (EntryMethod::Delete, Target::Instance(..) | Target::Conditional(_)) => {}
         (EntryMethod::Get | EntryMethod::Head, _) => {}
-        (EntryMethod::Patch, _) => {
-            return Err(fail(Error::not_implemented(
-                "PATCH entries are not supported in Bundles yet",
-            )));
+        (EntryMethod::Patch, Target::Instance(..) | Target::Conditional(_)) => {
+            let document = entry.resource.take().unwrap_or_default();
+            entry.patch = Some(Patch::from_entry_resource(&document).map_err(fail)?);
         }
         (method, _) => {
             return Err(fail(Error::new(

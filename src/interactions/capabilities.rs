@@ -12,6 +12,7 @@ const TYPE_INTERACTIONS: &[&str] = &[
     "read",
     "vread",
     "update",
+    "patch",
     "delete",
     "history-instance",
     "history-type",
@@ -156,6 +157,7 @@ pub fn capability_statement(
         },
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "application/fhir+xml", "json", "xml"],
+        "patchFormat": [crate::patch::JSON_PATCH_MEDIA_TYPE, "application/fhir+json", "application/fhir+xml"],
         "rest": [{
             "mode": "server",
             "resource": resources,
@@ -200,6 +202,14 @@ mod tests {
         assert_eq!(
             cs["format"],
             json!(["application/fhir+json", "application/fhir+xml", "json", "xml"])
+        );
+        assert_eq!(
+            cs["patchFormat"],
+            json!([
+                "application/json-patch+json",
+                "application/fhir+json",
+                "application/fhir+xml"
+            ])
         );
         assert_eq!(cs["fhirVersion"], "4.0.1");
         assert_eq!(cs["rest"][0]["operation"][0]["name"], "validate");

@@ -5,8 +5,9 @@
 //! 1. Every entry is parsed and its resource validated (`bundle_request`); the first problem fails
 //!    the transaction, naming the entry.
 //! 2. Entries are taken in the spec's order — deletes, creates, updates, reads — and each write's
-//!    target is decided: a new id for a create, the match of a conditional create, update or
-//!    delete (a search), the URL's id otherwise. Each `fullUrl` is mapped to the `Type/id` it
+//!    target is decided: a new id for a create, the match of a conditional create, update,
+//!    delete or patch (a search), the URL's id otherwise. A PATCH entry is applied here to the
+//!    current version and becomes an update guarded by that version. Each `fullUrl` is mapped to the `Type/id` it
 //!    became. Two entries writing one resource, or two entries with one `fullUrl`, are refused.
 //! 3. Conditional references (`Patient?identifier=…`) are resolved by searching: exactly one
 //!    match, else `412`. Then every reference to a `fullUrl` is rewritten (`bundle_references`).
@@ -68,7 +69,7 @@ pub async fn transaction(
     let mut assigned = Assigned::default();
     let mut claimed: HashMap<(ResourceType, String), usize> = HashMap::new();
     let mut plans: Vec<Planned> = Vec::with_capacity(entries.len());
-    for entry in &entries {
+    for entry in entries.iter_mut() {
         let plan = plan_entry(services, entry).await.map_err(|e| entry.fail(e))?;
         let written_targets: Vec<(ResourceType, &Id)> = match &plan {
             Planned::Write { resource_type, id, .. } => vec![(*resource_type, id)],
@@ -214,8 +215,9 @@ pub async fn transaction(
     bundle_response::serialise(services, BundleKind::Transaction, &outcomes, prefer)
 }
 
-/// Decides what `entry` writes (step 2), searching for the matches of conditional entries.
-async fn plan_entry(services: &Services, entry: &EntryRequest) -> Result<Planned> {
+/// Decides what `entry` writes (step 2), searching for the matches of conditional entries. A
+/// PATCH entry is applied here, to the current version, and becomes the write of its result.
+async fn plan_entry(services: &Services, entry: &mut EntryRequest) -> Result<Planned> {
     match (entry.method, &entry.target) {
         (EntryMethod::Get | EntryMethod::Head, _) => Ok(Planned::Read),
         (EntryMethod::Delete, Target::Instance(resource_type, id)) => Ok(Planned::Delete {
@@ -264,6 +266,20 @@ async fn plan_entry(services: &Services, entry: &EntryRequest) -> Result<Planned
                 create: false,
             })
         }
+        (EntryMethod::Patch, Target::Instance(resource_type, id)) => {
+            let id = Id::parse(id)?;
+            plan_patch(services, entry, *resource_type, id).await
+        }
+        (EntryMethod::Patch, Target::Conditional(condition)) => {
+            let condition = condition.clone();
+            match conditional::find_one(services, &condition, "a conditional patch").await? {
+                Some(matched) => plan_patch(services, entry, condition.resource_type, matched.id).await,
+                None => Err(Error::not_found(format!(
+                    "no {} matches '{condition}'",
+                    condition.resource_type
+                ))),
+            }
+        }
         _ => Err(Error::new(
             ErrorKind::Invalid,
             IssueCode::NotSupported,
@@ -274,6 +290,25 @@ async fn plan_entry(services: &Services, entry: &EntryRequest) -> Result<Planned
             ),
         )),
     }
+}
+
+/// The write of a PATCH entry: the patched current version, guarded by the version patched.
+async fn plan_patch(
+    services: &Services,
+    entry: &mut EntryRequest,
+    resource_type: ResourceType,
+    id: Id,
+) -> Result<Planned> {
+    let document = entry.patch.as_ref().expect("a PATCH entry carries its patch");
+    let (patched, version) =
+        super::patch::patched_current(services, resource_type, &id, document, entry.if_match).await?;
+    entry.resource = Some(patched);
+    Ok(Planned::Write {
+        resource_type,
+        id,
+        if_match: Some(version),
+        create: false,
+    })
 }
 
 /// Every `fullUrl` at most once.

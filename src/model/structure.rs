@@ -83,6 +83,15 @@ pub fn capitalised(type_name: &str) -> String {
     }
 }
 
+/// The same model as FHIRPath type information, built once (for search parameter expressions
+/// and patch paths).
+pub fn fhirpath_model() -> &'static crate::fhirpath::JsonModel {
+    static MODEL: OnceLock<crate::fhirpath::JsonModel> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        crate::fhirpath::JsonModel::from_json(MODEL_JSON).expect("model.json loads as FHIRPath type information")
+    })
+}
+
 pub struct TypeModel {
     types: HashMap<String, TypeDef>,
 }

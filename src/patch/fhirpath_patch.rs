@@ -411,7 +411,7 @@ fn split_last_member(path: &str) -> Option<(&str, &str)> {
 
 /// Evaluates `expression` and locates each selected element in `resource`.
 fn select(expression: &Expression, resource: &Value) -> std::result::Result<Vec<Vec<Step>>, String> {
-    let context = Context::new().with_model(crate::search::registry::fhirpath_model());
+    let context = Context::new().with_model(crate::model::structure::fhirpath_model());
     let items = expression.evaluate(resource, &context).map_err(|e| e.to_string())?;
     items
         .iter()

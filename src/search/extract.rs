@@ -4,8 +4,9 @@
 //! parameters produce no rows.
 
 use super::params;
-use super::registry::{ParamType, Registry, fhirpath_model};
+use super::registry::{ParamType, Registry};
 use crate::fhirpath::{Context, Item};
+use crate::model::structure::fhirpath_model;
 use serde_json::Value;
 use std::sync::Arc;
 

@@ -3,8 +3,8 @@
 //! `_lastUpdated`, `_tag`, `_profile`, `_security`, `_source`, `_text`, …) apply to every type
 //! derived from them.
 
-use crate::fhirpath::{Expression, JsonModel};
-use crate::model::structure::{MODEL_JSON, TypeModel};
+use crate::fhirpath::Expression;
+use crate::model::structure::TypeModel;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -248,12 +248,6 @@ pub fn param_id(resource_type: &str, code: &str) -> i64 {
 /// The key of component `k` of a composite parameter in the index tables (see `param_id`).
 pub fn component_param_id(resource_type: &str, code: &str, k: usize) -> i64 {
     param_id(resource_type, &format!("{code}${k}"))
-}
-
-/// The FHIRPath type information for evaluating parameter expressions, built once.
-pub fn fhirpath_model() -> &'static JsonModel {
-    static MODEL: OnceLock<JsonModel> = OnceLock::new();
-    MODEL.get_or_init(|| JsonModel::from_json(MODEL_JSON).expect("model.json loads as FHIRPath type information"))
 }
 
 #[cfg(test)]

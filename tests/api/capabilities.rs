@@ -50,6 +50,7 @@ async fn metadata_describes_what_the_server_does(app: TestApp) {
         "read",
         "vread",
         "update",
+        "patch",
         "delete",
         "history-instance",
         "history-type",

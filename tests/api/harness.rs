@@ -191,6 +191,19 @@ impl TestApp {
         self.send(request).await
     }
 
+    /// PATCH with a body of `content_type` (`application/json-patch+json`, FHIR JSON or XML).
+    pub async fn patch(&self, path: &str, content_type: &str, body: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut request = self
+            .client
+            .patch(self.url(path))
+            .header("content-type", content_type)
+            .body(body.to_owned());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.send(request).await
+    }
+
     pub async fn delete(&self, path: &str) -> Reply {
         self.send(self.client.delete(self.url(path))).await
     }

@@ -15,6 +15,7 @@ mod errors;
 mod headers;
 mod history;
 mod ingest;
+mod patch;
 mod search;
 mod transaction;
 mod update;
