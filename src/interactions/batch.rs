@@ -9,6 +9,7 @@
 use super::bundle_references::{self, Assigned};
 use super::bundle_request::{BundleKind, EntryMethod, EntryRequest, Target};
 use super::bundle_response::{self, EntryOutcome, EntryReturn};
+use super::history::{self, HistoryParams, HistoryTarget};
 use super::search::SearchScope;
 use super::{Services, create, delete, patch, read, search, update, vread};
 use crate::error::{Error, ErrorKind, IssueCode, Result};
@@ -94,8 +95,8 @@ async fn run_entry(services: &Services, entry: &mut EntryRequest, others: &Assig
     }
 }
 
-/// A GET or HEAD entry: a read, a vread, or a search (type or system), with the entry's
-/// `ifNoneMatch` / `ifModifiedSince` for reads.
+/// A GET or HEAD entry: a read, a vread, a search (type, system or compartment) or a history,
+/// with the entry's `ifNoneMatch` / `ifModifiedSince` for reads.
 pub async fn read_entry(services: &Services, entry: &EntryRequest) -> Result<EntryOutcome> {
     let head = entry.method == EntryMethod::Head;
     let searched = |bundle: Bytes| EntryOutcome::Read {
@@ -142,11 +143,40 @@ pub async fn read_entry(services: &Services, entry: &EntryRequest) -> Result<Ent
             )
             .await?,
         )),
-        Target::System(query) => {
-            let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+        Target::System(query) => Ok(searched(
+            search::search(services, &SearchScope::System, &query_pairs(query), false).await?,
+        )),
+        Target::Compartment {
+            compartment,
+            id,
+            target,
+            query,
+        } => {
+            let scope = SearchScope::Compartment {
+                compartment: *compartment,
+                id: id.clone(),
+                target: *target,
+            };
             Ok(searched(
-                search::search(services, &SearchScope::System, &pairs, false).await?,
+                search::search(services, &scope, &query_pairs(query), false).await?,
             ))
         }
+        Target::History {
+            resource_type,
+            id,
+            query,
+        } => {
+            let target = match (resource_type, id) {
+                (Some(t), Some(id)) => HistoryTarget::Instance(*t, id),
+                (Some(t), None) => HistoryTarget::Type(*t),
+                _ => HistoryTarget::System,
+            };
+            let params = HistoryParams::parse(&query_pairs(query))?;
+            Ok(searched(history::history(services, target, &params).await?))
+        }
     }
+}
+
+fn query_pairs(query: &str) -> Vec<(String, String)> {
+    form_urlencoded::parse(query.as_bytes()).into_owned().collect()
 }

@@ -73,6 +73,19 @@ pub enum Target {
     Version(ResourceType, String, String),
     /// `?_type=…` or the base itself: a system search.
     System(String),
+    /// `_history`, `Patient/_history`, `Patient/123/_history`, with the query.
+    History {
+        resource_type: Option<ResourceType>,
+        id: Option<String>,
+        query: String,
+    },
+    /// `Patient/123/Observation` or `Patient/123/*`: a compartment search, with the query.
+    Compartment {
+        compartment: ResourceType,
+        id: String,
+        target: Option<ResourceType>,
+        query: String,
+    },
 }
 
 /// One entry of the Bundle, as a request.
@@ -280,17 +293,39 @@ fn parse_target(url: &str) -> Result<Target> {
             )
         })
     };
+    let query_text = query.unwrap_or_default().to_owned();
     match (segments.as_slice(), query) {
         ([], query) => Ok(Target::System(query.unwrap_or_default().to_owned())),
+        (["_history"], _) => Ok(Target::History {
+            resource_type: None,
+            id: None,
+            query: query_text,
+        }),
+        ([t, "_history"], _) => Ok(Target::History {
+            resource_type: Some(type_of(t)?),
+            id: None,
+            query: query_text,
+        }),
+        ([t, id, "_history"], _) => Ok(Target::History {
+            resource_type: Some(type_of(t)?),
+            id: Some((*id).to_owned()),
+            query: query_text,
+        }),
         ([t], Some(query)) => Ok(Target::Conditional(Condition::new(type_of(t)?, query))),
         ([t], None) => Ok(Target::Type(type_of(t)?)),
         ([t, id], _) => Ok(Target::Instance(type_of(t)?, (*id).to_owned())),
         ([t, id, "_history", version], _) => Ok(Target::Version(type_of(t)?, (*id).to_owned(), (*version).to_owned())),
+        ([t, id, target], _) => Ok(Target::Compartment {
+            compartment: type_of(t)?,
+            id: (*id).to_owned(),
+            target: if *target == "*" { None } else { Some(type_of(target)?) },
+            query: query_text,
+        }),
         _ => Err(Error::new(
             ErrorKind::Invalid,
             IssueCode::NotSupported,
             format!(
-                "request.url '{url}' is not a form this server processes in a Bundle ([type], [type]/[id], [type]?[query], [type]/[id]/_history/[vid])"
+                "request.url '{url}' is not a form this server processes in a Bundle ([type], [type]/[id], [type]?[query], [type]/[id]/_history/[vid], _history, [type]/[id]/[type])"
             ),
         )),
     }
@@ -392,6 +427,28 @@ mod tests {
         assert!(matches!(parse_target("?_type=Patient").unwrap(), Target::System(q) if q == "_type=Patient"));
         assert!(parse_target("Nope/1").is_err());
         assert!(parse_target("Patient/1/x/y/z").is_err());
+        assert!(
+            matches!(parse_target("_history?_count=2").unwrap(), Target::History { resource_type: None, id: None, query } if query == "_count=2")
+        );
+        assert!(matches!(
+            parse_target("Patient/_history").unwrap(),
+            Target::History {
+                resource_type: Some(_),
+                id: None,
+                ..
+            }
+        ));
+        assert!(
+            matches!(parse_target("Patient/1/_history").unwrap(), Target::History { id: Some(id), .. } if id == "1")
+        );
+        assert!(
+            matches!(parse_target("Patient/1/Observation?code=x").unwrap(), Target::Compartment { target: Some(_), query, .. } if query == "code=x")
+        );
+        assert!(matches!(
+            parse_target("Patient/1/*").unwrap(),
+            Target::Compartment { target: None, .. }
+        ));
+        assert!(parse_target("Patient/1/Nope").is_err());
     }
 
     #[test]

@@ -3,7 +3,10 @@
 use crate::harness::TestApp;
 use serde_json::json;
 
-crate::on_both_backends!(a_batch_answers_each_entry_on_its_own);
+crate::on_both_backends!(
+    a_batch_answers_each_entry_on_its_own,
+    history_and_compartment_reads_in_a_batch,
+);
 
 async fn a_batch_answers_each_entry_on_its_own(app: TestApp) {
     app.put("Patient/b1", &json!({"resourceType": "Patient", "id": "b1"}))
@@ -77,4 +80,43 @@ async fn a_batch_answers_each_entry_on_its_own(app: TestApp) {
         app.get("Patient?birthdate=ge1900&_summary=count").await.json()["total"],
         0
     );
+}
+
+async fn history_and_compartment_reads_in_a_batch(app: TestApp) {
+    app.put("Patient/h1", &json!({"resourceType": "Patient", "id": "h1"}))
+        .await;
+    app.put(
+        "Patient/h1",
+        &json!({"resourceType": "Patient", "id": "h1", "active": true}),
+    )
+    .await;
+    for code in ["a", "b"] {
+        let observation = json!({"resourceType": "Observation", "status": "final", "code": {"text": code},
+            "subject": {"reference": "Patient/h1"}});
+        assert_eq!(app.post("Observation", &observation).await.status, 201);
+    }
+    let bundle = json!({"resourceType": "Bundle", "type": "batch", "entry": [
+        {"request": {"method": "GET", "url": "Patient/h1/_history"}},
+        {"request": {"method": "GET", "url": "Patient/_history?_count=1"}},
+        {"request": {"method": "GET", "url": "_history"}},
+        {"request": {"method": "GET", "url": "Patient/h1/Observation"}},
+        {"request": {"method": "GET", "url": "Patient/h1/*"}},
+        {"request": {"method": "GET", "url": "Patient/h1/_history?_since=not-a-date"}}
+    ]});
+    let reply = app.post("", &bundle).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let entries = reply.json()["entry"].clone();
+    let resource = |i: usize| entries[i]["resource"].clone();
+    assert_eq!(resource(0)["type"], "history");
+    assert_eq!(resource(0)["total"], 2);
+    assert_eq!(resource(1)["entry"].as_array().unwrap().len(), 1);
+    assert_eq!(resource(2)["entry"].as_array().unwrap().len(), 4);
+    assert_eq!(resource(3)["type"], "searchset");
+    assert_eq!(resource(3)["total"], 2);
+    assert_eq!(
+        resource(4)["entry"].as_array().unwrap().len(),
+        2,
+        "the two Observations, as over REST"
+    );
+    assert_eq!(entries[5]["response"]["status"], "400 Bad Request");
 }
