@@ -175,11 +175,9 @@ pub fn parse_bundle(
         )
         .at("Bundle.entry"));
     }
-    let parsed = entries
-        .into_iter()
-        .enumerate()
-        .map(|(index, entry)| parse_entry(index, entry))
-        .collect();
+    // Validating the resources is most of the work: spread over the cores.
+    let numbered: Vec<(usize, Value)> = entries.into_iter().enumerate().collect();
+    let parsed = super::parallel::map(numbered, |(index, entry)| parse_entry(index, entry));
     Ok((kind, parsed))
 }
 

@@ -14,6 +14,7 @@ pub mod delete;
 pub mod history;
 pub mod operation_reindex;
 pub mod operation_validate;
+pub mod parallel;
 pub mod patch;
 pub mod read;
 pub mod search;

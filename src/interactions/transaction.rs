@@ -54,6 +54,51 @@ enum Planned {
     Read,
 }
 
+/// A write of step 4, before or after its index rows are extracted.
+enum PendingWrite {
+    Ready(WriteOp),
+    Index {
+        resource_type: ResourceType,
+        id: Id,
+        resource: serde_json::Map<String, Value>,
+        if_match: Option<VersionId>,
+        create: bool,
+    },
+}
+
+impl PendingWrite {
+    fn into_op(self, registry: &crate::search::Registry, own_base: &str) -> WriteOp {
+        match self {
+            PendingWrite::Ready(op) => op,
+            PendingWrite::Index {
+                resource_type,
+                id,
+                resource,
+                if_match,
+                create,
+            } => {
+                let (resource, index) = body::with_index_rows(registry, own_base, resource);
+                if create {
+                    WriteOp::Create {
+                        resource_type,
+                        id,
+                        resource,
+                        index,
+                    }
+                } else {
+                    WriteOp::Update {
+                        resource_type,
+                        id,
+                        resource,
+                        index,
+                        if_match,
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Runs a transaction whose entries `parse_bundle` produced.
 pub async fn transaction(
     services: &Services,
@@ -107,8 +152,9 @@ pub async fn transaction(
         bundle_references::rewrite(resource, entry.full_url.as_deref(), &assigned, &conditional).map_err(fail)?;
     }
 
-    // Step 4: the writes, as one group in processing order.
-    let mut ops = Vec::new();
+    // Step 4: the writes, as one group in processing order. Index rows are extracted for all of
+    // them at once, spread over the cores.
+    let mut pending = Vec::new();
     let mut op_entries = Vec::new();
     let mut unchanged: HashMap<usize, Written> = HashMap::new();
     let mut definitions = Vec::new();
@@ -134,32 +180,22 @@ pub async fn transaction(
                 let definition = search_parameters::before_write(services, *resource_type, &resource)
                     .map_err(|e| e.in_entry(i, entry.full_url.as_deref()))?;
                 definitions.push((*resource_type, definition));
-                let (resource, index) = body::with_index_rows(&registry, &services.base_url, resource);
-                ops.push(if *create {
-                    WriteOp::Create {
-                        resource_type: *resource_type,
-                        id: id.clone(),
-                        resource,
-                        index,
-                    }
-                } else {
-                    WriteOp::Update {
-                        resource_type: *resource_type,
-                        id: id.clone(),
-                        resource,
-                        index,
-                        if_match: *if_match,
-                    }
+                pending.push(PendingWrite::Index {
+                    resource_type: *resource_type,
+                    id: id.clone(),
+                    resource,
+                    if_match: *if_match,
+                    create: *create,
                 });
                 op_entries.push(i);
             }
             Planned::Delete { resource_type, targets } => {
                 for (id, if_match) in targets {
-                    ops.push(WriteOp::Delete {
+                    pending.push(PendingWrite::Ready(WriteOp::Delete {
                         resource_type: *resource_type,
                         id: id.clone(),
                         if_match: *if_match,
-                    });
+                    }));
                     op_entries.push(i);
                 }
                 definitions.push((*resource_type, None));
@@ -167,6 +203,7 @@ pub async fn transaction(
             Planned::Existing(..) | Planned::Read => {}
         }
     }
+    let ops = super::parallel::map(pending, |write| write.into_op(&registry, &services.base_url));
     let results = services
         .store
         .write_all(ops)
