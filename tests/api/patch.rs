@@ -10,6 +10,7 @@ crate::on_both_backends!(
     patch_honours_if_match_and_refuses_without_writing,
     conditional_patch_patches_the_one_match,
     patch_entries_in_transactions_and_batches,
+    concurrent_patches_without_if_match_all_land,
 );
 
 const JSON_PATCH: &str = "application/json-patch+json";
@@ -305,4 +306,30 @@ async fn patch_entries_in_transactions_and_batches(app: TestApp) {
     assert_eq!(entries[1]["response"]["status"], "404 Not Found");
     assert_eq!(entries[2]["response"]["status"], "400 Bad Request");
     assert_eq!(app.get(&format!("Patient/{id}")).await.json()["active"], false);
+}
+
+async fn concurrent_patches_without_if_match_all_land(app: TestApp) {
+    let id = create_patient(&app).await;
+    let url = format!("Patient/{id}");
+    let app = std::sync::Arc::new(app);
+    let mut tasks = Vec::new();
+    for n in 0..6 {
+        let (app, url) = (app.clone(), url.clone());
+        tasks.push(tokio::spawn(async move {
+            let body = format!(r#"[{{"op": "add", "path": "/name/0/given/-", "value": "G{n}"}}]"#);
+            app.patch(&url, JSON_PATCH, &body, &[]).await
+        }));
+    }
+    for task in tasks {
+        let reply = task.await.unwrap();
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
+    // Each patch was applied to the version current when it landed: none is lost.
+    let resource = app.get(&url).await.json();
+    let given = resource["name"][0]["given"].as_array().unwrap();
+    assert_eq!(given.len(), 7, "{resource}");
+    for n in 0..6 {
+        assert!(given.contains(&json!(format!("G{n}"))), "G{n} lost: {resource}");
+    }
+    assert_eq!(resource["meta"]["versionId"], "7");
 }
