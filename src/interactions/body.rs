@@ -9,11 +9,18 @@ use serde_json::{Map, Value};
 /// Parses `body` as a resource of type `expected` and validates it against the R4 definitions;
 /// a failure lists every problem found.
 pub fn parse_valid_resource(body: &[u8], expected: ResourceType) -> Result<Map<String, Value>> {
-    let resource = Value::Object(parse_resource(body, expected)?);
+    valid_resource(parse_object(body)?, expected)
+}
+
+/// `resource` checked as the body of a write of `expected` is: the checks no write may skip,
+/// then validation against the R4 definitions.
+pub fn valid_resource(resource: Map<String, Value>, expected: ResourceType) -> Result<Map<String, Value>> {
+    check_resource(&resource, expected)?;
+    let resource = Value::Object(resource);
     crate::validate::validate(&resource)?;
     match resource {
         Value::Object(map) => Ok(map),
-        _ => unreachable!("parse_resource returns an object"),
+        _ => unreachable!("wrapped an object just above"),
     }
 }
 

@@ -353,7 +353,7 @@ fn check_entry(mut entry: EntryRequest) -> Result<EntryRequest> {
         | (EntryMethod::Put, Target::Conditional(Condition { resource_type, .. })) => {
             let resource_type = *resource_type;
             let resource = entry.resource.take().unwrap_or_default();
-            entry.resource = Some(valid_resource(resource, resource_type).map_err(fail)?);
+            entry.resource = Some(super::body::valid_resource(resource, resource_type).map_err(fail)?);
         }
         (EntryMethod::Put, Target::Instance(resource_type, id)) => {
             let resource_type = *resource_type;
@@ -372,7 +372,7 @@ fn check_entry(mut entry: EntryRequest) -> Result<EntryRequest> {
                     ));
                 }
             }
-            entry.resource = Some(valid_resource(resource, resource_type).map_err(fail)?);
+            entry.resource = Some(super::body::valid_resource(resource, resource_type).map_err(fail)?);
         }
         (EntryMethod::Delete, Target::Instance(..) | Target::Conditional(_)) => {}
         (EntryMethod::Get | EntryMethod::Head, _) => {}
@@ -393,17 +393,6 @@ fn check_entry(mut entry: EntryRequest) -> Result<EntryRequest> {
         }
     }
     Ok(entry)
-}
-
-/// `resource` checked as the body of a write of `resource_type` is.
-fn valid_resource(resource: Map<String, Value>, resource_type: ResourceType) -> Result<Map<String, Value>> {
-    super::body::check_resource(&resource, resource_type)?;
-    let resource = Value::Object(resource);
-    crate::validate::validate(&resource)?;
-    match resource {
-        Value::Object(map) => Ok(map),
-        _ => unreachable!("wrapped an object just above"),
-    }
 }
 
 #[cfg(test)]

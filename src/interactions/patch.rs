@@ -105,11 +105,6 @@ pub async fn patched_current(
         }
         e
     };
-    body::check_resource(&patched, resource_type).map_err(as_unprocessable)?;
-    let patched = Value::Object(patched);
-    crate::validate::validate(&patched).map_err(as_unprocessable)?;
-    let Value::Object(patched) = patched else {
-        unreachable!("wrapped an object just above")
-    };
+    let patched = body::valid_resource(patched, resource_type).map_err(as_unprocessable)?;
     Ok((patched, current.version_id))
 }

@@ -671,12 +671,23 @@ fn insert_ordered(object: &mut Map<String, Value>, owner: Option<&TypeDef>, key:
 }
 
 /// Removes what a change left empty: objects without members, lists without items (or with
-/// nothing but nulls), and list items that became empty objects.
+/// nothing but nulls), and list items that became empty objects. In the `_name` list of a
+/// primitive list an empty item becomes `null` instead, so it stays aligned with the values.
 fn prune_empty(value: &mut Value) {
     match value {
         Value::Object(map) => {
-            for child in map.values_mut() {
-                prune_empty(child);
+            for (key, child) in map.iter_mut() {
+                match child {
+                    Value::Array(items) if key.starts_with('_') => {
+                        for item in items.iter_mut() {
+                            prune_empty(item);
+                            if matches!(item, Value::Object(m) if m.is_empty()) {
+                                *item = Value::Null;
+                            }
+                        }
+                    }
+                    _ => prune_empty(child),
+                }
             }
             map.retain(|_, v| !is_empty(v));
         }
@@ -761,6 +772,22 @@ mod tests {
         .unwrap();
         assert_eq!(out["name"][0]["given"], json!(["b", "c"]));
         assert_eq!(out["name"][0]["_given"], json!([null, {"id": "x"}]));
+    }
+
+    #[test]
+    fn an_emptied_primitive_extension_becomes_null_and_keeps_alignment() {
+        let patient = json!({"resourceType": "Patient", "name": [{"given": ["a", "b"],
+            "_given": [{"extension": [{"url": "http://x", "valueString": "1"}]}, {"id": "b"}]}]});
+        let out = patched(
+            patient,
+            vec![operation(
+                "delete",
+                json!([{"name": "path", "valueString": "Patient.name[0].given[0].extension[0]"}]),
+            )],
+        )
+        .unwrap();
+        assert_eq!(out["name"][0]["given"], json!(["a", "b"]));
+        assert_eq!(out["name"][0]["_given"], json!([null, {"id": "b"}]));
     }
 
     #[test]
