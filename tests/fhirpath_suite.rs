@@ -3,6 +3,9 @@
 //! listed in `tests/fhirpath-known-failures.txt` (name, a tab, the reason), and it prints listed
 //! cases that now pass so the list can shrink.
 
+#[path = "common/known_failures.rs"]
+mod known_failures;
+
 use fhir_server::fhirpath::{Context, Expression, Item, JsonModel};
 use quick_xml::XmlVersion;
 use quick_xml::events::{BytesStart, Event};
@@ -202,18 +205,6 @@ fn same_rendered(expected_type: Option<&str>, expected: &str, (ty, text): &(Stri
     text == expected
 }
 
-fn known_failures() -> HashMap<String, String> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fhirpath-known-failures.txt");
-    let text = fs::read_to_string(path).unwrap_or_default();
-    text.lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-        .map(|l| {
-            let (name, reason) = l.split_once('\t').unwrap_or((l, ""));
-            (name.trim().to_owned(), reason.trim().to_owned())
-        })
-        .collect()
-}
-
 #[test]
 fn hl7_fhirpath_suite_passes_except_known_failures() {
     let xml = fs::read_to_string(suite_dir().join("tests-fhir-r4.xml")).expect("the HL7 suite in ../shared");
@@ -224,7 +215,7 @@ fn hl7_fhirpath_suite_passes_except_known_failures() {
     let model = fs::read_to_string(model_path)
         .ok()
         .map(|text| JsonModel::from_json(&text).expect("model.json"));
-    let known = known_failures();
+    let known = known_failures::read("fhirpath-known-failures.txt");
     let mut inputs = HashMap::new();
     let (mut passed, mut unexpected, mut now_passing) = (0, Vec::new(), Vec::new());
     for case in &cases {

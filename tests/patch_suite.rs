@@ -5,9 +5,11 @@
 //! in `tests/patch-known-failures.txt` (name, a tab, the reason), when a listed case passes, or
 //! when fewer than 95% of the cases pass.
 
+#[path = "common/known_failures.rs"]
+mod known_failures;
+
 use fhir_server::patch::{JsonPatch, Patch};
 use serde_json::Value;
-use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -76,18 +78,6 @@ fn run_json_case(case: &Value) -> Result<(), String> {
     }
 }
 
-fn known_failures() -> HashMap<String, String> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/patch-known-failures.txt");
-    let text = fs::read_to_string(path).unwrap_or_default();
-    text.lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-        .map(|l| {
-            let (name, reason) = l.split_once('\t').unwrap_or((l, ""));
-            (name.trim().to_owned(), reason.trim().to_owned())
-        })
-        .collect()
-}
-
 #[test]
 fn hl7_patch_cases_pass_except_known_failures() {
     let xml = fs::read_to_string(suite_dir().join("fhir-patch-tests.xml")).expect("the FHIRPath Patch cases");
@@ -116,7 +106,7 @@ fn hl7_patch_cases_pass_except_known_failures() {
         "33 FHIRPath Patch cases and 16 JSON Patch cases"
     );
 
-    let known = known_failures();
+    let known = known_failures::read("patch-known-failures.txt");
     let passed = results.iter().filter(|(_, r)| r.is_ok()).count();
     let unexpected: Vec<String> = results
         .iter()
