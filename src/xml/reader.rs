@@ -341,6 +341,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_narrative_carriage_return_survives_json_to_xml_and_back() {
+        let resource = serde_json::json!({"resourceType": "Patient", "text": {"status": "generated",
+            "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">a\r\nb</div>"}});
+        let xml = crate::xml::to_xml(&resource).unwrap();
+        assert_eq!(from_xml(&xml).unwrap(), resource);
+    }
+
+    #[test]
     fn reads_primitives_choices_extensions_and_narrative() {
         let xml = r#"<?xml version="1.0"?>
             <Patient xmlns="http://hl7.org/fhir">
@@ -389,6 +397,11 @@ mod tests {
         );
         assert_eq!(canonical_xhtml("&#notanumber; &#"), "&#notanumber; &#");
         assert_eq!(canonical_xhtml("<p>a\r\nb\rc</p>"), "<p>a\nb\nc</p>");
+        assert_eq!(
+            canonical_xhtml("<p>a&#13;\nb</p>"),
+            "<p>a\r\nb</p>",
+            "an escaped carriage return stays"
+        );
     }
 
     #[test]

@@ -136,11 +136,16 @@ fn write_one(
     let value = value.filter(|v| !v.is_null());
     let extra = extra.filter(|v| !v.is_null());
     if element_type == "xhtml" {
-        // Narrative: the JSON string is the XHTML element itself, written as is.
+        // Narrative: the JSON string is the XHTML element itself, written as is, but for carriage
+        // returns: an XML reader turns a literal one into a line feed, so it goes as `&#13;`.
         let Some(Value::String(xhtml)) = value else {
             return Err(Error::structure("the narrative div must be a string of XHTML").at(path));
         };
-        out.push_str(xhtml);
+        if xhtml.contains('\r') {
+            out.push_str(&xhtml.replace('\r', "&#13;"));
+        } else {
+            out.push_str(xhtml);
+        }
         return Ok(());
     }
     if model.is_primitive(element_type) {
