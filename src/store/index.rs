@@ -50,6 +50,68 @@ pub(crate) const INDEX_TABLES: [IndexTable; 7] = [
     },
 ];
 
+/// The position in `INDEX_TABLES` of the table that holds `value`.
+pub(crate) fn table_of(value: &IndexValue) -> usize {
+    match value {
+        IndexValue::String { .. } => 0,
+        IndexValue::Token { .. } => 1,
+        IndexValue::Date { .. } => 2,
+        IndexValue::Number { .. } => 3,
+        IndexValue::Quantity { .. } => 4,
+        IndexValue::Reference { .. } => 5,
+        IndexValue::Uri { .. } => 6,
+    }
+}
+
+/// One column value of an index row, borrowed from it.
+pub(crate) enum Cell<'a> {
+    Text(Option<&'a str>),
+    Int(i64),
+    Real(f64),
+}
+
+/// Folds `f` over the column values of `value`, in the order of its table's `columns`.
+pub(crate) fn fold_cells<'a, B>(value: &'a IndexValue, init: B, mut f: impl FnMut(B, Cell<'a>) -> B) -> B {
+    use Cell::{Int, Real, Text};
+    match value {
+        IndexValue::String { normalized, exact } => {
+            let b = f(init, Text(Some(normalized)));
+            f(b, Text(Some(exact)))
+        }
+        IndexValue::Token { system, code, text } => {
+            let b = f(init, Text(system.as_deref()));
+            let b = f(b, Text(code.as_deref()));
+            f(b, Text(text.as_deref()))
+        }
+        IndexValue::Date { low, high } => {
+            let b = f(init, Int(*low));
+            f(b, Int(*high))
+        }
+        IndexValue::Number { value } => f(init, Real(*value)),
+        IndexValue::Quantity {
+            value,
+            system,
+            code,
+            unit,
+        } => {
+            let b = f(init, Real(*value));
+            let b = f(b, Text(system.as_deref()));
+            let b = f(b, Text(code.as_deref()));
+            f(b, Text(unit.as_deref()))
+        }
+        IndexValue::Reference {
+            target_type,
+            target_id,
+            url,
+        } => {
+            let b = f(init, Text(target_type.as_deref()));
+            let b = f(b, Text(target_id.as_deref()));
+            f(b, Text(Some(url)))
+        }
+        IndexValue::Uri { uri } => f(init, Text(Some(uri))),
+    }
+}
+
 /// A resource's index rows as one JSON array text per table (`[[param, value…, grp], …]`).
 pub(crate) struct IndexPayload {
     pub tables: [String; 7],
@@ -67,29 +129,28 @@ impl IndexPayload {
         let mut tables: [Vec<Value>; 7] = std::array::from_fn(|_| Vec::new());
         for row in rows {
             let p = row.param_id;
-            let (table, value) = match &row.value {
-                IndexValue::String { normalized, exact } => (0, json!([p, normalized, exact])),
-                IndexValue::Token { system, code, text } => (1, json!([p, system, code, text])),
-                IndexValue::Date { low, high } => (2, json!([p, low, high])),
-                IndexValue::Number { value } => (3, json!([p, value])),
+            let mut value = match &row.value {
+                IndexValue::String { normalized, exact } => json!([p, normalized, exact]),
+                IndexValue::Token { system, code, text } => json!([p, system, code, text]),
+                IndexValue::Date { low, high } => json!([p, low, high]),
+                IndexValue::Number { value } => json!([p, value]),
                 IndexValue::Quantity {
                     value,
                     system,
                     code,
                     unit,
-                } => (4, json!([p, value, system, code, unit])),
+                } => json!([p, value, system, code, unit]),
                 IndexValue::Reference {
                     target_type,
                     target_id,
                     url,
-                } => (5, json!([p, target_type, target_id, url])),
-                IndexValue::Uri { uri } => (6, json!([p, uri])),
+                } => json!([p, target_type, target_id, url]),
+                IndexValue::Uri { uri } => json!([p, uri]),
             };
-            let mut value = value;
             if let Value::Array(items) = &mut value {
                 items.push(json!(row.group));
             }
-            tables[table].push(value);
+            tables[table_of(&row.value)].push(value);
         }
         IndexPayload {
             tables: tables.map(|rows| Value::Array(rows).to_string()),

@@ -4,6 +4,7 @@
 //! It never sees a user, a scope or an HTTP request; it stamps `id`/`meta` but does not validate.
 
 mod cache;
+mod group;
 mod index;
 mod migrate;
 pub mod postgres;

@@ -129,7 +129,13 @@ impl TestApp {
 
     /// Stops this server and starts a new one on the same database (a restart).
     pub async fn restart(&mut self) {
-        self.server.take().expect("running").stop().await.unwrap();
+        self.stop_server().await;
+        self.start_server().await;
+    }
+
+    /// Starts a server on this test's database after `stop_server`.
+    pub async fn start_server(&mut self) {
+        assert!(self.server.is_none(), "a server is running already");
         let server = app::start(&ServeConfig::for_database(self.database_url.clone()))
             .await
             .unwrap();

@@ -17,6 +17,7 @@ mod history;
 mod ingest;
 mod patch;
 mod search;
+mod store_groups;
 mod transaction;
 mod update;
 mod validate;

@@ -7,6 +7,7 @@
 //! `synchronous=NORMAL` in WAL mode keeps every committed write across a process crash; only a
 //! power loss can drop the last few commits — the usual trade for an embedded store.
 
+mod group;
 mod writer;
 
 use super::cache::{Lookup, VersionCache};

@@ -12,10 +12,12 @@
 //! Because the task outlives any request, a client that disconnects cannot cut a write in half.
 
 use super::super::cache::VersionCache;
+use super::super::group::{self, BulkFailure};
 use super::super::index::{INDEX_TABLES, IndexPayload, insert_rows_sql};
 use super::super::{
     GroupWriteError, Method, StoredVersion, WriteOp, Written, check_if_match, content_text, stamp_and_serialise,
 };
+use super::group as sqlite_group;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Id, Instant, ResourceType, VersionId};
 use crate::search::IndexRow;
@@ -210,32 +212,58 @@ async fn apply_group(conn: &mut SqliteConnection, ops: &[WriteOp]) -> GroupResul
 
 /// A request in a transaction of its own: what a batch falls back to when it fails as a whole.
 async fn write_alone(conn: &mut SqliteConnection, request: &WriteRequest) -> Outcome {
-    if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
-        return match request {
-            WriteRequest::One { .. } => Outcome::One(Err(e.into())),
-            WriteRequest::Group { .. } => Outcome::Group(Err(e.into())),
-        };
+    match request {
+        WriteRequest::One { op, .. } => {
+            if let Err(e) = begin(conn).await {
+                return Outcome::One(Err(e.into()));
+            }
+            let result = apply(conn, op).await;
+            Outcome::One(finish(conn, result).await)
+        }
+        WriteRequest::Group { ops, .. } => Outcome::Group(write_group(conn, ops).await),
     }
-    let outcome = match request {
-        WriteRequest::One { op, .. } => Outcome::One(apply(conn, op).await),
-        WriteRequest::Group { ops, .. } => Outcome::Group(apply_group(conn, ops).await),
-    };
-    let failed = match &outcome {
-        Outcome::One(result) => result.is_err(),
-        Outcome::Group(result) => result.is_err(),
-    };
-    if failed {
-        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-        return outcome;
+}
+
+/// A group in a transaction of its own: in bulk when it can be (`store::group`), one by one when
+/// it cannot or when the bulk write fails in the database.
+async fn write_group(conn: &mut SqliteConnection, ops: &[WriteOp]) -> GroupResult {
+    if group::can_write_in_bulk(ops) {
+        begin(conn).await?;
+        match sqlite_group::write(conn, ops).await {
+            Ok(all) => return finish(conn, Ok(all)).await,
+            Err(BulkFailure::Refused(e)) => return finish(conn, Err(e)).await,
+            Err(BulkFailure::Database(e)) => {
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                tracing::debug!(error = %e, "bulk write of a group failed; writing it one by one");
+            }
+        }
     }
-    match sqlx::query("COMMIT").execute(&mut *conn).await {
-        Ok(_) => outcome,
+    begin(conn).await?;
+    let result = apply_group(conn, ops).await;
+    finish(conn, result).await
+}
+
+async fn begin(conn: &mut SqliteConnection) -> std::result::Result<(), sqlx::Error> {
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await.map(|_| ())
+}
+
+/// Ends the open transaction: commits after a success (a failed commit becomes the result), rolls
+/// back after a failure.
+async fn finish<T, E: From<sqlx::Error>>(
+    conn: &mut SqliteConnection,
+    result: std::result::Result<T, E>,
+) -> std::result::Result<T, E> {
+    match result {
+        Ok(value) => match sqlx::query("COMMIT").execute(&mut *conn).await {
+            Ok(_) => Ok(value),
+            Err(e) => {
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                Err(e.into())
+            }
+        },
         Err(e) => {
             let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            match outcome {
-                Outcome::One(_) => Outcome::One(Err(e.into())),
-                Outcome::Group(_) => Outcome::Group(Err(e.into())),
-            }
+            Err(e)
         }
     }
 }

@@ -10,6 +10,9 @@
 //! atomic without an explicit transaction. The CTEs share one snapshot, so the DELETE of old index
 //! rows cannot see, and so never removes, the rows the same statement inserts.
 
+mod group;
+
+use super::group::{self as store_group, BulkFailure};
 use super::index::{INDEX_TABLES, IndexPayload, insert_rows_sql};
 use super::sql::{self, Dialect, Sql, SqlValue};
 use super::{
@@ -409,6 +412,21 @@ impl Store for PostgresStore {
         let pool = self.pool.clone();
         Box::pin(async move {
             tokio::spawn(async move {
+                if store_group::can_write_in_bulk(&ops) {
+                    let mut tx = pool.begin().await?;
+                    match group::write(&mut tx, &ops).await {
+                        Ok(all) => {
+                            tx.commit().await?;
+                            return Ok(all);
+                        }
+                        // Dropping `tx` rolls it back.
+                        Err(BulkFailure::Refused(e)) => return Err(e),
+                        Err(BulkFailure::Database(e)) => {
+                            drop(tx);
+                            tracing::debug!(error = %e, "bulk write of a group failed; writing it one by one");
+                        }
+                    }
+                }
                 let mut tx = pool.begin().await?;
                 let mut all = Vec::with_capacity(ops.len());
                 for (index, op) in ops.into_iter().enumerate() {

@@ -1,0 +1,180 @@
+//! Bulk group writes on PostgreSQL (see `store::group`), inside the group's transaction: each
+//! table's rows travel as one array per column and are unpacked by `unnest`, so a Bundle of
+//! thousands of entries is a handful of statements, not thousands.
+//!
+//! Concurrent writers: the current rows of the resources the group updates or deletes are read
+//! `FOR UPDATE`, so their versions cannot move before the group commits (the compare-and-set of
+//! the one-by-one path, held for the whole transaction). New resources take rids from the
+//! table's sequence. A create that meets a row another writer inserted meanwhile fails with a
+//! unique violation, and the group is written again one by one, which handles that race.
+
+use super::super::group::{self, BulkFailure, Current, CurrentVersions, GroupPlan};
+use super::super::index::{Cell, INDEX_TABLES, IndexTable, fold_cells};
+use super::super::{WriteOp, Written, content_text};
+use crate::model::{Instant, ResourceType};
+use crate::search::IndexRow;
+use sqlx::{AssertSqlSafe, PgConnection, Row};
+
+/// Writes `ops` (which `group::can_write_in_bulk`) inside the open transaction on `conn`.
+pub(super) async fn write(conn: &mut PgConnection, ops: &[WriteOp]) -> Result<Vec<Option<Written>>, BulkFailure> {
+    let current = read_current(conn, ops).await?;
+    let new_rids: Vec<i64> = match group::new_resource_count(ops, &current) {
+        0 => Vec::new(),
+        count => {
+            sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence('resource', 'rid')) FROM generate_series(1, $1)")
+                .bind(count as i64)
+                .fetch_all(&mut *conn)
+                .await?
+        }
+    };
+    let plan = group::plan(ops, &current, &mut new_rids.into_iter(), Instant::now()).map_err(BulkFailure::Refused)?;
+    write_versions(conn, &plan).await?;
+    if !plan.replaced.is_empty() {
+        for table in &INDEX_TABLES {
+            let sql = format!("DELETE FROM {} WHERE rid = ANY($1::bigint[])", table.name);
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(&plan.replaced)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    for (table, rows) in INDEX_TABLES.iter().zip(&plan.index) {
+        insert_index_rows(conn, table, rows).await?;
+    }
+    Ok(plan.outcomes)
+}
+
+async fn read_current(conn: &mut PgConnection, ops: &[WriteOp]) -> Result<CurrentVersions, BulkFailure> {
+    let (types, ids): (Vec<&str>, Vec<&str>) = group::to_read(ops)
+        .map(|(resource_type, id)| (resource_type.as_str(), id.as_str()))
+        .unzip();
+    let mut current = CurrentVersions::with_capacity(ids.len());
+    if ids.is_empty() {
+        return Ok(current);
+    }
+    // Locked in rid order, so two groups locking some of the same rows wait rather than deadlock.
+    let rows = sqlx::query(
+        "SELECT r.rid, r.type, r.id, r.version_id, r.deleted \
+         FROM unnest($1::text[], $2::text[]) AS k(type, id) \
+         JOIN resource r ON r.type = k.type AND r.id = k.id \
+         ORDER BY r.rid FOR UPDATE OF r",
+    )
+    .bind(&types)
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in rows {
+        let type_name: String = row.get(1);
+        let Some(resource_type) = ResourceType::parse(&type_name) else {
+            continue;
+        };
+        current.insert(
+            (resource_type, row.get(2)),
+            Current {
+                rid: row.get(0),
+                version_id: row.get(3),
+                deleted: row.get(4),
+            },
+        );
+    }
+    Ok(current)
+}
+
+/// The `resource` rows (a new rid inserted, an existing one replaced) and the history rows, in
+/// one statement; history rows are appended in the order of the group.
+async fn write_versions(conn: &mut PgConnection, plan: &GroupPlan<'_>) -> Result<(), BulkFailure> {
+    let versions = &plan.versions;
+    let rids: Vec<i64> = versions.iter().map(|v| v.rid).collect();
+    let types: Vec<&str> = versions.iter().map(|v| v.resource_type.as_str()).collect();
+    let ids: Vec<&str> = versions.iter().map(|v| v.id.as_str()).collect();
+    let version_ids: Vec<i64> = versions.iter().map(|v| v.version_id).collect();
+    let methods: Vec<&str> = versions.iter().map(|v| v.method.as_str()).collect();
+    let contents: Vec<Option<&str>> = versions.iter().map(|v| v.content.as_ref().map(content_text)).collect();
+    sqlx::query(
+        "WITH v AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[]) \
+             WITH ORDINALITY AS v(rid, type, id, version_id, method, content, position)), \
+         current AS (INSERT INTO resource (rid, type, id, version_id, last_updated, deleted, content) \
+             SELECT rid, type, id, version_id, $7, content IS NULL, content::jsonb FROM v \
+             ON CONFLICT (rid) DO UPDATE SET version_id = EXCLUDED.version_id, \
+             last_updated = EXCLUDED.last_updated, deleted = EXCLUDED.deleted, content = EXCLUDED.content) \
+         INSERT INTO resource_history (type, id, version_id, last_updated, method, content) \
+         SELECT type, id, version_id, $7, method, content::json FROM v ORDER BY position",
+    )
+    .bind(&rids)
+    .bind(&types)
+    .bind(&ids)
+    .bind(&version_ids)
+    .bind(&methods)
+    .bind(&contents)
+    .bind(plan.now.datetime())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// A column of index values, bound as one PostgreSQL array.
+enum Column<'a> {
+    Text(Vec<Option<&'a str>>),
+    Int(Vec<i64>),
+    Real(Vec<f64>),
+}
+
+async fn insert_index_rows(
+    conn: &mut PgConnection,
+    table: &IndexTable,
+    rows: &[(i64, &IndexRow)],
+) -> Result<(), BulkFailure> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut columns: Vec<Column> = table
+        .columns
+        .iter()
+        .map(|(_, pg_type)| match *pg_type {
+            "text" => Column::Text(Vec::with_capacity(rows.len())),
+            "bigint" => Column::Int(Vec::with_capacity(rows.len())),
+            _ => Column::Real(Vec::with_capacity(rows.len())),
+        })
+        .collect();
+    for (_, row) in rows {
+        fold_cells(&row.value, 0, |i, cell| {
+            match (&mut columns[i], cell) {
+                (Column::Text(values), Cell::Text(text)) => values.push(text),
+                (Column::Int(values), Cell::Int(n)) => values.push(n),
+                (Column::Real(values), Cell::Real(x)) => values.push(x),
+                _ => unreachable!("a value's cells have its table's column types"),
+            }
+            i + 1
+        });
+    }
+    let rids: Vec<i64> = rows.iter().map(|(rid, _)| *rid).collect();
+    let params: Vec<i64> = rows.iter().map(|(_, row)| row.param_id).collect();
+    let groups: Vec<Option<i32>> = rows
+        .iter()
+        .map(|(_, row)| row.group.map(|g| i32::try_from(g).unwrap_or(i32::MAX)))
+        .collect();
+    let names: Vec<&str> = table.columns.iter().map(|c| c.0).collect();
+    let arrays: Vec<String> = table
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, (_, pg_type))| format!("${}::{pg_type}[]", i + 3))
+        .collect();
+    let sql = format!(
+        "INSERT INTO {} (rid, param, {}, grp) SELECT * FROM unnest($1::bigint[], $2::bigint[], {}, ${}::integer[])",
+        table.name,
+        names.join(", "),
+        arrays.join(", "),
+        table.columns.len() + 3
+    );
+    let mut query = sqlx::query(AssertSqlSafe(sql)).bind(&rids).bind(&params);
+    for column in &columns {
+        query = match column {
+            Column::Text(values) => query.bind(values),
+            Column::Int(values) => query.bind(values),
+            Column::Real(values) => query.bind(values),
+        };
+    }
+    query.bind(&groups).execute(&mut *conn).await?;
+    Ok(())
+}
