@@ -888,6 +888,20 @@ async fn text_and_content_search_words(app: TestApp) {
     assert_eq!(found(&app, "Patient?_content:contains=nros").await, strings(&["plain"]));
     assert!(found(&app, "Patient?_content:exact=penro").await.is_empty());
     assert_eq!(found(&app, "Patient?_content:exact=penrose").await, strings(&["plain"]));
+    // Ids, references and dates are searched by their own parameters, not as words.
+    put(
+        &app,
+        json!({"resourceType": "Patient", "id": "e0d2-17f4", "birthDate": "1961-04-05",
+        "generalPractitioner": [{"reference": "Practitioner/a9c1", "display": "Dr Quill"}]}),
+    )
+    .await;
+    for absent in ["e0d2", "17f4", "a9c1", "practitioner", "1961", "04"] {
+        assert!(
+            found(&app, &format!("Patient?_content={absent}")).await.is_empty(),
+            "{absent}"
+        );
+    }
+    assert_eq!(found(&app, "Patient?_content=quill").await, strings(&["e0d2-17f4"]));
 }
 
 async fn reference_identifier_and_identifier_of_type(app: TestApp) {

@@ -2,8 +2,9 @@
 //! server documents (README, Search) that they match words: the text is normalised as strings
 //! are, split at every character that is not a letter or digit, and every word of a search value
 //! must start a word of the text (`:contains`: occur in one; `:exact`: be one). `_text` reads the
-//! narrative; `_content` every string and number of the resource except its `meta` and the type
-//! name, the narrative as text. Words longer than `MAX_WORD_CHARS` are not kept, and a resource
+//! narrative; `_content` every string and number of the resource, the narrative as text, except
+//! its `meta`, the type name, `id` and `reference` members, an extension's `url`, and dates and
+//! times (strings that start `YYYY-MM`). Words longer than `MAX_WORD_CHARS` are not kept, and a resource
 //! with more than `MAX_WORDS` distinct words keeps only some of them (which ones is the server's
 //! business, so the generator leaves such resources' types out).
 
@@ -86,18 +87,33 @@ pub fn content_words(resource: &Value) -> BTreeSet<String> {
 
 fn walk(value: &Value, key: Option<&str>, out: &mut BTreeSet<String>) {
     match (value, key) {
-        (Value::String(_), Some("resourceType")) => {}
         (Value::String(div), Some("div")) => keep(&xhtml_text(div), out),
+        (Value::String(s), _) if starts_like_a_date(s) => {}
         (Value::String(s), _) => keep(s, out),
         (Value::Number(n), _) => keep(&n.to_string(), out),
         (Value::Array(items), _) => items.iter().for_each(|item| walk(item, key, out)),
         (Value::Object(object), _) => {
-            for (k, v) in object.iter().filter(|(k, _)| *k != "meta") {
-                walk(v, Some(k), out);
+            let in_extension = key == Some("extension") || key == Some("modifierExtension");
+            for (k, v) in object {
+                let left_out =
+                    ["meta", "resourceType", "id", "reference"].contains(&k.as_str()) || (in_extension && k == "url");
+                if !left_out {
+                    walk(v, Some(k), out);
+                }
             }
         }
         (Value::Bool(_) | Value::Null, _) => {}
     }
+}
+
+/// `YYYY-MM…`: a date, dateTime or instant with at least a month.
+fn starts_like_a_date(s: &str) -> bool {
+    let chars: Vec<char> = s.chars().take(7).collect();
+    chars.len() == 7
+        && chars
+            .iter()
+            .enumerate()
+            .all(|(i, c)| if i == 4 { *c == '-' } else { c.is_ascii_digit() })
 }
 
 fn keep(text: &str, out: &mut BTreeSet<String>) {
