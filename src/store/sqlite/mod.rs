@@ -7,6 +7,7 @@
 //! `synchronous=NORMAL` in WAL mode keeps every committed write across a process crash; only a
 //! power loss can drop the last few commits — the usual trade for an embedded store.
 
+mod checkpoint;
 mod group;
 mod writer;
 
@@ -20,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::model::{Instant, ResourceType, VersionId};
 use bytes::Bytes;
 use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{AssertSqlSafe, Row, Sqlite, SqlitePool};
+use sqlx::{AssertSqlSafe, ConnectOptions, Row, Sqlite, SqlitePool};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,7 +65,7 @@ impl SqliteStore {
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
-            .connect_with(options.clone())
+            .connect_with(options.clone().pragma("wal_autocheckpoint", checkpoint::WRITER_BACKSTOP_PAGES))
             .await?;
         migrate::run(&writer, migrate::SQLITE, "BEGIN IMMEDIATE", None).await?;
         let mut writer_connection = writer.acquire().await?.detach();
@@ -76,10 +77,11 @@ impl SqliteStore {
             .max_connections(max_readers.max(1))
             .idle_timeout(None)
             .max_lifetime(None)
-            .connect_with(options.read_only(true))
+            .connect_with(options.clone().read_only(true))
             .await?;
+        let checkpoints = checkpoint::spawn(options.connect().await?);
         Ok(SqliteStore {
-            writer: writer::spawn(writer_connection, cache.clone()),
+            writer: writer::spawn(writer_connection, cache.clone(), checkpoints),
             readers,
             cache,
             _owner_lock: owner_lock,

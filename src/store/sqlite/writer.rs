@@ -65,17 +65,28 @@ impl Outcome {
 }
 
 /// Starts the writer task; it ends when every sender is dropped.
-pub(super) fn spawn(conn: SqliteConnection, cache: Arc<VersionCache>) -> mpsc::Sender<WriteRequest> {
+/// `checkpoints` is told after every commit (see `checkpoint`).
+pub(super) fn spawn(
+    conn: SqliteConnection,
+    cache: Arc<VersionCache>,
+    checkpoints: mpsc::Sender<()>,
+) -> mpsc::Sender<WriteRequest> {
     let (tx, rx) = mpsc::channel(QUEUE);
-    tokio::spawn(run(conn, rx, cache));
+    tokio::spawn(run(conn, rx, cache, checkpoints));
     tx
 }
 
-async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<WriteRequest>, cache: Arc<VersionCache>) {
+async fn run(
+    mut conn: SqliteConnection,
+    mut rx: mpsc::Receiver<WriteRequest>,
+    cache: Arc<VersionCache>,
+    checkpoints: mpsc::Sender<()>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut statistics = StatisticsSchedule::default();
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let results = commit_batch(&mut conn, &batch).await;
+        super::checkpoint::request(&checkpoints);
         let writes = batch
             .iter()
             .map(|r| match r {
