@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 pub(crate) struct IndexTable {
     pub name: &'static str,
     pub columns: &'static [(&'static str, &'static str)],
+    /// The position in `columns` of the column the table's value index leads with (after `param`).
+    pub leading: usize,
 }
 
 /// The index tables, in the order of `IndexPayload::tables`.
@@ -18,18 +20,22 @@ pub(crate) const INDEX_TABLES: [IndexTable; 7] = [
     IndexTable {
         name: "search_string",
         columns: &[("normalized", "text"), ("exact", "text")],
+        leading: 0,
     },
     IndexTable {
         name: "search_token",
         columns: &[("system", "text"), ("code", "text"), ("text", "text")],
+        leading: 1,
     },
     IndexTable {
         name: "search_date",
         columns: &[("low", "bigint"), ("high", "bigint")],
+        leading: 0,
     },
     IndexTable {
         name: "search_number",
         columns: &[("value", "double precision")],
+        leading: 0,
     },
     IndexTable {
         name: "search_quantity",
@@ -39,14 +45,17 @@ pub(crate) const INDEX_TABLES: [IndexTable; 7] = [
             ("code", "text"),
             ("unit", "text"),
         ],
+        leading: 0,
     },
     IndexTable {
         name: "search_reference",
         columns: &[("target_type", "text"), ("target_id", "text"), ("url", "text")],
+        leading: 1,
     },
     IndexTable {
         name: "search_uri",
         columns: &[("uri", "text")],
+        leading: 0,
     },
 ];
 

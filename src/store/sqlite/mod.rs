@@ -65,7 +65,11 @@ impl SqliteStore {
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
-            .connect_with(options.clone().pragma("wal_autocheckpoint", checkpoint::WRITER_BACKSTOP_PAGES))
+            .connect_with(
+                options
+                    .clone()
+                    .pragma("wal_autocheckpoint", checkpoint::WRITER_BACKSTOP_PAGES),
+            )
             .await?;
         migrate::run(&writer, migrate::SQLITE, "BEGIN IMMEDIATE", None).await?;
         let mut writer_connection = writer.acquire().await?.detach();
