@@ -142,15 +142,17 @@ pub async fn transaction(
 
     // Step 3: conditional references, then every reference to a fullUrl.
     let conditional = resolve_conditional_references(services, &mut entries).await?;
-    for (entry, plan) in entries.iter_mut().zip(&plans) {
-        let Planned::Write { id, .. } = plan else {
-            continue;
-        };
-        let fail = |e: Error| e.in_entry(entry.index, entry.full_url.as_deref());
-        let resource = entry.resource.as_mut().expect("writes carry a resource");
-        resource.insert("id".to_owned(), Value::String(id.as_str().to_owned()));
-        bundle_references::rewrite(resource, entry.full_url.as_deref(), &assigned, &conditional).map_err(fail)?;
-    }
+    let planned_entries: Vec<(EntryRequest, &Planned)> = entries.into_iter().zip(&plans).collect();
+    let rewritten = super::parallel::map(planned_entries, |(mut entry, plan)| {
+        if let Planned::Write { id, .. } = plan {
+            let fail = |e: Error| e.in_entry(entry.index, entry.full_url.as_deref());
+            let resource = entry.resource.as_mut().expect("writes carry a resource");
+            resource.insert("id".to_owned(), Value::String(id.as_str().to_owned()));
+            bundle_references::rewrite(resource, entry.full_url.as_deref(), &assigned, &conditional).map_err(fail)?;
+        }
+        Ok(entry)
+    });
+    let mut entries: Vec<EntryRequest> = rewritten.into_iter().collect::<Result<_>>()?;
 
     // Step 4: the writes, as one group in processing order. Index rows are extracted for all of
     // them at once, spread over the cores.
