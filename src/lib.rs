@@ -13,7 +13,8 @@
 //!   (`value_set_lookup`, `search_parameters`); typed inputs, typed outcomes, no HTTP types.
 //! - [`bundle`]: Bundles the server writes (history, searchset, transaction- and batch-response).
 //! - [`store`]: the versioned store — `Store` trait, `sqlite` and `postgres` implementations,
-//!   shared SQL in `store::sql`, embedded migrations.
+//!   shared SQL in `store::sql`, bulk writes of a transaction's group planned in `store::group`
+//!   (each backend's `group` module writes the rows), embedded migrations.
 //! - [`model`]: FHIR values valid by construction (`ResourceType`, `Id`, `Instant`, …) and the
 //!   OperationOutcome builder.
 //! - [`search`]: the search engine's pure half: the parameter registry, index-row extraction,

@@ -5,13 +5,14 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-/// Below this many items the work stays on the calling thread: starting threads costs more.
-const MIN_ITEMS_TO_SPLIT: usize = 64;
+/// Below this many items the work stays on the calling thread: starting a thread (tens of
+/// microseconds) costs more than it saves.
+const MIN_ITEMS_TO_SPLIT: usize = 16;
 
 /// Items a thread takes at a time. Entries differ a lot in cost (an Observation against an
 /// ExplanationOfBenefit) and a Bundle groups them by type, so fixed halves left one core idle
 /// while the other finished; small blocks taken in turn keep both busy to the end.
-const BLOCK: usize = 16;
+const BLOCK: usize = 8;
 
 /// `items.map(f)` in order, computed on scoped threads (the calling thread is one of them), each
 /// taking the next `BLOCK` items until none are left.
@@ -42,7 +43,9 @@ pub fn map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R>
         }
     };
     std::thread::scope(|scope| {
-        let helpers: Vec<_> = (1..threads.min(count.div_ceil(BLOCK))).map(|_| scope.spawn(work)).collect();
+        let helpers: Vec<_> = (1..threads.min(count.div_ceil(BLOCK)))
+            .map(|_| scope.spawn(work))
+            .collect();
         work();
         for helper in helpers {
             helper.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));

@@ -36,7 +36,12 @@ pub(super) async fn write(conn: &mut SqliteConnection, ops: &[WriteOp]) -> Resul
     let plan = group::plan(ops, &current, &mut (first_rid..), now).map_err(BulkFailure::Refused)?;
     let statements = version_statements(&plan)
         .chain(removal_statements(&plan.replaced))
-        .chain(INDEX_TABLES.iter().zip(&plan.index).flat_map(|(table, rows)| index_statements(table, rows)));
+        .chain(
+            INDEX_TABLES
+                .iter()
+                .zip(&plan.index)
+                .flat_map(|(table, rows)| index_statements(table, rows)),
+        );
     run_pipelined(conn, statements).await?;
     Ok(plan.outcomes)
 }
