@@ -158,10 +158,13 @@ async fn insert_index_rows(
         .columns
         .iter()
         .enumerate()
-        .map(|(i, (_, pg_type))| format!("${}::{pg_type}[]", i + 3))
+        .map(|(i, (_, pg_type))| format!("unnest(${}::{pg_type}[])", i + 3))
         .collect();
+    // `unnest` in the select list streams the rows; in FROM it would first copy them all into a
+    // tuple store.
     let sql = format!(
-        "INSERT INTO {} (rid, param, {}, grp) SELECT * FROM unnest($1::bigint[], $2::bigint[], {}, ${}::integer[])",
+        "INSERT INTO {} (rid, param, {}, grp) \
+         SELECT unnest($1::bigint[]), unnest($2::bigint[]), {}, unnest(${}::integer[])",
         table.name,
         names.join(", "),
         arrays.join(", "),
