@@ -1,5 +1,7 @@
 //! FHIRPath cost: an expression is parsed once and evaluated many times.
-//! `cargo bench --bench fhirpath` compares evaluating a parsed expression with parsing it anew.
+//! `cargo bench --bench fhirpath` compares evaluating a parsed expression with parsing it anew,
+//! and times the index rows of a resource (every search parameter of its type evaluated with the
+//! R4 model), the FHIRPath work of every write.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use fhir_server::fhirpath::{Context, Expression};
@@ -46,5 +48,15 @@ fn fhirpath(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, fhirpath);
+fn index_rows(c: &mut Criterion) {
+    for name in ["Observation-example.json", "Patient-example.json"] {
+        let resource = example(name);
+        assert!(!fhir_server::search::extract::index_rows(&resource).unwrap().is_empty());
+        c.bench_function(&format!("index rows of {name}"), |b| {
+            b.iter(|| fhir_server::search::extract::index_rows(black_box(&resource)).map(|rows| rows.len()))
+        });
+    }
+}
+
+criterion_group!(benches, fhirpath, index_rows);
 criterion_main!(benches);

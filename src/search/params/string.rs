@@ -10,6 +10,10 @@ use unicode_normalization::UnicodeNormalization;
 
 /// Lower case with accents removed: `Müller` → `muller`.
 pub fn normalize(text: &str) -> String {
+    // ASCII has nothing to decompose: lower case is all (and most index text is ASCII).
+    if text.is_ascii() {
+        return text.to_ascii_lowercase();
+    }
     text.nfd()
         .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
         .flat_map(char::to_lowercase)
@@ -51,6 +55,7 @@ mod tests {
     fn normalises_case_and_accents() {
         assert_eq!(super::normalize("Müller-ÉCOLE"), "muller-ecole");
         assert_eq!(super::normalize("Zoë"), "zoe");
+        assert_eq!(super::normalize("Blood PRESSURE 120/80"), "blood pressure 120/80");
     }
 }
 
