@@ -45,6 +45,14 @@ pub(crate) struct Current {
 /// The current rows of the resources a group updates or deletes, by type and id.
 pub(crate) type CurrentVersions = HashMap<(ResourceType, String), Current>;
 
+/// Records a current row as a backend read it (`type`, `id`, `rid`, `version_id`, `deleted`).
+pub(crate) fn record_current(current: &mut CurrentVersions, type_name: &str, id: String, row: Current) {
+    // Every stored type is one this server knows; a row of another cannot be in the group.
+    if let Some(resource_type) = ResourceType::parse(type_name) {
+        current.insert((resource_type, id), row);
+    }
+}
+
 /// One new version: a row of `resource` (inserted when `rid` is new, else replaced) and a row of
 /// `resource_history`.
 pub(crate) struct VersionRow<'a> {

@@ -11,7 +11,7 @@
 use super::super::group::{self, BulkFailure, Current, CurrentVersions, GroupPlan};
 use super::super::index::{Cell, INDEX_TABLES, IndexTable, fold_cells};
 use super::super::{WriteOp, Written, content_text};
-use crate::model::{Instant, ResourceType};
+use crate::model::Instant;
 use crate::search::IndexRow;
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 
@@ -64,18 +64,12 @@ async fn read_current(conn: &mut PgConnection, ops: &[WriteOp]) -> Result<Curren
     .fetch_all(&mut *conn)
     .await?;
     for row in rows {
-        let type_name: String = row.get(1);
-        let Some(resource_type) = ResourceType::parse(&type_name) else {
-            continue;
+        let found = Current {
+            rid: row.get(0),
+            version_id: row.get(3),
+            deleted: row.get(4),
         };
-        current.insert(
-            (resource_type, row.get(2)),
-            Current {
-                rid: row.get(0),
-                version_id: row.get(3),
-                deleted: row.get(4),
-            },
-        );
+        group::record_current(&mut current, row.get(1), row.get(2), found);
     }
     Ok(current)
 }

@@ -14,7 +14,7 @@
 use super::super::group::{self, BulkFailure, Current, CurrentVersions, GroupPlan, VersionRow};
 use super::super::index::{Cell, INDEX_TABLES, IndexTable, fold_cells};
 use super::super::{WriteOp, Written, content_text};
-use crate::model::{Instant, ResourceType};
+use crate::model::Instant;
 use crate::search::IndexRow;
 use sqlx::query::Query;
 use sqlx::sqlite::SqliteArguments;
@@ -61,18 +61,12 @@ async fn read_current(conn: &mut SqliteConnection, ops: &[WriteOp]) -> Result<Cu
             query = query.bind(resource_type.as_str()).bind(id.as_str());
         }
         for row in query.fetch_all(&mut *conn).await? {
-            let type_name: String = row.get(1);
-            let Some(resource_type) = ResourceType::parse(&type_name) else {
-                continue;
+            let found = Current {
+                rid: row.get(0),
+                version_id: row.get(3),
+                deleted: row.get::<i64, _>(4) != 0,
             };
-            current.insert(
-                (resource_type, row.get(2)),
-                Current {
-                    rid: row.get(0),
-                    version_id: row.get(3),
-                    deleted: row.get::<i64, _>(4) != 0,
-                },
-            );
+            group::record_current(&mut current, row.get(1), row.get(2), found);
         }
     }
     Ok(current)
