@@ -48,8 +48,8 @@ pub struct GenerateConfig {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
 
-    /// Writes in flight at once (also the PostgreSQL pool size).
-    #[arg(long, default_value_t = 64)]
+    /// Groups of 2,000 writes in flight at once (also the PostgreSQL pool size).
+    #[arg(long, default_value_t = 2)]
     pub concurrency: usize,
 
     /// Log filter, e.g. `warn`.
