@@ -85,7 +85,7 @@ impl Plan {
     }
 
     /// The plan for `request` given `sizes`: for each clause that `measured_clauses` named, the
-    /// number of distinct rows it matched, counted up to `limit`.
+    /// number of index rows it matched, counted up to `limit`.
     pub fn choose(request: &SearchRequest, sizes: &[(usize, u64)], limit: u32) -> Plan {
         let is_broad = |n: usize| sizes.iter().any(|&(m, size)| m == n && size >= u64::from(limit));
         let mut any_selective = false;
