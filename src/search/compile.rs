@@ -69,7 +69,10 @@ pub fn page_query(dialect: Dialect, request: &SearchRequest, plan: &Plan) -> Res
                 sql.push(" AS ").push(name);
             }
             sql.push(" FROM resource r WHERE ");
-            push_filters(&mut sql, request, plan);
+            match lone_selective_clause(request, plan, dialect) {
+                Some(clause) => push_page_of_rows(&mut sql, request, clause, backwards)?,
+                None => push_filters(&mut sql, request, plan),
+            }
             sql.push(") x");
             if let Page::After(cursor) | Page::Before(cursor) = &request.page {
                 sql.push(" WHERE ");
@@ -83,6 +86,49 @@ pub fn page_query(dialect: Dialect, request: &SearchRequest, plan: &Plan) -> Res
     push_content_join(&mut sql, "y", "c");
     push_order(&mut sql, "y", keys, &names, backwards);
     Ok(sql)
+}
+
+/// The search's only clause, when its page can be picked from its index rows alone: unsorted
+/// (by rid), and not broad (a broad clause is walked row by row instead, see `Plan`).
+fn lone_selective_clause<'a>(request: &'a SearchRequest, plan: &Plan, dialect: Dialect) -> Option<&'a Clause> {
+    match request.clauses.as_slice() {
+        [clause]
+            if request.sort.is_empty() && counts_from_its_rows(clause) && plan.form(dialect, 0) != Form::EachRow =>
+        {
+            Some(clause)
+        }
+        _ => None,
+    }
+}
+
+/// The page's rows of a lone clause, as filters on `r`: the first rids of its index rows after
+/// the cursor, and only then their resource rows. Index rows exist only for current, undeleted
+/// versions of the parameter's type (see `count_query`), so these are the page. Without this,
+/// PostgreSQL looked up the resource row of every match before keeping twenty: 10 ms for the
+/// 1,233 patients named `O'B…` among a million resources, against 0.3 ms for their index rows.
+fn push_page_of_rows(sql: &mut Sql, request: &SearchRequest, clause: &Clause, backwards: bool) -> Result<()> {
+    push_type_condition(sql, "r", &request.types);
+    sql.push(" AND NOT r.deleted AND r.rid IN (SELECT DISTINCT m0.rid FROM (");
+    push_clause_rows(sql, clause, 0, None, Form::Set);
+    sql.push(") m0");
+    if let Page::After(cursor) | Page::Before(cursor) = &request.page {
+        // `cursor_values` checked that an unsorted cursor is one rid.
+        let rid = cursor_values(&[], cursor)?.swap_remove(0);
+        sql.push(if backwards {
+            " WHERE m0.rid < "
+        } else {
+            " WHERE m0.rid > "
+        })
+        .bind(rid);
+    }
+    sql.push(if backwards {
+        " ORDER BY m0.rid DESC LIMIT "
+    } else {
+        " ORDER BY m0.rid ASC LIMIT "
+    })
+    .bind(SqlValue::Int(i64::from(request.count) + 1))
+    .push(")");
+    Ok(())
 }
 
 /// `SELECT count(*)` of everything the search matches.
@@ -1110,6 +1156,36 @@ mod tests {
             "SELECT count(*) FROM (SELECT DISTINCT * FROM (SELECT i.rid FROM search_string i WHERE i.param = $1 \
              AND ((i.normalized >= $2 AND i.normalized < $3))) m0 LIMIT $4) m"
         );
+    }
+
+    #[test]
+    fn a_lone_selective_clause_picks_its_page_from_index_rows_before_resource_rows() {
+        let mut r = request("Patient", "name=o&_count=10");
+        r.page = Page::Before(vec![serde_json::json!(7)]);
+        let sql = page_query(Dialect::Postgres, &r, &Plan::sets()).unwrap();
+        assert!(
+            sql.text.contains(
+                "FROM resource r WHERE r.type = $1 AND NOT r.deleted AND r.rid IN (SELECT DISTINCT m0.rid FROM \
+                 (SELECT i.rid FROM search_string i WHERE i.param = $2 AND ((i.normalized >= $3 \
+                 AND i.normalized < $4))) m0 WHERE m0.rid < $5 ORDER BY m0.rid DESC LIMIT $6)) x WHERE ((x.rid < $7))"
+            ),
+            "{}",
+            sql.text
+        );
+        assert_eq!(sql.binds[4], SqlValue::Int(7));
+        assert_eq!(sql.binds[5], SqlValue::Int(11));
+        // A broad clause is walked row by row; two clauses, or a sort, go the general way.
+        let broad = Plan::choose(&r, &[(0, 5_000)], 5_000);
+        for (query, plan) in [
+            ("name=o", broad),
+            ("name=o&gender=male", Plan::sets()),
+            ("name=o&_sort=birthdate", Plan::sets()),
+        ] {
+            let mut r = request("Patient", query);
+            r.count = 10;
+            let sql = page_query(Dialect::Postgres, &r, &plan).unwrap();
+            assert!(!sql.text.contains("DISTINCT m0.rid"), "{query}: {}", sql.text);
+        }
     }
 
     #[test]
