@@ -111,7 +111,7 @@ pub struct ServeConfig {
     #[arg(long, env = "FHIR_SEARCH_DEFAULT_TOTAL_LIMIT", default_value_t = 1000)]
     pub search_default_total_limit: u32,
 
-    /// Index rows counted per search clause before it is called broad and tested row by row
+    /// Index rows a search clause must have to be called broad and tested row by row
     /// instead of gathered as a set (see `search::plan`). A tuning knob; `0` tests every clause
     /// row by row.
     #[arg(long, env = "FHIR_SEARCH_SET_LIMIT", default_value_t = crate::search::plan::SET_LIMIT)]

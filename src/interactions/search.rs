@@ -212,21 +212,22 @@ pub async fn matching(
     Ok(rows)
 }
 
-/// Measures the clauses that index rows back (see `search::plan`), each up to `set_limit` rows,
-/// and chooses how the page query tests them.
+/// Checks which clauses backed by index rows have at least `set_limit` of them (see
+/// `search::plan`), and chooses how the page query tests each.
 async fn plan_search(services: &Services, request: &SearchRequest) -> Result<Plan> {
     let store = &services.store;
     let limit = services.search_limits.set_limit;
-    let mut sizes = Vec::new();
+    let mut broad = Vec::new();
     for n in plan::measured_clauses(request) {
         if limit == 0 {
-            sizes.push((n, 0));
+            // Configured so: every clause row by row.
+            broad.push((n, true));
             continue;
         }
-        let query = compile::clause_size_query(store.dialect(), &request.clauses[n], limit);
-        sizes.push((n, store.count(&query).await?.max(0) as u64));
+        let query = compile::clause_is_broad_query(store.dialect(), &request.clauses[n], limit);
+        broad.push((n, store.count(&query).await? > 0));
     }
-    Ok(Plan::choose(request, &sizes, limit))
+    Ok(Plan::choose(request, &broad))
 }
 
 /// The types searched, the URL path of the search (for links), and the compartment's clause.

@@ -1,5 +1,5 @@
 //! How a search's clauses are tested against the resource table, chosen from how many index
-//! rows each one matches. Pure: the sizes come from `compile::clause_size_query`, run by the
+//! rows each one matches. Pure: whether a clause is broad comes from `compile::clause_is_broad_query`, run by the
 //! search interaction.
 //!
 //! Why: a clause can be tested as a set (`rid IN (SELECT rid …)`, every matching rid gathered
@@ -8,8 +8,8 @@
 //! at, until the page is full. So a selective clause (`name=O'Brien`) wants a set, and a broad one
 //! (`subject.gender=female`, half of all Observations) wants row by row: as a set it would gather
 //! hundreds of thousands of rids to show twenty. SQLite's planner does not make this choice
-//! itself (it always builds the set), so the server measures each clause up to
-//! `Plan::set_limit` rows and decides.
+//! itself (it always builds the set), so the server checks whether each clause has at least
+//! `SET_LIMIT` rows and decides.
 //!
 //! PostgreSQL's planner turns both forms into the same semi-join and picks the join order from
 //! its own statistics, so there a selective clause is written as `EXISTS` (which also makes
@@ -27,7 +27,7 @@ use super::query::Clause;
 use super::request::{SearchRequest, SortBy, SortKey};
 use crate::sql::Dialect;
 
-/// Index rows measured per clause before calling it broad. Gathering this many rids as a set
+/// Index rows a clause must have to be called broad. Gathering this many rids as a set
 /// takes a few milliseconds; a page of twenty found row by row among resources of which at least
 /// this many match (of a million) takes a few thousand lookups.
 pub const SET_LIMIT: u32 = 5_000;
@@ -84,13 +84,13 @@ impl Plan {
         }
     }
 
-    /// The plan for `request` given `sizes`: for each clause that `measured_clauses` named, the
-    /// number of index rows it matched, counted up to `limit`.
-    pub fn choose(request: &SearchRequest, sizes: &[(usize, u64)], limit: u32) -> Plan {
-        let is_broad = |n: usize| sizes.iter().any(|&(m, size)| m == n && size >= u64::from(limit));
+    /// The plan for `request` given, for each clause that `measured_clauses` named, whether it
+    /// has at least `set_limit` index rows (`compile::clause_is_broad_query`).
+    pub fn choose(request: &SearchRequest, measured: &[(usize, bool)]) -> Plan {
+        let is_broad = |n: usize| measured.iter().any(|&(m, broad)| m == n && broad);
         let mut any_selective = false;
         let mut any_broad = false;
-        for &(n, _) in sizes {
+        for &(n, _) in measured {
             if narrows(&request.clauses[n]) {
                 any_selective |= !is_broad(n);
                 any_broad |= is_broad(n);
@@ -101,7 +101,7 @@ impl Plan {
             .clauses
             .iter()
             .enumerate()
-            .any(|(n, c)| narrows(c) && !sizes.iter().any(|&(m, _)| m == n));
+            .any(|(n, c)| narrows(c) && !measured.iter().any(|&(m, _)| m == n));
         // Walking a sort index pays off when matches are dense along it; a selective clause
         // gathers its few candidates faster, and they are sorted in memory.
         let walk_sort = matches!(
@@ -181,7 +181,7 @@ mod tests {
     fn broad_clauses_go_row_by_row_and_small_ones_as_sets() {
         let search = request("code=1&subject.gender=female&status:not=final");
         assert_eq!(measured_clauses(&search), vec![0, 1, 2]);
-        let plan = Plan::choose(&search, &[(0, 40), (1, 5_000), (2, 7_000)], 5_000);
+        let plan = Plan::choose(&search, &[(0, false), (1, true), (2, true)]);
         let forms: Vec<bool> = (0..3).map(|n| plan.per_row(Dialect::Sqlite, n)).collect();
         assert_eq!(forms, vec![false, true, true]);
         assert!(
@@ -195,35 +195,35 @@ mod tests {
     #[test]
     fn a_sorted_search_walks_its_sort_index_unless_a_clause_is_selective() {
         let search = request("code=1&status=final&_sort=-date");
-        let plan = Plan::choose(&search, &[(0, 30), (1, 5_000)], 5_000);
+        let plan = Plan::choose(&search, &[(0, false), (1, true)]);
         assert!(!plan.per_row(Dialect::Sqlite, 0) && plan.per_row(Dialect::Sqlite, 1));
         assert!(!plan.walk_sort, "thirty candidates are sorted in memory");
         // Nothing selective: the sort index is walked, testing every clause row by row.
-        let plan = Plan::choose(&search, &[(0, 5_000), (1, 5_000)], 5_000);
+        let plan = Plan::choose(&search, &[(0, true), (1, true)]);
         assert!(plan.walk_sort && plan.per_row(Dialect::Sqlite, 0) && plan.per_row(Dialect::Sqlite, 1));
-        assert!(Plan::choose(&request("_sort=date"), &[], 5_000).walk_sort);
+        assert!(Plan::choose(&request("_sort=date"), &[]).walk_sort);
         // Several keys, or a key that is not an index value, are sorted in memory.
-        let plan = Plan::choose(&request("status=final&_sort=-date,code"), &[(0, 5_000)], 5_000);
+        let plan = Plan::choose(&request("status=final&_sort=-date,code"), &[(0, true)]);
         assert!(!plan.walk_sort && !plan.per_row(Dialect::Sqlite, 0));
-        assert!(!Plan::choose(&request("_sort=_id"), &[], 5_000).walk_sort);
+        assert!(!Plan::choose(&request("_sort=_id"), &[]).walk_sort);
         // A text clause is not measured and may be selective.
-        assert!(!Plan::choose(&request("_content=x&_sort=date"), &[], 5_000).walk_sort);
+        assert!(!Plan::choose(&request("_content=x&_sort=date"), &[]).walk_sort);
     }
 
     #[test]
     fn only_broad_clauses_make_a_broad_search() {
         let search = request("subject.gender=female");
-        assert!(Plan::choose(&search, &[(0, 5_000)], 5_000).broad);
-        assert!(!Plan::choose(&search, &[(0, 4_999)], 5_000).broad);
+        assert!(Plan::choose(&search, &[(0, true)]).broad);
+        assert!(!Plan::choose(&search, &[(0, false)]).broad);
         // A broad negation narrows nothing down; the positive clause decides.
         let search = request("code=1&status:not=final");
-        assert!(!Plan::choose(&search, &[(0, 10), (1, 5_000)], 5_000).broad);
-        assert!(Plan::choose(&search, &[(0, 5_000), (1, 10)], 5_000).broad);
+        assert!(!Plan::choose(&search, &[(0, false), (1, true)]).broad);
+        assert!(Plan::choose(&search, &[(0, true), (1, false)]).broad);
         // A text search is not measured and may be selective.
         let search = request("code=1&_content=pressure");
         assert_eq!(measured_clauses(&search), vec![0]);
-        assert!(!Plan::choose(&search, &[(0, 5_000)], 5_000).broad);
+        assert!(!Plan::choose(&search, &[(0, true)]).broad);
         // Nothing to narrow by: counting the type up to the limit is cheap.
-        assert!(!Plan::choose(&request("_count=5"), &[], 5_000).broad);
+        assert!(!Plan::choose(&request("_count=5"), &[]).broad);
     }
 }

@@ -61,6 +61,11 @@ pub const POSTGRES: &[Migration] = &[
         name: "resource_id_collation",
         sql: include_str!("../../migrations/postgres/0005_resource_id_collation.sql"),
     },
+    Migration {
+        version: 6,
+        name: "resource_type_rid_covering",
+        sql: include_str!("../../migrations/postgres/0006_resource_type_rid_covering.sql"),
+    },
 ];
 
 /// Applies the migrations not yet recorded. `begin` opens the transaction (SQLite needs
