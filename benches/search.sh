@@ -43,7 +43,7 @@ case "$backend" in
     runuser -u postgres -- "$bindir/initdb" -D "$work/pg" -U postgres --auth=trust -E UTF8 --locale=C >/dev/null
     # Durable settings as in load.sh; a larger max_wal_size only spaces out checkpoints during the load.
     runuser -u postgres -- "$bindir/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w \
-      -o "-p $pgport -k $work -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=512MB -c max_wal_size=4GB" \
+      -o "-p $pgport -k $work -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=2GB -c max_wal_size=4GB" \
       start >/dev/null
     url="postgres://postgres@127.0.0.1:$pgport/postgres"
     ;;
