@@ -90,6 +90,7 @@ pub async fn build_state(config: &ServeConfig, base_url: &str) -> Result<AppStat
             update_always_versions: config.update_always_versions,
             conditional_delete_multiple: config.conditional_delete_multiple,
             bundle_max_entries: config.bundle_max_entries,
+            create_locks: Arc::default(),
             store,
             base_url: base_url.into(),
             search_limits: crate::search::request::Limits {

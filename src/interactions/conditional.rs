@@ -9,6 +9,8 @@ use super::Services;
 use crate::error::{Error, Result};
 use crate::model::{Id, ResourceType};
 use crate::store::StoredVersion;
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError};
 
 /// A search that names the resources a conditional interaction acts on.
 #[derive(Debug, Clone)]
@@ -43,6 +45,45 @@ impl std::fmt::Display for Condition {
         // Decoded, as a person would write it in a message.
         let query: Vec<String> = self.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
         write!(f, "{}?{}", self.resource_type, query.join("&"))
+    }
+}
+
+/// Serialises, per resource type, the writes that create a resource only when a search finds
+/// none: a conditional create (`If-None-Exist`, a transaction's `ifNoneExist`) and a conditional
+/// update, which creates when nothing matches. Without it two such requests racing with one
+/// condition (an EHR feed posting one patient twice at once) both search before either writes,
+/// both find nothing, and both create: a duplicate, and every later conditional request on it
+/// fails with "several matches". The search and the write run under the lock of the type; other
+/// writes do not take it, since they create regardless of what exists.
+///
+/// The lock is this process's: it covers SQLite, which one server process owns, and PostgreSQL
+/// served by one server process.
+#[derive(Debug, Default)]
+pub struct CreateLocks {
+    by_type: std::sync::Mutex<HashMap<ResourceType, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// Held while a conditional create or update searches and writes; released on drop.
+pub struct CreateGuard {
+    _held: Vec<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl CreateLocks {
+    /// Waits for the locks of `types`, taken in one order (by name) whatever the order given, so
+    /// two transactions wanting two types each cannot wait for each other.
+    pub async fn acquire(&self, types: impl IntoIterator<Item = ResourceType>) -> CreateGuard {
+        let mut types: Vec<ResourceType> = types.into_iter().collect();
+        types.sort_by_key(|t| t.as_str());
+        types.dedup();
+        let locks: Vec<Arc<tokio::sync::Mutex<()>>> = {
+            let mut by_type = self.by_type.lock().unwrap_or_else(PoisonError::into_inner);
+            types.iter().map(|t| by_type.entry(*t).or_default().clone()).collect()
+        };
+        let mut held = Vec::with_capacity(locks.len());
+        for lock in locks {
+            held.push(lock.lock_owned().await);
+        }
+        CreateGuard { _held: held }
     }
 }
 
@@ -115,6 +156,27 @@ pub fn several(condition: &Condition, action: &str) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn create_locks_hold_every_type_asked_for_until_dropped() {
+        let locks = Arc::new(CreateLocks::default());
+        let patient = ResourceType::parse("Patient").unwrap();
+        let observation = ResourceType::parse("Observation").unwrap();
+        let guard = locks.acquire([patient, observation, patient]).await;
+        let waiting = {
+            let locks = locks.clone();
+            tokio::spawn(async move { locks.acquire([observation]).await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "Observation is held");
+        // Another type is free meanwhile.
+        drop(locks.acquire([ResourceType::parse("Encounter").unwrap()]).await);
+        drop(guard);
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+            .await
+            .expect("released on drop")
+            .unwrap();
+    }
 
     #[test]
     fn parses_conditional_urls_and_shows_them_back() {

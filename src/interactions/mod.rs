@@ -45,4 +45,6 @@ pub struct Services {
     pub conditional_delete_multiple: bool,
     /// `--bundle-max-entries`: the most entries in a transaction or batch.
     pub bundle_max_entries: usize,
+    /// Serialises conditional creates and updates per type (see `conditional::CreateLocks`).
+    pub create_locks: Arc<conditional::CreateLocks>,
 }

@@ -16,10 +16,11 @@
 //! 5. Reads (GET/HEAD entries) run after the commit, so they see the transaction's writes. A read
 //!    that fails does not undo the writes (they are committed); its entry carries the error.
 //!
-//! The searches of step 2 and 3 run before the SQL transaction, so a resource created by another
-//! client in between is not seen by them; each update and delete found by a search is guarded by
-//! the version it matched, so one changed in between fails the transaction (`412`) rather than
-//! being overwritten.
+//! The searches of step 2 and 3 run before the SQL transaction. Conditional creates and updates
+//! hold their types' locks (`conditional::CreateLocks`) from before their searches until the
+//! commit, so two of them racing with one condition cannot both create. Each update and delete
+//! found by a search is guarded by the version it matched, so one changed in between fails the
+//! transaction (`412`) rather than being overwritten.
 
 use super::bundle_references::{self, Assigned};
 use super::bundle_request::{BundleKind, EntryMethod, EntryRequest, Target};
@@ -107,6 +108,16 @@ pub async fn transaction(
 ) -> Result<Bytes> {
     let mut entries: Vec<EntryRequest> = entries.into_iter().collect::<Result<_>>()?;
     check_full_urls(&entries)?;
+    // Conditional creates and updates search in step 2 and write in step 4; the locks of their
+    // types are held from before the searches until the commit.
+    let create_guard = services
+        .create_locks
+        .acquire(entries.iter().filter_map(|entry| match (&entry.method, &entry.target) {
+            (EntryMethod::Post, Target::Type(t)) if entry.if_none_exist.is_some() => Some(*t),
+            (EntryMethod::Put, Target::Conditional(condition)) => Some(condition.resource_type),
+            _ => None,
+        }))
+        .await;
     let mut order: Vec<usize> = (0..entries.len()).collect();
     order.sort_by_key(|&i| entries[i].method.processing_rank());
 
@@ -217,6 +228,7 @@ pub async fn transaction(
             }
             None => failure.error,
         })?;
+    drop(create_guard);
     for (resource_type, definition) in &definitions {
         search_parameters::after_write(services, *resource_type, definition.as_ref()).await;
     }

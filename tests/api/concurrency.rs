@@ -9,6 +9,9 @@ crate::on_both_backends!(
     concurrent_unconditional_puts_give_contiguous_versions,
     concurrent_update_as_create_on_one_id_makes_one_resource,
     a_read_never_returns_a_version_older_than_one_already_acknowledged,
+    concurrent_conditional_creates_of_one_patient_create_it_once,
+    concurrent_conditional_updates_without_a_match_create_once,
+    concurrent_transactions_with_one_if_none_exist_share_one_patient,
 );
 
 const WRITERS: usize = 16;
@@ -133,4 +136,107 @@ async fn a_read_never_returns_a_version_older_than_one_already_acknowledged(app:
     for task in tasks {
         task.await.unwrap();
     }
+}
+
+/// The Patients found by `query` (ids).
+async fn patient_ids(app: &TestApp, query: &str) -> Vec<String> {
+    let bundle = app.get(&format!("Patient?{query}&_count=100")).await.json();
+    bundle["entry"]
+        .as_array()
+        .map(|entries| {
+            entries
+                .iter()
+                .map(|e| e["resource"]["id"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// http.html#ccreate: one creates, every other finds it (`200`, same id). Without the server
+/// serialising conditional creates, several search before any writes and each creates one.
+async fn concurrent_conditional_creates_of_one_patient_create_it_once(app: TestApp) {
+    let app = Arc::new(app);
+    let mut tasks = Vec::new();
+    for _ in 0..WRITERS {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            let body = json!({"resourceType": "Patient", "identifier": [{"system": "urn:mrn", "value": "77"}]});
+            let reply = app
+                .post_with("Patient", &body, &[("if-none-exist", "identifier=urn:mrn|77")])
+                .await;
+            (reply.status, reply.json()["id"].as_str().unwrap().to_owned())
+        }));
+    }
+    let mut replies = Vec::new();
+    for task in tasks {
+        replies.push(task.await.unwrap());
+    }
+    assert_eq!(replies.iter().filter(|(s, _)| *s == 201).count(), 1, "{replies:?}");
+    assert_eq!(
+        replies.iter().filter(|(s, _)| *s == 200).count(),
+        WRITERS - 1,
+        "{replies:?}"
+    );
+    let ids = patient_ids(&app, "identifier=urn:mrn|77").await;
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert!(replies.iter().all(|(_, id)| *id == ids[0]), "{replies:?}");
+}
+
+/// http.html#cond-update: no match creates, so racing conditional updates must create only once.
+async fn concurrent_conditional_updates_without_a_match_create_once(app: TestApp) {
+    let app = Arc::new(app);
+    let mut tasks = Vec::new();
+    for n in 0..WRITERS {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            let body = json!({"resourceType": "Patient", "identifier": [{"system": "urn:mrn", "value": "88"}],
+                              "name": [{"family": format!("W{n}")}]});
+            app.put("Patient?identifier=urn:mrn|88", &body).await.status
+        }));
+    }
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        WRITERS - 1,
+        "{statuses:?}"
+    );
+    let ids = patient_ids(&app, "identifier=urn:mrn|88").await;
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let current = app.get(&format!("Patient/{}", ids[0])).await;
+    assert_eq!(current.header("etag"), Some(format!("W/\"{WRITERS}\"").as_str()));
+}
+
+/// A transaction's `ifNoneExist` races the same way; every Observation must end up referring to
+/// the one Patient.
+async fn concurrent_transactions_with_one_if_none_exist_share_one_patient(app: TestApp) {
+    let app = Arc::new(app);
+    let mut tasks = Vec::new();
+    for n in 0..8 {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+                {"fullUrl": "urn:uuid:7f0c2b1e-0000-4000-8000-000000000001",
+                 "resource": {"resourceType": "Patient", "identifier": [{"system": "urn:mrn", "value": "99"}]},
+                 "request": {"method": "POST", "url": "Patient", "ifNoneExist": "identifier=urn:mrn|99"}},
+                {"resource": {"resourceType": "Observation", "status": "final", "code": {"text": format!("o{n}")},
+                              "subject": {"reference": "urn:uuid:7f0c2b1e-0000-4000-8000-000000000001"}},
+                 "request": {"method": "POST", "url": "Observation"}}
+            ]});
+            app.post("", &bundle).await.status
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), 200);
+    }
+    let ids = patient_ids(&app, "identifier=urn:mrn|99").await;
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let observations = app
+        .get(&format!("Observation?subject=Patient/{}&_summary=count", ids[0]))
+        .await
+        .json();
+    assert_eq!(observations["total"], 8);
 }
