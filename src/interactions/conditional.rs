@@ -8,7 +8,7 @@
 use super::Services;
 use crate::error::{Error, Result};
 use crate::model::{Id, ResourceType};
-use crate::store::StoredVersion;
+use crate::store::{DatabaseLock, Store, StoredVersion};
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError};
 
@@ -56,22 +56,40 @@ impl std::fmt::Display for Condition {
 /// fails with "several matches". The search and the write run under the lock of the type; other
 /// writes do not take it, since they create regardless of what exists.
 ///
-/// The lock is this process's: it covers SQLite, which one server process owns, and PostgreSQL
-/// served by one server process.
+/// Each process holds its own lock per type; on PostgreSQL an advisory lock per type also keeps
+/// out the other server processes on the same database.
 #[derive(Debug, Default)]
 pub struct CreateLocks {
     by_type: std::sync::Mutex<HashMap<ResourceType, Arc<tokio::sync::Mutex<()>>>>,
 }
 
-/// Held while a conditional create or update searches and writes; released on drop.
+/// Held while a conditional create or update searches and writes; released on drop (the
+/// database's lock first).
 pub struct CreateGuard {
+    _database: DatabaseLock,
     _held: Vec<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl CreateLocks {
-    /// Waits for the locks of `types`, taken in one order (by name) whatever the order given, so
-    /// two transactions wanting two types each cannot wait for each other.
-    pub async fn acquire(&self, types: impl IntoIterator<Item = ResourceType>) -> CreateGuard {
+    /// Waits for the locks of `types` in this process, then in the database (`Store::lock_creates`:
+    /// PostgreSQL advisory locks, shared by every server process on it). Both are taken in one
+    /// order (by name) whatever the order given, so two transactions wanting two types each
+    /// cannot wait for each other; and a process asks the database only once it holds its own
+    /// lock, so waiters hold no pooled connection while they wait.
+    pub async fn acquire(
+        &self,
+        store: &dyn Store,
+        types: impl IntoIterator<Item = ResourceType>,
+    ) -> Result<CreateGuard> {
+        let held = self.acquire_here(types).await;
+        let database = store.lock_creates(&held.types).await?;
+        Ok(CreateGuard {
+            _database: database,
+            _held: held.guards,
+        })
+    }
+
+    async fn acquire_here(&self, types: impl IntoIterator<Item = ResourceType>) -> HeldHere {
         let mut types: Vec<ResourceType> = types.into_iter().collect();
         types.sort_by_key(|t| t.as_str());
         types.dedup();
@@ -79,12 +97,18 @@ impl CreateLocks {
             let mut by_type = self.by_type.lock().unwrap_or_else(PoisonError::into_inner);
             types.iter().map(|t| by_type.entry(*t).or_default().clone()).collect()
         };
-        let mut held = Vec::with_capacity(locks.len());
+        let mut guards = Vec::with_capacity(locks.len());
         for lock in locks {
-            held.push(lock.lock_owned().await);
+            guards.push(lock.lock_owned().await);
         }
-        CreateGuard { _held: held }
+        HeldHere { types, guards }
     }
+}
+
+/// This process's locks, and the types they are for (sorted).
+struct HeldHere {
+    types: Vec<ResourceType>,
+    guards: Vec<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 /// A current resource that a condition matched.
@@ -162,15 +186,15 @@ mod tests {
         let locks = Arc::new(CreateLocks::default());
         let patient = ResourceType::parse("Patient").unwrap();
         let observation = ResourceType::parse("Observation").unwrap();
-        let guard = locks.acquire([patient, observation, patient]).await;
+        let guard = locks.acquire_here([patient, observation, patient]).await;
         let waiting = {
             let locks = locks.clone();
-            tokio::spawn(async move { locks.acquire([observation]).await })
+            tokio::spawn(async move { locks.acquire_here([observation]).await.types })
         };
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         assert!(!waiting.is_finished(), "Observation is held");
         // Another type is free meanwhile.
-        drop(locks.acquire([ResourceType::parse("Encounter").unwrap()]).await);
+        drop(locks.acquire_here([ResourceType::parse("Encounter").unwrap()]).await);
         drop(guard);
         tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
             .await

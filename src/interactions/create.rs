@@ -34,7 +34,12 @@ pub async fn create_resource(
     // Held until the create is written, so a racing conditional create of the type finds it.
     let mut _guard = None;
     if let Some(query) = if_none_exist {
-        _guard = Some(services.create_locks.acquire([resource_type]).await);
+        _guard = Some(
+            services
+                .create_locks
+                .acquire(services.store.as_ref(), [resource_type])
+                .await?,
+        );
         let condition = Condition::new(resource_type, query);
         if let Some(existing) = conditional::find_one(services, &condition, "a conditional create").await? {
             return Ok(Written::existing(resource_type, existing.id, existing.current));

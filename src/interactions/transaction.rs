@@ -112,12 +112,15 @@ pub async fn transaction(
     // types are held from before the searches until the commit.
     let create_guard = services
         .create_locks
-        .acquire(entries.iter().filter_map(|entry| match (&entry.method, &entry.target) {
-            (EntryMethod::Post, Target::Type(t)) if entry.if_none_exist.is_some() => Some(*t),
-            (EntryMethod::Put, Target::Conditional(condition)) => Some(condition.resource_type),
-            _ => None,
-        }))
-        .await;
+        .acquire(
+            services.store.as_ref(),
+            entries.iter().filter_map(|entry| match (&entry.method, &entry.target) {
+                (EntryMethod::Post, Target::Type(t)) if entry.if_none_exist.is_some() => Some(*t),
+                (EntryMethod::Put, Target::Conditional(condition)) => Some(condition.resource_type),
+                _ => None,
+            }),
+        )
+        .await?;
     let mut order: Vec<usize> = (0..entries.len()).collect();
     order.sort_by_key(|&i| entries[i].method.processing_rank());
 

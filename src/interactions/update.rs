@@ -68,7 +68,10 @@ pub async fn update_conditional_resource(
 ) -> Result<Written> {
     let resource_type = condition.resource_type;
     // Without a match this creates: held until written, as for a conditional create.
-    let _guard = services.create_locks.acquire([resource_type]).await;
+    let _guard = services
+        .create_locks
+        .acquire(services.store.as_ref(), [resource_type])
+        .await?;
     let (id, if_match) = conditional_target(services, condition, &resource, if_match).await?;
     // So that a body without an id still compares equal to an unchanged current version.
     resource.insert("id".to_owned(), Value::String(id.as_str().to_owned()));

@@ -198,6 +198,24 @@ pub struct HistoryEntry {
     pub content: Option<Bytes>,
 }
 
+/// A lock held in the database (see `Store::lock_creates`); released when dropped.
+pub struct DatabaseLock {
+    /// Only held, for its `Drop`.
+    _guard: Option<Box<dyn Send + Sync>>,
+}
+
+impl DatabaseLock {
+    pub fn none() -> DatabaseLock {
+        DatabaseLock { _guard: None }
+    }
+
+    pub fn held(guard: impl Send + Sync + 'static) -> DatabaseLock {
+        DatabaseLock {
+            _guard: Some(Box::new(guard)),
+        }
+    }
+}
+
 /// The storage backend. Methods are object-safe (boxed futures) so the app holds an `Arc<dyn Store>`.
 pub trait Store: Send + Sync + 'static {
     /// `sqlite` or `postgresql`, for logs and the CapabilityStatement.
@@ -226,6 +244,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// How many versions the query's scope and filters cover (ignoring the cursor).
     fn history_total<'a>(&'a self, query: &'a HistoryQuery) -> BoxFuture<'a, Result<i64>>;
+
+    /// Locks shared by every server process on this database for conditional creates of
+    /// `types` (see `interactions::conditional::CreateLocks`), held until the guard drops.
+    /// Nothing by default: a SQLite database has one server process, whose own locks suffice.
+    fn lock_creates<'a>(&'a self, types: &'a [ResourceType]) -> BoxFuture<'a, Result<DatabaseLock>> {
+        let _ = types;
+        Box::pin(async { Ok(DatabaseLock::none()) })
+    }
 
     /// Succeeds when the database answers.
     fn ping(&self) -> BoxFuture<'_, Result<()>>;

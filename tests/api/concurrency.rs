@@ -240,3 +240,44 @@ async fn concurrent_transactions_with_one_if_none_exist_share_one_patient(app: T
         .json();
     assert_eq!(observations["total"], 8);
 }
+
+/// Two server processes on one PostgreSQL database (here two servers in this process, each with
+/// its own in-process locks): conditional creates sent to both still create once, through the
+/// database's advisory lock. SQLite admits one server per database, so this is PostgreSQL's alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conditional_creates_through_two_servers_on_one_postgres_database_create_once() {
+    let Some(app) = TestApp::spawn(crate::harness::Backend::Postgres).await else {
+        return;
+    };
+    let second = fhir_server::app::start(&fhir_server::config::ServeConfig::for_database(
+        app.database_url.clone(),
+    ))
+    .await
+    .unwrap();
+    let bases = [app.base.clone(), second.base_url.clone()];
+    let client = reqwest::Client::new();
+    let mut tasks = Vec::new();
+    for n in 0..WRITERS {
+        let url = format!("{}/Patient", bases[n % 2]);
+        let client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let body = json!({"resourceType": "Patient", "identifier": [{"system": "urn:mrn", "value": "66"}]});
+            let reply = client
+                .post(url)
+                .header("content-type", "application/fhir+json")
+                .header("if-none-exist", "identifier=urn:mrn|66")
+                .body(body.to_string())
+                .send()
+                .await
+                .unwrap();
+            reply.status().as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
+    assert_eq!(patient_ids(&app, "identifier=urn:mrn|66").await.len(), 1);
+    second.stop().await.unwrap();
+}

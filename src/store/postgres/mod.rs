@@ -16,8 +16,8 @@ use super::group::{self as store_group, BulkFailure};
 use super::index::{INDEX_TABLES, IndexPayload, insert_rows_sql};
 use super::sql::{self, Dialect, Sql, SqlValue};
 use super::{
-    BoxFuture, FoundResource, GroupWriteError, HistoryEntry, HistoryQuery, HistoryRow, Method, Store, StoredVersion,
-    WriteOp, Written, content_text, migrate, stamp_and_serialise,
+    BoxFuture, DatabaseLock, FoundResource, GroupWriteError, HistoryEntry, HistoryQuery, HistoryRow, Method, Store,
+    StoredVersion, WriteOp, Written, content_text, migrate, stamp_and_serialise,
 };
 use crate::error::{Error, Result};
 use crate::model::{Id, Instant, ResourceType, VersionId};
@@ -352,6 +352,42 @@ fn stored_version(version_id: i64, last_updated: DateTime<Utc>, content: Option<
     }
 }
 
+/// Session-level advisory locks held by one pooled connection. Dropping releases them: the
+/// connection unlocks on a task of its own and goes back to the pool; if unlocking fails it is
+/// closed instead, and the session's end releases the locks.
+struct AdvisoryLocks(Option<sqlx::pool::PoolConnection<sqlx::Postgres>>);
+
+impl Drop for AdvisoryLocks {
+    fn drop(&mut self) {
+        let Some(mut conn) = self.0.take() else { return };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // No runtime to unlock on: close the session, which releases its locks.
+            drop(conn.detach());
+            return;
+        };
+        runtime.spawn(async move {
+            if let Err(e) = sqlx::query("SELECT pg_advisory_unlock_all()").execute(&mut *conn).await {
+                tracing::warn!(error = %e, "could not release advisory locks; closing their connection");
+                drop(conn.detach());
+            }
+        });
+    }
+}
+
+/// The advisory lock key of conditional creates of `resource_type`: a stable 64-bit hash
+/// (FNV-1a) of a name of our own, so that it is the same in every server process.
+fn create_lock_key(resource_type: ResourceType) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in "fhir-server conditional create "
+        .bytes()
+        .chain(resource_type.as_str().bytes())
+    {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    i64::from_ne_bytes(hash.to_ne_bytes())
+}
+
 impl Store for PostgresStore {
     fn backend_name(&self) -> &'static str {
         "postgresql"
@@ -466,6 +502,23 @@ impl Store for PostgresStore {
         Box::pin(async move {
             let sql = sql::history_total(Dialect::Postgres, query);
             Ok(with_binds(&sql).fetch_one(&self.pool).await?.get(0))
+        })
+    }
+
+    fn lock_creates<'a>(&'a self, types: &'a [ResourceType]) -> BoxFuture<'a, Result<DatabaseLock>> {
+        Box::pin(async move {
+            if types.is_empty() {
+                return Ok(DatabaseLock::none());
+            }
+            let mut conn = self.pool.acquire().await?;
+            // In the order given (the caller sorts), so two holders of several cannot deadlock.
+            for resource_type in types {
+                sqlx::query("SELECT pg_advisory_lock($1)")
+                    .bind(create_lock_key(*resource_type))
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            Ok(DatabaseLock::held(AdvisoryLocks(Some(conn))))
         })
     }
 
