@@ -7,7 +7,8 @@
 //!   headers, and the mapping of domain errors to OperationOutcome responses.
 //! - [`interactions`]: one file per FHIR interaction (read, vread, create, update, delete,
 //!   patch, history, search, capabilities, transaction, batch) and operation (`$validate`, `$reindex`),
-//!   plus what they share: conditional matching (`conditional`), the entries of an incoming
+//!   plus what they share: conditional matching and the locks of conditional creates
+//!   (`conditional`), the entries of an incoming
 //!   Bundle (`bundle_request`), the rewriting of references between them (`bundle_references`),
 //!   the response Bundle (`bundle_response`), and what search needs from the store
 //!   (`value_set_lookup`, `search_parameters`); typed inputs, typed outcomes, no HTTP types.
@@ -20,7 +21,7 @@
 //! - [`search`]: the search engine's pure half: the parameter registry, index-row extraction,
 //!   one module per parameter type (`search::params`), and the pipeline query string →
 //!   resolved clauses (`query`, `request`) → SQL per dialect (`compile`), each clause as a set
-//!   or tested row by row as `plan` chooses from its measured size; the registry in force
+//!   or tested row by row as `plan` chooses from whether it is broad; the registry in force
 //!   with custom `SearchParameter`s (`custom`) and ValueSet expansion (`value_sets`). No database,
 //!   no user.
 //! - [`sql`]: SQL as values (text, numbered placeholders, typed binds) for SQLite or PostgreSQL.
