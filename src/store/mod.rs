@@ -142,6 +142,18 @@ impl From<sqlx::Error> for GroupWriteError {
 }
 
 impl Written {
+    /// Version 1 of a resource just created, written at `now`.
+    pub fn first_version(resource_type: ResourceType, id: Id, now: Instant, content: Bytes) -> Written {
+        Written {
+            resource_type,
+            id,
+            version_id: 1,
+            last_updated: now,
+            created: true,
+            content: Some(content),
+        }
+    }
+
     /// A version already stored, answered as the outcome of a write that wrote nothing (a
     /// conditional create that found its match, an update equal to the current version).
     pub fn existing(resource_type: ResourceType, id: Id, version: StoredVersion) -> Written {

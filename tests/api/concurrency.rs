@@ -155,22 +155,7 @@ async fn patient_ids(app: &TestApp, query: &str) -> Vec<String> {
 /// http.html#ccreate: one creates, every other finds it (`200`, same id). Without the server
 /// serialising conditional creates, several search before any writes and each creates one.
 async fn concurrent_conditional_creates_of_one_patient_create_it_once(app: TestApp) {
-    let app = Arc::new(app);
-    let mut tasks = Vec::new();
-    for _ in 0..WRITERS {
-        let app = app.clone();
-        tasks.push(tokio::spawn(async move {
-            let body = json!({"resourceType": "Patient", "identifier": [{"system": "urn:mrn", "value": "77"}]});
-            let reply = app
-                .post_with("Patient", &body, &[("if-none-exist", "identifier=urn:mrn|77")])
-                .await;
-            (reply.status, reply.json()["id"].as_str().unwrap().to_owned())
-        }));
-    }
-    let mut replies = Vec::new();
-    for task in tasks {
-        replies.push(task.await.unwrap());
-    }
+    let replies = racing_conditional_creates(std::slice::from_ref(&app.base), "77").await;
     assert_eq!(replies.iter().filter(|(s, _)| *s == 201).count(), 1, "{replies:?}");
     assert_eq!(
         replies.iter().filter(|(s, _)| *s == 200).count(),
@@ -180,6 +165,37 @@ async fn concurrent_conditional_creates_of_one_patient_create_it_once(app: TestA
     let ids = patient_ids(&app, "identifier=urn:mrn|77").await;
     assert_eq!(ids.len(), 1, "{ids:?}");
     assert!(replies.iter().all(|(_, id)| *id == ids[0]), "{replies:?}");
+}
+
+/// `WRITERS` conditional creates of the Patient with MRN `mrn` at once, sent to `bases` in turn:
+/// each reply's status and the id it names.
+async fn racing_conditional_creates(bases: &[String], mrn: &str) -> Vec<(u16, String)> {
+    let client = reqwest::Client::new();
+    let mut tasks = Vec::new();
+    for n in 0..WRITERS {
+        let url = format!("{}/Patient", bases[n % bases.len()]);
+        let client = client.clone();
+        let mrn = mrn.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let body = json!({"resourceType": "Patient", "identifier": [{"system": "urn:mrn", "value": mrn}]});
+            let reply = client
+                .post(url)
+                .header("content-type", "application/fhir+json")
+                .header("if-none-exist", format!("identifier=urn:mrn|{mrn}"))
+                .body(body.to_string())
+                .send()
+                .await
+                .unwrap();
+            let status = reply.status().as_u16();
+            let resource: serde_json::Value = reply.json().await.unwrap();
+            (status, resource["id"].as_str().unwrap().to_owned())
+        }));
+    }
+    let mut replies = Vec::new();
+    for task in tasks {
+        replies.push(task.await.unwrap());
+    }
+    replies
 }
 
 /// http.html#cond-update: no match creates, so racing conditional updates must create only once.
@@ -254,29 +270,8 @@ async fn conditional_creates_through_two_servers_on_one_postgres_database_create
     ))
     .await
     .unwrap();
-    let bases = [app.base.clone(), second.base_url.clone()];
-    let client = reqwest::Client::new();
-    let mut tasks = Vec::new();
-    for n in 0..WRITERS {
-        let url = format!("{}/Patient", bases[n % 2]);
-        let client = client.clone();
-        tasks.push(tokio::spawn(async move {
-            let body = json!({"resourceType": "Patient", "identifier": [{"system": "urn:mrn", "value": "66"}]});
-            let reply = client
-                .post(url)
-                .header("content-type", "application/fhir+json")
-                .header("if-none-exist", "identifier=urn:mrn|66")
-                .body(body.to_string())
-                .send()
-                .await
-                .unwrap();
-            reply.status().as_u16()
-        }));
-    }
-    let mut statuses = Vec::new();
-    for task in tasks {
-        statuses.push(task.await.unwrap());
-    }
+    let replies = racing_conditional_creates(&[app.base.clone(), second.base_url.clone()], "66").await;
+    let statuses: Vec<u16> = replies.iter().map(|(status, _)| *status).collect();
     assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
     assert_eq!(patient_ids(&app, "identifier=urn:mrn|66").await.len(), 1);
     second.stop().await.unwrap();

@@ -80,14 +80,7 @@ async fn apply(pool: &mut PgConnection, op: WriteOp) -> Result<Option<Written>> 
             if !insert_first_version(pool, resource_type, &id, now, &content, &payload, Method::Post).await? {
                 return Err(Error::conflict(format!("{resource_type}/{id} already exists")));
             }
-            Ok(Some(Written {
-                resource_type,
-                id,
-                version_id: 1,
-                last_updated: now,
-                created: true,
-                content: Some(content),
-            }))
+            Ok(Some(Written::first_version(resource_type, id, now, content)))
         }
         WriteOp::Update {
             resource_type,
@@ -104,14 +97,7 @@ async fn apply(pool: &mut PgConnection, op: WriteOp) -> Result<Option<Written>> 
                 let Some((version, deleted)) = current else {
                     let content = stamp_and_serialise(resource.clone(), &id, 1, now);
                     if insert_first_version(pool, resource_type, &id, now, &content, &payload, Method::Put).await? {
-                        return Ok(Some(Written {
-                            resource_type,
-                            id,
-                            version_id: 1,
-                            last_updated: now,
-                            created: true,
-                            content: Some(content),
-                        }));
+                        return Ok(Some(Written::first_version(resource_type, id, now, content)));
                     }
                     continue; // created by someone else meanwhile: update their version instead
                 };

@@ -402,14 +402,7 @@ async fn insert_first_version(
     .await
     .map_err(|e| unique_violation_as_conflict(e, resource_type, id))?;
     write_index_rows(conn, resource_type, id, &IndexPayload::from_rows(index), false).await?;
-    Ok(Written {
-        resource_type,
-        id: id.clone(),
-        version_id: 1,
-        last_updated: now,
-        created: true,
-        content: Some(content),
-    })
+    Ok(Written::first_version(resource_type, id.clone(), now, content))
 }
 
 async fn current_version(
