@@ -3,63 +3,13 @@
 //! components become rows of their own types, grouped by the element they came from; special
 //! parameters produce no rows.
 
+use super::index_row::{IndexRow, IndexValue};
 use super::params;
 use super::registry::{ParamType, Registry};
 use crate::fhirpath::{Context, Item};
 use crate::model::structure::fhirpath_model;
 use serde_json::Value;
 use std::sync::Arc;
-
-/// One indexed value of one search parameter.
-#[derive(Debug, Clone, PartialEq)]
-pub enum IndexValue {
-    /// `normalized`: lower case without accents, for the default starts-with match; `exact` as written.
-    String {
-        normalized: String,
-        exact: String,
-    },
-    /// `text` is a display or `CodeableConcept.text`, normalised as strings are, for `:text`.
-    Token {
-        system: Option<String>,
-        code: Option<String>,
-        text: Option<String>,
-    },
-    /// The half-open range `[low, high)` in microseconds since the epoch, from the value's precision.
-    Date {
-        low: i64,
-        high: i64,
-    },
-    /// A number as written; searches compare it with the range their value stands for.
-    Number {
-        value: f64,
-    },
-    Quantity {
-        value: f64,
-        system: Option<String>,
-        code: Option<String>,
-        unit: Option<String>,
-    },
-    /// `Type/id` references split; `url` is the reference as written (absolute URLs, canonicals).
-    Reference {
-        target_type: Option<String>,
-        target_id: Option<String>,
-        url: String,
-    },
-    Uri {
-        uri: String,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct IndexRow {
-    pub param: Arc<str>,
-    /// The key of (resource type, parameter code) in the index tables; see `registry::param_id`.
-    pub param_id: i64,
-    /// For a component of a composite parameter, which of the composite's items (within this
-    /// resource) the value came from; `None` for plain parameters.
-    pub group: Option<u32>,
-    pub value: IndexValue,
-}
 
 /// Every index row of `resource` by the built-in parameters, or an error naming the first
 /// parameter whose expression failed. No base URL is the server's own, so absolute references

@@ -7,6 +7,7 @@ pub mod compartments;
 pub mod compile;
 pub mod custom;
 pub mod extract;
+pub mod index_row;
 pub mod params;
 pub mod plan;
 pub mod query;
@@ -15,5 +16,6 @@ pub mod request;
 pub mod subset;
 pub mod value_sets;
 
-pub use extract::{IndexRow, IndexValue, index_rows, index_rows_for_write};
+pub use extract::{index_rows, index_rows_for_write};
+pub use index_row::{IndexRow, IndexValue};
 pub use registry::{ParamType, Registry, SearchParam};

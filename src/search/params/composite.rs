@@ -7,7 +7,8 @@
 
 use super::{ParseFailure, ValueMatch};
 use crate::fhirpath::{Context, Item};
-use crate::search::extract::{IndexRow, extract_value};
+use crate::search::extract::extract_value;
+use crate::search::index_row::IndexRow;
 use crate::search::registry::{Component, SearchParam, component_param_id};
 use crate::sql::{Sql, SqlValue};
 use serde_json::Value;

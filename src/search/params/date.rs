@@ -5,8 +5,8 @@
 
 use crate::fhirpath::Item;
 use crate::model::InstantRange;
-use crate::search::IndexValue;
 use crate::search::extract::primitive_text;
+use crate::search::index_row::IndexValue;
 use serde_json::Value;
 
 fn range(text: &str) -> Option<(i64, i64)> {

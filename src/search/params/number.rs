@@ -2,8 +2,8 @@
 //! `[1.45, 1.55)`, `100` is `[99.5, 100.5)`).
 
 use crate::fhirpath::Item;
-use crate::search::IndexValue;
 use crate::search::extract::primitive_text;
+use crate::search::index_row::IndexValue;
 
 /// `[low, high)` of a decimal written as `text`.
 pub fn precision_range(text: &str) -> Option<(f64, f64)> {

@@ -3,7 +3,7 @@
 //! (its currency as an ISO 4217 code).
 
 use crate::fhirpath::Item;
-use crate::search::IndexValue;
+use crate::search::index_row::IndexValue;
 use serde_json::Value;
 
 use super::text;

@@ -4,8 +4,8 @@
 
 use crate::fhirpath::Item;
 use crate::model::ResourceType;
-use crate::search::IndexValue;
 use crate::search::extract::primitive_text;
+use crate::search::index_row::IndexValue;
 
 use super::text;
 

@@ -3,8 +3,8 @@
 //! starts-with match and `:contains`.
 
 use crate::fhirpath::Item;
-use crate::search::IndexValue;
 use crate::search::extract::primitive_text;
+use crate::search::index_row::IndexValue;
 use serde_json::Value;
 use unicode_normalization::UnicodeNormalization;
 

@@ -8,7 +8,7 @@
 
 use super::ParseFailure;
 use super::string::{StringMatch, normalize};
-use crate::search::IndexValue;
+use crate::search::index_row::IndexValue;
 use serde_json::Value;
 use std::collections::BTreeSet;
 

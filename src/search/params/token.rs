@@ -2,8 +2,8 @@
 //! and bare codes from code, boolean, string, uri and id values; displays and texts kept for `:text`.
 
 use crate::fhirpath::Item;
-use crate::search::IndexValue;
 use crate::search::extract::primitive_text;
+use crate::search::index_row::IndexValue;
 use serde_json::{Map, Value};
 
 use super::string::normalize;
