@@ -3,10 +3,10 @@
 //! components become rows of their own types, grouped by the element they came from; special
 //! parameters produce no rows.
 
-use super::index_row::{IndexRow, IndexValue};
+use super::index_row::IndexRow;
 use super::params;
 use super::registry::{ParamType, Registry};
-use crate::fhirpath::{Context, Item};
+use crate::fhirpath::Context;
 use crate::model::structure::fhirpath_model;
 use serde_json::Value;
 use std::sync::Arc;
@@ -109,46 +109,16 @@ fn index_rows_with(
             })
         };
         for item in &items {
-            extract_value(param.kind, item, own_base, &mut push);
+            params::extract_value(param.kind, item, own_base, &mut push);
         }
     }
     Ok(rows)
 }
 
-/// The index values of one FHIRPath result item for a parameter of type `kind`.
-/// `own_base` is the server's base URL: absolute references under it point at resources here.
-pub(super) fn extract_value(kind: ParamType, item: &Item<'_>, own_base: &str, push: &mut impl FnMut(IndexValue)) {
-    match kind {
-        ParamType::String => params::string::extract(item, push),
-        ParamType::Token => params::token::extract(item, push),
-        ParamType::Date => params::date::extract(item, push),
-        ParamType::Number => params::number::extract(item, push),
-        ParamType::Quantity => params::quantity::extract(item, push),
-        ParamType::Reference => params::reference::extract(item, own_base, push),
-        ParamType::Uri => params::uri::extract(item, push),
-        ParamType::Composite | ParamType::Special => {}
-    }
-}
-
-/// The text of a primitive item (a string, code, uri, … node or a System string).
-pub(super) fn primitive_text<'a>(item: &'a Item<'_>) -> Option<std::borrow::Cow<'a, str>> {
-    match item {
-        Item::String(s) => Some(std::borrow::Cow::Borrowed(s.as_ref())),
-        Item::Node(node) => match node.value? {
-            Value::String(s) => Some(std::borrow::Cow::Borrowed(s.as_str())),
-            Value::Bool(b) => Some(std::borrow::Cow::Owned(b.to_string())),
-            Value::Number(n) => Some(std::borrow::Cow::Owned(n.to_string())),
-            _ => None,
-        },
-        Item::Boolean(b) => Some(std::borrow::Cow::Owned(b.to_string())),
-        Item::Integer(i) => Some(std::borrow::Cow::Owned(i.to_string())),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::search::index_row::IndexValue;
     use serde_json::json;
 
     fn rows_of(resource: Value, param: &str) -> Vec<IndexValue> {

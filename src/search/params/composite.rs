@@ -5,9 +5,8 @@
 //! from; a search joins the components' rows on (rid, group). So `8480-6$gt100` does not match an
 //! Observation whose systolic component is 90 and whose diastolic one is 120.
 
-use super::{ParseFailure, ValueMatch};
+use super::{ParseFailure, ValueMatch, extract_value};
 use crate::fhirpath::{Context, Item};
-use crate::search::extract::extract_value;
 use crate::search::index_row::IndexRow;
 use crate::search::registry::{Component, SearchParam, component_param_id};
 use crate::sql::{Sql, SqlValue};

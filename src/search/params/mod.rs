@@ -12,6 +12,8 @@ pub mod token;
 pub mod uri;
 
 use crate::fhirpath::Item;
+use crate::search::index_row::IndexValue;
+use crate::search::registry::ParamType;
 use serde_json::{Map, Value};
 
 /// The JSON object of a complex item, with its FHIR type when known.
@@ -24,6 +26,37 @@ pub(crate) fn object<'a>(item: &'a Item<'_>) -> Option<(&'a Map<String, Value>, 
 
 pub(crate) fn text(object: &Map<String, Value>, key: &str) -> Option<String> {
     object.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// The index values of one FHIRPath result item for a parameter of type `kind`.
+/// `own_base` is the server's base URL: absolute references under it point at resources here.
+pub(crate) fn extract_value(kind: ParamType, item: &Item<'_>, own_base: &str, push: &mut impl FnMut(IndexValue)) {
+    match kind {
+        ParamType::String => string::extract(item, push),
+        ParamType::Token => token::extract(item, push),
+        ParamType::Date => date::extract(item, push),
+        ParamType::Number => number::extract(item, push),
+        ParamType::Quantity => quantity::extract(item, push),
+        ParamType::Reference => reference::extract(item, own_base, push),
+        ParamType::Uri => uri::extract(item, push),
+        ParamType::Composite | ParamType::Special => {}
+    }
+}
+
+/// The text of a primitive item (a string, code, uri, … node or a System string).
+pub(crate) fn primitive_text<'a>(item: &'a Item<'_>) -> Option<std::borrow::Cow<'a, str>> {
+    match item {
+        Item::String(s) => Some(std::borrow::Cow::Borrowed(s.as_ref())),
+        Item::Node(node) => match node.value? {
+            Value::String(s) => Some(std::borrow::Cow::Borrowed(s.as_str())),
+            Value::Bool(b) => Some(std::borrow::Cow::Owned(b.to_string())),
+            Value::Number(n) => Some(std::borrow::Cow::Owned(n.to_string())),
+            _ => None,
+        },
+        Item::Boolean(b) => Some(std::borrow::Cow::Owned(b.to_string())),
+        Item::Integer(i) => Some(std::borrow::Cow::Owned(i.to_string())),
+        _ => None,
+    }
 }
 
 use crate::error::Error;
@@ -171,13 +204,12 @@ impl ValueMatch {
     /// Parses one (comma-free) value of a parameter of type `kind`; `targets` are a reference
     /// parameter's target types, `base_url` the server's base (both for references only).
     pub fn parse(
-        kind: crate::search::registry::ParamType,
+        kind: ParamType,
         value: &str,
         modifier: Option<&str>,
         targets: &[String],
         base_url: &str,
     ) -> Result<ValueMatch, ParseFailure> {
-        use crate::search::registry::ParamType;
         Ok(match kind {
             ParamType::String => ValueMatch::String(string::parse(value, modifier)?),
             ParamType::Token => ValueMatch::Token(token::parse(value, modifier)?),

@@ -1,8 +1,8 @@
 //! Number parameters: the range a number stands for by its written precision (`1.5` is
 //! `[1.45, 1.55)`, `100` is `[99.5, 100.5)`).
 
+use super::primitive_text;
 use crate::fhirpath::Item;
-use crate::search::extract::primitive_text;
 use crate::search::index_row::IndexValue;
 
 /// `[low, high)` of a decimal written as `text`.

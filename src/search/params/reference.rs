@@ -2,9 +2,9 @@
 //! relative `Type/id` (or an absolute URL ending in one), and kept as written; canonicals and uris
 //! (e.g. `Questionnaire` of a QuestionnaireResponse) as written.
 
+use super::primitive_text;
 use crate::fhirpath::Item;
 use crate::model::ResourceType;
-use crate::search::extract::primitive_text;
 use crate::search::index_row::IndexValue;
 
 use super::text;

@@ -2,8 +2,8 @@
 //! written (for `:exact`) and normalised (lower case, accents removed) for the default
 //! starts-with match and `:contains`.
 
+use super::primitive_text;
 use crate::fhirpath::Item;
-use crate::search::extract::primitive_text;
 use crate::search::index_row::IndexValue;
 use serde_json::Value;
 use unicode_normalization::UnicodeNormalization;

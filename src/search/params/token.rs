@@ -1,8 +1,8 @@
 //! Token parameters: `system|code` pairs from Coding, CodeableConcept, Identifier and ContactPoint,
 //! and bare codes from code, boolean, string, uri and id values; displays and texts kept for `:text`.
 
+use super::primitive_text;
 use crate::fhirpath::Item;
-use crate::search::extract::primitive_text;
 use crate::search::index_row::IndexValue;
 use serde_json::{Map, Value};
 

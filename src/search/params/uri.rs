@@ -1,7 +1,7 @@
 //! Uri parameters: the uri, url or canonical as written.
 
+use super::primitive_text;
 use crate::fhirpath::Item;
-use crate::search::extract::primitive_text;
 use crate::search::index_row::IndexValue;
 
 pub fn extract(item: &Item<'_>, push: &mut impl FnMut(IndexValue)) {
