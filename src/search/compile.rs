@@ -13,6 +13,10 @@ use super::params::token::TokenMatch;
 use super::plan::{Form, Plan};
 use super::query::Clause;
 use super::request::{Include, Page, SearchRequest, SortBy, SortKey, SortValueKind};
+use super::sql_parts::{
+    close_exists, push_by_rid, push_content_column, push_content_join, push_correlation, push_ints, push_param_ids,
+    push_type_condition,
+};
 use crate::error::Result;
 use crate::sql::{Dialect, Sql, SqlValue};
 use serde_json::Value;
@@ -281,21 +285,6 @@ fn push_filters(sql: &mut Sql, request: &SearchRequest, plan: &Plan) {
     }
 }
 
-fn push_type_condition(sql: &mut Sql, alias: &str, types: &[String]) {
-    if let [only] = types {
-        sql.push(alias).push(".type = ").bind(SqlValue::Text(only.clone()));
-        return;
-    }
-    sql.push(alias).push(".type IN (");
-    for (n, t) in types.iter().enumerate() {
-        if n > 0 {
-            sql.push(", ");
-        }
-        sql.bind(SqlValue::Text(t.clone()));
-    }
-    sql.push(")");
-}
-
 /// One clause on the resource aliased `alias`; `depth` keeps the aliases of nested chains apart.
 /// `form` chooses how clauses backed by index rows are written (see `Form`).
 fn push_clause(sql: &mut Sql, clause: &Clause, alias: &str, depth: usize, form: Form) {
@@ -377,15 +366,6 @@ fn push_membership(sql: &mut Sql, clause: &Clause, alias: &str, depth: usize, ne
         push_clause_rows(sql, clause, depth, Some(alias), form);
         close_exists(sql, form);
     }
-}
-
-/// Ends an `EXISTS (` subquery. For `Form::EachRow` on PostgreSQL, an `OFFSET 0` keeps the
-/// planner from turning the subquery into a join, so it runs once per candidate row.
-fn close_exists(sql: &mut Sql, form: Form) {
-    if form == Form::EachRow && sql.dialect == Dialect::Postgres {
-        sql.push(" OFFSET 0");
-    }
-    sql.push(")");
 }
 
 /// The index rows behind a clause, as a `SELECT` of the matching resources' rids (for `_has`,
@@ -550,43 +530,6 @@ fn push_clause_rows(sql: &mut Sql, clause: &Clause, depth: usize, correlate: Opt
         Clause::Id(_) | Clause::LastUpdated(_) | Clause::All(_) | Clause::Any(_) => {
             sql.push("SELECT NULL WHERE 1 = 0");
         }
-    }
-}
-
-/// On SQLite, a row-by-row test (`correlate`) reads the index table through its `(rid, param)`
-/// index. Left to itself, the planner may instead scan the value index for every row it tests,
-/// when its sampled statistics make the value look rare (see `store::sqlite`).
-pub fn push_by_rid(sql: &mut Sql, table: &str, correlate: Option<&str>) {
-    if correlate.is_some() && sql.dialect == Dialect::Sqlite {
-        sql.push("INDEXED BY ").push(table).push("_rid ");
-    }
-}
-
-fn push_correlation(sql: &mut Sql, column: &str, correlate: Option<&str>) {
-    if let Some(alias) = correlate {
-        sql.push(column).push(" = ").push(alias).push(".rid AND ");
-    }
-}
-
-fn push_param_ids(sql: &mut Sql, column: &str, ids: &[i64]) {
-    if let [only] = ids {
-        sql.push(column).push(" = ").bind(SqlValue::Int(*only));
-        return;
-    }
-    sql.push(column).push(" IN (");
-    push_ints(sql, ids);
-    sql.push(")");
-}
-
-fn push_ints(sql: &mut Sql, values: &[i64]) {
-    if values.is_empty() {
-        sql.push("NULL");
-    }
-    for (n, v) in values.iter().enumerate() {
-        if n > 0 {
-            sql.push(", ");
-        }
-        sql.bind(SqlValue::Int(*v));
     }
 }
 
@@ -852,47 +795,6 @@ fn push_order(sql: &mut Sql, alias: &str, keys: &[SortKey], names: &[String], ba
             .push(if descending { " DESC, " } else { " ASC, " });
     }
     sql.push(alias).push(if backwards { ".rid DESC" } else { ".rid ASC" });
-}
-
-/// The served JSON text of the row joined as `content`.
-fn push_content_column(sql: &mut Sql, content: &str) {
-    match sql.dialect {
-        Dialect::Sqlite => sql.push(content).push(".content"),
-        Dialect::Postgres => sql.push(content).push(".content::text"),
-    };
-}
-
-/// Joins the row holding the exact served text of `alias`'s current version as `content`: the
-/// resource row itself on SQLite, its history row on PostgreSQL (jsonb does not keep the text).
-fn push_content_join(sql: &mut Sql, alias: &str, content: &str) {
-    match sql.dialect {
-        Dialect::Sqlite => {
-            sql.push("JOIN resource ")
-                .push(content)
-                .push(" ON ")
-                .push(content)
-                .push(".rid = ")
-                .push(alias)
-                .push(".rid");
-        }
-        Dialect::Postgres => {
-            sql.push("JOIN resource_history ")
-                .push(content)
-                .push(" ON ")
-                .push(content)
-                .push(".type = ")
-                .push(alias)
-                .push(".type AND ")
-                .push(content)
-                .push(".id = ")
-                .push(alias)
-                .push(".id AND ")
-                .push(content)
-                .push(".version_id = ")
-                .push(alias)
-                .push(".version_id");
-        }
-    }
 }
 
 #[cfg(test)]

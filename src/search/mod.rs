@@ -13,6 +13,7 @@ pub mod plan;
 pub mod query;
 pub mod registry;
 pub mod request;
+mod sql_parts;
 pub mod subset;
 pub mod value_sets;
 

@@ -27,23 +27,14 @@ use super::query::Clause;
 use super::request::{SearchRequest, SortBy, SortKey};
 use crate::sql::Dialect;
 
+/// Defined in `sql_parts`, beside `close_exists` which writes it, so that leaf needs nothing from
+/// the plan.
+pub use super::sql_parts::Form;
+
 /// Index rows a clause must have to be called broad. Gathering this many rids as a set
 /// takes a few milliseconds; a page of twenty found row by row among resources of which at least
 /// this many match (of a million) takes a few thousand lookups.
 pub const SET_LIMIT: u32 = 5_000;
-
-/// How a clause backed by index rows is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Form {
-    /// `rid IN (SELECT rid …)`: every matching rid gathered once.
-    Set,
-    /// `EXISTS (… WHERE rid = r.rid)`, which PostgreSQL's planner turns into whichever join it
-    /// estimates cheapest.
-    Exists,
-    /// `EXISTS (…)` tested once per candidate row: on PostgreSQL fenced (`OFFSET 0`) so the
-    /// planner keeps it that way; on SQLite the plain form already runs so.
-    EachRow,
-}
 
 /// The form of each clause, and whether the default total is worth counting.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

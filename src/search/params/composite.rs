@@ -9,6 +9,7 @@ use super::{ParseFailure, ValueMatch, extract_value};
 use crate::fhirpath::{Context, Item};
 use crate::search::index_row::IndexRow;
 use crate::search::registry::{Component, SearchParam, component_param_id};
+use crate::search::sql_parts::push_by_rid;
 use crate::sql::{Sql, SqlValue};
 use serde_json::Value;
 use std::sync::Arc;
@@ -110,7 +111,7 @@ pub fn write_rids(
         return;
     };
     sql.push("SELECT c0.rid FROM ").push(first.table).push(" c0 ");
-    crate::search::compile::push_by_rid(sql, first.table, correlate);
+    push_by_rid(sql, first.table, correlate);
     sql.push("WHERE ");
     if let Some(alias) = correlate {
         sql.push("c0.rid = ").push(alias).push(".rid AND ");
