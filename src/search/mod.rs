@@ -8,6 +8,7 @@ pub mod compile;
 pub mod custom;
 pub mod extract;
 pub mod index_row;
+pub mod limits;
 pub mod params;
 pub mod plan;
 pub mod query;

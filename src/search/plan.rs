@@ -31,10 +31,8 @@ use crate::sql::Dialect;
 /// the plan.
 pub use super::sql_parts::Form;
 
-/// Index rows a clause must have to be called broad. Gathering this many rids as a set
-/// takes a few milliseconds; a page of twenty found row by row among resources of which at least
-/// this many match (of a million) takes a few thousand lookups.
-pub const SET_LIMIT: u32 = 5_000;
+/// Re-exported where the configuration and the interactions name it.
+pub use super::limits::SET_LIMIT;
 
 /// The form of each clause, and whether the default total is worth counting.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -3,32 +3,13 @@
 //! `_revinclude` — and the keyset page cursor (`_page_after` / `_page_before`, opaque to clients).
 
 use super::query::{Clause, Ignored, index_table, invalid_request, resolve_param};
+
+/// Re-exported where the application and the interactions name it.
+pub use super::limits::Limits;
 use super::registry::{ParamType, Registry, param_id};
 use crate::error::{Error, Result};
 use crate::model::ResourceType;
 use serde_json::Value;
-
-/// Page sizes: the default when `_count` is absent, and the largest honoured.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    pub default_count: u32,
-    pub max_count: u32,
-    /// Most matches counted for a default (`_total` not given) total; see `ServeConfig`.
-    pub default_total_limit: u32,
-    /// Index rows a clause may have and still be gathered as a set (see `search::plan`).
-    pub set_limit: u32,
-}
-
-impl Default for Limits {
-    fn default() -> Limits {
-        Limits {
-            default_count: 20,
-            max_count: 1000,
-            default_total_limit: 1000,
-            set_limit: super::plan::SET_LIMIT,
-        }
-    }
-}
 
 /// What a sort key orders by.
 #[derive(Debug, Clone, PartialEq)]
