@@ -7,12 +7,12 @@
 //! rows while writes happen. Content is joined last, for the page's rows only. Every page row
 //! carries its cursor (sort keys and rid as a JSON array) for the next and previous links.
 
-use super::params::ValueMatch;
 use super::params::date::write_point_condition;
 use super::params::token::TokenMatch;
+use super::params::{SortValueKind, ValueMatch};
 use super::plan::{Form, Plan};
 use super::query::Clause;
-use super::request::{Include, Page, SearchRequest, SortBy, SortKey, SortValueKind};
+use super::request::{Include, Page, SearchRequest, SortBy, SortKey};
 use super::sql_parts::{
     close_exists, push_by_rid, push_content_column, push_content_join, push_correlation, push_ints, push_param_ids,
     push_type_condition,

@@ -58,20 +58,6 @@ pub enum Clause {
     },
 }
 
-/// The index table of a parameter type, `None` for types not indexed in a table of their own.
-pub fn index_table(kind: ParamType) -> Option<&'static str> {
-    Some(match kind {
-        ParamType::String => "search_string",
-        ParamType::Token => "search_token",
-        ParamType::Date => "search_date",
-        ParamType::Number => "search_number",
-        ParamType::Quantity => "search_quantity",
-        ParamType::Reference => "search_reference",
-        ParamType::Uri => "search_uri",
-        ParamType::Composite | ParamType::Special => return None,
-    })
-}
-
 /// Why a parameter was left out of a search (without `handling=strict`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ignored {
@@ -196,7 +182,7 @@ pub fn resolve_param(
         (ParamType::Reference, Some("identifier")) => (ParamType::Token, None),
         other => other,
     };
-    let Some(table) = index_table(kind) else {
+    let Some(table) = params::type_index(kind).map(|index| index.table.name) else {
         return ignore(format!(
             "'{code}' is a {kind:?} parameter, which this server does not search yet"
         ));
@@ -294,7 +280,7 @@ fn resolve_text(
         let word_clauses = words
             .into_iter()
             .map(|word| Clause::Index {
-                table: "search_string",
+                table: params::string::TABLE.name,
                 param_ids: param_ids.clone(),
                 matches: vec![ValueMatch::String(word)],
                 negated: false,
@@ -318,7 +304,7 @@ fn resolve_composite(
     let (_, first) = defined[0];
     let mut components = Vec::new();
     for (k, component) in first.components.iter().enumerate() {
-        let Some(table) = index_table(component.kind) else {
+        let Some(table) = params::type_index(component.kind).map(|index| index.table.name) else {
             ignored.push(Ignored {
                 name: name.to_owned(),
                 reason: format!(

@@ -2,7 +2,8 @@
 //! search.html — `_sort`, `_count`, `_total`, `_summary`, `_elements`, `_include`,
 //! `_revinclude` — and the keyset page cursor (`_page_after` / `_page_before`, opaque to clients).
 
-use super::query::{Clause, Ignored, index_table, invalid_request, resolve_param};
+use super::params::{self, SortValueKind};
+use super::query::{Clause, Ignored, invalid_request, resolve_param};
 
 /// Re-exported where the application and the interactions name it.
 pub use super::limits::Limits;
@@ -23,14 +24,6 @@ pub enum SortBy {
         param_ids: Vec<i64>,
         kind: SortValueKind,
     },
-}
-
-/// The SQL type of a sort key, which decides how a cursor value is bound again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SortValueKind {
-    Text,
-    Int,
-    Real,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -281,22 +274,12 @@ fn sort_key(registry: &Registry, types: &[&str], key: &str) -> Option<SortKey> {
                 .iter()
                 .filter_map(|t| registry.get(t, code).map(|p| (*t, p.kind)))
                 .collect();
-            let kind = defined.first()?.1;
-            let (column, value_kind) = match kind {
-                ParamType::String => ("normalized", SortValueKind::Text),
-                ParamType::Token => ("code", SortValueKind::Text),
-                ParamType::Date if descending => ("high", SortValueKind::Int),
-                ParamType::Date => ("low", SortValueKind::Int),
-                ParamType::Number | ParamType::Quantity => ("value", SortValueKind::Real),
-                ParamType::Reference => ("url", SortValueKind::Text),
-                ParamType::Uri => ("uri", SortValueKind::Text),
-                ParamType::Composite | ParamType::Special => return None,
-            };
+            let index = params::type_index(defined.first()?.1)?;
             SortBy::Index {
-                table: index_table(kind)?,
-                column,
+                table: index.table.name,
+                column: index.sort.column(descending),
                 param_ids: defined.iter().map(|(t, _)| param_id(t, code)).collect(),
-                kind: value_kind,
+                kind: index.sort.kind,
             }
         }
     };

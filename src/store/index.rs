@@ -7,70 +7,9 @@ use crate::search::{IndexRow, IndexValue};
 use crate::sql::Dialect;
 use serde_json::{Value, json};
 
-/// An index table and its value columns with their PostgreSQL types (after `rid` and `param`).
-pub(crate) struct IndexTable {
-    pub name: &'static str,
-    pub columns: &'static [(&'static str, &'static str)],
-    /// The position in `columns` of the column the table's value index leads with (after `param`).
-    pub leading: usize,
-}
-
-/// The index tables, in the order of `IndexPayload::tables`.
-pub(crate) const INDEX_TABLES: [IndexTable; 7] = [
-    IndexTable {
-        name: "search_string",
-        columns: &[("normalized", "text"), ("exact", "text")],
-        leading: 0,
-    },
-    IndexTable {
-        name: "search_token",
-        columns: &[("system", "text"), ("code", "text"), ("text", "text")],
-        leading: 1,
-    },
-    IndexTable {
-        name: "search_date",
-        columns: &[("low", "bigint"), ("high", "bigint")],
-        leading: 0,
-    },
-    IndexTable {
-        name: "search_number",
-        columns: &[("value", "double precision")],
-        leading: 0,
-    },
-    IndexTable {
-        name: "search_quantity",
-        columns: &[
-            ("value", "double precision"),
-            ("system", "text"),
-            ("code", "text"),
-            ("unit", "text"),
-        ],
-        leading: 0,
-    },
-    IndexTable {
-        name: "search_reference",
-        columns: &[("target_type", "text"), ("target_id", "text"), ("url", "text")],
-        leading: 1,
-    },
-    IndexTable {
-        name: "search_uri",
-        columns: &[("uri", "text")],
-        leading: 0,
-    },
-];
-
-/// The position in `INDEX_TABLES` of the table that holds `value`.
-pub(crate) fn table_of(value: &IndexValue) -> usize {
-    match value {
-        IndexValue::String { .. } => 0,
-        IndexValue::Token { .. } => 1,
-        IndexValue::Date { .. } => 2,
-        IndexValue::Number { .. } => 3,
-        IndexValue::Quantity { .. } => 4,
-        IndexValue::Reference { .. } => 5,
-        IndexValue::Uri { .. } => 6,
-    }
-}
+/// The tables' descriptors live with their parameter types (`search::params`); the rest of the
+/// store names them here.
+pub(crate) use crate::search::params::{INDEX_TABLES, IndexTable, table_of};
 
 /// One column value of an index row, borrowed from it.
 pub(crate) enum Cell<'a> {

@@ -4,10 +4,26 @@
 //! schedule inside those limits does not count, as search.html says).
 
 use super::primitive_text;
+use super::{IndexTable, SortColumn, SortValueKind};
 use crate::fhirpath::Item;
 use crate::model::InstantRange;
 use crate::search::index_row::IndexValue;
 use serde_json::Value;
+
+/// Date rows: the range `[low, high)` in microseconds since the epoch.
+pub const TABLE: IndexTable = IndexTable {
+    name: "search_date",
+    columns: &[("low", "bigint"), ("high", "bigint")],
+    leading: 0,
+};
+
+/// Ascending by the earliest start of a resource's ranges, descending by the latest end: the
+/// extreme of each resource in the direction sorted.
+pub const SORT: SortColumn = SortColumn {
+    ascending: "low",
+    descending: "high",
+    kind: SortValueKind::Int,
+};
 
 fn range(text: &str) -> Option<(i64, i64)> {
     InstantRange::parse(text)

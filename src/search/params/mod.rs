@@ -1,5 +1,9 @@
-//! One module per search parameter type. Each turns FHIRPath results into index values here; the
-//! parsing of search values and the SQL predicate of each type join them in the same file.
+//! One module per search parameter type. Each holds everything about its type together: how
+//! FHIRPath results become index values, the index table that keeps them (name, columns with their
+//! PostgreSQL types, the column its value index leads with), the column `_sort` orders by, the
+//! parsing of search values and their SQL predicate. This file is the one place that dispatches on
+//! the parameter type (`ParamType`, `IndexValue`, `ValueMatch`) to those modules, and holds what
+//! the types share (prefixes, escaping, range scans).
 
 pub mod composite;
 pub mod date;
@@ -11,10 +15,89 @@ pub mod text;
 pub mod token;
 pub mod uri;
 
+use crate::error::Error;
 use crate::fhirpath::Item;
 use crate::search::index_row::IndexValue;
 use crate::search::registry::ParamType;
+use crate::sql::{Sql, SqlValue};
 use serde_json::{Map, Value};
+
+/// An index table and its value columns with their PostgreSQL types (after `rid` and `param`).
+pub struct IndexTable {
+    pub name: &'static str,
+    pub columns: &'static [(&'static str, &'static str)],
+    /// The position in `columns` of the column the table's value index leads with (after `param`).
+    pub leading: usize,
+}
+
+/// The SQL type of a sort key, which decides how a cursor value is bound again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortValueKind {
+    Text,
+    Int,
+    Real,
+}
+
+/// The index column `_sort` orders a parameter type by: a resource's key is the smallest value of
+/// `ascending` (ascending) or the largest of `descending` (descending).
+pub struct SortColumn {
+    pub ascending: &'static str,
+    pub descending: &'static str,
+    pub kind: SortValueKind,
+}
+
+impl SortColumn {
+    /// The column for a sort in this direction.
+    pub fn column(&self, descending: bool) -> &'static str {
+        if descending { self.descending } else { self.ascending }
+    }
+}
+
+/// Where a parameter type's values are kept, and how they sort.
+pub struct TypeIndex {
+    pub table: &'static IndexTable,
+    pub sort: &'static SortColumn,
+}
+
+/// The index table and sort column of a parameter type; `None` for the types without a table of
+/// their own (a composite's components are rows of their own types; special parameters have none).
+pub fn type_index(kind: ParamType) -> Option<TypeIndex> {
+    let (table, sort) = match kind {
+        ParamType::String => (&string::TABLE, &string::SORT),
+        ParamType::Token => (&token::TABLE, &token::SORT),
+        ParamType::Date => (&date::TABLE, &date::SORT),
+        ParamType::Number => (&number::TABLE, &number::SORT),
+        ParamType::Quantity => (&quantity::TABLE, &quantity::SORT),
+        ParamType::Reference => (&reference::TABLE, &reference::SORT),
+        ParamType::Uri => (&uri::TABLE, &uri::SORT),
+        ParamType::Composite | ParamType::Special => return None,
+    };
+    Some(TypeIndex { table, sort })
+}
+
+/// Every index table, in the order `table_of` numbers them (and `store` keeps a resource's rows).
+pub const INDEX_TABLES: [IndexTable; 7] = [
+    string::TABLE,
+    token::TABLE,
+    date::TABLE,
+    number::TABLE,
+    quantity::TABLE,
+    reference::TABLE,
+    uri::TABLE,
+];
+
+/// The position in `INDEX_TABLES` of the table that holds `value`.
+pub fn table_of(value: &IndexValue) -> usize {
+    match value {
+        IndexValue::String { .. } => 0,
+        IndexValue::Token { .. } => 1,
+        IndexValue::Date { .. } => 2,
+        IndexValue::Number { .. } => 3,
+        IndexValue::Quantity { .. } => 4,
+        IndexValue::Reference { .. } => 5,
+        IndexValue::Uri { .. } => 6,
+    }
+}
 
 /// The JSON object of a complex item, with its FHIR type when known.
 pub(crate) fn object<'a>(item: &'a Item<'_>) -> Option<(&'a Map<String, Value>, Option<&'a str>)> {
@@ -58,9 +141,6 @@ pub(crate) fn primitive_text<'a>(item: &'a Item<'_>) -> Option<std::borrow::Cow<
         _ => None,
     }
 }
-
-use crate::error::Error;
-use crate::sql::{Sql, SqlValue};
 
 /// A comparison prefix on number, date and quantity values (search.html#prefix).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -243,6 +323,60 @@ impl ValueMatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_value_goes_to_the_table_of_its_type() {
+        let values = [
+            (
+                ParamType::String,
+                IndexValue::String {
+                    normalized: String::new(),
+                    exact: String::new(),
+                },
+            ),
+            (
+                ParamType::Token,
+                IndexValue::Token {
+                    system: None,
+                    code: None,
+                    text: None,
+                },
+            ),
+            (ParamType::Date, IndexValue::Date { low: 0, high: 0 }),
+            (ParamType::Number, IndexValue::Number { value: 0.0 }),
+            (
+                ParamType::Quantity,
+                IndexValue::Quantity {
+                    value: 0.0,
+                    system: None,
+                    code: None,
+                    unit: None,
+                },
+            ),
+            (
+                ParamType::Reference,
+                IndexValue::Reference {
+                    target_type: None,
+                    target_id: None,
+                    url: String::new(),
+                },
+            ),
+            (ParamType::Uri, IndexValue::Uri { uri: String::new() }),
+        ];
+        for (kind, value) in values {
+            let index = type_index(kind).unwrap();
+            assert_eq!(INDEX_TABLES[table_of(&value)].name, index.table.name, "{kind:?}");
+            assert!(index.table.leading < index.table.columns.len());
+            for direction in [false, true] {
+                let column = index.sort.column(direction);
+                assert!(
+                    index.table.columns.iter().any(|(c, _)| *c == column),
+                    "{kind:?} sorts by {column}"
+                );
+            }
+        }
+        assert!(type_index(ParamType::Composite).is_none() && type_index(ParamType::Special).is_none());
+    }
 
     #[test]
     fn escaped_separators_stay_in_their_part() {

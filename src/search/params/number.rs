@@ -2,8 +2,23 @@
 //! `[1.45, 1.55)`, `100` is `[99.5, 100.5)`).
 
 use super::primitive_text;
+use super::{IndexTable, SortColumn, SortValueKind};
 use crate::fhirpath::Item;
 use crate::search::index_row::IndexValue;
+
+/// Number rows: the value as written, compared with the range a searched value stands for.
+pub const TABLE: IndexTable = IndexTable {
+    name: "search_number",
+    columns: &[("value", "double precision")],
+    leading: 0,
+};
+
+/// Sorted by the value.
+pub const SORT: SortColumn = SortColumn {
+    ascending: "value",
+    descending: "value",
+    kind: SortValueKind::Real,
+};
 
 /// `[low, high)` of a decimal written as `text`.
 pub fn precision_range(text: &str) -> Option<(f64, f64)> {

@@ -7,6 +7,27 @@ use crate::search::index_row::IndexValue;
 use serde_json::Value;
 
 use super::text;
+use super::{IndexTable, SortColumn, SortValueKind};
+
+/// Quantity rows: the value with its system, code and unit; the value index leads with the
+/// value, since a search always gives one and a unit only sometimes.
+pub const TABLE: IndexTable = IndexTable {
+    name: "search_quantity",
+    columns: &[
+        ("value", "double precision"),
+        ("system", "text"),
+        ("code", "text"),
+        ("unit", "text"),
+    ],
+    leading: 0,
+};
+
+/// Sorted by the value, whatever its unit.
+pub const SORT: SortColumn = SortColumn {
+    ascending: "value",
+    descending: "value",
+    kind: SortValueKind::Real,
+};
 
 pub fn extract(item: &Item<'_>, push: &mut impl FnMut(IndexValue)) {
     let Some((object, type_name)) = super::object(item) else {

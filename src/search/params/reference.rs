@@ -8,6 +8,22 @@ use crate::model::ResourceType;
 use crate::search::index_row::IndexValue;
 
 use super::text;
+use super::{IndexTable, SortColumn, SortValueKind};
+
+/// Reference rows. The value index leads with `target_id` (then `target_type`): a search by a
+/// bare id may not know the type, and chains, `_has` and `_include` join on the pair.
+pub const TABLE: IndexTable = IndexTable {
+    name: "search_reference",
+    columns: &[("target_type", "text"), ("target_id", "text"), ("url", "text")],
+    leading: 1,
+};
+
+/// Sorted by the reference as written.
+pub const SORT: SortColumn = SortColumn {
+    ascending: "url",
+    descending: "url",
+    kind: SortValueKind::Text,
+};
 
 /// `(type, id)` of `…/Type/id` or `…/Type/id/_history/n`.
 pub fn split(reference: &str) -> Option<(String, String)> {

@@ -3,10 +3,26 @@
 //! starts-with match and `:contains`.
 
 use super::primitive_text;
+use super::{IndexTable, SortColumn, SortValueKind};
 use crate::fhirpath::Item;
 use crate::search::index_row::IndexValue;
 use serde_json::Value;
 use unicode_normalization::UnicodeNormalization;
+
+/// String rows: the value normalised (searched by default and by `:contains`) and as written
+/// (`:exact`). The value index leads with `normalized`, so a starts-with search is a range scan.
+pub const TABLE: IndexTable = IndexTable {
+    name: "search_string",
+    columns: &[("normalized", "text"), ("exact", "text")],
+    leading: 0,
+};
+
+/// Sorted by the normalised text, so that case and accents do not split the order.
+pub const SORT: SortColumn = SortColumn {
+    ascending: "normalized",
+    descending: "normalized",
+    kind: SortValueKind::Text,
+};
 
 /// Lower case with accents removed: `Müller` → `muller`.
 pub fn normalize(text: &str) -> String {

@@ -8,6 +8,22 @@ use serde_json::{Map, Value};
 
 use super::string::normalize;
 use super::text;
+use super::{IndexTable, SortColumn, SortValueKind};
+
+/// Token rows. The value index leads with `code` (then `system`): a search nearly always names
+/// a code, often without its system.
+pub const TABLE: IndexTable = IndexTable {
+    name: "search_token",
+    columns: &[("system", "text"), ("code", "text"), ("text", "text")],
+    leading: 1,
+};
+
+/// Sorted by code.
+pub const SORT: SortColumn = SortColumn {
+    ascending: "code",
+    descending: "code",
+    kind: SortValueKind::Text,
+};
 
 fn coding(coding: &Map<String, Value>, push: &mut impl FnMut(IndexValue)) {
     push(IndexValue::Token {

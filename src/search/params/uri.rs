@@ -1,8 +1,23 @@
 //! Uri parameters: the uri, url or canonical as written.
 
 use super::primitive_text;
+use super::{IndexTable, SortColumn, SortValueKind};
 use crate::fhirpath::Item;
 use crate::search::index_row::IndexValue;
+
+/// Uri rows: the uri as written.
+pub const TABLE: IndexTable = IndexTable {
+    name: "search_uri",
+    columns: &[("uri", "text")],
+    leading: 0,
+};
+
+/// Sorted by the uri.
+pub const SORT: SortColumn = SortColumn {
+    ascending: "uri",
+    descending: "uri",
+    kind: SortValueKind::Text,
+};
 
 pub fn extract(item: &Item<'_>, push: &mut impl FnMut(IndexValue)) {
     if let Some(uri) = primitive_text(item) {
