@@ -11,11 +11,8 @@ use crate::error::{Error, Result};
 use crate::model::{ResourceType, outcome};
 use crate::search::compartments;
 use crate::search::compile;
-use crate::search::params::ValueMatch;
-use crate::search::params::reference::ReferenceMatch;
 use crate::search::plan::{self, Plan};
 use crate::search::query::Clause;
-use crate::search::registry::param_id;
 use crate::search::request::{self, Include, Page, SearchRequest, Summary, Total};
 use crate::search::subset;
 use crate::store::FoundResource;
@@ -258,25 +255,7 @@ fn resolve_scope(scope: &SearchScope) -> Result<(Vec<String>, String, Option<Cla
                     .map(str::to_owned)
                     .collect(),
             };
-            // A resource is in the compartment when one of its compartment parameters points at
-            // the compartment's resource. Ids are per type, so one IN list covers every type.
-            let mut param_ids = Vec::new();
-            for t in &types {
-                for code in compartments::params(compartment.as_str(), t).unwrap_or_default() {
-                    if crate::search::Registry::r4().get(t, code).is_some() {
-                        param_ids.push(param_id(t, code));
-                    }
-                }
-            }
-            let clause = Clause::Index {
-                table: "search_reference",
-                param_ids,
-                matches: vec![ValueMatch::Reference(ReferenceMatch::Local {
-                    target_type: Some(compartment.as_str().to_owned()),
-                    id: id.as_str().to_owned(),
-                })],
-                negated: false,
-            };
+            let clause = compartments::clause(compartment.as_str(), id.as_str(), &types);
             let path = match target {
                 Some(t) => format!("{compartment}/{id}/{t}"),
                 None => format!("{compartment}/{id}/*"),
