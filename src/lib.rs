@@ -18,12 +18,14 @@
 //!   (each backend's `group` module writes the rows), embedded migrations.
 //! - [`model`]: FHIR values valid by construction (`ResourceType`, `Id`, `Instant`, …) and the
 //!   OperationOutcome builder.
-//! - [`search`]: the search engine's pure half: the parameter registry, index-row extraction,
-//!   one module per parameter type (`search::params`), and the pipeline query string →
-//!   resolved clauses (`query`, `request`) → SQL per dialect (`compile`), each clause as a set
-//!   or tested row by row as `plan` chooses from whether it is broad; the registry in force
-//!   with custom `SearchParameter`s (`custom`) and ValueSet expansion (`value_sets`). No database,
-//!   no user.
+//! - [`search`]: the search engine's pure half, layered bottom-up: plain values (the parameter
+//!   registry, `index_row`, `limits`, the shared SQL pieces `sql_parts`); one module per parameter
+//!   type (`search::params`: extraction, index table and sort column, parsing, SQL predicate, with
+//!   the one dispatch on the type); index-row extraction (`extract`); and the pipeline query
+//!   string → resolved clauses (`query`, `request`) → SQL per dialect (`compile/`: clause, sort,
+//!   page, count, include), each clause as a set or tested row by row as `plan` chooses from
+//!   whether it is broad; compartments, the registry in force with custom `SearchParameter`s
+//!   (`custom`) and ValueSet expansion (`value_sets`). No database, no user; never imports `store`.
 //! - [`sql`]: SQL as values (text, numbered placeholders, typed binds) for SQLite or PostgreSQL.
 //! - [`fhirpath`]: FHIRPath parser and evaluator over FHIR JSON (a leaf: depends on nothing here).
 //! - [`patch`]: JSON Patch (RFC 6902) and FHIRPath Patch, applied to a copy of a resource; pure
@@ -34,7 +36,8 @@
 //!
 //! ## Dependency rules (never the other way)
 //! `http` → `interactions` → {`bundle`, `store`, `search`, `validate`, `patch`} → `model` → `error`;
-//! `store` → `search` (index rows) → `sql`; `fhirpath` and `xml` sit below them (`fhirpath`
+//! `store` → `search` (index rows and their tables) → `sql`; inside `search`, each module imports
+//! only the ones below it (see its layout). `fhirpath` and `xml` sit below them (`fhirpath`
 //! imports nothing from the crate).
 //! Nothing but `http` and `app` imports axum. `store` never sees a user, a scope or a request;
 //! `store::sqlite` and `store::postgres` never import each other.
