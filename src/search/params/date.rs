@@ -3,8 +3,7 @@
 //! their outer limits: the span of their events and of `repeat.boundsPeriod` together (the
 //! schedule inside those limits does not count, as search.html says).
 
-use super::primitive_text;
-use super::{IndexTable, SortColumn, SortValueKind};
+use super::{IndexTable, SortColumn, SortValueKind, primitive_text};
 use crate::fhirpath::Item;
 use crate::model::InstantRange;
 use crate::search::index_row::IndexValue;

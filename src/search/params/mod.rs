@@ -107,6 +107,7 @@ pub(crate) fn object<'a>(item: &'a Item<'_>) -> Option<(&'a Map<String, Value>, 
     }
 }
 
+/// The string at `key` of a JSON object, owned.
 pub(crate) fn text(object: &Map<String, Value>, key: &str) -> Option<String> {
     object.get(key).and_then(Value::as_str).map(str::to_owned)
 }

@@ -1,8 +1,7 @@
 //! Number parameters: the range a number stands for by its written precision (`1.5` is
 //! `[1.45, 1.55)`, `100` is `[99.5, 100.5)`).
 
-use super::primitive_text;
-use super::{IndexTable, SortColumn, SortValueKind};
+use super::{IndexTable, SortColumn, SortValueKind, primitive_text};
 use crate::fhirpath::Item;
 use crate::search::index_row::IndexValue;
 

@@ -6,8 +6,7 @@ use crate::fhirpath::Item;
 use crate::search::index_row::IndexValue;
 use serde_json::Value;
 
-use super::text;
-use super::{IndexTable, SortColumn, SortValueKind};
+use super::{IndexTable, SortColumn, SortValueKind, text};
 
 /// Quantity rows: the value with its system, code and unit; the value index leads with the
 /// value, since a search always gives one and a unit only sometimes.

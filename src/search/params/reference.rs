@@ -2,13 +2,11 @@
 //! relative `Type/id` (or an absolute URL ending in one), and kept as written; canonicals and uris
 //! (e.g. `Questionnaire` of a QuestionnaireResponse) as written.
 
-use super::primitive_text;
 use crate::fhirpath::Item;
 use crate::model::ResourceType;
 use crate::search::index_row::IndexValue;
 
-use super::text;
-use super::{IndexTable, SortColumn, SortValueKind};
+use super::{IndexTable, SortColumn, SortValueKind, primitive_text, text};
 
 /// Reference rows. The value index leads with `target_id` (then `target_type`): a search by a
 /// bare id may not know the type, and chains, `_has` and `_include` join on the pair.

@@ -2,8 +2,7 @@
 //! written (for `:exact`) and normalised (lower case, accents removed) for the default
 //! starts-with match and `:contains`.
 
-use super::primitive_text;
-use super::{IndexTable, SortColumn, SortValueKind};
+use super::{IndexTable, SortColumn, SortValueKind, primitive_text};
 use crate::fhirpath::Item;
 use crate::search::index_row::IndexValue;
 use serde_json::Value;

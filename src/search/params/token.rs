@@ -1,14 +1,12 @@
 //! Token parameters: `system|code` pairs from Coding, CodeableConcept, Identifier and ContactPoint,
 //! and bare codes from code, boolean, string, uri and id values; displays and texts kept for `:text`.
 
-use super::primitive_text;
 use crate::fhirpath::Item;
 use crate::search::index_row::IndexValue;
 use serde_json::{Map, Value};
 
 use super::string::normalize;
-use super::text;
-use super::{IndexTable, SortColumn, SortValueKind};
+use super::{IndexTable, SortColumn, SortValueKind, primitive_text, text};
 
 /// Token rows. The value index leads with `code` (then `system`): a search nearly always names
 /// a code, often without its system.

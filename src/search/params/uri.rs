@@ -1,7 +1,6 @@
 //! Uri parameters: the uri, url or canonical as written.
 
-use super::primitive_text;
-use super::{IndexTable, SortColumn, SortValueKind};
+use super::{IndexTable, SortColumn, SortValueKind, primitive_text};
 use crate::fhirpath::Item;
 use crate::search::index_row::IndexValue;
 
