@@ -1,10 +1,11 @@
 //! Wiring: open the store, build the shared state and router, and serve until shut down.
 //! `start` is what both `main` and the integration tests call, so tests exercise the real server.
 
+use crate::auth::SystemTask;
 use crate::config::ServeConfig;
 use crate::error::Result;
 use crate::http::{self, AppState, FHIR_BASE_PATH};
-use crate::interactions::{Services, capabilities};
+use crate::interactions::{Cx, Services, capabilities};
 use crate::model::Instant;
 use crate::store;
 use axum::serve::ListenerExt;
@@ -71,9 +72,7 @@ pub async fn build_state(config: &ServeConfig, base_url: &str) -> Result<AppStat
         cache_bytes: config.cache_mib.saturating_mul(1024 * 1024),
     };
     let store = store::open(&config.database_url, &options).await?;
-    let search_parameters = crate::search::custom::SearchParameters::default();
-    search_parameters.replace(crate::interactions::search_parameters::load(store.as_ref(), base_url).await?);
-    let capability = capabilities::CapabilityCache::new(
+    let capability_statement = capabilities::CapabilityCache::new(
         base_url,
         store.backend_name(),
         Instant::now(),
@@ -83,24 +82,30 @@ pub async fn build_state(config: &ServeConfig, base_url: &str) -> Result<AppStat
             capabilities::ConditionalDelete::Single
         },
     );
-    Ok(AppState {
-        services: Services {
-            search_parameters: Arc::new(search_parameters),
-            reindex_jobs: Arc::default(),
-            update_always_versions: config.update_always_versions,
-            conditional_delete_multiple: config.conditional_delete_multiple,
-            bundle_max_entries: config.bundle_max_entries,
-            create_locks: Arc::default(),
-            store,
-            base_url: base_url.into(),
-            search_limits: crate::search::request::Limits {
-                default_count: config.search_default_count.min(config.search_max_count),
-                max_count: config.search_max_count,
-                default_total_limit: config.search_default_total_limit,
-                set_limit: config.search_set_limit,
-            },
+    let services = Arc::new(Services {
+        search_parameters: Arc::default(),
+        reindex_jobs: Arc::default(),
+        update_always_versions: config.update_always_versions,
+        conditional_delete_multiple: config.conditional_delete_multiple,
+        bundle_max_entries: config.bundle_max_entries,
+        create_locks: Arc::default(),
+        store,
+        base_url: base_url.into(),
+        search_limits: crate::search::request::Limits {
+            default_count: config.search_default_count.min(config.search_max_count),
+            max_count: config.search_max_count,
+            default_total_limit: config.search_default_total_limit,
+            set_limit: config.search_set_limit,
         },
-        capability_statement: Arc::new(capability),
+        capability_statement,
+    });
+    // The stored SearchParameters join the built-in ones before the first request.
+    let loading = Cx::system(services.clone(), SystemTask::SearchParameterLoad);
+    services
+        .search_parameters
+        .replace(crate::interactions::search_parameters::load(&loading).await?);
+    Ok(AppState {
+        services,
         max_body_bytes: config.max_body_bytes,
     })
 }

@@ -12,6 +12,13 @@ use std::fmt;
 pub enum ErrorKind {
     /// 400: the request or resource is malformed.
     Invalid,
+    /// 401: no credentials, or credentials that do not prove who the caller is (a missing,
+    /// malformed, expired or revoked token).
+    Unauthorized,
+    /// 403: the caller is known but may not do this (a scope that does not cover the type or
+    /// interaction). Never used where the answer would tell whether a resource exists: a read the
+    /// caller may not see is a `NotFound`.
+    Forbidden,
     /// 404: no such resource, version, route or type.
     NotFound,
     /// 410: the resource was deleted.
@@ -28,6 +35,9 @@ pub enum ErrorKind {
     PayloadTooLarge,
     /// 415: the body is not in a format we accept.
     UnsupportedMediaType,
+    /// 400 with issue code `too-costly`: a request the server refuses to carry out because of what
+    /// it would cost (too many parameters, includes that fan out too far, chains too deep).
+    TooCostly,
     /// 422: the request is well-formed but cannot be carried out on this resource (a patch
     /// whose `test` fails or whose path finds nothing).
     Unprocessable,
@@ -43,7 +53,9 @@ impl ErrorKind {
     /// The HTTP status code of this kind of error.
     pub fn http_status(self) -> u16 {
         match self {
-            ErrorKind::Invalid => 400,
+            ErrorKind::Invalid | ErrorKind::TooCostly => 400,
+            ErrorKind::Unauthorized => 401,
+            ErrorKind::Forbidden => 403,
             ErrorKind::NotFound => 404,
             ErrorKind::Gone => 410,
             ErrorKind::Conflict => 409,
@@ -74,6 +86,11 @@ pub enum IssueCode {
     Conflict,
     TooLong,
     TooCostly,
+    /// Security: the caller could not be authenticated (`login`), its credentials expired
+    /// (`expired`), or it may not do what it asked (`forbidden`).
+    Login,
+    Expired,
+    Forbidden,
     Exception,
     Transient,
     Informational,
@@ -93,6 +110,9 @@ impl IssueCode {
             IssueCode::Conflict => "conflict",
             IssueCode::TooLong => "too-long",
             IssueCode::TooCostly => "too-costly",
+            IssueCode::Login => "login",
+            IssueCode::Expired => "expired",
+            IssueCode::Forbidden => "forbidden",
             IssueCode::Exception => "exception",
             IssueCode::Transient => "transient",
             IssueCode::Informational => "informational",
@@ -190,6 +210,21 @@ impl Error {
 
     pub fn conflict(diagnostics: impl Into<String>) -> Self {
         Error::new(ErrorKind::Conflict, IssueCode::Conflict, diagnostics)
+    }
+
+    /// 401: the caller is not authenticated; `code` is `login` or `expired`.
+    pub fn unauthorized(code: IssueCode, diagnostics: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Unauthorized, code, diagnostics)
+    }
+
+    /// 403: the caller may not do this.
+    pub fn forbidden(diagnostics: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Forbidden, IssueCode::Forbidden, diagnostics)
+    }
+
+    /// 400 `too-costly`: the request would cost more than the server carries out.
+    pub fn too_costly(diagnostics: impl Into<String>) -> Self {
+        Error::new(ErrorKind::TooCostly, IssueCode::TooCostly, diagnostics)
     }
 
     pub fn not_implemented(diagnostics: impl Into<String>) -> Self {

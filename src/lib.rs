@@ -3,16 +3,24 @@
 //! ## Layout
 //! - [`config`]: command line and environment settings.
 //! - [`app`]: wiring — opens the store, builds the router, serves; `start` is used by tests too.
-//! - [`http`]: the only module that knows axum: routes under `/fhir/R4`, content negotiation,
-//!   headers, and the mapping of domain errors to OperationOutcome responses.
-//! - [`interactions`]: one file per FHIR interaction (read, vread, create, update, delete,
-//!   patch, history, search, capabilities, transaction, batch) and operation (`$validate`, `$reindex`),
-//!   plus what they share: conditional matching and the locks of conditional creates
-//!   (`conditional`), the entries of an incoming
-//!   Bundle (`bundle_request`), the rewriting of references between them (`bundle_references`),
-//!   the response Bundle (`bundle_response`), and what search needs from the store
-//!   (`value_set_lookup`, `search_parameters`); typed inputs, typed outcomes, no HTTP types.
-//! - [`bundle`]: Bundles the server writes (history, searchset, transaction- and batch-response).
+//! - [`http`]: the only module that knows axum: the front door to `/fhir/R4` (`door`: an HTTP
+//!   request as a typed request), content negotiation, headers, request ids, the responses to
+//!   typed outcomes (`respond`), and the mapping of domain errors to OperationOutcome responses.
+//! - [`auth`]: who is asking (`Caller`): anonymous while authorization is off, or the server
+//!   itself (`System`) for work it does on its own.
+//! - [`interactions`]: the one request path and the interactions on it. A URL is routed
+//!   (`route`, shared by HTTP and Bundle entries) into a typed `request::Request`, which
+//!   `dispatch::dispatch` runs in a request context (`context::Cx`: services, caller, request
+//!   id) and answers with a typed `outcome::Outcome`, serialised at the edge. One file per FHIR
+//!   interaction (read, vread, create, update, delete, patch, history, search, capabilities,
+//!   transaction, batch) and operation (`$validate`, `$reindex`), plus what they share:
+//!   conditional matching, conditional references and the locks of conditional creates
+//!   (`conditional`), the entries of an incoming Bundle as requests (`bundle_request`, the
+//!   second front door), the rewriting of references between them (`bundle_references`), the
+//!   response Bundle (`bundle_response`), and what search needs from the store
+//!   (`value_set_lookup`, `search_parameters`). No HTTP types.
+//! - [`bundle`]: Bundles the server writes (history, searchset, transaction- and batch-response);
+//!   searchsets and history pages as typed values (`Searchset`, `HistoryPage`) until the edge.
 //! - [`store`]: the versioned store — `Store` trait, `sqlite` and `postgres` implementations,
 //!   shared SQL in `store::sql`, bulk writes of a transaction's group planned in `store::group`
 //!   (each backend's `group` module writes the rows), embedded migrations.
@@ -35,7 +43,7 @@
 //! - [`error`]: the domain `Error` (a category plus OperationOutcome issues).
 //!
 //! ## Dependency rules (never the other way)
-//! `http` → `interactions` → {`bundle`, `store`, `search`, `validate`, `patch`} → `model` → `error`;
+//! `http` → `interactions` → {`auth`, `bundle`, `store`, `search`, `validate`, `patch`} → `model` → `error`;
 //! `store` → `search` (index rows and their tables) → `sql`; inside `search`, each module imports
 //! only the ones below it (see its layout). `fhirpath` and `xml` sit below them (`fhirpath`
 //! imports nothing from the crate).
@@ -43,6 +51,7 @@
 //! `store::sqlite` and `store::postgres` never import each other.
 
 pub mod app;
+pub mod auth;
 pub mod bundle;
 pub mod config;
 pub mod definitions;

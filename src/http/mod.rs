@@ -1,9 +1,12 @@
-//! The HTTP surface, and the only module that knows axum: routes under `/fhir/R4`, content
-//! negotiation, headers, request ids, and the mapping of domain errors to OperationOutcome
-//! responses. Handlers parse the request, call one interaction, and shape its outcome.
+//! The HTTP surface, and the only module that knows axum: the front door to the FHIR base
+//! (`door`: an HTTP request as a typed `Request`), content negotiation, headers, request ids, the
+//! responses to typed outcomes (`respond`), and the mapping of domain errors to OperationOutcome
+//! responses. Routing inside the FHIR base is `interactions::route`'s, shared with Bundle entries.
 
+mod door;
 mod handlers;
 pub mod negotiate;
+mod respond;
 pub mod response;
 
 use crate::error::{Error, ErrorKind, IssueCode};
@@ -13,64 +16,35 @@ use axum::extract::Request;
 use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get};
+use std::sync::Arc;
 use tracing::Instrument;
+
+pub use door::request_of;
 
 /// Everything a handler needs, cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    pub services: Services,
-    /// The CapabilityStatement, serialised once per set of search parameters.
-    pub capability_statement: std::sync::Arc<crate::interactions::capabilities::CapabilityCache>,
+    pub services: Arc<Services>,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
 }
+
+/// The id of a request (`X-Request-Id`), set by the `request_id` middleware for the handlers.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
 
 /// The FHIR base path every FHIR route lives under.
 pub const FHIR_BASE_PATH: &str = "/fhir/R4";
 
 pub fn router(state: AppState) -> Router {
-    let fhir = Router::new()
-        .route("/metadata", get(handlers::capabilities))
-        .route("/", get(handlers::search_system).post(handlers::bundle))
-        .route("/_search", post(handlers::search_system_post))
-        .route("/_history", get(handlers::history_system))
-        .route("/{type}/_search", post(handlers::search_type_post))
-        .route("/{type}/{id}/{compartment_type}", get(handlers::search_compartment))
-        .route(
-            "/{type}",
-            get(handlers::search_type)
-                .post(handlers::create)
-                .put(handlers::update_conditional)
-                .delete(handlers::delete_conditional)
-                .patch(handlers::patch_conditional),
-        )
-        .route("/{type}/_history", get(handlers::history_type))
-        .route(
-            "/$reindex",
-            post(handlers::reindex_system).get(handlers::reindex_status),
-        )
-        .route("/{type}/$reindex", post(handlers::reindex_type))
-        .route("/{type}/$validate", post(handlers::validate_type))
-        .route("/{type}/{id}/$validate", post(handlers::validate_instance))
-        .route(
-            "/{type}/{id}",
-            get(handlers::read)
-                .put(handlers::update)
-                .delete(handlers::delete)
-                .patch(handlers::patch),
-        )
-        .route("/{type}/{id}/_history", get(handlers::history_instance))
-        .route("/{type}/{id}/_history/{vid}", get(handlers::vread));
     Router::new()
         .route("/health", get(handlers::health))
         .route("/health/ready", get(handlers::ready))
-        // System search is `GET [base]?…`; some clients write the base with a trailing slash.
-        .route(
-            &format!("{FHIR_BASE_PATH}/"),
-            get(handlers::search_system).post(handlers::bundle),
-        )
-        .nest(FHIR_BASE_PATH, fhir)
+        // Some clients write the base with a trailing slash (`GET [base]/?…`).
+        .route(FHIR_BASE_PATH, any(handlers::fhir))
+        .route(&format!("{FHIR_BASE_PATH}/"), any(handlers::fhir))
+        .route(&format!("{FHIR_BASE_PATH}/{{*path}}"), any(handlers::fhir))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(request_id))
@@ -189,6 +163,8 @@ async fn request_id(request: Request, next: Next) -> Response {
         .is_ok_and(|format| format.xml);
     let span =
         tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
+    let mut request = request;
+    request.extensions_mut().insert(RequestId(id.clone()));
     let mut response = next.run(request).instrument(span.clone()).await;
     span.in_scope(|| tracing::debug!(status = response.status().as_u16(), "response"));
     if is_plain_error(&response) {

@@ -1,11 +1,10 @@
 //! Reading what the client asked for: response format (`Accept`, `_format`, `_pretty`), request
-//! body format (`Content-Type`), `Prefer`, and the conditional headers (`If-Match`,
-//! `If-None-Match`, `If-Modified-Since`).
+//! body format (`Content-Type`), `Prefer`, and `If-Match`.
 
 use crate::error::{Error, ErrorKind, IssueCode, Result};
-use crate::model::{Instant, VersionId};
+use crate::model::VersionId;
 use axum::http::HeaderMap;
-use axum::http::header::{ACCEPT, CONTENT_TYPE, IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH};
+use axum::http::header::{ACCEPT, CONTENT_TYPE, IF_MATCH};
 
 pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
 pub const PLAIN_JSON: &str = "application/json; charset=utf-8";
@@ -198,21 +197,6 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<VersionId>> {
     })
 }
 
-/// Whether `If-None-Match` names `current` (or is `*`). `None` when the header is absent.
-pub fn if_none_match_hits(headers: &HeaderMap, current: VersionId) -> Option<bool> {
-    let text = headers.get(IF_NONE_MATCH)?.to_str().unwrap_or_default();
-    Some(
-        text.split(',')
-            .any(|tag| tag.trim() == "*" || parse_etag(tag) == Some(current)),
-    )
-}
-
-/// Whether the resource is unchanged since `If-Modified-Since`. `None` when absent or unparsable.
-pub fn not_modified_since(headers: &HeaderMap, last_updated: Instant) -> Option<bool> {
-    let since = Instant::parse_http_date(headers.get(IF_MODIFIED_SINCE)?.to_str().ok()?)?;
-    Some(last_updated.whole_seconds() <= since)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,16 +256,10 @@ mod tests {
     }
 
     #[test]
-    fn etags_weak_strong_and_malformed() {
+    fn if_match_takes_weak_and_strong_tags_and_refuses_malformed_ones() {
         assert_eq!(if_match(&headers(&[("if-match", "W/\"3\"")])).unwrap(), Some(3));
         assert_eq!(if_match(&headers(&[("if-match", "\"4\"")])).unwrap(), Some(4));
         assert!(if_match(&headers(&[("if-match", "3")])).is_err());
-        assert_eq!(
-            if_none_match_hits(&headers(&[("if-none-match", "W/\"1\", W/\"2\"")]), 2),
-            Some(true)
-        );
-        assert_eq!(if_none_match_hits(&headers(&[("if-none-match", "*")]), 9), Some(true));
-        assert_eq!(if_none_match_hits(&headers(&[]), 9), None);
     }
 
     #[test]

@@ -6,25 +6,63 @@ use crate::error::{Error, ErrorKind, IssueCode, Result};
 use crate::model::{ResourceType, id::is_valid_id};
 use serde_json::{Map, Value};
 
+/// A resource that passed the checks of a write's body (`valid_resource`): only such a resource
+/// can be in a `Request` to create or update. Two are equal when their JSON is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidResource(Map<String, Value>);
+
+impl ValidResource {
+    pub fn as_map(&self) -> &Map<String, Value> {
+        &self.0
+    }
+
+    /// For rewriting the references of a Bundle entry, which keeps the resource valid: a
+    /// reference becomes another reference of the same form.
+    pub fn as_map_mut(&mut self) -> &mut Map<String, Value> {
+        &mut self.0
+    }
+
+    pub fn into_map(self) -> Map<String, Value> {
+        self.0
+    }
+}
+
 /// Parses `body` as a resource of type `expected` and validates it against the R4 definitions;
 /// a failure lists every problem found.
-pub fn parse_valid_resource(body: &[u8], expected: ResourceType) -> Result<Map<String, Value>> {
+pub fn parse_valid_resource(body: &[u8], expected: ResourceType) -> Result<ValidResource> {
     valid_resource(parse_object(body)?, expected)
 }
 
 /// `resource` checked as the body of a write of `expected` is: the checks no write may skip,
 /// then validation against the R4 definitions.
-pub fn valid_resource(resource: Map<String, Value>, expected: ResourceType) -> Result<Map<String, Value>> {
+pub fn valid_resource(resource: Map<String, Value>, expected: ResourceType) -> Result<ValidResource> {
     check_resource(&resource, expected)?;
     let resource = Value::Object(resource);
     crate::validate::validate(&resource)?;
     match resource {
-        Value::Object(map) => Ok(map),
+        Value::Object(map) => Ok(ValidResource(map)),
         _ => unreachable!("wrapped an object just above"),
     }
 }
 
-/// Parses `body` as a resource of type `expected`: the checks no write may skip, before validation.
+/// The body of `PUT [type]/[id]` must carry the URL's id (http.html#update): a missing or
+/// different `id` is a `400` at `[type].id`.
+pub fn check_update_id(resource: &ValidResource, resource_type: ResourceType, url_id: &str) -> Result<()> {
+    match resource.as_map().get("id") {
+        Some(Value::String(body_id)) if body_id == url_id => Ok(()),
+        Some(Value::String(body_id)) => Err(Error::invalid(format!(
+            "the resource's id '{body_id}' does not match the id '{url_id}' in the URL"
+        ))
+        .at(format!("{resource_type}.id"))),
+        _ => Err(Error::new(
+            ErrorKind::Invalid,
+            IssueCode::Required,
+            format!("an update must carry the resource's id ('{url_id}') in the body"),
+        )
+        .at(format!("{resource_type}.id"))),
+    }
+}
+
 /// The search-index rows of a resource about to be written, computed once here so the store can
 /// write them in the same transaction as the version.
 pub fn with_index_rows(

@@ -1,92 +1,17 @@
 //! The entries of a transaction or batch Bundle as requests — R4 http.html#transaction and
-//! bundle.html: each entry's `request` (method, url, `ifMatch`, `ifNoneExist`, …) parsed and
-//! checked, with its resource validated like the body of the same REST interaction. The
-//! transaction and batch interactions act on these; neither re-reads the JSON.
+//! bundle.html. Each entry is the second front door to the one request path: its `request.method`
+//! and `request.url` are routed by `route::route`, as an HTTP request's are, and the rest of the
+//! typed `Request` comes from the entry (its `resource`, `ifMatch`, `ifNoneExist`, …) through
+//! `EntryDoor`. Resources are validated here, like the body of the same REST interaction, on every
+//! core at once; the transaction and batch interactions act on the requests, never on the JSON.
 
-use super::conditional::Condition;
+use super::body::ValidResource;
+use super::request::{Door, IfNoneMatch, ReadConditions, Request};
+use super::route::{self, Route, Verb};
 use crate::error::{Error, ErrorKind, IssueCode, Result};
 use crate::model::{Instant, ResourceType, VersionId, parse_etag};
 use crate::patch::Patch;
 use serde_json::{Map, Value};
-
-/// The HTTP verb of an entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum EntryMethod {
-    Delete,
-    Post,
-    Put,
-    Patch,
-    Get,
-    Head,
-}
-
-impl EntryMethod {
-    fn parse(text: &str) -> Option<EntryMethod> {
-        Some(match text {
-            "GET" => EntryMethod::Get,
-            "HEAD" => EntryMethod::Head,
-            "POST" => EntryMethod::Post,
-            "PUT" => EntryMethod::Put,
-            "DELETE" => EntryMethod::Delete,
-            "PATCH" => EntryMethod::Patch,
-            _ => return None,
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EntryMethod::Get => "GET",
-            EntryMethod::Head => "HEAD",
-            EntryMethod::Post => "POST",
-            EntryMethod::Put => "PUT",
-            EntryMethod::Delete => "DELETE",
-            EntryMethod::Patch => "PATCH",
-        }
-    }
-
-    /// The order a transaction processes entries in (http.html#trules): deletes, then creates,
-    /// then updates and patches, then reads.
-    pub fn processing_rank(self) -> u8 {
-        match self {
-            EntryMethod::Delete => 0,
-            EntryMethod::Post => 1,
-            EntryMethod::Put | EntryMethod::Patch => 2,
-            EntryMethod::Get | EntryMethod::Head => 3,
-        }
-    }
-
-    pub fn is_read(self) -> bool {
-        matches!(self, EntryMethod::Get | EntryMethod::Head)
-    }
-}
-
-/// What an entry's `request.url` names, relative to the server base.
-#[derive(Debug, Clone)]
-pub enum Target {
-    /// `Patient` (a create, or a search with an empty query).
-    Type(ResourceType),
-    /// `Patient?identifier=…`: a search, or the condition of a conditional update or delete.
-    Conditional(Condition),
-    /// `Patient/123`.
-    Instance(ResourceType, String),
-    /// `Patient/123/_history/2`.
-    Version(ResourceType, String, String),
-    /// `?_type=…` or the base itself: a system search.
-    System(String),
-    /// `_history`, `Patient/_history`, `Patient/123/_history`, with the query.
-    History {
-        resource_type: Option<ResourceType>,
-        id: Option<String>,
-        query: String,
-    },
-    /// `Patient/123/Observation` or `Patient/123/*`: a compartment search, with the query.
-    Compartment {
-        compartment: ResourceType,
-        id: String,
-        target: Option<ResourceType>,
-        query: String,
-    },
-}
 
 /// One entry of the Bundle, as a request.
 #[derive(Debug, Clone)]
@@ -94,25 +19,21 @@ pub struct EntryRequest {
     /// Position in `Bundle.entry`.
     pub index: usize,
     pub full_url: Option<String>,
-    pub method: EntryMethod,
+    pub verb: Verb,
     /// `request.url` as given.
     pub url: String,
-    pub target: Target,
-    /// For POST and PUT: the resource, validated. For PATCH, once a transaction has applied the
-    /// patch: the patched resource.
-    pub resource: Option<Map<String, Value>>,
-    /// For PATCH: the patch (the entry's `Parameters` or `Binary`).
-    pub patch: Option<Patch>,
-    pub if_match: Option<VersionId>,
-    pub if_none_exist: Option<String>,
-    pub if_none_match: Option<String>,
-    pub if_modified_since: Option<Instant>,
+    pub request: Request,
 }
 
 impl EntryRequest {
     /// The error `e` as this entry's failure.
     pub fn fail(&self, e: Error) -> Error {
         e.in_entry(self.index, self.full_url.as_deref())
+    }
+
+    /// A HEAD entry is answered as its GET, without the body.
+    pub fn is_head(&self) -> bool {
+        self.verb == Verb::Head
     }
 }
 
@@ -181,12 +102,14 @@ pub fn parse_bundle(
     Ok((kind, parsed))
 }
 
-fn parse_entry(index: usize, entry: Value) -> Result<EntryRequest> {
+/// One entry as a request; its problems name it (`Bundle.entry[n]`, with its `fullUrl`).
+pub fn parse_entry(index: usize, entry: Value) -> Result<EntryRequest> {
     let Value::Object(mut entry) = entry else {
         return Err(Error::structure("a Bundle entry must be an object").in_entry(index, None));
     };
     let full_url = entry.get("fullUrl").and_then(Value::as_str).map(str::to_owned);
     let fail = |e: Error| e.in_entry(index, full_url.as_deref());
+    let resource = entry.remove("resource");
     let request = match entry.get("request") {
         Some(Value::Object(request)) => request,
         _ => {
@@ -202,7 +125,7 @@ fn parse_entry(index: usize, entry: Value) -> Result<EntryRequest> {
     };
     let text = |name: &str| request.get(name).and_then(Value::as_str).map(str::to_owned);
     let method_text = text("method").unwrap_or_default();
-    let method = EntryMethod::parse(&method_text).ok_or_else(|| {
+    let verb = Verb::parse(&method_text).ok_or_else(|| {
         fail(Error::new(
             ErrorKind::Invalid,
             IssueCode::Value,
@@ -216,7 +139,6 @@ fn parse_entry(index: usize, entry: Value) -> Result<EntryRequest> {
             "the entry's request has no url",
         ))
     })?;
-    let target = parse_target(&url).map_err(fail)?;
     let if_match = match text("ifMatch") {
         None => None,
         Some(tag) => Some(parse_etag(&tag).ok_or_else(|| {
@@ -237,96 +159,42 @@ fn parse_entry(index: usize, entry: Value) -> Result<EntryRequest> {
                 .start,
         )),
     };
-    let if_none_exist = text("ifNoneExist");
-    let if_none_match = text("ifNoneMatch");
-    let resource = match (method, entry.remove("resource")) {
-        (EntryMethod::Post | EntryMethod::Put | EntryMethod::Patch, Some(Value::Object(resource))) => Some(resource),
-        (EntryMethod::Post | EntryMethod::Put | EntryMethod::Patch, Some(_)) => {
-            return Err(fail(Error::structure("the entry's resource must be a JSON object")));
-        }
-        (EntryMethod::Post | EntryMethod::Put | EntryMethod::Patch, None) => {
-            return Err(fail(Error::new(
-                ErrorKind::Invalid,
-                IssueCode::Required,
-                format!("a {method_text} entry needs a resource"),
-            )));
-        }
-        (_, other) => other.and_then(|v| match v {
-            Value::Object(map) => Some(map),
-            _ => None,
-        }),
+    let mut door = EntryDoor {
+        verb,
+        resource,
+        if_match,
+        if_none_exist: text("ifNoneExist"),
+        conditions: ReadConditions {
+            if_none_match: text("ifNoneMatch").map(|tags| IfNoneMatch::parse(&tags)),
+            if_modified_since,
+        },
     };
-    let parsed = EntryRequest {
+    let request = route_entry(verb, &url)
+        .and_then(|route| Request::build(route, &mut door))
+        .map_err(fail)?;
+    Ok(EntryRequest {
         index,
         full_url,
-        method,
+        verb,
         url,
-        target,
-        resource,
-        patch: None,
-        if_match,
-        if_none_exist,
-        if_none_match,
-        if_modified_since,
-    };
-    check_entry(parsed)
+        request,
+    })
 }
 
-/// `request.url` relative to the base: `Patient`, `Patient/1`, `Patient?…`, `Patient/1/_history/2`.
-/// An absolute URL is taken as relative to its last two or four segments, since a client may
-/// write our own base in front.
-fn parse_target(url: &str) -> Result<Target> {
-    let (path, query) = match url.split_once('?') {
-        Some((path, query)) => (path, Some(query)),
-        None => (url, None),
-    };
-    let path = strip_base(path);
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let type_of = |name: &str| {
-        ResourceType::parse(name).ok_or_else(|| {
-            Error::new(
-                ErrorKind::Invalid,
-                IssueCode::NotSupported,
-                format!("request.url '{url}': '{name}' is not a FHIR R4 resource type"),
-            )
-        })
-    };
-    let query_text = query.unwrap_or_default().to_owned();
-    match (segments.as_slice(), query) {
-        ([], query) => Ok(Target::System(query.unwrap_or_default().to_owned())),
-        (["_history"], _) => Ok(Target::History {
-            resource_type: None,
-            id: None,
-            query: query_text,
-        }),
-        ([t, "_history"], _) => Ok(Target::History {
-            resource_type: Some(type_of(t)?),
-            id: None,
-            query: query_text,
-        }),
-        ([t, id, "_history"], _) => Ok(Target::History {
-            resource_type: Some(type_of(t)?),
-            id: Some((*id).to_owned()),
-            query: query_text,
-        }),
-        ([t], Some(query)) => Ok(Target::Conditional(Condition::new(type_of(t)?, query))),
-        ([t], None) => Ok(Target::Type(type_of(t)?)),
-        ([t, id], _) => Ok(Target::Instance(type_of(t)?, (*id).to_owned())),
-        ([t, id, "_history", version], _) => Ok(Target::Version(type_of(t)?, (*id).to_owned(), (*version).to_owned())),
-        ([t, id, target], _) => Ok(Target::Compartment {
-            compartment: type_of(t)?,
-            id: (*id).to_owned(),
-            target: if *target == "*" { None } else { Some(type_of(target)?) },
-            query: query_text,
-        }),
-        _ => Err(Error::new(
+/// `request.url` routed like the same URL over HTTP. An absolute URL is taken as relative to its
+/// first segment that names a resource type, since a client may write our own base in front. A
+/// Bundle inside a Bundle and `$reindex` are refused: they are not interactions on a resource.
+fn route_entry(verb: Verb, url: &str) -> Result<Route> {
+    let (path, query) = url.split_once('?').unwrap_or((url, ""));
+    let route = route::route(verb, strip_base(path), query)?;
+    if matches!(route, Route::Bundle | Route::Reindex(_)) {
+        return Err(Error::new(
             ErrorKind::Invalid,
             IssueCode::NotSupported,
-            format!(
-                "request.url '{url}' is not a form this server processes in a Bundle ([type], [type]/[id], [type]?[query], [type]/[id]/_history/[vid], _history, [type]/[id]/[type])"
-            ),
-        )),
+            format!("{} {url} is not supported inside a Bundle", verb.as_str()),
+        ));
     }
+    Ok(route)
 }
 
 /// The part of an absolute URL after its FHIR base: from the first segment that is a resource
@@ -345,54 +213,80 @@ fn strip_base(path: &str) -> &str {
     ""
 }
 
-/// The checks that need method, target and resource together.
-fn check_entry(mut entry: EntryRequest) -> Result<EntryRequest> {
-    let fail = |e: Error| e.in_entry(entry.index, entry.full_url.as_deref());
-    match (entry.method, &entry.target) {
-        (EntryMethod::Post, Target::Type(resource_type))
-        | (EntryMethod::Put, Target::Conditional(Condition { resource_type, .. })) => {
-            let resource_type = *resource_type;
-            let resource = entry.resource.take().unwrap_or_default();
-            entry.resource = Some(super::body::valid_resource(resource, resource_type).map_err(fail)?);
+/// What an entry supplies besides its URL: its `resource` and the elements of its `request`.
+struct EntryDoor {
+    verb: Verb,
+    resource: Option<Value>,
+    if_match: Option<VersionId>,
+    if_none_exist: Option<String>,
+    conditions: ReadConditions,
+}
+
+impl EntryDoor {
+    /// The entry's resource, which the route needs.
+    fn take_resource(&mut self) -> Result<Map<String, Value>> {
+        match self.resource.take() {
+            Some(Value::Object(resource)) => Ok(resource),
+            Some(_) => Err(Error::structure("the entry's resource must be a JSON object")),
+            None => Err(Error::new(
+                ErrorKind::Invalid,
+                IssueCode::Required,
+                format!("a {} entry needs a resource", self.verb.as_str()),
+            )),
         }
-        (EntryMethod::Put, Target::Instance(resource_type, id)) => {
-            let resource_type = *resource_type;
-            let mut resource = entry.resource.take().unwrap_or_default();
+    }
+}
+
+impl Door for EntryDoor {
+    /// In a Bundle the URL carries the id of an update, so a resource without one takes it; a
+    /// different one is refused.
+    fn resource(&mut self, resource_type: ResourceType, url_id: Option<&str>) -> Result<ValidResource> {
+        let mut resource = self.take_resource()?;
+        if let Some(id) = url_id {
             match resource.get("id") {
                 None => {
-                    resource.insert("id".to_owned(), Value::String(id.clone()));
+                    resource.insert("id".to_owned(), Value::String(id.to_owned()));
                 }
                 Some(Value::String(body_id)) if body_id == id => {}
                 Some(body_id) => {
-                    return Err(fail(
-                        Error::invalid(format!(
-                            "the resource's id {body_id} does not match the id '{id}' in request.url"
-                        ))
-                        .at(format!("{resource_type}.id")),
-                    ));
+                    return Err(Error::invalid(format!(
+                        "the resource's id {body_id} does not match the id '{id}' in request.url"
+                    ))
+                    .at(format!("{resource_type}.id")));
                 }
             }
-            entry.resource = Some(super::body::valid_resource(resource, resource_type).map_err(fail)?);
         }
-        (EntryMethod::Delete, Target::Instance(..) | Target::Conditional(_)) => {}
-        (EntryMethod::Get | EntryMethod::Head, _) => {}
-        (EntryMethod::Patch, Target::Instance(..) | Target::Conditional(_)) => {
-            let document = entry.resource.take().unwrap_or_default();
-            entry.patch = Some(Patch::from_entry_resource(&document).map_err(fail)?);
-        }
-        (method, _) => {
-            return Err(fail(Error::new(
-                ErrorKind::Invalid,
-                IssueCode::NotSupported,
-                format!(
-                    "{} is not an interaction on request.url '{}'",
-                    method.as_str(),
-                    entry.url
-                ),
-            )));
-        }
+        super::body::valid_resource(resource, resource_type)
     }
-    Ok(entry)
+
+    fn patch(&mut self) -> Result<Patch> {
+        Patch::from_entry_resource(&self.take_resource()?)
+    }
+
+    fn body(&mut self) -> Result<Map<String, Value>> {
+        self.take_resource()
+    }
+
+    /// An entry has no form body: `POST …/_search` in a Bundle searches by its URL's query.
+    fn search_form(&mut self) -> Result<Vec<(String, String)>> {
+        Ok(Vec::new())
+    }
+
+    fn if_match(&self) -> Result<Option<VersionId>> {
+        Ok(self.if_match)
+    }
+
+    fn if_none_exist(&self) -> Result<Option<String>> {
+        Ok(self.if_none_exist.clone())
+    }
+
+    fn read_conditions(&self) -> Result<ReadConditions> {
+        Ok(self.conditions.clone())
+    }
+
+    fn strict_handling(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]
@@ -405,37 +299,27 @@ mod tests {
     }
 
     #[test]
-    fn parses_targets_relative_and_absolute() {
-        assert!(matches!(parse_target("Patient").unwrap(), Target::Type(_)));
-        assert!(matches!(parse_target("Patient/1").unwrap(), Target::Instance(_, id) if id == "1"));
-        assert!(matches!(parse_target("http://x/fhir/R4/Patient/1").unwrap(), Target::Instance(_, id) if id == "1"));
-        assert!(matches!(parse_target("Patient/1/_history/3").unwrap(), Target::Version(_, _, v) if v == "3"));
-        assert!(matches!(parse_target("Patient?name=a").unwrap(), Target::Conditional(c) if c.query.len() == 1));
-        assert!(matches!(parse_target("?_type=Patient").unwrap(), Target::System(q) if q == "_type=Patient"));
-        assert!(parse_target("Nope/1").is_err());
-        assert!(parse_target("Patient/1/x/y/z").is_err());
-        assert!(
-            matches!(parse_target("_history?_count=2").unwrap(), Target::History { resource_type: None, id: None, query } if query == "_count=2")
+    fn entry_urls_route_relative_and_absolute() {
+        use super::super::search::SearchScope;
+        let patient = ResourceType::parse("Patient").unwrap();
+        assert_eq!(
+            route_entry(Verb::Get, "Patient/1").unwrap(),
+            Route::Read(patient, "1".into())
+        );
+        assert_eq!(
+            route_entry(Verb::Get, "http://x/fhir/R4/Patient/1").unwrap(),
+            Route::Read(patient, "1".into()),
+            "our own base (or another) in front"
         );
         assert!(matches!(
-            parse_target("Patient/_history").unwrap(),
-            Target::History {
-                resource_type: Some(_),
-                id: None,
-                ..
-            }
+            route_entry(Verb::Get, "?_type=Patient").unwrap(),
+            Route::Search { scope: SearchScope::System, query, .. } if query == vec![("_type".to_owned(), "Patient".to_owned())]
         ));
-        assert!(
-            matches!(parse_target("Patient/1/_history").unwrap(), Target::History { id: Some(id), .. } if id == "1")
-        );
-        assert!(
-            matches!(parse_target("Patient/1/Observation?code=x").unwrap(), Target::Compartment { target: Some(_), query, .. } if query == "code=x")
-        );
-        assert!(matches!(
-            parse_target("Patient/1/*").unwrap(),
-            Target::Compartment { target: None, .. }
-        ));
-        assert!(parse_target("Patient/1/Nope").is_err());
+        assert!(route_entry(Verb::Get, "Nope/1").is_err());
+        for refused in [(Verb::Post, "/"), (Verb::Post, "Patient/$reindex")] {
+            let e = route_entry(refused.0, refused.1).unwrap_err();
+            assert_eq!(e.issues[0].code, IssueCode::NotSupported, "{refused:?}");
+        }
     }
 
     #[test]

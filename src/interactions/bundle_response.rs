@@ -1,14 +1,14 @@
 //! The answer to a transaction or batch: a `transaction-response` or `batch-response` Bundle with
 //! one entry per request entry, in the same order (bundle.html#transaction-response), each with
 //! `response.status`, `location`, `etag` and `lastModified`, and the resource, an
-//! OperationOutcome, or nothing, as the client's `Prefer: return=` asks.
+//! OperationOutcome, or nothing, as the client's `Prefer: return=` asks. The interactions answer a
+//! typed `BundleOutcome`; `to_json` makes the Bundle at the edge.
 
-use super::Services;
 use super::bundle_request::BundleKind;
+use super::outcome::{Outcome, ResourceVersion};
 use crate::bundle::{self, BundleEntry, EntryResponse};
-use crate::error::{Error, Result};
-use crate::model::{Instant, VersionId, outcome};
-use crate::store::Written;
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::outcome;
 use bytes::Bytes;
 use serde_json::value::RawValue;
 
@@ -20,69 +20,84 @@ pub enum EntryReturn {
     OperationOutcome,
 }
 
+/// A transaction's or batch's outcome: one per entry, in request order.
+#[derive(Debug)]
+pub struct BundleOutcome {
+    pub kind: BundleKind,
+    pub entries: Vec<EntryOutcome>,
+}
+
 /// How one entry turned out.
 #[derive(Debug)]
-pub enum EntryOutcome {
-    /// A create or update wrote `Written` (or, for a conditional create that matched or an
-    /// update equal to the current version, found it): `201` when it came into existence.
-    Written(Written),
-    /// A delete: the tombstones written (none when there was nothing to delete).
-    Deleted(Vec<Written>),
-    /// A read (GET/HEAD): the resource or searchset, with its version when it has one.
-    Read {
-        body: Option<Bytes>,
-        version: Option<(VersionId, Instant)>,
-    },
-    /// A conditional read whose resource is unchanged.
-    NotModified { version: VersionId, last_updated: Instant },
-    /// The entry failed (a batch only: a failed transaction answers with one OperationOutcome).
-    Failed(Error),
+pub struct EntryOutcome {
+    /// A HEAD entry: answered as its GET, without the body.
+    pub head: bool,
+    /// The entry's outcome, or why it failed (in a batch; a failed transaction answers with one
+    /// OperationOutcome, but a read entry that fails after the commit carries its error).
+    pub outcome: Result<Outcome>,
 }
 
-/// The response Bundle for `outcomes`, in request order.
-pub fn serialise(
-    services: &Services,
-    kind: BundleKind,
-    outcomes: &[EntryOutcome],
-    prefer: EntryReturn,
-) -> Result<Bytes> {
-    // Bodies that entries embed must outlive the entries borrowing them.
-    let mut owned: Vec<Option<Box<RawValue>>> = Vec::with_capacity(outcomes.len());
-    for outcome in outcomes {
-        owned.push(body_of(outcome, prefer)?);
+impl BundleOutcome {
+    /// The response Bundle; `base_url` makes `fullUrl`s and `location`s.
+    pub fn to_json(&self, base_url: &str, prefer: EntryReturn) -> Result<Bytes> {
+        // Bodies that entries embed must outlive the entries borrowing them.
+        let mut owned: Vec<Option<Box<RawValue>>> = Vec::with_capacity(self.entries.len());
+        for entry in &self.entries {
+            owned.push(body_of(entry, base_url, prefer)?);
+        }
+        let entries: Vec<BundleEntry> = self
+            .entries
+            .iter()
+            .zip(&owned)
+            .map(|(entry, body)| response_entry(base_url, &entry.outcome, prefer, body.as_deref()))
+            .collect();
+        bundle::serialise(self.kind.response_type(), None, &[], &entries)
     }
-    let entries: Vec<BundleEntry> = outcomes
-        .iter()
-        .zip(&owned)
-        .map(|(outcome, body)| entry(services, outcome, prefer, body.as_deref()))
-        .collect();
-    bundle::serialise(kind.response_type(), None, &[], &entries)
 }
 
-fn body_of(outcome: &EntryOutcome, prefer: EntryReturn) -> Result<Option<Box<RawValue>>> {
+/// The resource an entry's answer carries, if any.
+fn body_of(entry: &EntryOutcome, base_url: &str, prefer: EntryReturn) -> Result<Option<Box<RawValue>>> {
     let raw = |bytes: &[u8]| bundle::raw_json(bytes).map(|r| Some(r.to_owned()));
+    let Ok(outcome) = &entry.outcome else {
+        return Ok(None);
+    };
+    if entry.head {
+        return Ok(None);
+    }
     match outcome {
-        EntryOutcome::Written(w) if prefer == EntryReturn::Representation => match &w.content {
+        Outcome::Saved { version, .. } if prefer == EntryReturn::Representation => match &version.content {
             Some(content) => raw(content),
             None => Ok(None),
         },
-        EntryOutcome::Read { body: Some(body), .. } => raw(body),
-        _ => Ok(None),
+        Outcome::Saved { .. } | Outcome::Deleted { .. } | Outcome::NotModified { .. } => Ok(None),
+        Outcome::Version(version) => version.content.as_deref().map_or(Ok(None), raw),
+        Outcome::Capabilities(json) => raw(json),
+        Outcome::Searchset(searchset) => raw(&searchset.to_json(base_url)?),
+        Outcome::History(page) => raw(&page.to_json(base_url)?),
+        Outcome::OperationOutcome(value) => raw(&serde_json::to_vec(value).expect("a Value serialises")),
+        Outcome::ReindexJobs(jobs) => {
+            raw(&serde_json::to_vec(&super::operation_reindex::status_parameters(jobs)).expect("a Value serialises"))
+        }
+        Outcome::ReindexStarted(_) | Outcome::Bundle(_) => Err(Error::internal(
+            "a Bundle entry cannot start a re-index or hold a Bundle",
+        )),
     }
 }
 
-fn entry<'a>(
-    services: &Services,
-    outcome: &EntryOutcome,
+fn response_entry<'a>(
+    base_url: &str,
+    outcome: &Result<Outcome>,
     prefer: EntryReturn,
     body: Option<&'a RawValue>,
 ) -> BundleEntry<'a> {
-    let base = &services.base_url;
-    let version_response = |status: &str, w: &Written| EntryResponse {
+    let version_response = |status: &str, v: &ResourceVersion| EntryResponse {
         status: status.to_owned(),
-        location: Some(format!("{base}/{}/{}/_history/{}", w.resource_type, w.id, w.version_id)),
-        etag: Some(format!("W/\"{}\"", w.version_id)),
-        last_modified: Some(w.last_updated.to_fhir()),
+        location: Some(format!(
+            "{base_url}/{}/{}/_history/{}",
+            v.resource_type, v.id, v.version_id
+        )),
+        etag: Some(format!("W/\"{}\"", v.version_id)),
+        last_modified: Some(v.last_updated.to_fhir()),
         outcome: None,
     };
     let information = |message: String| {
@@ -90,60 +105,74 @@ fn entry<'a>(
             .then(|| RawValue::from_string(outcome::information(message).to_string()).ok())
             .flatten()
     };
+    let with_body = |response: EntryResponse| {
+        let mut entry = BundleEntry::response(response);
+        entry.resource = body;
+        entry
+    };
     match outcome {
-        EntryOutcome::Written(w) => {
-            let (status, verb) = if w.created {
+        Ok(Outcome::Saved { version, created }) => {
+            let (status, verb) = if *created {
                 ("201 Created", "created")
             } else {
                 ("200 OK", "updated")
             };
-            let mut response = version_response(status, w);
+            let mut response = version_response(status, version);
             response.outcome = information(format!(
-                "{}/{} {verb} as version {}",
-                w.resource_type, w.id, w.version_id
+                "{} {verb} as version {}",
+                version.reference(),
+                version.version_id
             ));
             BundleEntry {
-                full_url: Some(format!("{base}/{}/{}", w.resource_type, w.id)),
+                full_url: Some(format!("{base_url}/{}", version.reference())),
                 resource: body,
                 search: None,
                 request: None,
                 response: Some(response),
             }
         }
-        EntryOutcome::Deleted(deleted) => {
-            let mut response = match deleted.as_slice() {
-                [w] => version_response("204 No Content", w),
+        Ok(Outcome::Deleted { tombstones, .. }) => {
+            let mut response = match tombstones.as_slice() {
+                [v] => version_response("204 No Content", v),
                 _ => EntryResponse::status("204 No Content"),
             };
             response.location = None;
-            response.outcome = information(match deleted.as_slice() {
+            response.outcome = information(match tombstones.as_slice() {
                 [] => "nothing to delete; nothing changed".to_owned(),
-                [w] => format!("{}/{} deleted as version {}", w.resource_type, w.id, w.version_id),
+                [v] => format!("{} deleted as version {}", v.reference(), v.version_id),
                 all => format!("{} resources deleted", all.len()),
             });
             BundleEntry::response(response)
         }
-        EntryOutcome::Read { body: _, version } => {
+        Ok(Outcome::Version(version)) => {
             let mut response = EntryResponse::status("200 OK");
-            if let Some((version, at)) = version {
-                response.etag = Some(format!("W/\"{version}\""));
-                response.last_modified = Some(at.to_fhir());
-            }
-            let mut entry = BundleEntry::response(response);
-            entry.resource = body;
-            entry
+            response.etag = Some(format!("W/\"{}\"", version.version_id));
+            response.last_modified = Some(version.last_updated.to_fhir());
+            with_body(response)
         }
-        EntryOutcome::NotModified { version, last_updated } => {
+        Ok(Outcome::NotModified {
+            version_id,
+            last_updated,
+        }) => {
             let mut response = EntryResponse::status("304 Not Modified");
-            response.etag = Some(format!("W/\"{version}\""));
+            response.etag = Some(format!("W/\"{version_id}\""));
             response.last_modified = Some(last_updated.to_fhir());
             BundleEntry::response(response)
         }
-        EntryOutcome::Failed(error) => {
+        Ok(
+            Outcome::Capabilities(_)
+            | Outcome::Searchset(_)
+            | Outcome::History(_)
+            | Outcome::OperationOutcome(_)
+            | Outcome::ReindexJobs(_)
+            | Outcome::ReindexStarted(_)
+            | Outcome::Bundle(_),
+        ) => with_body(EntryResponse::status("200 OK")),
+        Err(error) => {
             let status = error.kind.http_status();
             let reason = reason_phrase(status);
             let mut response = EntryResponse::status(&format!("{status} {reason}"));
-            if error.kind == crate::error::ErrorKind::Internal {
+            if error.kind == ErrorKind::Internal {
                 tracing::error!(error = %error, "internal error in a batch entry");
             }
             response.outcome = RawValue::from_string(outcome::from_error(error).to_string()).ok();
@@ -156,6 +185,8 @@ fn entry<'a>(
 fn reason_phrase(status: u16) -> &'static str {
     match status {
         400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
         406 => "Not Acceptable",

@@ -5,15 +5,16 @@
 //! A condition is a search, parsed strictly: an unknown parameter is a `400`, because ignoring it
 //! would widen the match (and a conditional delete would then remove more than asked).
 
-use super::Services;
+use super::Cx;
 use crate::error::{Error, Result};
 use crate::model::{Id, ResourceType};
 use crate::store::{DatabaseLock, Store, StoredVersion};
+use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError};
 
 /// A search that names the resources a conditional interaction acts on.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Condition {
     pub resource_type: ResourceType,
     pub query: Vec<(String, String)>,
@@ -119,13 +120,13 @@ pub struct Matched {
 }
 
 /// The current resources `condition` matches, at most `at_most` of them.
-pub async fn find(services: &Services, condition: &Condition, at_most: u32) -> Result<Vec<Matched>> {
-    let rows = super::search::matching(services, condition.resource_type, &condition.query, at_most).await?;
+pub async fn find(cx: &Cx, condition: &Condition, at_most: u32) -> Result<Vec<Matched>> {
+    let rows = super::search::matching(cx, condition.resource_type, &condition.query, at_most).await?;
     let mut matched = Vec::with_capacity(rows.len());
     for row in rows {
         // The row's content has the version too, but reading it back by id gives the version
         // and its time typed, and is a cache hit on SQLite.
-        let Some(current) = services.store.read(condition.resource_type, &row.id).await? else {
+        let Some(current) = cx.services.store.read(condition.resource_type, &row.id).await? else {
             continue;
         };
         if current.is_deleted() {
@@ -141,8 +142,8 @@ pub async fn find(services: &Services, condition: &Condition, at_most: u32) -> R
 
 /// The one resource `condition` matches, `None` when it matches none, and a `412` when it matches
 /// several: `action` says what needed a single match ("a conditional update").
-pub async fn find_one(services: &Services, condition: &Condition, action: &str) -> Result<Option<Matched>> {
-    let mut matched = find(services, condition, 2).await?;
+pub async fn find_one(cx: &Cx, condition: &Condition, action: &str) -> Result<Option<Matched>> {
+    let mut matched = find(cx, condition, 2).await?;
     if matched.len() > 1 {
         return Err(several(condition, action));
     }
@@ -150,13 +151,14 @@ pub async fn find_one(services: &Services, condition: &Condition, action: &str) 
 }
 
 /// The resources a conditional delete removes: one, or several when the server allows it.
-pub async fn find_for_delete(services: &Services, condition: &Condition) -> Result<Vec<Matched>> {
+pub async fn find_for_delete(cx: &Cx, condition: &Condition) -> Result<Vec<Matched>> {
+    let services = &cx.services;
     let at_most = if services.conditional_delete_multiple {
         services.search_limits.max_count.saturating_add(1)
     } else {
         2
     };
-    let matched = find(services, condition, at_most).await?;
+    let matched = find(cx, condition, at_most).await?;
     if matched.len() > 1 && !services.conditional_delete_multiple {
         return Err(several(condition, "a conditional delete"));
     }
@@ -167,6 +169,32 @@ pub async fn find_for_delete(services: &Services, condition: &Condition) -> Resu
         )));
     }
     Ok(matched)
+}
+
+/// Resolves each conditional reference in `resource` (`Patient?identifier=…`, http.html#trules)
+/// that `resolved` does not hold yet to the `Type/id` of its one match, adding it there; no match
+/// or several fail (`412`).
+pub async fn resolve_references(
+    cx: &Cx,
+    resource: &mut Map<String, Value>,
+    resolved: &mut HashMap<String, String>,
+) -> Result<()> {
+    for reference in super::bundle_references::conditional_references(resource) {
+        if resolved.contains_key(&reference) {
+            continue;
+        }
+        let condition = Condition::parse_url(&reference).expect("only conditional references are resolved");
+        let target = match find_one(cx, &condition, "a conditional reference").await? {
+            Some(matched) => format!("{}/{}", condition.resource_type, matched.id),
+            None => {
+                return Err(Error::precondition_failed(format!(
+                    "the conditional reference '{reference}' matches no resource"
+                )));
+            }
+        };
+        resolved.insert(reference, target);
+    }
+    Ok(())
 }
 
 /// The `412` for a condition that matched more than one resource where one was needed.

@@ -7,45 +7,35 @@
 //! resource nothing is written and that resource is the answer (`200`); several matches are a
 //! `412`; no match creates.
 
+use super::body::ValidResource;
 use super::conditional::{self, Condition};
-use super::{Services, body, search_parameters};
+use super::{Cx, body, search_parameters};
 use crate::error::Result;
 use crate::model::{Id, ResourceType};
 use crate::store::{WriteOp, Written};
-use serde_json::{Map, Value};
 
 pub async fn create(
-    services: &Services,
+    cx: &Cx,
     resource_type: ResourceType,
-    body: &[u8],
-    if_none_exist: Option<&str>,
+    resource: ValidResource,
+    if_none_exist: Option<&Condition>,
 ) -> Result<Written> {
-    let resource = body::parse_valid_resource(body, resource_type)?;
-    create_resource(services, resource_type, resource, if_none_exist).await
-}
-
-/// `create` of a resource already parsed and validated (a batch entry's).
-pub async fn create_resource(
-    services: &Services,
-    resource_type: ResourceType,
-    resource: Map<String, Value>,
-    if_none_exist: Option<&str>,
-) -> Result<Written> {
+    let services = &cx.services;
     // Held until the create is written, so a racing conditional create of the type finds it.
     let mut _guard = None;
-    if let Some(query) = if_none_exist {
+    if let Some(condition) = if_none_exist {
         _guard = Some(
             services
                 .create_locks
                 .acquire(services.store.as_ref(), [resource_type])
                 .await?,
         );
-        let condition = Condition::new(resource_type, query);
-        if let Some(existing) = conditional::find_one(services, &condition, "a conditional create").await? {
+        if let Some(existing) = conditional::find_one(cx, condition, "a conditional create").await? {
             return Ok(Written::existing(resource_type, existing.id, existing.current));
         }
     }
-    let definition = search_parameters::before_write(services, resource_type, &resource)?;
+    let resource = resource.into_map();
+    let definition = search_parameters::before_write(cx, resource_type, &resource)?;
     let (resource, index) = body::with_index_rows(&services.search_parameters.current(), &services.base_url, resource);
     let op = WriteOp::Create {
         resource_type,
@@ -54,6 +44,6 @@ pub async fn create_resource(
         index,
     };
     let written = services.store.write(op).await?;
-    search_parameters::after_write(services, resource_type, definition.as_ref()).await;
+    search_parameters::after_write(cx, resource_type, definition.as_ref()).await;
     Ok(written.expect("a create always writes a version"))
 }

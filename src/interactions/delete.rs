@@ -10,20 +10,21 @@
 //! to the largest search page (`--search-max-count`); more than that is a `412` too.
 
 use super::conditional::{self, Condition};
-use super::{Services, search_parameters};
+use super::{Cx, search_parameters};
 use crate::error::Result;
 use crate::model::{Id, ResourceType, VersionId};
 use crate::store::{WriteOp, Written};
 
 /// The tombstone version written, or `None` when there was nothing to delete.
 pub async fn delete(
-    services: &Services,
+    cx: &Cx,
     resource_type: ResourceType,
     id: &str,
     if_match: Option<VersionId>,
 ) -> Result<Option<Written>> {
     let id = Id::parse(id).map_err(|e| e.at(format!("{resource_type}.id")))?;
-    let written = services
+    let written = cx
+        .services
         .store
         .write(WriteOp::Delete {
             resource_type,
@@ -32,15 +33,15 @@ pub async fn delete(
         })
         .await?;
     if written.is_some() {
-        search_parameters::after_write(services, resource_type, None).await;
+        search_parameters::after_write(cx, resource_type, None).await;
     }
     Ok(written)
 }
 
 /// The tombstone versions written by a conditional delete (none when nothing matched).
-pub async fn delete_conditional(services: &Services, condition: &Condition) -> Result<Vec<Written>> {
+pub async fn delete_conditional(cx: &Cx, condition: &Condition) -> Result<Vec<Written>> {
     let resource_type = condition.resource_type;
-    let matched = conditional::find_for_delete(services, condition).await?;
+    let matched = conditional::find_for_delete(cx, condition).await?;
     // Each delete is guarded by the version matched, so a resource changed meanwhile (which may
     // no longer match) fails the delete rather than being removed.
     let ops = matched
@@ -51,10 +52,10 @@ pub async fn delete_conditional(services: &Services, condition: &Condition) -> R
             if_match: Some(m.current.version_id),
         })
         .collect();
-    let written = services.store.write_all(ops).await.map_err(|e| e.error)?;
+    let written = cx.services.store.write_all(ops).await.map_err(|e| e.error)?;
     let written: Vec<Written> = written.into_iter().flatten().collect();
     if !written.is_empty() {
-        search_parameters::after_write(services, resource_type, None).await;
+        search_parameters::after_write(cx, resource_type, None).await;
     }
     Ok(written)
 }

@@ -6,12 +6,11 @@
 //! point in the given period). Paging links carry a write-sequence cursor (`_page_before` /
 //! `_page_after`), so pages stay correct while new versions arrive and the server keeps no state.
 
-use super::Services;
-use crate::bundle::{self, BundleEntry, EntryRequest, EntryResponse, Link};
+use super::Cx;
+use crate::bundle::{HistoryPage, HistoryVersion, Link};
 use crate::error::{Error, Result};
 use crate::model::{Id, InstantRange, ResourceType};
 use crate::store::{HistoryCursor, HistoryEntry, HistoryQuery, HistoryScope, Method};
-use bytes::Bytes;
 
 /// Page size when `_count` is absent, and the largest page served whatever `_count` asks.
 pub const DEFAULT_COUNT: u32 = 50;
@@ -87,20 +86,24 @@ fn encode(value: &str) -> String {
 }
 
 /// Which history was asked for, as it appears in the URL.
-pub enum HistoryTarget<'a> {
+#[derive(Debug, Clone, PartialEq)]
+pub enum HistoryTarget {
     System,
     Type(ResourceType),
-    Instance(ResourceType, &'a str),
+    Instance(ResourceType, String),
 }
 
-pub async fn history(services: &Services, target: HistoryTarget<'_>, params: &HistoryParams) -> Result<Bytes> {
+/// A page of the history `target` names, as the query `pairs` ask.
+pub async fn history(cx: &Cx, target: &HistoryTarget, pairs: &[(String, String)]) -> Result<HistoryPage> {
+    let params = HistoryParams::parse(pairs)?;
+    let services = &cx.services;
     let (scope, path) = match target {
         HistoryTarget::System => (HistoryScope::System, "_history".to_owned()),
-        HistoryTarget::Type(t) => (HistoryScope::Type(t), format!("{t}/_history")),
+        HistoryTarget::Type(t) => (HistoryScope::Type(*t), format!("{t}/_history")),
         HistoryTarget::Instance(t, id) => {
             let id = Id::parse(id)?;
             let path = format!("{t}/{id}/_history");
-            (HistoryScope::Instance(t, id), path)
+            (HistoryScope::Instance(*t, id), path)
         }
     };
     let count = params.count.unwrap_or(DEFAULT_COUNT).min(MAX_COUNT);
@@ -157,36 +160,32 @@ pub async fn history(services: &Services, target: HistoryTarget<'_>, params: &Hi
     if let (true, Some(oldest)) = (has_older, entries.last()) {
         links.push(Link::new("next", url(HistoryCursor::OlderThan(oldest.seq))));
     }
-    let entries = entries
-        .iter()
-        .map(|e| history_entry(&services.base_url, e))
-        .collect::<Result<Vec<_>>>()?;
-    bundle::serialise("history", total, &links, &entries)
+    Ok(HistoryPage {
+        total,
+        links,
+        entries: entries.into_iter().map(history_version).collect(),
+    })
 }
 
-fn history_entry<'a>(base_url: &str, entry: &'a HistoryEntry) -> Result<BundleEntry<'a>> {
+/// A stored version as a history entry: the request that made it and how it was answered.
+fn history_version(entry: HistoryEntry) -> HistoryVersion {
+    let instance = || format!("{}/{}", entry.resource_type, entry.id);
     let (url, status) = match entry.method {
         Method::Post => (entry.resource_type.clone(), "201 Created"),
-        Method::Put if entry.version_id == 1 => (format!("{}/{}", entry.resource_type, entry.id), "201 Created"),
-        Method::Put => (format!("{}/{}", entry.resource_type, entry.id), "200 OK"),
-        Method::Delete => (format!("{}/{}", entry.resource_type, entry.id), "204 No Content"),
+        Method::Put if entry.version_id == 1 => (instance(), "201 Created"),
+        Method::Put => (instance(), "200 OK"),
+        Method::Delete => (instance(), "204 No Content"),
     };
-    Ok(BundleEntry {
-        full_url: Some(format!("{base_url}/{}/{}", entry.resource_type, entry.id)),
-        resource: entry.content.as_deref().map(bundle::raw_json).transpose()?,
-        search: None,
-        request: Some(EntryRequest {
-            method: entry.method.as_str(),
-            url,
-        }),
-        response: Some(EntryResponse {
-            status: status.to_owned(),
-            etag: Some(format!("W/\"{}\"", entry.version_id)),
-            last_modified: Some(entry.last_updated.to_fhir()),
-            location: None,
-            outcome: None,
-        }),
-    })
+    HistoryVersion {
+        method: entry.method.as_str(),
+        url,
+        status,
+        version_id: entry.version_id,
+        last_updated: entry.last_updated,
+        resource_type: entry.resource_type,
+        id: entry.id,
+        content: entry.content,
+    }
 }
 
 #[cfg(test)]

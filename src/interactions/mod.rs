@@ -1,6 +1,8 @@
-//! The FHIR RESTful interactions (R4 http.html), one file each. An interaction takes typed input
-//! (resource type, id, body bytes, parsed headers it cares about) and returns a typed outcome or a
-//! domain `Error`; it never sees axum. `http/` turns outcomes into responses.
+//! The FHIR RESTful interactions (R4 http.html), one file each, and the one request path they
+//! share: a front door (`http/`, or a Bundle entry in `bundle_request`) routes a URL (`route`)
+//! into a typed `request::Request`, `dispatch::dispatch` runs it in a request context
+//! (`context::Cx`: the services and the caller) and answers a typed `outcome::Outcome`, which the
+//! edge serialises. An interaction never sees axum.
 
 pub mod batch;
 pub mod body;
@@ -9,14 +11,19 @@ pub mod bundle_request;
 pub mod bundle_response;
 pub mod capabilities;
 pub mod conditional;
+pub mod context;
 pub mod create;
 pub mod delete;
+pub mod dispatch;
 pub mod history;
 pub mod operation_reindex;
 pub mod operation_validate;
+pub mod outcome;
 pub mod parallel;
 pub mod patch;
 pub mod read;
+pub mod request;
+pub mod route;
 pub mod search;
 pub mod search_parameters;
 pub mod transaction;
@@ -24,11 +31,15 @@ pub mod update;
 pub mod value_set_lookup;
 pub mod vread;
 
-use crate::store::Store;
+pub use context::Cx;
+
+use crate::error::Result;
+use crate::model::{Id, ResourceType};
+use crate::store::{Store, StoredVersion};
+use outcome::ResourceVersion;
 use std::sync::Arc;
 
 /// What every interaction may use: the store and the public base URL for links.
-#[derive(Clone)]
 pub struct Services {
     pub store: Arc<dyn Store>,
     /// The public base, e.g. `http://127.0.0.1:8080/fhir/R4`, without a trailing slash.
@@ -47,4 +58,17 @@ pub struct Services {
     pub bundle_max_entries: usize,
     /// Serialises conditional creates and updates per type (see `conditional::CreateLocks`).
     pub create_locks: Arc<conditional::CreateLocks>,
+    /// The CapabilityStatement, serialised once per set of search parameters.
+    pub capability_statement: capabilities::CapabilityCache,
+}
+
+/// A version the store holds for `resource_type/id`, as an outcome's version.
+fn stored(resource_type: ResourceType, id: &str, version: StoredVersion) -> Result<ResourceVersion> {
+    Ok(ResourceVersion {
+        resource_type,
+        id: Id::parse(id)?,
+        version_id: version.version_id,
+        last_updated: version.last_updated,
+        content: version.content,
+    })
 }

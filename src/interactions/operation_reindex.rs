@@ -12,14 +12,15 @@
 //! resource written meanwhile was indexed by that write. Progress goes to the log every
 //! `LOG_EVERY` resources. Jobs live in memory; one cut short by a restart is simply run again.
 
-use super::Services;
+use super::{Cx, Services};
+use crate::auth::SystemTask;
 use crate::error::Result;
 use crate::model::{Id, ResourceType};
 use crate::search::plan::Plan;
 use crate::search::{compile, request};
 use crate::store::WriteOp;
 use serde_json::{Value, json};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// Resources per page read by a job.
@@ -71,8 +72,9 @@ impl ReindexJobs {
     }
 }
 
-/// Starts a job over `types` in the background and returns its status as it begins.
-pub fn start(services: &Services, types: Vec<ResourceType>) -> JobStatus {
+/// Starts a job over `types` in the background and returns its status as it begins. The job
+/// runs as the server itself (`SystemTask::Reindex`), whoever asked for it.
+pub fn start(services: &Arc<Services>, types: Vec<ResourceType>) -> JobStatus {
     let status = {
         let mut jobs = services.reindex_jobs.jobs.lock().unwrap_or_else(|p| p.into_inner());
         let status = JobStatus {
@@ -88,11 +90,11 @@ pub fn start(services: &Services, types: Vec<ResourceType>) -> JobStatus {
         status
     };
     tracing::info!(job = status.id, types = status.types.len(), "re-index started");
-    let services = services.clone();
+    let cx = Cx::system(services.clone(), SystemTask::Reindex);
     let id = status.id;
     tokio::spawn(async move {
-        let outcome = run(&services, id, &types).await;
-        let jobs = &services.reindex_jobs;
+        let outcome = run(&cx, id, &types).await;
+        let jobs = &cx.services.reindex_jobs;
         match outcome {
             Ok(()) => jobs.update(id, |job| job.state = JobState::Completed),
             Err(e) => {
@@ -107,7 +109,8 @@ pub fn start(services: &Services, types: Vec<ResourceType>) -> JobStatus {
     status
 }
 
-async fn run(services: &Services, job: u64, types: &[ResourceType]) -> Result<()> {
+async fn run(cx: &Cx, job: u64, types: &[ResourceType]) -> Result<()> {
+    let services = &cx.services;
     let mut done: u64 = 0;
     for resource_type in types {
         let mut cursor: Option<String> = None;

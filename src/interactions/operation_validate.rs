@@ -5,7 +5,7 @@
 //! OperationOutcome: one `information` issue when the resource is valid, else every problem as an
 //! `error` issue. Nothing is written. Only the core profile of the type can be asked for.
 
-use super::{Services, body};
+use super::{Cx, body};
 use crate::error::{Error, ErrorKind, IssueCode, Result};
 use crate::model::{ResourceType, outcome};
 use serde_json::{Map, Value};
@@ -19,16 +19,16 @@ enum Mode {
 }
 
 /// What the body asked to validate.
-struct Request {
+struct ValidateRequest {
     resource: Option<Map<String, Value>>,
     mode: Mode,
 }
 
 pub async fn validate(
-    services: &Services,
+    cx: &Cx,
     resource_type: ResourceType,
     id: Option<&str>,
-    request_body: &[u8],
+    request_body: Map<String, Value>,
 ) -> Result<Value> {
     let request = parse_request(request_body, resource_type)?;
     if request.mode == Mode::Delete {
@@ -37,7 +37,7 @@ pub async fn validate(
                 "mode=delete needs the resource's id in the URL ([type]/[id]/$validate)",
             ));
         };
-        return Ok(match super::read::read(services, resource_type, id).await {
+        return Ok(match super::read::read(cx, resource_type, id).await {
             Ok(_) => outcome::information(format!("{resource_type}/{id} can be deleted")),
             Err(e) => outcome::from_error(&e),
         });
@@ -78,8 +78,7 @@ fn check(resource: &Map<String, Value>, resource_type: ResourceType, id: Option<
 
 /// The body is the resource itself, or a Parameters resource carrying it (unless the type being
 /// validated is Parameters and the body has no `resource` parameter).
-fn parse_request(request_body: &[u8], resource_type: ResourceType) -> Result<Request> {
-    let object = body::parse_object(request_body)?;
+fn parse_request(object: Map<String, Value>, resource_type: ResourceType) -> Result<ValidateRequest> {
     let is_parameters = object.get("resourceType").and_then(Value::as_str) == Some("Parameters");
     let parameters: Vec<&Value> = object
         .get("parameter")
@@ -90,12 +89,12 @@ fn parse_request(request_body: &[u8], resource_type: ResourceType) -> Result<Req
     let wraps =
         is_parameters && (resource_type.as_str() != "Parameters" || parameters.iter().any(|p| p["name"] == "resource"));
     if !wraps {
-        return Ok(Request {
+        return Ok(ValidateRequest {
             resource: Some(object),
             mode: Mode::General,
         });
     }
-    let mut request = Request {
+    let mut request = ValidateRequest {
         resource: None,
         mode: Mode::General,
     };

@@ -15,7 +15,7 @@
 //! `PATCH [base]/[type]?[search]` patches the one match: none is a `404`, several a `412`.
 
 use super::conditional::{self, Condition};
-use super::{Services, body, read, update};
+use super::{Cx, body, read, update};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Id, ResourceType, VersionId};
 use crate::patch::Patch;
@@ -28,7 +28,7 @@ use serde_json::{Map, Value};
 const ATTEMPTS: usize = 10;
 
 pub async fn patch(
-    services: &Services,
+    cx: &Cx,
     resource_type: ResourceType,
     id: &str,
     patch: &Patch,
@@ -37,9 +37,9 @@ pub async fn patch(
     let id = Id::parse(id).map_err(|e| e.at(format!("{resource_type}.id")))?;
     let mut attempt = 1;
     loop {
-        let (patched, patched_version) = patched_current(services, resource_type, &id, patch, if_match).await?;
+        let (patched, patched_version) = patched_current(cx, resource_type, &id, patch, if_match).await?;
         let guard = if_match.or(Some(patched_version));
-        match update::write_version(services, resource_type, id.clone(), patched, guard).await {
+        match update::write_version(cx, resource_type, id.clone(), patched, guard).await {
             Err(e) if e.kind == ErrorKind::PreconditionFailed && if_match.is_none() && attempt < ATTEMPTS => {
                 attempt += 1;
             }
@@ -50,15 +50,15 @@ pub async fn patch(
 
 /// A conditional patch: `condition` names the one resource to patch.
 pub async fn patch_conditional(
-    services: &Services,
+    cx: &Cx,
     condition: &Condition,
     patch_document: &Patch,
     if_match: Option<VersionId>,
 ) -> Result<Written> {
-    match conditional::find_one(services, condition, "a conditional patch").await? {
+    match conditional::find_one(cx, condition, "a conditional patch").await? {
         Some(matched) => {
             patch(
-                services,
+                cx,
                 condition.resource_type,
                 matched.id.as_str(),
                 patch_document,
@@ -76,13 +76,13 @@ pub async fn patch_conditional(
 /// The current version of `resource_type/id` with `patch` applied and checked like the body of
 /// an update, and the version it was applied to. `if_match`, when given, must be that version.
 pub async fn patched_current(
-    services: &Services,
+    cx: &Cx,
     resource_type: ResourceType,
     id: &Id,
     patch: &Patch,
     if_match: Option<VersionId>,
 ) -> Result<(Map<String, Value>, VersionId)> {
-    let current = read::read(services, resource_type, id.as_str()).await?;
+    let current = read::read(cx, resource_type, id.as_str()).await?;
     if let Some(expected) = if_match
         && expected != current.version_id
     {
@@ -106,5 +106,5 @@ pub async fn patched_current(
         e
     };
     let patched = body::valid_resource(patched, resource_type).map_err(as_unprocessable)?;
-    Ok((patched, current.version_id))
+    Ok((patched.into_map(), current.version_id))
 }

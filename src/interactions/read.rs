@@ -1,21 +1,41 @@
 //! FHIR read interaction — https://hl7.org/fhir/R4/http.html#read
 //!
 //! `GET [base]/[type]/[id]`: the current version; 404 when the resource never existed, 410 (with
-//! the ETag of the deleting version) when its current version is a delete.
+//! the ETag of the deleting version) when its current version is a delete. With `If-None-Match`
+//! or `If-Modified-Since` (http.html#cread), a client that has the current version gets
+//! `304 Not Modified` instead.
 
-use super::Services;
+use super::outcome::{Outcome, ResourceVersion};
+use super::request::ReadConditions;
+use super::{Cx, stored};
 use crate::error::{Error, Result};
 use crate::model::ResourceType;
-use crate::store::StoredVersion;
 
 /// The current version of `resource_type/id`, which is never a delete.
-pub async fn read(services: &Services, resource_type: ResourceType, id: &str) -> Result<StoredVersion> {
-    match services.store.read(resource_type, id).await? {
+pub async fn read(cx: &Cx, resource_type: ResourceType, id: &str) -> Result<ResourceVersion> {
+    match cx.services.store.read(resource_type, id).await? {
         None => Err(Error::not_found(format!("{resource_type}/{id} is not known"))),
         Some(version) if version.is_deleted() => Err(Error::gone(
             format!("{resource_type}/{id} was deleted"),
             version.version_id,
         )),
-        Some(version) => Ok(version),
+        Some(version) => stored(resource_type, id, version),
     }
+}
+
+/// A read, answered `NotModified` when `conditions` find the client's copy current.
+pub async fn read_if_changed(
+    cx: &Cx,
+    resource_type: ResourceType,
+    id: &str,
+    conditions: &ReadConditions,
+) -> Result<Outcome> {
+    let version = read(cx, resource_type, id).await?;
+    if conditions.unchanged(version.version_id, version.last_updated) {
+        return Ok(Outcome::NotModified {
+            version_id: version.version_id,
+            last_updated: version.last_updated,
+        });
+    }
+    Ok(Outcome::Version(version))
 }

@@ -5,8 +5,8 @@
 //! resolved by `search::request`, compiled to SQL by `search::compile`, run by the store; this
 //! file pages, counts, adds `_include`/`_revinclude` entries and writes the searchset Bundle.
 
-use super::Services;
-use crate::bundle::{self, BundleEntry, EntrySearch, Link};
+use super::Cx;
+use crate::bundle::{Link, SearchEntry, SearchMode, Searchset};
 use crate::error::{Error, Result};
 use crate::model::{ResourceType, outcome};
 use crate::search::compartments;
@@ -20,7 +20,7 @@ use bytes::Bytes;
 use std::collections::HashSet;
 
 /// What is searched.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum SearchScope {
     Type(ResourceType),
     System,
@@ -35,13 +35,9 @@ pub enum SearchScope {
 /// How many rounds `_include:iterate` / `_revinclude:iterate` follow at most.
 const MAX_ITERATIONS: usize = 4;
 
-/// Runs a search and returns the searchset Bundle as JSON.
-pub async fn search(
-    services: &Services,
-    scope: &SearchScope,
-    query: &[(String, String)],
-    strict: bool,
-) -> Result<Bytes> {
+/// Runs a search: the page of matches asked for, with what it includes.
+pub async fn search(cx: &Cx, scope: &SearchScope, query: &[(String, String)], strict: bool) -> Result<Searchset> {
+    let services = &cx.services;
     let (types, path, compartment_clause) = resolve_scope(scope)?;
     let type_refs: Vec<&str> = types.iter().map(String::as_str).collect();
     let system = matches!(scope, SearchScope::System);
@@ -56,7 +52,7 @@ pub async fn search(
     if let Some(clause) = compartment_clause {
         request.clauses.insert(0, clause);
     }
-    super::value_set_lookup::expand_value_sets(services, &mut request.clauses).await?;
+    super::value_set_lookup::expand_value_sets(cx, &mut request.clauses).await?;
     let store = &services.store;
     let dialect = store.dialect();
 
@@ -64,16 +60,14 @@ pub async fn search(
         let total = store
             .count(&compile::count_query(dialect, &request, &Plan::sets()))
             .await?;
-        let links = vec![Link::new("self", link(services, &path, &request.link_params, None))];
-        let entries = outcome_entry(&request)?;
-        let entries: Vec<BundleEntry> = entries
-            .iter()
-            .map(|(e, mode)| e.entry_with_mode(mode))
-            .collect::<Result<_>>()?;
-        return bundle::serialise("searchset", Some(total), &links, &entries);
+        return Ok(Searchset {
+            total: Some(total),
+            links: vec![Link::new("self", link(cx, &path, &request.link_params, None))],
+            entries: outcome_entry(&request).into_iter().collect(),
+        });
     }
 
-    let plan = plan_search(services, &request).await?;
+    let plan = plan_search(cx, &request).await?;
     // The default total is counted only up to a limit (beyond it a total would cost more than
     // the page), and not at all when the plan shows at least `set_limit` matches. The count runs
     // beside the page query, on another connection, rather than after it.
@@ -117,7 +111,7 @@ pub async fn search(
         ),
     };
 
-    let (included, truncated) = includes(services, &request, &rows).await?;
+    let (included, truncated) = includes(cx, &request, &rows).await?;
     if truncated {
         request.ignored.push(crate::search::query::Ignored {
             name: "_include".to_owned(),
@@ -131,39 +125,41 @@ pub async fn search(
 
     let mut links = vec![Link::new(
         "self",
-        link(services, &path, &request.link_params, page_param(&request.page)),
+        link(cx, &path, &request.link_params, page_param(&request.page)),
     )];
-    links.push(Link::new("first", link(services, &path, &request.link_params, None)));
+    links.push(Link::new("first", link(cx, &path, &request.link_params, None)));
     if has_previous && let Some(cursor) = rows.first().and_then(|r| r.cursor.clone()) {
         links.push(Link::new(
             "previous",
-            link(services, &path, &request.link_params, Some(("_page_before", cursor))),
+            link(cx, &path, &request.link_params, Some(("_page_before", cursor))),
         ));
     }
     if has_next && let Some(cursor) = rows.last().and_then(|r| r.cursor.clone()) {
         links.push(Link::new(
             "next",
-            link(services, &path, &request.link_params, Some(("_page_after", cursor))),
+            link(cx, &path, &request.link_params, Some(("_page_after", cursor))),
         ));
     }
 
-    let mut bodies: Vec<(Entry, &'static str)> = Vec::with_capacity(rows.len() + included.len() + 1);
+    let mut entries = Vec::with_capacity(rows.len() + included.len() + 1);
     for row in rows {
-        let content = subsetted(row.content, &request)?;
-        bodies.push((Entry::resource(services, &row.resource_type, &row.id, content), "match"));
+        entries.push(SearchEntry::Resource {
+            mode: SearchMode::Match,
+            content: subsetted(row.content, &request)?,
+            resource_type: row.resource_type,
+            id: row.id,
+        });
     }
     for row in included {
-        bodies.push((
-            Entry::resource(services, &row.resource_type, &row.id, row.content),
-            "include",
-        ));
+        entries.push(SearchEntry::Resource {
+            mode: SearchMode::Include,
+            resource_type: row.resource_type,
+            id: row.id,
+            content: row.content,
+        });
     }
-    bodies.extend(outcome_entry(&request)?);
-    let entries: Vec<BundleEntry> = bodies
-        .iter()
-        .map(|(e, mode)| e.entry_with_mode(mode))
-        .collect::<Result<_>>()?;
-    bundle::serialise("searchset", total, &links, &entries)
+    entries.extend(outcome_entry(&request));
+    Ok(Searchset { total, links, entries })
 }
 
 /// The `resource_type` resources matching `query`, at most `at_most` of them, in no particular
@@ -171,11 +167,12 @@ pub async fn search(
 /// rather than ignored, since ignoring it would widen the match), and at least one criterion is
 /// required: an empty condition would match every resource of the type.
 pub async fn matching(
-    services: &Services,
+    cx: &Cx,
     resource_type: ResourceType,
     query: &[(String, String)],
     at_most: u32,
 ) -> Result<Vec<FoundResource>> {
+    let services = &cx.services;
     let mut request = request::parse(
         &services.search_parameters.current(),
         Some(&[resource_type.as_str()]),
@@ -192,7 +189,7 @@ pub async fn matching(
                 .finish()
         )));
     }
-    super::value_set_lookup::expand_value_sets(services, &mut request.clauses).await?;
+    super::value_set_lookup::expand_value_sets(cx, &mut request.clauses).await?;
     request.sort.clear();
     request.includes.clear();
     request.revincludes.clear();
@@ -200,7 +197,7 @@ pub async fn matching(
     request.total = Total::None;
     // The page query fetches one more than `count` to know whether more follow.
     request.count = at_most.saturating_sub(1).max(1);
-    let plan = plan_search(services, &request).await?;
+    let plan = plan_search(cx, &request).await?;
     let mut rows = services
         .store
         .search(&compile::page_query(services.store.dialect(), &request, &plan)?)
@@ -211,9 +208,9 @@ pub async fn matching(
 
 /// Checks which clauses backed by index rows have at least `set_limit` of them (see
 /// `search::plan`), and chooses how the page query tests each.
-async fn plan_search(services: &Services, request: &SearchRequest) -> Result<Plan> {
-    let store = &services.store;
-    let limit = services.search_limits.set_limit;
+async fn plan_search(cx: &Cx, request: &SearchRequest) -> Result<Plan> {
+    let store = &cx.services.store;
+    let limit = cx.services.search_limits.set_limit;
     let mut broad = Vec::new();
     for n in plan::measured_clauses(request) {
         if limit == 0 {
@@ -268,11 +265,8 @@ fn resolve_scope(scope: &SearchScope) -> Result<(Vec<String>, String, Option<Cla
 /// `_include` and `_revinclude` resources of the page, each once and none that is a match; at most
 /// `max_count` of them (the largest page), so one page cannot pull in a whole database. The flag
 /// says whether some were left out.
-async fn includes(
-    services: &Services,
-    request: &SearchRequest,
-    rows: &[FoundResource],
-) -> Result<(Vec<FoundResource>, bool)> {
+async fn includes(cx: &Cx, request: &SearchRequest, rows: &[FoundResource]) -> Result<(Vec<FoundResource>, bool)> {
+    let services = &cx.services;
     let mut seen: HashSet<i64> = rows.iter().map(|r| r.rid).collect();
     let mut found = Vec::new();
     if request.includes.is_empty() && request.revincludes.is_empty() {
@@ -343,9 +337,9 @@ fn subsetted(content: Bytes, request: &SearchRequest) -> Result<Bytes> {
 }
 
 /// An OperationOutcome entry (`search.mode = outcome`) naming the parameters left out.
-fn outcome_entry(request: &SearchRequest) -> Result<Option<(Entry, &'static str)>> {
+fn outcome_entry(request: &SearchRequest) -> Option<SearchEntry> {
     if request.ignored.is_empty() {
-        return Ok(None);
+        return None;
     }
     let notes: Vec<(String, String)> = request
         .ignored
@@ -353,13 +347,7 @@ fn outcome_entry(request: &SearchRequest) -> Result<Option<(Entry, &'static str)
         .map(|i| (format!("{} was ignored: {}", i.name, i.reason), i.name.clone()))
         .collect();
     let content = serde_json::to_vec(&outcome::warnings(&notes)).expect("a Value serialises");
-    Ok(Some((
-        Entry {
-            full_url: None,
-            content: Bytes::from(content),
-        },
-        "outcome",
-    )))
+    Some(SearchEntry::Outcome(Bytes::from(content)))
 }
 
 fn page_param(page: &Page) -> Option<(&'static str, String)> {
@@ -371,7 +359,8 @@ fn page_param(page: &Page) -> Option<(&'static str, String)> {
 }
 
 /// A search URL with the parameters used and an optional page cursor.
-fn link(services: &Services, path: &str, params: &[(String, String)], page: Option<(&str, String)>) -> String {
+fn link(cx: &Cx, path: &str, params: &[(String, String)], page: Option<(&str, String)>) -> String {
+    let base_url = &cx.services.base_url;
     let mut query = form_urlencoded::Serializer::new(String::new());
     for (name, value) in params {
         query.append_pair(name, value);
@@ -386,33 +375,8 @@ fn link(services: &Services, path: &str, params: &[(String, String)], page: Opti
         format!("/{path}")
     };
     if query.is_empty() {
-        format!("{}{path}", services.base_url)
+        format!("{base_url}{path}")
     } else {
-        format!("{}{path}?{query}", services.base_url)
-    }
-}
-
-/// An entry's full URL and JSON, owned until the Bundle is written.
-struct Entry {
-    full_url: Option<String>,
-    content: Bytes,
-}
-
-impl Entry {
-    fn resource(services: &Services, resource_type: &str, id: &str, content: Bytes) -> Entry {
-        Entry {
-            full_url: Some(format!("{}/{resource_type}/{id}", services.base_url)),
-            content,
-        }
-    }
-
-    fn entry_with_mode(&self, mode: &'static str) -> Result<BundleEntry<'_>> {
-        Ok(BundleEntry {
-            full_url: self.full_url.clone(),
-            resource: Some(bundle::raw_json(&self.content)?),
-            search: Some(EntrySearch { mode }),
-            request: None,
-            response: None,
-        })
+        format!("{base_url}{path}?{query}")
     }
 }

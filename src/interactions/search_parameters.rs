@@ -4,17 +4,19 @@
 //! rebuilt from every stored definition and a re-index job brings the resources of the
 //! parameter's base types up to date.
 
-use super::{Services, operation_reindex};
+use super::{Cx, operation_reindex};
+use crate::auth::SystemTask;
 use crate::error::{Error, Result};
 use crate::model::ResourceType;
 use crate::search::custom::SearchParameters;
 use crate::search::plan::Plan;
 use crate::search::{Registry, compile, request};
-use crate::store::Store;
 use serde_json::{Map, Value};
 
 /// Every stored `SearchParameter`, current versions, as JSON.
-async fn stored_definitions(store: &dyn Store, base_url: &str) -> Result<Vec<Value>> {
+async fn stored_definitions(cx: &Cx) -> Result<Vec<Value>> {
+    let store = cx.services.store.as_ref();
+    let base_url = &cx.services.base_url;
     let mut definitions = Vec::new();
     let mut cursor: Option<String> = None;
     let page_size = 1000u32;
@@ -56,9 +58,10 @@ async fn stored_definitions(store: &dyn Store, base_url: &str) -> Result<Vec<Val
 
 /// The registry of the built-in parameters and every stored definition the server can search by;
 /// one it cannot (stored before this check existed, or by another server version) is logged and
-/// left out rather than keeping the server from starting.
-pub async fn load(store: &dyn Store, base_url: &str) -> Result<Registry> {
-    let definitions = stored_definitions(store, base_url).await?;
+/// left out rather than keeping the server from starting. `cx` is the server's own
+/// (`SystemTask::SearchParameterLoad`).
+pub async fn load(cx: &Cx) -> Result<Registry> {
+    let definitions = stored_definitions(cx).await?;
     let mut usable = Vec::new();
     for definition in definitions {
         let mut trial = usable.clone();
@@ -77,11 +80,11 @@ pub async fn load(store: &dyn Store, base_url: &str) -> Result<Registry> {
 
 /// Refuses a `SearchParameter` this server could not search by (checked with the parameters in
 /// force, which it would join).
-pub fn check_definition(services: &Services, resource: &Map<String, Value>) -> Result<()> {
+pub fn check_definition(cx: &Cx, resource: &Map<String, Value>) -> Result<()> {
     if resource.get("status").and_then(Value::as_str) == Some("retired") {
         return Ok(());
     }
-    services
+    cx.services
         .search_parameters
         .current()
         .with_custom(&[Value::Object(resource.clone())])
@@ -94,34 +97,34 @@ pub fn check_definition(services: &Services, resource: &Map<String, Value>) -> R
 /// Before writing `resource` of `resource_type`: a `SearchParameter` must be one the server can
 /// search by. Answers the definition to hand to `after_write`.
 pub fn before_write(
-    services: &Services,
+    cx: &Cx,
     resource_type: ResourceType,
     resource: &Map<String, Value>,
 ) -> Result<Option<Map<String, Value>>> {
     if resource_type.as_str() != "SearchParameter" {
         return Ok(None);
     }
-    check_definition(services, resource)?;
+    check_definition(cx, resource)?;
     Ok(Some(resource.clone()))
 }
 
 /// After a write of `resource_type` (a `SearchParameter` written, `definition`, or deleted):
 /// brings the registry up to date. The write has succeeded whatever happens here, so a failure
 /// is logged rather than answered; the next change or a restart reloads the registry.
-pub async fn after_write(services: &Services, resource_type: ResourceType, definition: Option<&Map<String, Value>>) {
+pub async fn after_write(cx: &Cx, resource_type: ResourceType, definition: Option<&Map<String, Value>>) {
     if resource_type.as_str() != "SearchParameter" {
         return;
     }
-    if let Err(e) = changed(services, definition).await {
+    if let Err(e) = changed(cx, definition).await {
         tracing::error!(error = %e, "search parameters not reloaded after a SearchParameter changed");
     }
 }
 
 /// After a `SearchParameter` was written (`resource`) or deleted (`None`): rebuild the registry
 /// and re-index the base types of a written one.
-async fn changed(services: &Services, resource: Option<&Map<String, Value>>) -> Result<()> {
-    let registry = load(services.store.as_ref(), &services.base_url).await?;
-    services.search_parameters.replace(registry);
+async fn changed(cx: &Cx, resource: Option<&Map<String, Value>>) -> Result<()> {
+    let registry = load(&cx.as_system(SystemTask::SearchParameterLoad)).await?;
+    cx.services.search_parameters.replace(registry);
     let Some(resource) = resource else { return Ok(()) };
     let bases: Vec<&str> = resource
         .get("base")
@@ -137,7 +140,7 @@ async fn changed(services: &Services, resource: Option<&Map<String, Value>>) -> 
         .filter_map(ResourceType::parse)
         .collect();
     if !types.is_empty() {
-        operation_reindex::start(services, types);
+        operation_reindex::start(&cx.services, types);
     }
     Ok(())
 }

@@ -13,8 +13,9 @@
 //!    match, else `412`. Then every reference to a `fullUrl` is rewritten (`bundle_references`).
 //! 4. The writes go to the store as one group, applied in one SQL transaction
 //!    (`Store::write_all`): a refused write (a stale `ifMatch`) rolls back all of them.
-//! 5. Reads (GET/HEAD entries) run after the commit, so they see the transaction's writes. A read
-//!    that fails does not undo the writes (they are committed); its entry carries the error.
+//! 5. Reads (GET/HEAD entries, and operations such as `$validate`) run after the commit, through
+//!    `dispatch` like any REST request, so they see the transaction's writes. A read that fails
+//!    does not undo the writes (they are committed); its entry carries the error.
 //!
 //! The searches of step 2 and 3 run before the SQL transaction. Conditional creates and updates
 //! hold their types' locks (`conditional::CreateLocks`) from before their searches until the
@@ -23,16 +24,18 @@
 //! transaction (`412`) rather than being overwritten.
 
 use super::bundle_references::{self, Assigned};
-use super::bundle_request::{BundleKind, EntryMethod, EntryRequest, Target};
-use super::bundle_response::{self, EntryOutcome, EntryReturn};
-use super::conditional::{self, Condition, Matched};
-use super::{Services, body, search_parameters, update};
+use super::bundle_request::{BundleKind, EntryRequest};
+use super::bundle_response::{BundleOutcome, EntryOutcome};
+use super::conditional::{self, Matched};
+use super::outcome::{DeleteTarget, Outcome, version_of};
+use super::request::Request;
+use super::{Cx, body, dispatch, search_parameters, update};
 use crate::error::{Error, ErrorKind, IssueCode, Result};
 use crate::model::{Id, ResourceType, VersionId};
+use crate::patch::Patch;
 use crate::store::{WriteOp, Written};
-use bytes::Bytes;
-use serde_json::Value;
-use std::collections::{HashMap, HashSet};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
 
 /// What the transaction does for one entry, decided before anything is written.
 #[derive(Debug)]
@@ -44,15 +47,34 @@ enum Planned {
         if_match: Option<VersionId>,
         create: bool,
     },
-    /// Delete each of these (none: nothing to delete).
+    /// Delete each of these (none: nothing to delete), as `target` asked.
     Delete {
         resource_type: ResourceType,
         targets: Vec<(Id, Option<VersionId>)>,
+        target: DeleteTarget,
     },
     /// A conditional create that matched: nothing is written, the match is the answer.
     Existing(ResourceType, Matched),
     /// A read, answered after the commit.
     Read,
+}
+
+/// One entry on its way through the transaction.
+struct Step {
+    index: usize,
+    full_url: Option<String>,
+    head: bool,
+    plan: Planned,
+    /// The resource a `Write` stores (a PATCH entry's, once patched).
+    resource: Option<Map<String, Value>>,
+    /// A `Read`'s request, dispatched after the commit.
+    read: Option<Request>,
+}
+
+impl Step {
+    fn fail(&self, e: Error) -> Error {
+        e.in_entry(self.index, self.full_url.as_deref())
+    }
 }
 
 /// A write of step 4, before or after its index rows are extracted.
@@ -61,7 +83,7 @@ enum PendingWrite {
     Index {
         resource_type: ResourceType,
         id: Id,
-        resource: serde_json::Map<String, Value>,
+        resource: Map<String, Value>,
         if_match: Option<VersionId>,
         create: bool,
     },
@@ -100,13 +122,24 @@ impl PendingWrite {
     }
 }
 
+/// The order a transaction processes entries in (http.html#trules): deletes, then creates, then
+/// updates and patches, then reads.
+fn processing_rank(request: &Request) -> u8 {
+    match request {
+        Request::Delete { .. } | Request::DeleteConditional { .. } => 0,
+        Request::Create { .. } => 1,
+        Request::Update { .. }
+        | Request::UpdateConditional { .. }
+        | Request::Patch { .. }
+        | Request::PatchConditional { .. } => 2,
+        _ => 3,
+    }
+}
+
 /// Runs a transaction whose entries `parse_bundle` produced.
-pub async fn transaction(
-    services: &Services,
-    entries: Vec<Result<EntryRequest>>,
-    prefer: EntryReturn,
-) -> Result<Bytes> {
-    let mut entries: Vec<EntryRequest> = entries.into_iter().collect::<Result<_>>()?;
+pub async fn transaction(cx: &Cx, entries: Vec<Result<EntryRequest>>) -> Result<BundleOutcome> {
+    let services = &cx.services;
+    let entries: Vec<EntryRequest> = entries.into_iter().collect::<Result<_>>()?;
     check_full_urls(&entries)?;
     // Conditional creates and updates search in step 2 and write in step 4; the locks of their
     // types are held from before the searches until the commit.
@@ -114,36 +147,42 @@ pub async fn transaction(
         .create_locks
         .acquire(
             services.store.as_ref(),
-            entries.iter().filter_map(|entry| match (&entry.method, &entry.target) {
-                (EntryMethod::Post, Target::Type(t)) if entry.if_none_exist.is_some() => Some(*t),
-                (EntryMethod::Put, Target::Conditional(condition)) => Some(condition.resource_type),
+            entries.iter().filter_map(|entry| match &entry.request {
+                Request::Create {
+                    resource_type,
+                    if_none_exist: Some(_),
+                    ..
+                } => Some(*resource_type),
+                Request::UpdateConditional { condition, .. } => Some(condition.resource_type),
                 _ => None,
             }),
         )
         .await?;
     let mut order: Vec<usize> = (0..entries.len()).collect();
-    order.sort_by_key(|&i| entries[i].method.processing_rank());
+    order.sort_by_key(|&i| processing_rank(&entries[i].request));
 
     // Step 2: what each entry writes, and where each fullUrl goes.
     let mut assigned = Assigned::default();
     let mut claimed: HashMap<(ResourceType, String), usize> = HashMap::new();
-    let mut plans: Vec<Planned> = Vec::with_capacity(entries.len());
-    for entry in entries.iter_mut() {
-        let plan = plan_entry(services, entry).await.map_err(|e| entry.fail(e))?;
-        let written_targets: Vec<(ResourceType, &Id)> = match &plan {
+    let mut steps: Vec<Step> = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let step = plan_entry(cx, entry).await?;
+        let written_targets: Vec<(ResourceType, &Id)> = match &step.plan {
             Planned::Write { resource_type, id, .. } => vec![(*resource_type, id)],
-            Planned::Delete { resource_type, targets } => targets.iter().map(|(id, _)| (*resource_type, id)).collect(),
+            Planned::Delete {
+                resource_type, targets, ..
+            } => targets.iter().map(|(id, _)| (*resource_type, id)).collect(),
             Planned::Existing(..) | Planned::Read => Vec::new(),
         };
         for (resource_type, id) in written_targets {
-            if let Some(other) = claimed.insert((resource_type, id.as_str().to_owned()), entry.index) {
-                return Err(entry.fail(Error::invalid(format!(
+            if let Some(other) = claimed.insert((resource_type, id.as_str().to_owned()), step.index) {
+                return Err(step.fail(Error::invalid(format!(
                     "{resource_type}/{id} is also written by Bundle.entry[{other}]; a transaction may change a resource only once"
                 ))));
             }
         }
-        if let Some(full_url) = &entry.full_url {
-            match &plan {
+        if let Some(full_url) = &step.full_url {
+            match &step.plan {
                 Planned::Write { resource_type, id, .. } => assigned.insert(full_url, format!("{resource_type}/{id}")),
                 Planned::Existing(resource_type, matched) => {
                     assigned.insert(full_url, format!("{resource_type}/{}", matched.id))
@@ -151,50 +190,55 @@ pub async fn transaction(
                 _ => {}
             }
         }
-        plans.push(plan);
+        steps.push(step);
     }
 
     // Step 3: conditional references, then every reference to a fullUrl.
-    let conditional = resolve_conditional_references(services, &mut entries).await?;
-    let planned_entries: Vec<(EntryRequest, &Planned)> = entries.into_iter().zip(&plans).collect();
-    let rewritten = super::parallel::map(planned_entries, |(mut entry, plan)| {
-        if let Planned::Write { id, .. } = plan {
-            let fail = |e: Error| e.in_entry(entry.index, entry.full_url.as_deref());
-            let resource = entry.resource.as_mut().expect("writes carry a resource");
-            resource.insert("id".to_owned(), Value::String(id.as_str().to_owned()));
-            bundle_references::rewrite(resource, entry.full_url.as_deref(), &assigned, &conditional).map_err(fail)?;
+    let mut conditional = HashMap::new();
+    for step in &mut steps {
+        if let Some(resource) = step.resource.as_mut() {
+            let resolved = conditional::resolve_references(cx, resource, &mut conditional).await;
+            resolved.map_err(|e| step.fail(e))?;
         }
-        Ok(entry)
+    }
+    let rewritten = super::parallel::map(steps, |mut step| {
+        if let Planned::Write { id, .. } = &step.plan {
+            let resource = step.resource.as_mut().expect("writes carry a resource");
+            resource.insert("id".to_owned(), Value::String(id.as_str().to_owned()));
+            let rewritten = bundle_references::rewrite(resource, step.full_url.as_deref(), &assigned, &conditional);
+            rewritten.map_err(|e| step.fail(e))?;
+        }
+        Ok(step)
     });
-    let mut entries: Vec<EntryRequest> = rewritten.into_iter().collect::<Result<_>>()?;
+    let mut steps: Vec<Step> = rewritten.into_iter().collect::<Result<_>>()?;
 
     // Step 4: the writes, as one group in processing order. Index rows are extracted for all of
     // them at once, spread over the cores.
     let mut pending = Vec::new();
-    let mut op_entries = Vec::new();
+    let mut op_steps = Vec::new();
     let mut unchanged: HashMap<usize, Written> = HashMap::new();
     let mut definitions = Vec::new();
     let registry = services.search_parameters.current();
     for &i in &order {
-        let entry = &mut entries[i];
-        match &plans[i] {
+        let step = &mut steps[i];
+        match &step.plan {
             Planned::Write {
                 resource_type,
                 id,
                 if_match,
                 create,
             } => {
-                let resource = entry.resource.take().expect("writes carry a resource");
+                let resource = step.resource.take().expect("writes carry a resource");
                 if !*create
                     && !services.update_always_versions
                     && let Some(current) =
-                        update::unchanged_current(services, *resource_type, id, &resource, *if_match).await?
+                        update::unchanged_current(cx, *resource_type, id, &resource, *if_match).await?
                 {
                     unchanged.insert(i, current);
                     continue;
                 }
-                let definition = search_parameters::before_write(services, *resource_type, &resource)
-                    .map_err(|e| e.in_entry(i, entry.full_url.as_deref()))?;
+                let definition = search_parameters::before_write(cx, *resource_type, &resource)
+                    .map_err(|e| e.in_entry(step.index, step.full_url.as_deref()))?;
                 definitions.push((*resource_type, definition));
                 pending.push(PendingWrite::Index {
                     resource_type: *resource_type,
@@ -203,16 +247,18 @@ pub async fn transaction(
                     if_match: *if_match,
                     create: *create,
                 });
-                op_entries.push(i);
+                op_steps.push(i);
             }
-            Planned::Delete { resource_type, targets } => {
+            Planned::Delete {
+                resource_type, targets, ..
+            } => {
                 for (id, if_match) in targets {
                     pending.push(PendingWrite::Ready(WriteOp::Delete {
                         resource_type: *resource_type,
                         id: id.clone(),
                         if_match: *if_match,
                     }));
-                    op_entries.push(i);
+                    op_steps.push(i);
                 }
                 definitions.push((*resource_type, None));
             }
@@ -225,94 +271,144 @@ pub async fn transaction(
         .write_all(ops)
         .await
         .map_err(|failure| match failure.index {
-            Some(op) => {
-                let entry = &entries[op_entries[op]];
-                entry.fail(failure.error)
-            }
+            Some(op) => steps[op_steps[op]].fail(failure.error),
             None => failure.error,
         })?;
     drop(create_guard);
     for (resource_type, definition) in &definitions {
-        search_parameters::after_write(services, *resource_type, definition.as_ref()).await;
+        search_parameters::after_write(cx, *resource_type, definition.as_ref()).await;
     }
 
     // The outcome of each entry, in request order.
-    let mut written_by_entry: HashMap<usize, Vec<Written>> = HashMap::new();
+    let mut written_by_step: HashMap<usize, Vec<Written>> = HashMap::new();
     for (op, written) in results.into_iter().enumerate() {
         if let Some(written) = written {
-            written_by_entry.entry(op_entries[op]).or_default().push(written);
+            written_by_step.entry(op_steps[op]).or_default().push(written);
         }
     }
-    let mut outcomes = Vec::with_capacity(entries.len());
-    for (i, (entry, plan)) in entries.iter().zip(plans).enumerate() {
-        let outcome = match plan {
+    let mut outcomes = Vec::with_capacity(steps.len());
+    for (i, step) in steps.into_iter().enumerate() {
+        let outcome = match step.plan {
             Planned::Write { .. } => match unchanged.remove(&i) {
-                Some(current) => EntryOutcome::Written(current),
-                None => EntryOutcome::Written(
-                    written_by_entry
+                Some(current) => Ok(Outcome::saved(current)),
+                None => Ok(Outcome::saved(
+                    written_by_step
                         .remove(&i)
                         .and_then(|mut w| w.pop())
                         .ok_or_else(|| Error::internal("a transaction write returned no version"))?,
-                ),
+                )),
             },
-            Planned::Delete { .. } => EntryOutcome::Deleted(written_by_entry.remove(&i).unwrap_or_default()),
-            Planned::Existing(resource_type, matched) => {
-                EntryOutcome::Written(Written::existing(resource_type, matched.id, matched.current))
-            }
+            Planned::Delete { target, .. } => Ok(Outcome::Deleted {
+                target,
+                tombstones: written_by_step
+                    .remove(&i)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(version_of)
+                    .collect(),
+            }),
+            Planned::Existing(resource_type, matched) => Ok(Outcome::saved(Written::existing(
+                resource_type,
+                matched.id,
+                matched.current,
+            ))),
             // Step 5.
-            Planned::Read => super::batch::read_entry(services, entry)
-                .await
-                .unwrap_or_else(|e| EntryOutcome::Failed(entry.fail(e))),
+            Planned::Read => {
+                let request = step.read.expect("a read step keeps its request");
+                dispatch::dispatch(cx, request)
+                    .await
+                    .map_err(|e| e.in_entry(step.index, step.full_url.as_deref()))
+            }
         };
-        outcomes.push(outcome);
+        outcomes.push(EntryOutcome {
+            head: step.head,
+            outcome,
+        });
     }
-    bundle_response::serialise(services, BundleKind::Transaction, &outcomes, prefer)
+    Ok(BundleOutcome {
+        kind: BundleKind::Transaction,
+        entries: outcomes,
+    })
 }
 
 /// Decides what `entry` writes (step 2), searching for the matches of conditional entries. A
 /// PATCH entry is applied here, to the current version, and becomes the write of its result.
-async fn plan_entry(services: &Services, entry: &mut EntryRequest) -> Result<Planned> {
-    match (entry.method, &entry.target) {
-        (EntryMethod::Get | EntryMethod::Head, _) => Ok(Planned::Read),
-        (EntryMethod::Delete, Target::Instance(resource_type, id)) => Ok(Planned::Delete {
-            resource_type: *resource_type,
-            targets: vec![(Id::parse(id)?, entry.if_match)],
+async fn plan_entry(cx: &Cx, entry: EntryRequest) -> Result<Step> {
+    let mut step = Step {
+        index: entry.index,
+        full_url: entry.full_url.clone(),
+        head: entry.is_head(),
+        plan: Planned::Read,
+        resource: None,
+        read: None,
+    };
+    let planned = plan_request(cx, entry.request, &mut step).await;
+    step.plan = planned.map_err(|e| step.fail(e))?;
+    Ok(step)
+}
+
+async fn plan_request(cx: &Cx, request: Request, step: &mut Step) -> Result<Planned> {
+    match request {
+        Request::Delete {
+            resource_type,
+            id,
+            if_match,
+        } => Ok(Planned::Delete {
+            resource_type,
+            targets: vec![(Id::parse(&id)?, if_match)],
+            target: DeleteTarget::Instance(resource_type, id),
         }),
-        (EntryMethod::Delete, Target::Conditional(condition)) => {
-            let matched = conditional::find_for_delete(services, condition).await?;
+        Request::DeleteConditional { condition } => {
+            let matched = conditional::find_for_delete(cx, &condition).await?;
             Ok(Planned::Delete {
                 resource_type: condition.resource_type,
                 targets: matched
                     .into_iter()
                     .map(|m| (m.id, Some(m.current.version_id)))
                     .collect(),
+                target: DeleteTarget::Condition(condition),
             })
         }
-        (EntryMethod::Post, Target::Type(resource_type)) => {
-            if let Some(query) = &entry.if_none_exist {
-                let condition = Condition::new(*resource_type, query);
-                if let Some(existing) =
-                    conditional::find_one(services, &condition, "a conditional create (ifNoneExist)").await?
-                {
-                    return Ok(Planned::Existing(*resource_type, existing));
-                }
+        Request::Create {
+            resource_type,
+            resource,
+            if_none_exist,
+        } => {
+            if let Some(condition) = &if_none_exist
+                && let Some(existing) =
+                    conditional::find_one(cx, condition, "a conditional create (ifNoneExist)").await?
+            {
+                return Ok(Planned::Existing(resource_type, existing));
             }
+            step.resource = Some(resource.into_map());
             Ok(Planned::Write {
-                resource_type: *resource_type,
+                resource_type,
                 id: Id::generate(),
                 if_match: None,
                 create: true,
             })
         }
-        (EntryMethod::Put, Target::Instance(resource_type, id)) => Ok(Planned::Write {
-            resource_type: *resource_type,
-            id: Id::parse(id)?,
-            if_match: entry.if_match,
-            create: false,
-        }),
-        (EntryMethod::Put, Target::Conditional(condition)) => {
-            let resource = entry.resource.as_ref().expect("a PUT entry carries a resource");
-            let (id, if_match) = update::conditional_target(services, condition, resource, entry.if_match).await?;
+        Request::Update {
+            resource_type,
+            id,
+            resource,
+            if_match,
+        } => {
+            step.resource = Some(resource.into_map());
+            Ok(Planned::Write {
+                resource_type,
+                id: Id::parse(&id)?,
+                if_match,
+                create: false,
+            })
+        }
+        Request::UpdateConditional {
+            condition,
+            resource,
+            if_match,
+        } => {
+            let (id, if_match) = update::conditional_target(cx, &condition, resource.as_map(), if_match).await?;
+            step.resource = Some(resource.into_map());
             Ok(Planned::Write {
                 resource_type: condition.resource_type,
                 id,
@@ -320,43 +416,46 @@ async fn plan_entry(services: &Services, entry: &mut EntryRequest) -> Result<Pla
                 create: false,
             })
         }
-        (EntryMethod::Patch, Target::Instance(resource_type, id)) => {
-            let id = Id::parse(id)?;
-            plan_patch(services, entry, *resource_type, id).await
-        }
-        (EntryMethod::Patch, Target::Conditional(condition)) => {
-            let condition = condition.clone();
-            match conditional::find_one(services, &condition, "a conditional patch").await? {
-                Some(matched) => plan_patch(services, entry, condition.resource_type, matched.id).await,
-                None => Err(Error::not_found(format!(
-                    "no {} matches '{condition}'",
-                    condition.resource_type
-                ))),
-            }
-        }
-        _ => Err(Error::new(
+        Request::Patch {
+            resource_type,
+            id,
+            patch,
+            if_match,
+        } => plan_patch(cx, step, resource_type, Id::parse(&id)?, &patch, if_match).await,
+        Request::PatchConditional {
+            condition,
+            patch,
+            if_match,
+        } => match conditional::find_one(cx, &condition, "a conditional patch").await? {
+            Some(matched) => plan_patch(cx, step, condition.resource_type, matched.id, &patch, if_match).await,
+            None => Err(Error::not_found(format!(
+                "no {} matches '{condition}'",
+                condition.resource_type
+            ))),
+        },
+        Request::Bundle(_) | Request::Reindex(_) => Err(Error::new(
             ErrorKind::Invalid,
             IssueCode::NotSupported,
-            format!(
-                "{} {} is not supported in a transaction",
-                entry.method.as_str(),
-                entry.url
-            ),
+            "this request is not supported in a transaction",
         )),
+        read => {
+            step.read = Some(read);
+            Ok(Planned::Read)
+        }
     }
 }
 
 /// The write of a PATCH entry: the patched current version, guarded by the version patched.
 async fn plan_patch(
-    services: &Services,
-    entry: &mut EntryRequest,
+    cx: &Cx,
+    step: &mut Step,
     resource_type: ResourceType,
     id: Id,
+    patch: &Patch,
+    if_match: Option<VersionId>,
 ) -> Result<Planned> {
-    let document = entry.patch.as_ref().expect("a PATCH entry carries its patch");
-    let (patched, version) =
-        super::patch::patched_current(services, resource_type, &id, document, entry.if_match).await?;
-    entry.resource = Some(patched);
+    let (patched, version) = super::patch::patched_current(cx, resource_type, &id, patch, if_match).await?;
+    step.resource = Some(patched);
     Ok(Planned::Write {
         resource_type,
         id,
@@ -378,39 +477,4 @@ fn check_full_urls(entries: &[EntryRequest]) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Resolves each distinct conditional reference in the entries' resources to the `Type/id` of its
-/// single match; no match or several fail (`412`), naming the first entry that used it.
-pub async fn resolve_conditional_references(
-    services: &Services,
-    entries: &mut [EntryRequest],
-) -> Result<HashMap<String, String>> {
-    let mut resolved = HashMap::new();
-    let mut tried = HashSet::new();
-    for entry in entries.iter_mut() {
-        let Some(resource) = entry.resource.as_mut() else {
-            continue;
-        };
-        for reference in bundle_references::conditional_references(resource) {
-            if !tried.insert(reference.clone()) {
-                continue;
-            }
-            let target = resolve_one(services, &reference)
-                .await
-                .map_err(|e| e.in_entry(entry.index, entry.full_url.as_deref()))?;
-            resolved.insert(reference, target);
-        }
-    }
-    Ok(resolved)
-}
-
-async fn resolve_one(services: &Services, reference: &str) -> Result<String> {
-    let condition = Condition::parse_url(reference).expect("only conditional references are resolved");
-    match conditional::find_one(services, &condition, "a conditional reference").await? {
-        Some(matched) => Ok(format!("{}/{}", condition.resource_type, matched.id)),
-        None => Err(Error::precondition_failed(format!(
-            "the conditional reference '{reference}' matches no resource"
-        ))),
-    }
 }

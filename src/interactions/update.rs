@@ -12,76 +12,51 @@
 //! updated (a body `id`, if any, must be the match's); no match creates the resource, at the body's
 //! `id` when it has one; several matches are a `412`.
 
+use super::body::ValidResource;
 use super::conditional::{self, Condition};
-use super::{Services, body, search_parameters};
-use crate::error::{Error, ErrorKind, IssueCode, Result};
+use super::{Cx, body, search_parameters};
+use crate::error::{Error, Result};
 use crate::model::{Id, ResourceType, VersionId};
 use crate::store::{WriteOp, Written};
 use serde_json::{Map, Value};
 
+/// `PUT [type]/[id]`; the front door has checked that the body's `id` is the URL's.
 pub async fn update(
-    services: &Services,
+    cx: &Cx,
     resource_type: ResourceType,
     id: &str,
-    body: &[u8],
+    resource: ValidResource,
     if_match: Option<VersionId>,
 ) -> Result<Written> {
     let id = Id::parse(id).map_err(|e| e.at(format!("{resource_type}.id")))?;
-    let resource = body::parse_valid_resource(body, resource_type)?;
-    match resource.get("id") {
-        Some(Value::String(body_id)) if body_id == id.as_str() => {}
-        Some(Value::String(body_id)) => {
-            return Err(Error::invalid(format!(
-                "the resource's id '{body_id}' does not match the id '{id}' in the URL"
-            ))
-            .at(format!("{resource_type}.id")));
-        }
-        _ => {
-            return Err(Error::new(
-                ErrorKind::Invalid,
-                IssueCode::Required,
-                format!("an update must carry the resource's id ('{id}') in the body"),
-            )
-            .at(format!("{resource_type}.id")));
-        }
-    }
-    write_version(services, resource_type, id, resource, if_match).await
+    write_version(cx, resource_type, id, resource.into_map(), if_match).await
 }
 
 /// A conditional update: `condition` names the resource to update.
 pub async fn update_conditional(
-    services: &Services,
+    cx: &Cx,
     condition: &Condition,
-    body: &[u8],
+    resource: ValidResource,
     if_match: Option<VersionId>,
 ) -> Result<Written> {
-    let resource = body::parse_valid_resource(body, condition.resource_type)?;
-    update_conditional_resource(services, condition, resource, if_match).await
-}
-
-/// `update_conditional` of a resource already parsed and validated (a batch entry's).
-pub async fn update_conditional_resource(
-    services: &Services,
-    condition: &Condition,
-    mut resource: Map<String, Value>,
-    if_match: Option<VersionId>,
-) -> Result<Written> {
+    let services = &cx.services;
+    let mut resource = resource.into_map();
     let resource_type = condition.resource_type;
     // Without a match this creates: held until written, as for a conditional create.
     let _guard = services
         .create_locks
         .acquire(services.store.as_ref(), [resource_type])
         .await?;
-    let (id, if_match) = conditional_target(services, condition, &resource, if_match).await?;
+    let (id, if_match) = conditional_target(cx, condition, &resource, if_match).await?;
     // So that a body without an id still compares equal to an unchanged current version.
     resource.insert("id".to_owned(), Value::String(id.as_str().to_owned()));
-    write_version(services, resource_type, id, resource, if_match).await
+    write_version(cx, resource_type, id, resource, if_match).await
 }
 
 /// The id a conditional update of `resource` writes, and the version it must find there: the
 /// one match (whose id a body id must equal), or, without a match, the body's id or a new one.
 pub async fn conditional_target(
-    services: &Services,
+    cx: &Cx,
     condition: &Condition,
     resource: &Map<String, Value>,
     if_match: Option<VersionId>,
@@ -91,7 +66,7 @@ pub async fn conditional_target(
         Some(Value::String(id)) => Some(Id::parse(id)?),
         _ => None,
     };
-    match conditional::find_one(services, condition, "a conditional update").await? {
+    match conditional::find_one(cx, condition, "a conditional update").await? {
         Some(matched) => {
             if body_id.as_ref().is_some_and(|id| id != &matched.id) {
                 return Err(Error::invalid(format!(
@@ -112,18 +87,19 @@ pub async fn conditional_target(
 /// Writes `resource` (whose `id` is `id`) as the next version of `resource_type/id`, or its
 /// first; an update equal to the current version writes nothing (see the module comment).
 pub async fn write_version(
-    services: &Services,
+    cx: &Cx,
     resource_type: ResourceType,
     id: Id,
     resource: Map<String, Value>,
     if_match: Option<VersionId>,
 ) -> Result<Written> {
+    let services = &cx.services;
     if !services.update_always_versions
-        && let Some(current) = unchanged_current(services, resource_type, &id, &resource, if_match).await?
+        && let Some(current) = unchanged_current(cx, resource_type, &id, &resource, if_match).await?
     {
         return Ok(current);
     }
-    let definition = search_parameters::before_write(services, resource_type, &resource)?;
+    let definition = search_parameters::before_write(cx, resource_type, &resource)?;
     let (resource, index) = body::with_index_rows(&services.search_parameters.current(), &services.base_url, resource);
     let op = WriteOp::Update {
         resource_type,
@@ -133,19 +109,19 @@ pub async fn write_version(
         if_match,
     };
     let written = services.store.write(op).await?;
-    search_parameters::after_write(services, resource_type, definition.as_ref()).await;
+    search_parameters::after_write(cx, resource_type, definition.as_ref()).await;
     Ok(written.expect("an update always writes a version"))
 }
 
 /// The current version, when `resource` equals it and `if_match` (if given) names it.
 pub async fn unchanged_current(
-    services: &Services,
+    cx: &Cx,
     resource_type: ResourceType,
     id: &Id,
     resource: &Map<String, Value>,
     if_match: Option<VersionId>,
 ) -> Result<Option<Written>> {
-    let Some(current) = services.store.read(resource_type, id.as_str()).await? else {
+    let Some(current) = cx.services.store.read(resource_type, id.as_str()).await? else {
         return Ok(None);
     };
     let Some(content) = &current.content else {

@@ -1,7 +1,10 @@
 //! Part of search: the ValueSets named by `:in` / `:not-in` are looked up in the store and their
 //! codes put into the query before it is compiled (`search::value_sets` does the expanding).
+//! The look-ups are the server's own work (a `System` caller): a ValueSet is terminology the
+//! search needs, not data the search discloses.
 
-use super::Services;
+use super::Cx;
+use crate::auth::SystemTask;
 use crate::error::{Error, Result};
 use crate::model::ResourceType;
 use crate::search::compile;
@@ -16,11 +19,15 @@ use std::collections::HashMap;
 
 /// Fills in the codes of every value set match in `clauses`, or fails with a 400 naming the
 /// parameter when a value set is missing or cannot be expanded here.
-pub async fn expand_value_sets(services: &Services, clauses: &mut [Clause]) -> Result<()> {
+pub async fn expand_value_sets(cx: &Cx, clauses: &mut [Clause]) -> Result<()> {
     let mut matches = Vec::new();
     for clause in clauses.iter_mut() {
         collect(clause, &mut matches);
     }
+    if matches.is_empty() {
+        return Ok(());
+    }
+    let lookup = cx.as_system(SystemTask::ValueSetLookup);
     let mut known: HashMap<String, Option<Value>> = HashMap::new();
     for token in matches {
         let TokenMatch::InValueSet { url, codes, parameter } = token else {
@@ -40,7 +47,7 @@ pub async fn expand_value_sets(services: &Services, clauses: &mut [Clause]) -> R
                         );
                     }
                     for reference in references {
-                        let value_set = find(services, &reference).await?;
+                        let value_set = find(&lookup, &reference).await?;
                         known.insert(reference, value_set);
                     }
                 }
@@ -76,7 +83,8 @@ fn collect<'c>(clause: &'c mut Clause, out: &mut Vec<&'c mut TokenMatch>) {
 
 /// The ValueSet `reference` names: `ValueSet/id` (relative or on this server's base) by id, else a
 /// canonical URL (`url|version` allowed) by `ValueSet.url`.
-async fn find(services: &Services, reference: &str) -> Result<Option<Value>> {
+async fn find(cx: &Cx, reference: &str) -> Result<Option<Value>> {
+    let services = &cx.services;
     let local = reference
         .strip_prefix(&*services.base_url)
         .and_then(|rest| rest.strip_prefix('/'))

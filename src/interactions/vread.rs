@@ -3,17 +3,12 @@
 //! `GET [base]/[type]/[id]/_history/[vid]`: one version; 404 when there is no such version, 410
 //! when that version is the delete itself.
 
-use super::Services;
+use super::outcome::ResourceVersion;
+use super::{Cx, stored};
 use crate::error::{Error, Result};
 use crate::model::{ResourceType, VersionId};
-use crate::store::StoredVersion;
 
-pub async fn vread(
-    services: &Services,
-    resource_type: ResourceType,
-    id: &str,
-    version_id: &str,
-) -> Result<StoredVersion> {
+pub async fn vread(cx: &Cx, resource_type: ResourceType, id: &str, version_id: &str) -> Result<ResourceVersion> {
     let version: VersionId = match version_id.parse() {
         Ok(v) if v >= 1 => v,
         _ => {
@@ -22,14 +17,14 @@ pub async fn vread(
             )));
         }
     };
-    match services.store.vread(resource_type, id, version).await? {
+    match cx.services.store.vread(resource_type, id, version).await? {
         None => Err(Error::not_found(format!(
             "{resource_type}/{id} has no version {version}"
         ))),
-        Some(stored) if stored.is_deleted() => Err(Error::gone(
+        Some(found) if found.is_deleted() => Err(Error::gone(
             format!("version {version} of {resource_type}/{id} is its deletion"),
-            stored.version_id,
+            found.version_id,
         )),
-        Some(stored) => Ok(stored),
+        Some(found) => stored(resource_type, id, found),
     }
 }

@@ -16,10 +16,18 @@ use crate::fhirpath::{Context, Expression, Item};
 use crate::model::structure::{TypeDef, TypeModel, capitalised};
 use serde_json::{Map, Value};
 
-/// A parsed FHIRPath Patch.
+/// A parsed FHIRPath Patch. Two are equal when their `Parameters` are (a request that reaches
+/// the server over HTTP and as a Bundle entry carries the same patch).
 #[derive(Debug, Clone)]
 pub struct FhirPathPatch {
     operations: Vec<Operation>,
+    source: Map<String, Value>,
+}
+
+impl PartialEq for FhirPathPatch {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -61,7 +69,12 @@ impl FhirPathPatch {
             return Err(Error::invalid("a FHIRPath Patch is a Parameters resource").at("resourceType"));
         }
         let list = match parameters.get("parameter") {
-            None => return Ok(FhirPathPatch { operations: Vec::new() }),
+            None => {
+                return Ok(FhirPathPatch {
+                    operations: Vec::new(),
+                    source: parameters.clone(),
+                });
+            }
             Some(Value::Array(list)) => list,
             Some(_) => return Err(Error::structure("Parameters.parameter must be a list").at("Parameters.parameter")),
         };
@@ -70,7 +83,10 @@ impl FhirPathPatch {
             .enumerate()
             .map(|(index, parameter)| parse_operation(index, parameter))
             .collect::<Result<_>>()?;
-        Ok(FhirPathPatch { operations })
+        Ok(FhirPathPatch {
+            operations,
+            source: parameters.clone(),
+        })
     }
 
     /// Applies every operation in order to `resource`. On failure `resource` is left part-way;

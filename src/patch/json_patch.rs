@@ -7,10 +7,18 @@
 use crate::error::{Error, ErrorKind, IssueCode, Result};
 use serde_json::{Map, Value};
 
-/// A parsed JSON Patch document.
+/// A parsed JSON Patch document. Two are equal when their documents are (a request body, or a
+/// Bundle entry's Binary, carrying the same patch).
 #[derive(Debug, Clone)]
 pub struct JsonPatch {
     operations: Vec<Operation>,
+    source: Value,
+}
+
+impl PartialEq for JsonPatch {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -132,7 +140,10 @@ impl JsonPatch {
                 path: pointer("path")?,
             });
         }
-        Ok(JsonPatch { operations })
+        Ok(JsonPatch {
+            operations,
+            source: document.clone(),
+        })
     }
 
     /// Applies every operation in order to `document`. On failure `document` is left part-way;

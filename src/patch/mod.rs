@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 pub const JSON_PATCH_MEDIA_TYPE: &str = "application/json-patch+json";
 
 /// A patch in either form.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Patch {
     Json(JsonPatch),
     FhirPath(FhirPathPatch),

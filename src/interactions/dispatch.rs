@@ -1,0 +1,107 @@
+//! The one dispatcher: every request — over HTTP, or as an entry of a batch, or a read entry of a
+//! transaction — runs through `dispatch`, so a rule that must hold for a kind of request (who may
+//! make it, what it discloses, what is audited) is written once, here or below, and holds on
+//! every path.
+
+use super::outcome::{DeleteTarget, Outcome, version_of};
+use super::request::Request;
+use super::{
+    Cx, batch, bundle_request, create, delete, history, operation_reindex, operation_validate, patch, read, search,
+    transaction, update, vread,
+};
+use crate::error::Result;
+
+/// Runs `request` for `cx`'s caller.
+pub async fn dispatch(cx: &Cx, request: Request) -> Result<Outcome> {
+    match request {
+        Request::Capabilities => Ok(Outcome::Capabilities(
+            cx.services.capability_statement.get(&cx.services.search_parameters),
+        )),
+        Request::Read {
+            resource_type,
+            id,
+            conditions,
+        } => read::read_if_changed(cx, resource_type, &id, &conditions).await,
+        Request::Vread {
+            resource_type,
+            id,
+            version,
+        } => Ok(Outcome::Version(vread::vread(cx, resource_type, &id, &version).await?)),
+        Request::Create {
+            resource_type,
+            resource,
+            if_none_exist,
+        } => Ok(Outcome::saved(
+            create::create(cx, resource_type, resource, if_none_exist.as_ref()).await?,
+        )),
+        Request::Update {
+            resource_type,
+            id,
+            resource,
+            if_match,
+        } => Ok(Outcome::saved(
+            update::update(cx, resource_type, &id, resource, if_match).await?,
+        )),
+        Request::UpdateConditional {
+            condition,
+            resource,
+            if_match,
+        } => Ok(Outcome::saved(
+            update::update_conditional(cx, &condition, resource, if_match).await?,
+        )),
+        Request::Patch {
+            resource_type,
+            id,
+            patch,
+            if_match,
+        } => Ok(Outcome::saved(
+            patch::patch(cx, resource_type, &id, &patch, if_match).await?,
+        )),
+        Request::PatchConditional {
+            condition,
+            patch,
+            if_match,
+        } => Ok(Outcome::saved(
+            patch::patch_conditional(cx, &condition, &patch, if_match).await?,
+        )),
+        Request::Delete {
+            resource_type,
+            id,
+            if_match,
+        } => {
+            let written = delete::delete(cx, resource_type, &id, if_match).await?;
+            Ok(Outcome::Deleted {
+                target: DeleteTarget::Instance(resource_type, id),
+                tombstones: written.into_iter().map(version_of).collect(),
+            })
+        }
+        Request::DeleteConditional { condition } => {
+            let written = delete::delete_conditional(cx, &condition).await?;
+            Ok(Outcome::Deleted {
+                target: DeleteTarget::Condition(condition),
+                tombstones: written.into_iter().map(version_of).collect(),
+            })
+        }
+        Request::Search { scope, query, strict } => {
+            Ok(Outcome::Searchset(search::search(cx, &scope, &query, strict).await?))
+        }
+        Request::History { target, query } => Ok(Outcome::History(history::history(cx, &target, &query).await?)),
+        Request::Bundle(mut bundle) => {
+            let (kind, entries) = bundle_request::parse_bundle(&mut bundle, cx.services.bundle_max_entries)?;
+            // Boxed: the entries are dispatched in turn, so this future holds itself.
+            Ok(Outcome::Bundle(match kind {
+                bundle_request::BundleKind::Transaction => Box::pin(transaction::transaction(cx, entries)).await?,
+                bundle_request::BundleKind::Batch => Box::pin(batch::batch(cx, entries)).await,
+            }))
+        }
+        Request::Validate {
+            resource_type,
+            id,
+            body,
+        } => Ok(Outcome::OperationOutcome(
+            operation_validate::validate(cx, resource_type, id.as_deref(), body).await?,
+        )),
+        Request::Reindex(types) => Ok(Outcome::ReindexStarted(operation_reindex::start(&cx.services, types))),
+        Request::ReindexStatus => Ok(Outcome::ReindexJobs(cx.services.reindex_jobs.list())),
+    }
+}
