@@ -9,7 +9,7 @@
 
 use super::bundle_references::{self, Assigned};
 use super::bundle_request::{BundleKind, EntryRequest};
-use super::bundle_response::{BundleOutcome, EntryOutcome};
+use super::outcome::{BundleOutcome, EntryOutcome};
 use super::{Cx, conditional, dispatch};
 use crate::error::{Error, Result};
 use std::collections::HashMap;

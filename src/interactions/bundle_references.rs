@@ -199,7 +199,7 @@ pub fn rewrite(
 pub fn conditional_references(resource: &mut Map<String, Value>) -> Vec<String> {
     let mut found = Vec::new();
     let _ = visit_slots(resource, &mut |slot, text, _| {
-        if slot == Slot::Reference && super::conditional::Condition::parse_url(text).is_some() {
+        if slot == Slot::Reference && super::condition::Condition::parse_url(text).is_some() {
             found.push(text.clone());
         }
         Ok(())

@@ -2,10 +2,9 @@
 //! one entry per request entry, in the same order (bundle.html#transaction-response), each with
 //! `response.status`, `location`, `etag` and `lastModified`, and the resource, an
 //! OperationOutcome, or nothing, as the client's `Prefer: return=` asks. The interactions answer a
-//! typed `BundleOutcome`; `to_json` makes the Bundle at the edge.
+//! typed `outcome::BundleOutcome`; `to_json` here makes the Bundle at the edge.
 
-use super::bundle_request::BundleKind;
-use super::outcome::{Outcome, ResourceVersion};
+use super::outcome::{BundleOutcome, EntryOutcome, Outcome, ResourceVersion};
 use crate::bundle::{self, BundleEntry, EntryResponse};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::outcome;
@@ -18,23 +17,6 @@ pub enum EntryReturn {
     Minimal,
     Representation,
     OperationOutcome,
-}
-
-/// A transaction's or batch's outcome: one per entry, in request order.
-#[derive(Debug)]
-pub struct BundleOutcome {
-    pub kind: BundleKind,
-    pub entries: Vec<EntryOutcome>,
-}
-
-/// How one entry turned out.
-#[derive(Debug)]
-pub struct EntryOutcome {
-    /// A HEAD entry: answered as its GET, without the body.
-    pub head: bool,
-    /// The entry's outcome, or why it failed (in a batch; a failed transaction answers with one
-    /// OperationOutcome, but a read entry that fails after the commit carries its error).
-    pub outcome: Result<Outcome>,
 }
 
 impl BundleOutcome {

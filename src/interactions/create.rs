@@ -8,7 +8,8 @@
 //! `412`; no match creates.
 
 use super::body::ValidResource;
-use super::conditional::{self, Condition};
+use super::condition::Condition;
+use super::conditional;
 use super::{Cx, body, search_parameters};
 use crate::error::Result;
 use crate::model::{Id, ResourceType};

@@ -9,7 +9,8 @@
 //! `--conditional-delete-multiple`: then all of them are deleted together, in one transaction, up
 //! to the largest search page (`--search-max-count`); more than that is a `412` too.
 
-use super::conditional::{self, Condition};
+use super::condition::Condition;
+use super::conditional;
 use super::{Cx, search_parameters};
 use crate::error::Result;
 use crate::model::{Id, ResourceType, VersionId};

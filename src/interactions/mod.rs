@@ -10,6 +10,7 @@ pub mod bundle_references;
 pub mod bundle_request;
 pub mod bundle_response;
 pub mod capabilities;
+pub mod condition;
 pub mod conditional;
 pub mod context;
 pub mod create;

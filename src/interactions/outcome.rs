@@ -2,7 +2,8 @@
 //! Bytes are made at the edge — `http/` for a response, `bundle_response` for a Bundle entry —
 //! so that what a response discloses can be filtered and audited without parsing it.
 
-use super::conditional::Condition;
+use super::bundle_request::BundleKind;
+use super::condition::Condition;
 use super::operation_reindex::JobStatus;
 use crate::bundle::{HistoryPage, Searchset};
 use crate::model::{Id, Instant, ResourceType, VersionId};
@@ -62,7 +63,7 @@ pub enum Outcome {
     Searchset(Searchset),
     History(HistoryPage),
     /// A transaction or batch: one outcome per entry.
-    Bundle(super::bundle_response::BundleOutcome),
+    Bundle(BundleOutcome),
     /// An OperationOutcome that is the answer itself (`$validate`).
     OperationOutcome(Value),
     /// A `$reindex` job just started.
@@ -91,4 +92,21 @@ pub fn version_of(written: Written) -> ResourceVersion {
         last_updated: written.last_updated,
         content: written.content,
     }
+}
+
+/// A transaction's or batch's outcome: one per entry, in request order.
+#[derive(Debug)]
+pub struct BundleOutcome {
+    pub kind: BundleKind,
+    pub entries: Vec<EntryOutcome>,
+}
+
+/// How one entry turned out.
+#[derive(Debug)]
+pub struct EntryOutcome {
+    /// A HEAD entry: answered as its GET, without the body.
+    pub head: bool,
+    /// The entry's outcome, or why it failed (in a batch; a failed transaction answers with one
+    /// OperationOutcome, but a read entry that fails after the commit carries its error).
+    pub outcome: crate::error::Result<Outcome>,
 }

@@ -14,7 +14,8 @@
 //!
 //! `PATCH [base]/[type]?[search]` patches the one match: none is a `404`, several a `412`.
 
-use super::conditional::{self, Condition};
+use super::condition::Condition;
+use super::conditional;
 use super::{Cx, body, read, update};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Id, ResourceType, VersionId};

@@ -5,7 +5,7 @@
 //! reads it from headers and a body, or from the entry's `request` and `resource`.
 
 use super::body::ValidResource;
-use super::conditional::Condition;
+use super::condition::Condition;
 use super::history::HistoryTarget;
 use super::route::Route;
 use super::search::SearchScope;

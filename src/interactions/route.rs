@@ -4,7 +4,7 @@
 //! the same interaction, whichever way it arrives. What the route needs besides the URL (a body,
 //! headers or their Bundle equivalents) is added by `request::Request::build`.
 
-use super::conditional::Condition;
+use super::condition::Condition;
 use super::history::HistoryTarget;
 use super::search::SearchScope;
 use crate::error::{Error, ErrorKind, IssueCode, Result};

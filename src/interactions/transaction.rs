@@ -25,8 +25,8 @@
 
 use super::bundle_references::{self, Assigned};
 use super::bundle_request::{BundleKind, EntryRequest};
-use super::bundle_response::{BundleOutcome, EntryOutcome};
 use super::conditional::{self, Matched};
+use super::outcome::{BundleOutcome, EntryOutcome};
 use super::outcome::{DeleteTarget, Outcome, version_of};
 use super::request::Request;
 use super::{Cx, body, dispatch, search_parameters, update};

@@ -13,7 +13,8 @@
 //! `id` when it has one; several matches are a `412`.
 
 use super::body::ValidResource;
-use super::conditional::{self, Condition};
+use super::condition::Condition;
+use super::conditional;
 use super::{Cx, body, search_parameters};
 use crate::error::{Error, Result};
 use crate::model::{Id, ResourceType, VersionId};
