@@ -204,3 +204,197 @@ impl Door for HttpDoor<'_> {
         negotiate::prefer_strict_handling(self.headers)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The two front doors against each other: the same URL reaches the same typed request over
+    //! HTTP and as a Bundle entry, for every interaction.
+
+    use super::*;
+    use crate::interactions::bundle_request::parse_entry;
+    use axum::http::HeaderValue;
+    use serde_json::json;
+
+    /// One interaction: as an HTTP request (method, URL, headers, body) and as a Bundle entry.
+    struct Case {
+        method: &'static str,
+        url: &'static str,
+        headers: Vec<(&'static str, String)>,
+        body: Option<String>,
+        entry: Value,
+    }
+
+    fn case(method: &'static str, url: &'static str) -> Case {
+        Case {
+            method,
+            url,
+            headers: Vec::new(),
+            body: None,
+            entry: json!({"request": {"method": method, "url": url}}),
+        }
+    }
+
+    impl Case {
+        fn header(mut self, name: &'static str, value: &str, entry_element: &str, entry_value: &str) -> Case {
+            self.headers.push((name, value.to_owned()));
+            self.entry["request"][entry_element] = json!(entry_value);
+            self
+        }
+
+        /// The same resource as the HTTP body and the entry's resource.
+        fn resource(mut self, resource: Value) -> Case {
+            self.body = Some(resource.to_string());
+            self.entry["resource"] = resource;
+            self
+        }
+
+        /// An HTTP body with its Content-Type, and the entry's resource that stands for it.
+        fn body(mut self, content_type: &str, body: &str, entry_resource: Value) -> Case {
+            self.headers.push(("content-type", content_type.to_owned()));
+            self.body = Some(body.to_owned());
+            self.entry["resource"] = entry_resource;
+            self
+        }
+    }
+
+    async fn over_http(case: &Case) -> Result<Request> {
+        let (path, query) = case.url.split_once('?').unwrap_or((case.url, ""));
+        let mut headers = HeaderMap::new();
+        for (name, value) in &case.headers {
+            headers.insert(*name, HeaderValue::from_str(value).unwrap());
+        }
+        let body = Body::from(case.body.clone().unwrap_or_default());
+        let method = Method::from_bytes(case.method.as_bytes()).unwrap();
+        request_of(&method, path, query, &headers, body, 1 << 20).await
+    }
+
+    fn patient(id: &str) -> Value {
+        json!({"resourceType": "Patient", "id": id, "name": [{"family": "Chalmers"}]})
+    }
+
+    fn cases() -> Vec<Case> {
+        let json_patch = r#"[{"op":"replace","path":"/active","value":false}]"#;
+        let fhirpath_patch = json!({"resourceType": "Parameters", "parameter": [{"name": "operation", "part": [
+            {"name": "type", "valueCode": "replace"}, {"name": "path", "valueString": "Patient.active"},
+            {"name": "value", "valueBoolean": false}]}]});
+        let binary = json!({"resourceType": "Binary", "contentType": "application/json-patch+json",
+            "data": "W3sib3AiOiJyZXBsYWNlIiwicGF0aCI6Ii9hY3RpdmUiLCJ2YWx1ZSI6ZmFsc2V9XQ=="});
+        vec![
+            case("GET", "metadata"),
+            case("GET", "Patient/p1"),
+            case("GET", "Patient/p1").header("if-none-match", "W/\"2\"", "ifNoneMatch", "W/\"2\""),
+            case("GET", "Patient/p1").header(
+                "if-modified-since",
+                "Wed, 21 Oct 2015 07:28:00 GMT",
+                "ifModifiedSince",
+                "2015-10-21T07:28:00Z",
+            ),
+            case("GET", "Patient/p1/_history/2"),
+            case("POST", "Patient").resource(patient("ignored")),
+            case("POST", "Patient").resource(patient("x")).header(
+                "if-none-exist",
+                "identifier=urn:x|1",
+                "ifNoneExist",
+                "identifier=urn:x|1",
+            ),
+            case("PUT", "Patient/p1").resource(patient("p1")),
+            case("PUT", "Patient/p1")
+                .resource(patient("p1"))
+                .header("if-match", "W/\"3\"", "ifMatch", "W/\"3\""),
+            case("PUT", "Patient?identifier=urn:x%7C1").resource(patient("p1")),
+            case("PATCH", "Patient/p1").body("application/json-patch+json", json_patch, binary),
+            case("PATCH", "Patient/p1").body(
+                "application/fhir+json",
+                &fhirpath_patch.to_string(),
+                fhirpath_patch.clone(),
+            ),
+            case("PATCH", "Patient?name=chalmers")
+                .body("application/fhir+json", &fhirpath_patch.to_string(), fhirpath_patch)
+                .header("if-match", "W/\"1\"", "ifMatch", "W/\"1\""),
+            case("DELETE", "Patient/p1"),
+            case("DELETE", "Patient/p1").header("if-match", "W/\"2\"", "ifMatch", "W/\"2\""),
+            case("DELETE", "Patient?identifier=urn:x%7C1"),
+            case("GET", "Patient?name=chalmers&_count=2"),
+            case("GET", "?_type=Patient,Observation&_lastUpdated=gt2020"),
+            case("GET", "Patient/p1/Observation?code=1234-5"),
+            case("GET", "Patient/p1/*"),
+            case("GET", "_history?_count=2"),
+            case("GET", "Patient/_history?_since=2020-01-01"),
+            case("GET", "Patient/p1/_history"),
+            case("POST", "Patient/$validate").resource(patient("p1")),
+            case("POST", "Patient/p1/$validate").resource(patient("p1")),
+            case("GET", "$reindex"),
+        ]
+    }
+
+    #[tokio::test]
+    async fn the_same_url_is_the_same_request_over_http_and_in_a_bundle() {
+        let cases = cases();
+        for case in &cases {
+            let http = over_http(case)
+                .await
+                .unwrap_or_else(|e| panic!("{} {} over HTTP: {e}", case.method, case.url));
+            let entry = parse_entry(0, case.entry.clone())
+                .unwrap_or_else(|e| panic!("{} {} as an entry: {e}", case.method, case.url));
+            assert_eq!(http, entry.request, "{} {}", case.method, case.url);
+        }
+        // Every kind of request is in the table, but the Bundle itself (an entry cannot hold one)
+        // and `$reindex` (refused in a Bundle).
+        let mut kinds: Vec<String> = Vec::new();
+        for case in &cases {
+            let request = over_http(case).await.unwrap();
+            let kind = format!("{request:?}");
+            let kind = kind.split([' ', '(', '{']).next().unwrap().to_owned();
+            if !kinds.contains(&kind) {
+                kinds.push(kind);
+            }
+        }
+        kinds.sort();
+        assert_eq!(
+            kinds,
+            [
+                "Capabilities",
+                "Create",
+                "Delete",
+                "DeleteConditional",
+                "History",
+                "Patch",
+                "PatchConditional",
+                "Read",
+                "ReindexStatus",
+                "Search",
+                "Update",
+                "UpdateConditional",
+                "Validate",
+                "Vread"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_search_form_over_http_is_the_query_of_an_entry() {
+        let form = Case {
+            method: "POST",
+            url: "Patient/_search?_count=1",
+            headers: vec![("content-type", "application/x-www-form-urlencoded".to_owned())],
+            body: Some("name=chalmers".to_owned()),
+            entry: json!({"request": {"method": "GET", "url": "Patient?_count=1&name=chalmers"}}),
+        };
+        let entry = parse_entry(0, form.entry.clone()).unwrap();
+        assert_eq!(over_http(&form).await.unwrap(), entry.request);
+    }
+
+    #[tokio::test]
+    async fn unknown_types_and_methods_fail_alike_at_both_doors() {
+        for (method, url, status) in [
+            ("GET", "Nope/1", 404),
+            ("POST", "Patient/p1", 405),
+            ("GET", "Patient/1/a/b/c", 404),
+        ] {
+            let http = over_http(&case(method, url)).await.unwrap_err();
+            let entry = parse_entry(0, case(method, url).entry).unwrap_err();
+            assert_eq!(http.kind.http_status(), status, "{method} {url}");
+            assert_eq!(entry.kind, http.kind, "{method} {url}");
+        }
+    }
+}

@@ -154,6 +154,8 @@ fn response_entry<'a>(
             let status = error.kind.http_status();
             let reason = reason_phrase(status);
             let mut response = EntryResponse::status(&format!("{status} {reason}"));
+            // As over HTTP: a `410` names the version that deleted the resource.
+            response.etag = error.version_id.map(|version| format!("W/\"{version}\""));
             if error.kind == ErrorKind::Internal {
                 tracing::error!(error = %error, "internal error in a batch entry");
             }

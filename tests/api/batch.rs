@@ -6,6 +6,7 @@ use serde_json::json;
 crate::on_both_backends!(
     a_batch_answers_each_entry_on_its_own,
     history_and_compartment_reads_in_a_batch,
+    every_read_answers_alike_over_http_and_as_a_batch_entry,
 );
 
 async fn a_batch_answers_each_entry_on_its_own(app: TestApp) {
@@ -119,4 +120,99 @@ async fn history_and_compartment_reads_in_a_batch(app: TestApp) {
         "the two Observations, as over REST"
     );
     assert_eq!(entries[5]["response"]["status"], "400 Bad Request");
+}
+
+/// A Bundle's `id` and `meta.lastUpdated` are made fresh for each response; the rest must agree.
+fn without_bundle_stamp(mut value: serde_json::Value) -> serde_json::Value {
+    if value["resourceType"] == "Bundle" {
+        let object = value.as_object_mut().unwrap();
+        object.remove("id");
+        object.remove("meta");
+    }
+    value
+}
+
+/// The same URL goes through one dispatcher whichever door it comes in by: each answer of a batch
+/// entry (status, ETag, resource) is what the same GET over HTTP answers.
+async fn every_read_answers_alike_over_http_and_as_a_batch_entry(app: TestApp) {
+    app.put(
+        "Patient/d1",
+        &json!({"resourceType": "Patient", "id": "d1", "name": [{"family": "Doors"}]}),
+    )
+    .await;
+    app.put(
+        "Patient/d1",
+        &json!({"resourceType": "Patient", "id": "d1", "name": [{"family": "Doorman"}]}),
+    )
+    .await;
+    app.put(
+        "Observation/o1",
+        &json!({"resourceType": "Observation", "id": "o1", "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
+                "subject": {"reference": "Patient/d1"}}),
+    )
+    .await;
+    app.put("Patient/gone", &json!({"resourceType": "Patient", "id": "gone"}))
+        .await;
+    app.delete("Patient/gone").await;
+    let urls = [
+        "metadata",
+        "Patient/d1",
+        "Patient/d1/_history/1",
+        "Patient/missing",
+        "Patient/gone",
+        "Patient/d1/_history/9",
+        "Patient?name=doorman",
+        "Patient?name=doorman&_summary=count",
+        "Observation?subject=Patient/d1&_include=Observation:subject",
+        "Patient?name:exact=nobody&colour=blue",
+        "Patient/d1/Observation?code=http://loinc.org%7C8480-6",
+        "Patient/d1/*",
+        "?_type=Patient,Observation&_count=5",
+        "Patient/d1/_history",
+        "Patient/_history?_count=1",
+        "Nope/1",
+        "$reindex",
+    ];
+    let entries: Vec<serde_json::Value> = urls
+        .iter()
+        .map(|url| json!({"request": {"method": "GET", "url": url}}))
+        .collect();
+    let reply = app
+        .post(
+            "",
+            &json!({"resourceType": "Bundle", "type": "batch", "entry": entries}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let batch = reply.json();
+    for (n, url) in urls.iter().enumerate() {
+        let entry = &batch["entry"][n];
+        let http = app.get(url).await;
+        let status = entry["response"]["status"].as_str().unwrap();
+        assert_eq!(
+            status.split(' ').next().unwrap(),
+            http.status.to_string(),
+            "{url}: {status} in the batch, {} over HTTP",
+            http.status
+        );
+        assert_eq!(
+            entry["response"]["etag"].as_str(),
+            http.header("etag"),
+            "{url}: the same version"
+        );
+        if http.status == 200 {
+            assert_eq!(
+                without_bundle_stamp(entry["resource"].clone()),
+                without_bundle_stamp(http.json()),
+                "{url}: the same resource"
+            );
+        } else {
+            assert_eq!(
+                entry["response"]["outcome"]["issue"][0]["code"],
+                http.json()["issue"][0]["code"],
+                "{url}: the same issue"
+            );
+        }
+    }
 }
