@@ -18,6 +18,7 @@ use super::conditional;
 use super::{Cx, body, search_parameters};
 use crate::error::{Error, Result};
 use crate::model::{Id, ResourceType, VersionId};
+use crate::store::rules;
 use crate::store::{WriteOp, Written};
 use serde_json::{Map, Value};
 
@@ -114,7 +115,8 @@ pub async fn write_version(
     Ok(written.expect("an update always writes a version"))
 }
 
-/// The current version, when `resource` equals it and `if_match` (if given) names it.
+/// The current version, when an update of it to `resource` would change nothing
+/// (`rules::unchanged`): the update then writes no version and answers with it.
 pub async fn unchanged_current(
     cx: &Cx,
     resource_type: ResourceType,
@@ -125,30 +127,8 @@ pub async fn unchanged_current(
     let Some(current) = cx.services.store.read(resource_type, id.as_str()).await? else {
         return Ok(None);
     };
-    let Some(content) = &current.content else {
-        return Ok(None);
-    };
-    if if_match.is_some_and(|v| v != current.version_id) {
-        return Ok(None);
-    }
-    let stored: Map<String, Value> = serde_json::from_slice(content)
-        .map_err(|e| Error::internal(format!("stored {resource_type}/{id} is not a JSON object: {e}")))?;
-    if without_version_meta(&stored) != without_version_meta(resource) {
+    if !rules::unchanged(&current, resource, if_match)? {
         return Ok(None);
     }
     Ok(Some(Written::existing(resource_type, id.clone(), current)))
-}
-
-/// `resource` without the two `meta` elements the server sets on every version (and without
-/// `meta` when nothing else is in it).
-fn without_version_meta(resource: &Map<String, Value>) -> Map<String, Value> {
-    let mut resource = resource.clone();
-    if let Some(Value::Object(meta)) = resource.get_mut("meta") {
-        meta.remove("versionId");
-        meta.remove("lastUpdated");
-        if meta.is_empty() {
-            resource.remove("meta");
-        }
-    }
-    resource
 }

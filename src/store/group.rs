@@ -15,7 +15,8 @@
 //! planning, before anything is written, and reported directly.
 
 use super::index::{Cell, INDEX_TABLES, IndexTable, fold_cells, table_of};
-use super::{GroupWriteError, Method, WriteOp, Written, check_if_match, stamp_and_serialise};
+use super::rules::{self, CurrentRow, Decision, NewVersion};
+use super::{GroupWriteError, Method, WriteOp, Written, stamp_and_serialise};
 use crate::model::{Id, Instant, ResourceType, VersionId};
 use crate::search::IndexRow;
 use bytes::Bytes;
@@ -40,6 +41,15 @@ pub(crate) struct Current {
     pub rid: i64,
     pub version_id: VersionId,
     pub deleted: bool,
+}
+
+impl Current {
+    fn row(self) -> CurrentRow {
+        CurrentRow {
+            version_id: self.version_id,
+            deleted: self.deleted,
+        }
+    }
 }
 
 /// The current rows of the resources a group updates or deletes, by type and id.
@@ -84,7 +94,7 @@ pub(crate) fn can_write_in_bulk(ops: &[WriteOp]) -> bool {
     let mut seen = HashSet::with_capacity(ops.len());
     ops.iter().all(|op| match op {
         WriteOp::Reindex { .. } => false,
-        _ => seen.insert(target(op)),
+        _ => seen.insert(op.target()),
     })
 }
 
@@ -93,7 +103,7 @@ pub(crate) fn can_write_in_bulk(ops: &[WriteOp]) -> bool {
 pub(crate) fn to_read(ops: &[WriteOp]) -> impl Iterator<Item = (ResourceType, &Id)> {
     ops.iter()
         .filter(|op| matches!(op, WriteOp::Update { .. } | WriteOp::Delete { .. }))
-        .map(target)
+        .map(WriteOp::target)
 }
 
 /// How many new rids `plan` will take: one per create and per update of a resource never stored.
@@ -124,61 +134,41 @@ pub(crate) fn plan<'a>(
         outcomes: Vec::with_capacity(ops.len()),
     };
     for (position, op) in ops.iter().enumerate() {
-        let refused = |error| GroupWriteError {
+        let (resource_type, id) = op.target();
+        // A create has a new server-assigned id: it is absent (should it exist after all, its
+        // insert fails and the group is written one by one).
+        let found = match op {
+            WriteOp::Create { .. } => None,
+            _ => lookup(current, resource_type, id),
+        };
+        let decision = rules::decide(op, found.map(|c| c.row())).map_err(|error| GroupWriteError {
             index: Some(position),
             error,
-        };
-        let outcome = match op {
-            WriteOp::Create {
-                resource_type,
-                id,
-                resource,
-                index,
-            } => {
-                let rid = next_rid(new_rids);
-                let content = stamp_and_serialise(resource.clone(), id, 1, now);
-                plan.add_index(rid, index);
-                Some(plan.add_version(rid, *resource_type, id, 1, Method::Post, Some(content), true))
-            }
-            WriteOp::Update {
-                resource_type,
-                id,
-                resource,
-                index,
-                if_match,
-            } => {
-                let found = lookup(current, *resource_type, id);
-                check_if_match(*resource_type, id, found.map(|c| (c.version_id, c.deleted)), *if_match)
-                    .map_err(refused)?;
-                let (rid, version_id, created) = match found {
-                    None => (next_rid(new_rids), 1, true),
+        })?;
+        let outcome = match decision {
+            Decision::Write(version) => {
+                let rid = match found {
+                    None => next_rid(new_rids),
                     Some(c) => {
                         plan.replaced.push(c.rid);
-                        (c.rid, c.version_id + 1, c.deleted)
+                        c.rid
                     }
                 };
-                let content = stamp_and_serialise(resource.clone(), id, version_id, now);
-                plan.add_index(rid, index);
-                Some(plan.add_version(rid, *resource_type, id, version_id, Method::Put, Some(content), created))
-            }
-            WriteOp::Delete {
-                resource_type,
-                id,
-                if_match,
-            } => {
-                let found = lookup(current, *resource_type, id);
-                check_if_match(*resource_type, id, found.map(|c| (c.version_id, c.deleted)), *if_match)
-                    .map_err(refused)?;
-                match found {
-                    // Nothing to delete: no version, like the one-by-one path.
-                    None | Some(Current { deleted: true, .. }) => None,
-                    Some(c) => {
-                        plan.replaced.push(c.rid);
-                        Some(plan.add_version(c.rid, *resource_type, id, c.version_id + 1, Method::Delete, None, false))
+                let (resource, index) = match op {
+                    WriteOp::Create { resource, index, .. } | WriteOp::Update { resource, index, .. } => {
+                        (Some(resource), index.as_slice())
                     }
-                }
+                    WriteOp::Delete { .. } | WriteOp::Reindex { .. } => (None, [].as_slice()),
+                };
+                let content = resource.map(|r| stamp_and_serialise(r.clone(), id, version.version_id, now));
+                plan.add_index(rid, index);
+                Some(plan.add_version(rid, resource_type, id, version, content))
             }
-            WriteOp::Reindex { .. } => unreachable!("re-indexing is not written in bulk (can_write_in_bulk)"),
+            // Nothing to delete: no version, like the one-by-one path.
+            Decision::NothingToDelete => None,
+            Decision::Reindex | Decision::Stale => {
+                unreachable!("re-indexing is not written in bulk (can_write_in_bulk)")
+            }
         };
         plan.outcomes.push(outcome);
     }
@@ -209,48 +199,29 @@ fn index_order(table: &IndexTable, a: &IndexRow, b: &IndexRow) -> std::cmp::Orde
 }
 
 impl<'a> GroupPlan<'a> {
-    #[allow(clippy::too_many_arguments)]
     fn add_version(
         &mut self,
         rid: i64,
         resource_type: ResourceType,
         id: &'a Id,
-        version_id: VersionId,
-        method: Method,
+        version: NewVersion,
         content: Option<Bytes>,
-        created: bool,
     ) -> Written {
         self.versions.push(VersionRow {
             rid,
             resource_type,
             id,
-            version_id,
-            method,
+            version_id: version.version_id,
+            method: version.method,
             content: content.clone(),
         });
-        Written {
-            resource_type,
-            id: id.clone(),
-            version_id,
-            last_updated: self.now,
-            created,
-            content,
-        }
+        Written::new(resource_type, id.clone(), version, self.now, content)
     }
 
     fn add_index(&mut self, rid: i64, rows: &'a [IndexRow]) {
         for row in rows {
             self.index[table_of(&row.value)].push((rid, row));
         }
-    }
-}
-
-fn target(op: &WriteOp) -> (ResourceType, &Id) {
-    match op {
-        WriteOp::Create { resource_type, id, .. }
-        | WriteOp::Update { resource_type, id, .. }
-        | WriteOp::Delete { resource_type, id, .. }
-        | WriteOp::Reindex { resource_type, id, .. } => (*resource_type, id),
     }
 }
 

@@ -66,13 +66,6 @@ pub(crate) struct IndexPayload {
 }
 
 impl IndexPayload {
-    /// No rows: what a delete leaves.
-    pub fn empty() -> IndexPayload {
-        IndexPayload {
-            tables: std::array::from_fn(|_| "[]".to_owned()),
-        }
-    }
-
     pub fn from_rows(rows: &[IndexRow]) -> IndexPayload {
         let mut tables: [Vec<Value>; 7] = std::array::from_fn(|_| Vec::new());
         for row in rows {

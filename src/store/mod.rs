@@ -8,6 +8,7 @@ mod group;
 mod index;
 mod migrate;
 pub mod postgres;
+pub mod rules;
 pub mod sql;
 pub mod sqlite;
 
@@ -104,7 +105,19 @@ pub enum WriteOp {
     },
 }
 
-/// What a write stored.
+impl WriteOp {
+    /// The resource the write is to.
+    pub fn target(&self) -> (ResourceType, &Id) {
+        match self {
+            WriteOp::Create { resource_type, id, .. }
+            | WriteOp::Update { resource_type, id, .. }
+            | WriteOp::Delete { resource_type, id, .. }
+            | WriteOp::Reindex { resource_type, id, .. } => (*resource_type, id),
+        }
+    }
+}
+
+/// What a write stored; made only by `rules`' constructors, from what `rules::decide` decided.
 #[derive(Debug, Clone)]
 pub struct Written {
     pub resource_type: ResourceType,
@@ -137,33 +150,6 @@ impl From<sqlx::Error> for GroupWriteError {
         GroupWriteError {
             index: None,
             error: error.into(),
-        }
-    }
-}
-
-impl Written {
-    /// Version 1 of a resource just created, written at `now`.
-    pub fn first_version(resource_type: ResourceType, id: Id, now: Instant, content: Bytes) -> Written {
-        Written {
-            resource_type,
-            id,
-            version_id: 1,
-            last_updated: now,
-            created: true,
-            content: Some(content),
-        }
-    }
-
-    /// A version already stored, answered as the outcome of a write that wrote nothing (a
-    /// conditional create that found its match, an update equal to the current version).
-    pub fn existing(resource_type: ResourceType, id: Id, version: StoredVersion) -> Written {
-        Written {
-            resource_type,
-            id,
-            version_id: version.version_id,
-            last_updated: version.last_updated,
-            created: false,
-            content: version.content,
         }
     }
 }
@@ -328,27 +314,6 @@ pub(crate) fn stamp_and_serialise(
 ) -> Bytes {
     crate::model::meta::stamp(&mut resource, id, version, last_updated);
     Bytes::from(serde_json::to_vec(&resource).expect("a JSON object always serialises"))
-}
-
-/// The `If-Match` rule both backends apply inside their write transaction.
-pub(crate) fn check_if_match(
-    resource_type: ResourceType,
-    id: &Id,
-    current: Option<(VersionId, bool)>,
-    if_match: Option<VersionId>,
-) -> Result<()> {
-    match (if_match, current) {
-        (None, _) => Ok(()),
-        (Some(expected), None) => Err(crate::error::Error::precondition_failed(format!(
-            "If-Match W/\"{expected}\" cannot hold: {resource_type}/{id} does not exist"
-        ))),
-        (Some(expected), Some((version, _))) if version != expected => {
-            Err(crate::error::Error::precondition_failed(format!(
-                "If-Match W/\"{expected}\" does not match the current version W/\"{version}\" of {resource_type}/{id}"
-            )))
-        }
-        (Some(_), Some(_)) => Ok(()),
-    }
 }
 
 /// A `resource_history` row as a backend reads it (`sql::history_page`'s columns).

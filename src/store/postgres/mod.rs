@@ -14,6 +14,7 @@ mod group;
 
 use super::group::{self as store_group, BulkFailure};
 use super::index::{INDEX_TABLES, IndexPayload, insert_rows_sql};
+use super::rules::{self, CurrentRow, Decision};
 use super::sql::{self, Dialect, Sql, SqlValue};
 use super::{
     BoxFuture, DatabaseLock, FoundResource, GroupWriteError, HistoryEntry, HistoryQuery, HistoryRow, Method, Store,
@@ -61,121 +62,88 @@ impl PostgresStore {
     }
 }
 
-/// Applies one write on `conn`. Each statement is atomic on its own (autocommit), so a single
-/// write needs no explicit transaction: a create is one statement; an update or delete reads the
-/// current version and then compare-and-sets it, retrying when another writer got there first.
-/// A group of writes runs the same statements inside one transaction (`write_all`); at READ
-/// COMMITTED each statement sees the latest committed versions, so the retries work there too.
-async fn apply(pool: &mut PgConnection, op: WriteOp) -> Result<Option<Written>> {
-    match op {
-        WriteOp::Create {
-            resource_type,
-            id,
-            resource,
-            index,
-        } => {
-            let now = Instant::now();
-            let content = stamp_and_serialise(resource, &id, 1, now);
-            let payload = IndexPayload::from_rows(&index);
-            if !insert_first_version(pool, resource_type, &id, now, &content, &payload, Method::Post).await? {
-                return Err(Error::conflict(format!("{resource_type}/{id} already exists")));
-            }
-            Ok(Some(Written::first_version(resource_type, id, now, content)))
+/// Applies one write on `conn`, as `rules::decide` decides. Each statement is atomic on its own
+/// (autocommit), so a single write needs no explicit transaction: a create is one statement; an
+/// update or delete reads the current version and then compare-and-sets it, deciding again when
+/// another writer got there first. A group of writes runs the same statements inside one
+/// transaction (`write_all`); at READ COMMITTED each statement sees the latest committed versions,
+/// so the retries work there too.
+async fn apply(conn: &mut PgConnection, op: WriteOp) -> Result<Option<Written>> {
+    let (resource_type, id) = op.target();
+    let id = id.clone();
+    if let WriteOp::Reindex { version_id, index, .. } = &op {
+        // The rule (`Decision::Reindex` when the version is still current and not deleted) is
+        // checked by the statement itself, where it locks the row.
+        return reindex(conn, resource_type, &id, *version_id, index).await;
+    }
+    let (resource, index) = match &op {
+        WriteOp::Create { resource, index, .. } | WriteOp::Update { resource, index, .. } => {
+            (Some(resource), index.as_slice())
         }
-        WriteOp::Update {
-            resource_type,
-            id,
-            resource,
-            index,
-            if_match,
-        } => {
-            let payload = IndexPayload::from_rows(&index);
-            for _ in 0..MAX_ATTEMPTS {
-                let current = current_version(pool, resource_type, &id).await?;
-                super::check_if_match(resource_type, &id, current, if_match)?;
-                let now = Instant::now();
-                let Some((version, deleted)) = current else {
-                    let content = stamp_and_serialise(resource.clone(), &id, 1, now);
-                    if insert_first_version(pool, resource_type, &id, now, &content, &payload, Method::Put).await? {
-                        return Ok(Some(Written::first_version(resource_type, id, now, content)));
-                    }
-                    continue; // created by someone else meanwhile: update their version instead
-                };
-                let next = version + 1;
-                let content = stamp_and_serialise(resource.clone(), &id, next, now);
-                let written = compare_and_set(
-                    pool,
+        WriteOp::Delete { .. } | WriteOp::Reindex { .. } => (None, [].as_slice()),
+    };
+    let payload = IndexPayload::from_rows(index);
+    for _ in 0..MAX_ATTEMPTS {
+        // A create has a new id: it reads nothing, and meets a taken id in its insert.
+        let current = match op {
+            WriteOp::Create { .. } => None,
+            _ => current_version(conn, resource_type, &id).await?,
+        };
+        let version = match rules::decide(&op, current)? {
+            Decision::Write(version) => version,
+            Decision::NothingToDelete | Decision::Reindex | Decision::Stale => return Ok(None),
+        };
+        let now = Instant::now();
+        let content = resource.map(|r| stamp_and_serialise(r.clone(), &id, version.version_id, now));
+        let written = match current {
+            // Only a create or an update decides a first version, and both carry a resource.
+            None => {
+                let content = content.as_ref().expect("a first version has content");
+                insert_first_version(conn, resource_type, &id, now, content, &payload, version.method).await?
+            }
+            Some(row) => {
+                let next = (row.version_id, version.version_id);
+                compare_and_set(
+                    conn,
                     resource_type,
                     &id,
-                    version,
+                    next,
                     now,
-                    Method::Put,
-                    Some(&content),
+                    version.method,
+                    content.as_ref(),
                     &payload,
-                );
-                if written.await? {
-                    return Ok(Some(Written {
-                        resource_type,
-                        id,
-                        version_id: next,
-                        last_updated: now,
-                        created: deleted,
-                        content: Some(content),
-                    }));
-                }
+                )
+                .await?
             }
-            Err(too_much_contention(resource_type, &id))
+        };
+        if written {
+            return Ok(Some(Written::new(resource_type, id, version, now, content)));
         }
-        WriteOp::Reindex {
-            resource_type,
-            id,
-            version_id,
-            index,
-        } => {
-            let mut query = sqlx::query(AssertSqlSafe(REINDEX.as_str()))
-                .bind(resource_type.as_str())
-                .bind(id.as_str())
-                .bind(version_id);
-            for table in &IndexPayload::from_rows(&index).tables {
-                query = query.bind(table.as_str());
-            }
-            let reindexed: i64 = query.fetch_one(&mut *pool).await?.get(0);
-            Ok((reindexed == 1).then(|| Written {
-                resource_type,
-                id,
-                version_id,
-                last_updated: Instant::now(),
-                created: false,
-                content: None,
-            }))
+        if let WriteOp::Create { .. } = op {
+            return Err(Error::conflict(format!("{resource_type}/{id} already exists")));
         }
-        WriteOp::Delete {
-            resource_type,
-            id,
-            if_match,
-        } => {
-            let payload = IndexPayload::empty();
-            for _ in 0..MAX_ATTEMPTS {
-                let current = current_version(pool, resource_type, &id).await?;
-                super::check_if_match(resource_type, &id, current, if_match)?;
-                let Some((version, false)) = current else {
-                    return Ok(None);
-                };
-                let now = Instant::now();
-                if compare_and_set(pool, resource_type, &id, version, now, Method::Delete, None, &payload).await? {
-                    return Ok(Some(Written {
-                        resource_type,
-                        id,
-                        version_id: version + 1,
-                        last_updated: now,
-                        created: false,
-                        content: None,
-                    }));
-                }
-            }
-            Err(too_much_contention(resource_type, &id))
-        }
+        // Another writer moved first (or created the resource meanwhile): decide again.
     }
+    Err(too_much_contention(resource_type, &id))
+}
+
+/// New index rows for the current version `version_id` of `resource_type/id`, if it still is.
+async fn reindex(
+    conn: &mut PgConnection,
+    resource_type: ResourceType,
+    id: &Id,
+    version_id: VersionId,
+    index: &[crate::search::IndexRow],
+) -> Result<Option<Written>> {
+    let mut query = sqlx::query(AssertSqlSafe(REINDEX.as_str()))
+        .bind(resource_type.as_str())
+        .bind(id.as_str())
+        .bind(version_id);
+    for table in &IndexPayload::from_rows(index).tables {
+        query = query.bind(table.as_str());
+    }
+    let reindexed: i64 = query.fetch_one(&mut *conn).await?.get(0);
+    Ok((reindexed == 1).then(|| Written::reindexed(resource_type, id.clone(), version_id, Instant::now())))
 }
 
 /// Every failed attempt means another write to the same resource succeeded, so the system as a
@@ -204,18 +172,18 @@ static INSERT_FIRST_VERSION: LazyLock<String> = LazyLock::new(|| {
     sql
 });
 
-/// Version `$3 + 1` if `$3` is still current: $1 type, $2 id, $4 time, $5 deleted, $6 content
-/// (NULL for a delete), $7 method, $8… one JSON payload per index table.
+/// Version `$8` if `$3` is still current: $1 type, $2 id, $4 time, $5 deleted, $6 content
+/// (NULL for a delete), $7 method, $9… one JSON payload per index table.
 static COMPARE_AND_SET: LazyLock<String> = LazyLock::new(|| {
     let mut sql = String::from(
         "WITH current AS ( \
-             UPDATE resource SET version_id = $3 + 1, last_updated = $4, deleted = $5, content = $6::jsonb \
+             UPDATE resource SET version_id = $8, last_updated = $4, deleted = $5, content = $6::jsonb \
              WHERE type = $1 AND id = $2 AND version_id = $3 RETURNING rid), \
          history AS (INSERT INTO resource_history (type, id, version_id, last_updated, method, content) \
-             SELECT $1, $2, $3 + 1, $4, $7, $6::json FROM current)",
+             SELECT $1, $2, $8, $4, $7, $6::json FROM current)",
     );
     append_index_deletes(&mut sql);
-    append_index_inserts(&mut sql, 8);
+    append_index_inserts(&mut sql, 9);
     sql.push_str(" SELECT count(*) FROM current");
     sql
 });
@@ -254,7 +222,7 @@ fn append_index_inserts(sql: &mut String, first_placeholder: usize) {
 /// Inserts version 1 with its history and index rows in one statement; false when (type, id)
 /// already exists.
 async fn insert_first_version(
-    pool: &mut PgConnection,
+    conn: &mut PgConnection,
     resource_type: ResourceType,
     id: &Id,
     now: Instant,
@@ -271,36 +239,36 @@ async fn insert_first_version(
     for table in &payload.tables {
         query = query.bind(table.as_str());
     }
-    let created: i64 = query.fetch_one(&mut *pool).await?.get(0);
+    let created: i64 = query.fetch_one(&mut *conn).await?.get(0);
     Ok(created == 1)
 }
 
-async fn current_version(
-    pool: &mut PgConnection,
-    resource_type: ResourceType,
-    id: &Id,
-) -> Result<Option<(VersionId, bool)>> {
+async fn current_version(conn: &mut PgConnection, resource_type: ResourceType, id: &Id) -> Result<Option<CurrentRow>> {
     let row = sqlx::query("SELECT version_id, deleted FROM resource WHERE type = $1 AND id = $2")
         .bind(resource_type.as_str())
         .bind(id.as_str())
-        .fetch_optional(&mut *pool)
+        .fetch_optional(&mut *conn)
         .await?;
-    Ok(row.map(|r| (r.get::<i64, _>(0), r.get::<bool, _>(1))))
+    Ok(row.map(|r| CurrentRow {
+        version_id: r.get(0),
+        deleted: r.get(1),
+    }))
 }
 
-/// Writes version `expected + 1` (content `None` for a delete) only if `expected` is still current:
+/// Writes version `next.1` (content `None` for a delete) only if `next.0` is still current:
 /// current row, history row and index rows in one statement. False when another writer moved first.
 #[allow(clippy::too_many_arguments)]
 async fn compare_and_set(
-    pool: &mut PgConnection,
+    conn: &mut PgConnection,
     resource_type: ResourceType,
     id: &Id,
-    expected: VersionId,
+    next: (VersionId, VersionId),
     now: Instant,
     method: Method,
     content: Option<&Bytes>,
     payload: &IndexPayload,
 ) -> Result<bool> {
+    let (expected, version_id) = next;
     let mut query = sqlx::query(AssertSqlSafe(COMPARE_AND_SET.as_str()))
         .bind(resource_type.as_str())
         .bind(id.as_str())
@@ -308,11 +276,12 @@ async fn compare_and_set(
         .bind(now.datetime())
         .bind(content.is_none())
         .bind(content.map(content_text))
-        .bind(method.as_str());
+        .bind(method.as_str())
+        .bind(version_id);
     for table in &payload.tables {
         query = query.bind(table.as_str());
     }
-    let written: i64 = query.fetch_one(&mut *pool).await?.get(0);
+    let written: i64 = query.fetch_one(&mut *conn).await?.get(0);
     Ok(written == 1)
 }
 

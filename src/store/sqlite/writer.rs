@@ -14,16 +14,13 @@
 use super::super::cache::VersionCache;
 use super::super::group::{self, BulkFailure};
 use super::super::index::{INDEX_TABLES, IndexPayload, insert_rows_sql};
-use super::super::{
-    GroupWriteError, Method, StoredVersion, WriteOp, Written, check_if_match, content_text, stamp_and_serialise,
-};
+use super::super::rules::{self, CurrentRow, Decision};
+use super::super::{GroupWriteError, Method, StoredVersion, WriteOp, Written, content_text, stamp_and_serialise};
 use super::group as sqlite_group;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Id, Instant, ResourceType, VersionId};
-use crate::search::IndexRow;
 use crate::sql::Dialect;
 use bytes::Bytes;
-use serde_json::{Map, Value};
 use sqlx::{AssertSqlSafe, Row, SqliteConnection};
 use std::sync::{Arc, LazyLock};
 use tokio::sync::{mpsc, oneshot};
@@ -279,114 +276,70 @@ async fn finish<T, E: From<sqlx::Error>>(
     }
 }
 
-/// Applies one write inside the open transaction. `now` is taken here, inside the write lock, so
-/// `last_updated` never runs backwards along the history sequence.
+/// Applies one write inside the open transaction, as `rules::decide` decides. `now` is taken
+/// here, inside the write lock, so `last_updated` never runs backwards along the history sequence.
 async fn apply(conn: &mut SqliteConnection, op: &WriteOp) -> Result<Option<Written>> {
     let now = Instant::now();
-    match op {
-        WriteOp::Create {
-            resource_type,
-            id,
-            resource,
-            index,
-        } => Ok(Some(
-            insert_first_version(conn, *resource_type, id, resource, index, Method::Post, now).await?,
-        )),
-        WriteOp::Update {
-            resource_type,
-            id,
-            resource,
-            index,
-            if_match,
-        } => {
-            let current = current_version(conn, *resource_type, id).await?;
-            check_if_match(*resource_type, id, current, *if_match)?;
+    let (resource_type, id) = op.target();
+    // A create has a new id: it reads nothing, and should the id be taken after all, its insert
+    // fails on the unique key.
+    let current = match op {
+        WriteOp::Create { .. } => None,
+        _ => current_version(conn, resource_type, id).await?,
+    };
+    match rules::decide(op, current)? {
+        Decision::Write(version) => {
+            let (resource, index) = match op {
+                WriteOp::Create { resource, index, .. } | WriteOp::Update { resource, index, .. } => {
+                    (Some(resource), index.as_slice())
+                }
+                WriteOp::Delete { .. } | WriteOp::Reindex { .. } => (None, [].as_slice()),
+            };
+            let content = resource.map(|r| stamp_and_serialise(r.clone(), id, version.version_id, now));
+            let payload = IndexPayload::from_rows(index);
             match current {
-                None => Ok(Some(
-                    insert_first_version(conn, *resource_type, id, resource, index, Method::Put, now).await?,
-                )),
-                Some((version, deleted)) => {
-                    let next = version + 1;
-                    let content = stamp_and_serialise(resource.clone(), id, next, now);
-                    let payload = IndexPayload::from_rows(index);
+                // Only a create or an update decides a first version, and both carry a resource.
+                None => {
+                    let content = content.as_ref().expect("a first version has content");
+                    insert_first_version(conn, resource_type, id, now, version.method, content, &payload).await?
+                }
+                Some(_) => {
                     write_next_version(
                         conn,
-                        *resource_type,
+                        resource_type,
                         id,
-                        next,
+                        version.version_id,
                         now,
-                        Method::Put,
-                        Some(&content),
+                        version.method,
+                        content.as_ref(),
                         &payload,
                     )
-                    .await?;
-                    Ok(Some(Written {
-                        resource_type: *resource_type,
-                        id: id.clone(),
-                        version_id: next,
-                        last_updated: now,
-                        created: deleted,
-                        content: Some(content),
-                    }))
+                    .await?
                 }
             }
+            Ok(Some(Written::new(resource_type, id.clone(), version, now, content)))
         }
-        WriteOp::Reindex {
-            resource_type,
-            id,
-            version_id,
-            index,
-        } => match current_version(conn, *resource_type, id).await? {
-            Some((current, false)) if current == *version_id => {
-                write_index_rows(conn, *resource_type, id, &IndexPayload::from_rows(index), true).await?;
-                Ok(Some(Written {
-                    resource_type: *resource_type,
-                    id: id.clone(),
-                    version_id: current,
-                    last_updated: now,
-                    created: false,
-                    content: None,
-                }))
-            }
-            _ => Ok(None),
-        },
-        WriteOp::Delete {
-            resource_type,
-            id,
-            if_match,
-        } => match current_version(conn, *resource_type, id).await? {
-            current @ (None | Some((_, true))) => {
-                check_if_match(*resource_type, id, current, *if_match)?;
-                Ok(None)
-            }
-            Some((version, false)) => {
-                check_if_match(*resource_type, id, Some((version, false)), *if_match)?;
-                let next = version + 1;
-                let payload = IndexPayload::empty();
-                write_next_version(conn, *resource_type, id, next, now, Method::Delete, None, &payload).await?;
-                Ok(Some(Written {
-                    resource_type: *resource_type,
-                    id: id.clone(),
-                    version_id: next,
-                    last_updated: now,
-                    created: false,
-                    content: None,
-                }))
-            }
-        },
+        Decision::Reindex => {
+            let WriteOp::Reindex { version_id, index, .. } = op else {
+                unreachable!("only a re-index is decided so")
+            };
+            write_index_rows(conn, resource_type, id, &IndexPayload::from_rows(index), true).await?;
+            Ok(Some(Written::reindexed(resource_type, id.clone(), *version_id, now)))
+        }
+        Decision::NothingToDelete | Decision::Stale => Ok(None),
     }
 }
 
+/// Version 1 of a resource: its row, its history row and its index rows.
 async fn insert_first_version(
     conn: &mut SqliteConnection,
     resource_type: ResourceType,
     id: &Id,
-    resource: &Map<String, Value>,
-    index: &[IndexRow],
-    method: Method,
     now: Instant,
-) -> Result<Written> {
-    let content = stamp_and_serialise(resource.clone(), id, 1, now);
+    method: Method,
+    content: &Bytes,
+    payload: &IndexPayload,
+) -> Result<()> {
     // Both rows in one round trip; the parameters are shared by number.
     sqlx::query(
         "INSERT INTO resource (type, id, version_id, last_updated, deleted, content) VALUES (?1, ?2, 1, ?3, 0, ?4); \
@@ -396,26 +349,28 @@ async fn insert_first_version(
     .bind(resource_type.as_str())
     .bind(id.as_str())
     .bind(now.as_micros())
-    .bind(content_text(&content))
+    .bind(content_text(content))
     .bind(method.as_str())
     .execute(&mut *conn)
     .await
     .map_err(|e| unique_violation_as_conflict(e, resource_type, id))?;
-    write_index_rows(conn, resource_type, id, &IndexPayload::from_rows(index), false).await?;
-    Ok(Written::first_version(resource_type, id.clone(), now, content))
+    write_index_rows(conn, resource_type, id, payload, false).await
 }
 
 async fn current_version(
     conn: &mut SqliteConnection,
     resource_type: ResourceType,
     id: &Id,
-) -> Result<Option<(VersionId, bool)>> {
+) -> Result<Option<CurrentRow>> {
     let row = sqlx::query("SELECT version_id, deleted FROM resource WHERE type = ?1 AND id = ?2")
         .bind(resource_type.as_str())
         .bind(id.as_str())
         .fetch_optional(&mut *conn)
         .await?;
-    Ok(row.map(|r| (r.get::<i64, _>(0), r.get::<i64, _>(1) != 0)))
+    Ok(row.map(|r| CurrentRow {
+        version_id: r.get(0),
+        deleted: r.get::<i64, _>(1) != 0,
+    }))
 }
 
 /// The resource's index rows after its row is written: one round trip, and one bound parameter
