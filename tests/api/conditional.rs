@@ -7,8 +7,11 @@ crate::on_both_backends!(
     conditional_create_creates_once_then_answers_with_the_match,
     conditional_update_updates_the_match_or_creates,
     conditional_delete_removes_the_one_match,
-    conditional_delete_of_several_when_the_server_allows_it,
     delete_honours_if_match,
+);
+crate::on_both_backends!(
+    with |c| c.conditional_delete_multiple = true;
+    conditional_delete_of_several_when_the_server_allows_it,
 );
 
 const SYSTEM: &str = "http://example.org/mrn";
@@ -134,9 +137,6 @@ async fn conditional_delete_removes_the_one_match(app: TestApp) {
 }
 
 async fn conditional_delete_of_several_when_the_server_allows_it(app: TestApp) {
-    let Some(app) = TestApp::spawn_with(app.backend, |c| c.conditional_delete_multiple = true).await else {
-        return;
-    };
     for _ in 0..3 {
         app.post("Patient", &patient("m1")).await;
     }

@@ -8,10 +8,6 @@ use std::path::PathBuf;
 
 crate::on_both_backends!(every_official_example_round_trips_and_appears_in_history);
 
-fn examples_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fhir-r4/examples-4.0.1")
-}
-
 /// The resource without what the server owns: meta.versionId and meta.lastUpdated (and `meta`
 /// itself when nothing else was in it).
 fn without_server_meta(mut resource: Value) -> Value {
@@ -26,14 +22,10 @@ fn without_server_meta(mut resource: Value) -> Value {
 }
 
 async fn every_official_example_round_trips_and_appears_in_history(app: TestApp) {
-    let dir = examples_dir();
-    let Ok(listing) = std::fs::read_dir(&dir) else {
-        eprintln!(
-            "NOTICE: {} is absent; the example corpus test is skipped",
-            dir.display()
-        );
+    let Some(dir) = crate::shared::shared("fhir-r4/examples-4.0.1") else {
         return;
     };
+    let listing = std::fs::read_dir(&dir).unwrap();
     // package.json sits beside the examples and is not a resource.
     let mut files: Vec<PathBuf> = listing
         .flatten()

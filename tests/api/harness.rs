@@ -1,10 +1,15 @@
 //! Test harness: a real server on 127.0.0.1:0 over a fresh database per test, on SQLite or on
 //! PostgreSQL. PostgreSQL comes from `DATABASE_URL` when set (an admin URL: each test creates its
-//! own database there), else from a private cluster this harness starts once per test run with the
-//! installed server binaries (`initdb`, `postgres`) in a temporary directory on a free port.
-//! The cluster dies with the test process (parent-death signal) and stale directories from earlier
-//! runs are removed at the next start. Under `CI=true` a PostgreSQL that cannot be had fails the
-//! test; elsewhere the PostgreSQL variant is skipped with a notice.
+//! own database there, and drops it when done), else from a private cluster this harness starts
+//! once per test run with the installed server binaries (`initdb`, `postgres`) in a temporary
+//! directory on a free port. The cluster dies with the test process (parent-death signal) and
+//! stale directories from earlier runs are removed at the next start. Under `CI=true` a
+//! PostgreSQL that cannot be had fails the test; elsewhere the PostgreSQL variant is skipped with
+//! a notice.
+//!
+//! `on_both_backends!` makes a test of an `async fn(TestApp)` per backend, with the default
+//! settings or (`with |config| …;`) its own; `on_postgres!` one on PostgreSQL only, for what only
+//! PostgreSQL has (concurrent writers committing in another order than they wrote).
 
 use fhir_server::app::{self, RunningServer};
 use fhir_server::config::ServeConfig;
@@ -22,18 +27,39 @@ pub enum Backend {
     Postgres,
 }
 
-/// Generates one `#[tokio::test]` per backend for an `async fn(TestApp)`.
+/// Generates one `#[tokio::test]` per backend for an `async fn(TestApp)`; with
+/// `with |config| …;` first, each server starts with those settings.
 #[macro_export]
 macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
+    (with $adjust:expr; $($name:ident),* $(,)?) => {
         $(
             mod $name {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
-                    if let Some(app) = $crate::harness::TestApp::spawn($crate::harness::Backend::Sqlite).await {
+                    if let Some(app) = $crate::harness::TestApp::spawn_with($crate::harness::Backend::Sqlite, $adjust).await {
                         super::$name(app).await;
                     }
                 }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(app) = $crate::harness::TestApp::spawn_with($crate::harness::Backend::Postgres, $adjust).await {
+                        super::$name(app).await;
+                    }
+                }
+            }
+        )*
+    };
+    ($($name:ident),* $(,)?) => {
+        $crate::on_both_backends!(with |_| {}; $($name),*);
+    };
+}
+
+/// Generates a `#[tokio::test]` on PostgreSQL only for an `async fn(TestApp)`.
+#[macro_export]
+macro_rules! on_postgres {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
                     if let Some(app) = $crate::harness::TestApp::spawn($crate::harness::Backend::Postgres).await {
@@ -52,6 +78,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     server: Option<RunningServer>,
     sqlite_dir: Option<PathBuf>,
+    /// The PostgreSQL database of this test, dropped with it: (admin URL, database name).
+    postgres_database: Option<(String, String)>,
 }
 
 /// A response, read whole.
@@ -99,13 +127,16 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut ServeConfig)) -> Option<TestApp> {
-        let (database_url, sqlite_dir) = match backend {
+        let (database_url, sqlite_dir, postgres_database) = match backend {
             Backend::Sqlite => {
                 let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("sqlite-{}", unique_name()));
                 std::fs::create_dir_all(&dir).unwrap();
-                (format!("sqlite:{}", dir.join("fhir.sqlite").display()), Some(dir))
+                (format!("sqlite:{}", dir.join("fhir.sqlite").display()), Some(dir), None)
             }
-            Backend::Postgres => (fresh_postgres_database().await?, None),
+            Backend::Postgres => {
+                let (admin, name) = fresh_postgres_database().await?;
+                (replace_database(&admin, &name), None, Some((admin, name)))
+            }
         };
         let mut config = ServeConfig::for_database(database_url.clone());
         adjust(&mut config);
@@ -119,6 +150,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             server: Some(server),
             sqlite_dir,
+            postgres_database,
         })
     }
 
@@ -220,6 +252,25 @@ impl Drop for TestApp {
         if let Some(dir) = &self.sqlite_dir {
             let _ = std::fs::remove_dir_all(dir);
         }
+        if let Some((admin, name)) = self.postgres_database.take() {
+            // On a thread of its own with its own runtime: `drop` cannot wait on the test's.
+            // `FORCE` ends the connections the server (stopped or not) still holds.
+            let dropped = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                runtime.block_on(async {
+                    let mut conn = connect_with_retry(&admin).await;
+                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                    sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(sql))
+                        .await
+                        .map(|_| ())
+                        .map_err(std::io::Error::other)
+                })
+            })
+            .join();
+            if !matches!(dropped, Ok(Ok(()))) {
+                eprintln!("NOTICE: a test database was not dropped: {dropped:?}");
+            }
+        }
     }
 }
 
@@ -234,7 +285,8 @@ fn postgres_admin_url() -> &'static Result<String, String> {
     })
 }
 
-async fn fresh_postgres_database() -> Option<String> {
+/// A new, empty database for one test: the admin URL and the database's name.
+async fn fresh_postgres_database() -> Option<(String, String)> {
     let admin = match postgres_admin_url() {
         Ok(url) => url.clone(),
         Err(reason) => {
@@ -250,7 +302,7 @@ async fn fresh_postgres_database() -> Option<String> {
     sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .await
         .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
-    Some(replace_database(&admin, &name))
+    Some((admin, name))
 }
 
 async fn connect_with_retry(url: &str) -> sqlx::PgConnection {

@@ -1,6 +1,8 @@
 //! Integration tests over HTTP: every test runs against a real server on both SQLite and PostgreSQL.
 
 mod harness;
+#[path = "../common/shared.rs"]
+mod shared;
 
 mod batch;
 mod capabilities;

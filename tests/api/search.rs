@@ -32,10 +32,10 @@ crate::on_both_backends!(
     reference_identifier_and_identifier_of_type,
     in_and_not_in_use_value_sets_stored_here,
     list_finds_the_entries_of_a_list,
-    included_resources_are_capped_with_a_warning,
     paging_by_a_number_keeps_every_digit_of_the_cursor,
-    a_default_total_is_given_only_for_few_matches,
 );
+crate::on_both_backends!(with |c| c.search_max_count = 3; included_resources_are_capped_with_a_warning);
+crate::on_both_backends!(with |c| c.search_default_total_limit = 3; a_default_total_is_given_only_for_few_matches);
 
 fn ids(bundle: &Value) -> Vec<String> {
     bundle["entry"]
@@ -1099,13 +1099,8 @@ async fn list_finds_the_entries_of_a_list(app: TestApp) {
     assert_eq!(ids(&bundle).len(), 3, "a functional list is ignored, with a warning");
 }
 
+/// With a small maximum page size, which also caps included resources.
 async fn included_resources_are_capped_with_a_warning(app: TestApp) {
-    // A small maximum page size, which also caps included resources.
-    let backend = app.backend;
-    drop(app);
-    let Some(app) = TestApp::spawn_with(backend, |c| c.search_max_count = 3).await else {
-        return;
-    };
     put(&app, json!({"resourceType": "Patient", "id": "hub"})).await;
     for n in 0..5 {
         put(
@@ -1169,13 +1164,9 @@ async fn paging_by_a_number_keeps_every_digit_of_the_cursor(app: TestApp) {
     assert_eq!(seen, strings(&["c", "b", "a"]));
 }
 
+/// Counting stops after the limit (3 here), so a broad search's first page does not count every
+/// match.
 async fn a_default_total_is_given_only_for_few_matches(app: TestApp) {
-    // Counting stops after the limit, so a broad search's first page does not count every match.
-    let backend = app.backend;
-    drop(app);
-    let Some(app) = TestApp::spawn_with(backend, |c| c.search_default_total_limit = 3).await else {
-        return;
-    };
     for n in 0..4 {
         put(
             &app,

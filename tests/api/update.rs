@@ -11,6 +11,7 @@ crate::on_both_backends!(
     matching_if_match_updates,
     an_unchanged_update_keeps_the_current_version,
 );
+crate::on_both_backends!(with |c| c.update_always_versions = true; every_update_writes_when_the_server_is_told_so);
 
 async fn update_writes_the_next_version_and_answers_200(app: TestApp) {
     let created = app
@@ -127,13 +128,11 @@ async fn an_unchanged_update_keeps_the_current_version(app: TestApp) {
     changed["meta"]["tag"][0]["code"] = json!("u");
     let reply = app.put("Patient/same", &changed).await;
     assert_eq!(reply.header("etag"), Some("W/\"2\""));
+}
 
-    // With --update-always-versions every update writes.
-    let backend = app.backend;
-    drop(app);
-    let Some(app) = TestApp::spawn_with(backend, |c| c.update_always_versions = true).await else {
-        return;
-    };
+/// With `--update-always-versions` every update writes, an unchanged one too.
+async fn every_update_writes_when_the_server_is_told_so(app: TestApp) {
+    let patient = json!({"resourceType": "Patient", "id": "same", "active": true, "meta": {"tag": [{"code": "t"}]}});
     app.put("Patient/same", &patient).await;
     let reply = app.put("Patient/same", &patient).await;
     assert_eq!(reply.status, 200, "{}", reply.text);

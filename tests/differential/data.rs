@@ -4,9 +4,10 @@
 //! sides).
 
 use crate::harness::TestApp;
+use crate::shared::shared;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
@@ -42,11 +43,6 @@ pub struct LoadReport {
     pub examples_refused: Vec<String>,
     pub bundles_used: usize,
     pub synthea_written: usize,
-}
-
-fn shared(relative: &str) -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared").join(relative);
-    path.exists().then_some(path)
 }
 
 /// The official examples, `(file name, resource)`, in file-name order.

@@ -21,6 +21,8 @@
 #[allow(dead_code)]
 #[path = "../api/harness.rs"]
 mod harness;
+#[path = "../common/shared.rs"]
+mod shared;
 
 mod data;
 mod defs;
