@@ -39,8 +39,24 @@ impl RunningServer {
     }
 }
 
+/// The most versions one transaction may write: on PostgreSQL a version's place in history is its
+/// transaction's id times 2^20 plus its place in the transaction (see "History positions" in
+/// `store::postgres`). A transaction Bundle writes a version per entry at most, and a conditional
+/// delete a version per match.
+const MAX_VERSIONS_PER_TRANSACTION: usize = 1 << 20;
+
 /// Binds, opens the store (applying migrations) and starts serving in the background.
 pub async fn start(config: &ServeConfig) -> Result<RunningServer> {
+    for (flag, value) in [
+        ("--bundle-max-entries", config.bundle_max_entries),
+        ("--search-max-count", config.search_max_count as usize),
+    ] {
+        if value >= MAX_VERSIONS_PER_TRANSACTION {
+            return Err(crate::error::Error::invalid(format!(
+                "{flag} must be below {MAX_VERSIONS_PER_TRANSACTION}, the most versions one transaction writes"
+            )));
+        }
+    }
     let listener = TcpListener::bind(&config.listen)
         .await
         .map_err(|e| crate::error::Error::internal(format!("cannot listen on {}: {e}", config.listen)))?;

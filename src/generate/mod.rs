@@ -235,6 +235,7 @@ mod tests {
                 at: None,
                 cursor: HistoryCursor::Newest,
                 count: 1,
+                patient: None,
             };
             assert_eq!(store.history_total(&query).await.unwrap(), expected as i64, "{name}");
         }

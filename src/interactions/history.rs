@@ -122,6 +122,7 @@ pub async fn history(cx: &Cx, target: &HistoryTarget, pairs: &[(String, String)]
         at: params.at.as_deref().map(InstantRange::parse).transpose()?,
         cursor,
         count,
+        patient: None,
     };
     let mut entries = services.store.history(&query).await?;
 

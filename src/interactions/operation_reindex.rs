@@ -11,14 +11,21 @@
 //! with `WriteOp::Reindex`, which applies only if the resource is still at the version read: a
 //! resource written meanwhile was indexed by that write. Progress goes to the log every
 //! `LOG_EVERY` resources. Jobs live in memory; one cut short by a restart is simply run again.
+//!
+//! On a database written by an older server, a job first records the owners of the versions
+//! stored before the server recorded them with every version (`store::owners`): whose each was,
+//! from its own content, a page at a time, resuming where an interrupted job stopped.
 
 use super::{Cx, Services};
 use crate::auth::SystemTask;
 use crate::error::Result;
 use crate::model::{Id, ResourceType};
+use crate::search::compartments::patient_owners;
 use crate::search::plan::Plan;
 use crate::search::{compile, request};
 use crate::store::WriteOp;
+use crate::store::owners::VersionOwners;
+use crate::store::rules::Owners;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -111,6 +118,10 @@ pub fn start(services: &Arc<Services>, types: Vec<ResourceType>) -> JobStatus {
 
 async fn run(cx: &Cx, job: u64, types: &[ResourceType]) -> Result<()> {
     let services = &cx.services;
+    let backfilled = backfill_owners(cx).await?;
+    if backfilled > 0 {
+        tracing::info!(job, versions = backfilled, "owners of earlier versions recorded");
+    }
     let mut done: u64 = 0;
     for resource_type in types {
         let mut cursor: Option<String> = None;
@@ -181,6 +192,51 @@ async fn run(cx: &Cx, job: u64, types: &[ResourceType]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Records whose each version written before owners were recorded was (see the module comment);
+/// answers how many versions it went through.
+pub async fn backfill_owners(cx: &Cx) -> Result<u64> {
+    let store = &cx.services.store;
+    let Some(mut backfill) = store.owner_backfill().await? else {
+        return Ok(0);
+    };
+    let mut count = 0;
+    loop {
+        let page = store.history_between(backfill.done, backfill.up_to, PAGE_SIZE).await?;
+        let through = match page.last() {
+            Some(last) if page.len() == PAGE_SIZE as usize => last.seq,
+            _ => backfill.up_to,
+        };
+        count += page.len() as u64;
+        let registry = cx.services.search_parameters.current();
+        let versions = page
+            .into_iter()
+            .map(|version| {
+                let owners = match &version.content {
+                    None => Owners::OfDeletedVersion,
+                    Some(content) => {
+                        let resource: Value = serde_json::from_slice(content)
+                            .map_err(|e| crate::error::Error::internal(format!("stored JSON does not parse: {e}")))?;
+                        let rows = crate::search::index_rows_for_write(&registry, &cx.services.base_url, &resource);
+                        Owners::Patients(patient_owners(&version.resource_type, &version.id, &rows))
+                    }
+                };
+                Ok(VersionOwners {
+                    seq: version.seq,
+                    resource_type: version.resource_type,
+                    id: version.id,
+                    version_id: version.version_id,
+                    owners,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        store.record_owners(versions, through, backfill.up_to).await?;
+        if through >= backfill.up_to {
+            return Ok(count);
+        }
+        backfill.done = through;
+    }
 }
 
 /// A job's status as `Parameters` parts.

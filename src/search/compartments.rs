@@ -2,7 +2,10 @@
 //! parameters of each resource type place it in a Patient, Encounter, RelatedPerson, Practitioner
 //! or Device compartment. Compartment search (`Patient/123/Observation`) is a search on those, and
 //! `clause` is its condition; the search interaction checks the compartment and id and adds it.
+//! `patient_owners` reads the same parameters off a resource's index rows: the patients whose
+//! compartments a version is in, which the store records with every version.
 
+use super::index_row::{IndexRow, IndexValue};
 use super::params::ValueMatch;
 use super::params::reference::{self, ReferenceMatch};
 use super::query::Clause;
@@ -77,9 +80,56 @@ pub fn clause(compartment: &str, id: &str, types: &[String]) -> Clause {
     }
 }
 
+/// The ids of the Patients whose compartments a resource of `resource_type` with the index rows
+/// `rows` is in, sorted and each once: those its Patient-compartment parameters reference, and a
+/// Patient's own id (a Patient is in its own compartment).
+pub fn patient_owners(resource_type: &str, id: &str, rows: &[IndexRow]) -> Vec<String> {
+    let codes = params("Patient", resource_type).unwrap_or_default();
+    let mut owners: Vec<String> = rows
+        .iter()
+        .filter(|row| codes.iter().any(|code| row.param_id == param_id(resource_type, code)))
+        .filter_map(|row| match &row.value {
+            IndexValue::Reference {
+                target_type: Some(target_type),
+                target_id: Some(target_id),
+                ..
+            } if target_type == "Patient" => Some(target_id.clone()),
+            _ => None,
+        })
+        .collect();
+    if resource_type == "Patient" {
+        owners.push(id.to_owned());
+    }
+    owners.sort_unstable();
+    owners.dedup();
+    owners
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_version_belongs_to_the_patients_its_compartment_parameters_reference() {
+        let observation: serde_json::Value = serde_json::json!({
+            "resourceType": "Observation", "id": "o1", "status": "final", "code": {"text": "x"},
+            "subject": {"reference": "Patient/p2"},
+            "performer": [{"reference": "Patient/p1"}, {"reference": "Practitioner/d1"}, {"reference": "Patient/p2"}],
+            "hasMember": [{"reference": "Observation/o2"}],
+            "focus": [{"reference": "Patient/p9"}]
+        });
+        let rows = super::super::index_rows(&observation).unwrap();
+        assert_eq!(
+            patient_owners("Observation", "o1", &rows),
+            ["p1", "p2"],
+            "subject and performer place it, focus does not"
+        );
+        let patient = serde_json::json!({"resourceType": "Patient", "id": "a",
+            "link": [{"other": {"reference": "Patient/b"}, "type": "seealso"}]});
+        let rows = super::super::index_rows(&patient).unwrap();
+        assert_eq!(patient_owners("Patient", "a", &rows), ["a", "b"]);
+        assert!(patient_owners("Practitioner", "d1", &[]).is_empty());
+    }
 
     #[test]
     fn observations_are_in_the_patient_compartment_by_subject_and_performer() {

@@ -15,7 +15,7 @@
 //! planning, before anything is written, and reported directly.
 
 use super::index::{Cell, INDEX_TABLES, IndexTable, fold_cells, table_of};
-use super::rules::{self, CurrentRow, Decision, NewVersion};
+use super::rules::{self, CurrentRow, Decision, NewVersion, Owners};
 use super::{GroupWriteError, Method, WriteOp, Written, stamp_and_serialise};
 use crate::model::{Id, Instant, ResourceType, VersionId};
 use crate::search::IndexRow;
@@ -27,6 +27,9 @@ use std::collections::{HashMap, HashSet};
 pub(crate) enum BulkFailure {
     Refused(GroupWriteError),
     Database(crate::error::Error),
+    /// PostgreSQL: the group's transaction is older than one whose versions it replaces; it must
+    /// run again in a new one (see "History positions" in `store::postgres`).
+    Restart,
 }
 
 impl From<sqlx::Error> for BulkFailure {
@@ -64,9 +67,10 @@ pub(crate) fn record_current(current: &mut CurrentVersions, type_name: &str, id:
 }
 
 /// One new version: a row of `resource` (inserted when `rid` is new, else replaced) and a row of
-/// `resource_history`.
+/// `resource_history` at `seq`.
 pub(crate) struct VersionRow<'a> {
     pub rid: i64,
+    pub seq: i64,
     pub resource_type: ResourceType,
     pub id: &'a Id,
     pub version_id: VersionId,
@@ -84,6 +88,11 @@ pub(crate) struct GroupPlan<'a> {
     pub replaced: Vec<i64>,
     /// The new index rows, per table of `INDEX_TABLES`, each with the rid it indexes.
     pub index: [Vec<(i64, &'a IndexRow)>; 7],
+    /// The owners of the new versions (`rules::Owners`): a patient and a version's `seq`.
+    pub owners: Vec<(String, i64)>,
+    /// The deletes, whose owners are those of the version they delete: the delete's `seq`, and
+    /// the type, id and version of the version deleted.
+    pub inherited_owners: Vec<(i64, ResourceType, &'a Id, VersionId)>,
     /// What `Store::write_all` answers, in the order of the ops.
     pub outcomes: Vec<Option<Written>>,
 }
@@ -118,12 +127,13 @@ pub(crate) fn new_resource_count(ops: &[WriteOp], current: &CurrentVersions) -> 
 }
 
 /// Plans the rows of `ops` (which `can_write_in_bulk`) given the `current` rows of the resources
-/// it updates or deletes. New resources take their rids from `new_rids`. Fails, naming the op,
-/// when an `If-Match` does not hold.
+/// it updates or deletes. New resources take their rids from `new_rids`, new versions their
+/// history `seq`s from `seqs`, in order. Fails, naming the op, when an `If-Match` does not hold.
 pub(crate) fn plan<'a>(
     ops: &'a [WriteOp],
     current: &CurrentVersions,
     new_rids: &mut impl Iterator<Item = i64>,
+    seqs: &mut impl Iterator<Item = i64>,
     now: Instant,
 ) -> Result<GroupPlan<'a>, GroupWriteError> {
     let mut plan = GroupPlan {
@@ -131,6 +141,8 @@ pub(crate) fn plan<'a>(
         versions: Vec::with_capacity(ops.len()),
         replaced: Vec::new(),
         index: std::array::from_fn(|_| Vec::new()),
+        owners: Vec::new(),
+        inherited_owners: Vec::new(),
         outcomes: Vec::with_capacity(ops.len()),
     };
     for (position, op) in ops.iter().enumerate() {
@@ -161,8 +173,16 @@ pub(crate) fn plan<'a>(
                     WriteOp::Delete { .. } | WriteOp::Reindex { .. } => (None, [].as_slice()),
                 };
                 let content = resource.map(|r| stamp_and_serialise(r.clone(), id, version.version_id, now));
+                let seq = seqs.next().expect("the backend gives a seq to every version");
                 plan.add_index(rid, index);
-                Some(plan.add_version(rid, resource_type, id, version, content))
+                match rules::owners(op) {
+                    Owners::Patients(patients) => plan.owners.extend(patients.into_iter().map(|p| (p, seq))),
+                    Owners::OfDeletedVersion => {
+                        plan.inherited_owners
+                            .push((seq, resource_type, id, version.version_id - 1));
+                    }
+                }
+                Some(plan.add_version(rid, seq, resource_type, id, version, content))
             }
             // Nothing to delete: no version, like the one-by-one path.
             Decision::NothingToDelete => None,
@@ -202,6 +222,7 @@ impl<'a> GroupPlan<'a> {
     fn add_version(
         &mut self,
         rid: i64,
+        seq: i64,
         resource_type: ResourceType,
         id: &'a Id,
         version: NewVersion,
@@ -209,6 +230,7 @@ impl<'a> GroupPlan<'a> {
     ) -> Written {
         self.versions.push(VersionRow {
             rid,
+            seq,
             resource_type,
             id,
             version_id: version.version_id,
@@ -327,7 +349,7 @@ mod tests {
         let current = current(&[("b", 7, 3, false), ("d", 8, 2, true), ("e", 9, 1, false)]);
         assert_eq!(new_resource_count(&ops, &current), 2);
         let now = Instant::from_micros(1_000_000);
-        let plan = plan(&ops, &current, &mut (100..), now).unwrap();
+        let plan = plan(&ops, &current, &mut (100..), &mut (1000..), now).unwrap();
 
         let rows: Vec<_> = plan
             .versions
@@ -345,6 +367,20 @@ mod tests {
             ]
         );
         assert_eq!(plan.replaced, vec![7, 8, 9]);
+        assert_eq!(
+            plan.versions.iter().map(|v| v.seq).collect::<Vec<_>>(),
+            [1000, 1001, 1002, 1003, 1004],
+            "seqs in the order of the group"
+        );
+        // A Patient is its own owner; a delete inherits the owners of the version it deletes.
+        let owners: Vec<(&str, i64)> = plan.owners.iter().map(|(p, seq)| (p.as_str(), *seq)).collect();
+        assert_eq!(owners, [("a", 1000), ("b", 1001), ("c", 1002), ("d", 1003)]);
+        let inherited: Vec<(i64, &str, VersionId)> = plan
+            .inherited_owners
+            .iter()
+            .map(|(seq, _, id, v)| (*seq, id.as_str(), *v))
+            .collect();
+        assert_eq!(inherited, [(1004, "e", 1)]);
         // Token rows in the order of the token index: by code.
         let tokens: Vec<(i64, &str)> = plan.index[1]
             .iter()
@@ -378,7 +414,9 @@ mod tests {
     fn a_stale_if_match_names_its_op() {
         let ops = vec![create("a"), update("b", Some(1))];
         let current = current(&[("b", 7, 2, false)]);
-        let error = plan(&ops, &current, &mut (1..), Instant::now()).err().unwrap();
+        let error = plan(&ops, &current, &mut (1..), &mut (1..), Instant::now())
+            .err()
+            .unwrap();
         assert_eq!(error.index, Some(1));
         assert_eq!(error.error.kind, ErrorKind::PreconditionFailed);
     }

@@ -33,6 +33,11 @@ pub const SQLITE: &[Migration] = &[
         name: "rid_param_indexes",
         sql: include_str!("../../migrations/sqlite/0004_rid_param_indexes.sql"),
     },
+    Migration {
+        version: 5,
+        name: "history_owner",
+        sql: include_str!("../../migrations/sqlite/0005_history_owner.sql"),
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -65,6 +70,16 @@ pub const POSTGRES: &[Migration] = &[
         version: 6,
         name: "resource_type_rid_covering",
         sql: include_str!("../../migrations/postgres/0006_resource_type_rid_covering.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "history_owner",
+        sql: include_str!("../../migrations/postgres/0007_history_owner.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "history_positions",
+        sql: include_str!("../../migrations/postgres/0008_history_positions.sql"),
     },
 ];
 

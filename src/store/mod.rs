@@ -7,6 +7,7 @@ mod cache;
 mod group;
 mod index;
 mod migrate;
+pub mod owners;
 pub mod postgres;
 pub mod rules;
 pub mod sql;
@@ -183,6 +184,9 @@ pub struct HistoryQuery {
     pub cursor: HistoryCursor,
     /// Page size; the store returns up to `count + 1` entries so the caller knows whether more follow.
     pub count: u32,
+    /// Only the versions that belonged to this Patient (its compartment at that version), from
+    /// the owners recorded with each version.
+    pub patient: Option<Id>,
 }
 
 #[derive(Debug, Clone)]
@@ -250,6 +254,22 @@ pub trait Store: Send + Sync + 'static {
         let _ = types;
         Box::pin(async { Ok(DatabaseLock::none()) })
     }
+
+    /// The back-fill of owners still to do on a database written by an older server (see
+    /// `owners`), if any.
+    fn owner_backfill(&self) -> BoxFuture<'_, Result<Option<owners::OwnerBackfill>>>;
+
+    /// Up to `limit` versions after `seq` `after` up to `up_to`, oldest first.
+    fn history_between(&self, after: i64, up_to: i64, limit: u32) -> BoxFuture<'_, Result<Vec<HistoryEntry>>>;
+
+    /// Records the owners of `versions` and that the back-fill has come `through` that `seq`,
+    /// ending it at `up_to`, in one transaction (`owners::record`).
+    fn record_owners(
+        &self,
+        versions: Vec<owners::VersionOwners>,
+        through: i64,
+        up_to: i64,
+    ) -> BoxFuture<'_, Result<()>>;
 
     /// Succeeds when the database answers.
     fn ping(&self) -> BoxFuture<'_, Result<()>>;

@@ -19,6 +19,7 @@
 use super::{Method, StoredVersion, WriteOp, Written};
 use crate::error::{Error, Result};
 use crate::model::{Id, Instant, ResourceType, VersionId};
+use crate::search::compartments;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
@@ -94,6 +95,37 @@ pub fn decide(op: &WriteOp, current: Option<CurrentRow>) -> Result<Decision> {
             Some(row) if row.version_id == *version_id && !row.deleted => Decision::Reindex,
             _ => Decision::Stale,
         }),
+    }
+}
+
+/// Whose a new version is, as the store records it with the version (`history_owner`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owners {
+    /// The patients whose compartments the version's resource is in.
+    Patients(Vec<String>),
+    /// A delete: the patients of the version it deletes.
+    OfDeletedVersion,
+}
+
+/// Whose the version `op` writes is: for a create or update, the patients its index rows place it
+/// with (`compartments::patient_owners`); for a delete, those of the version it deletes. A
+/// re-index writes no version, and so records no owners.
+pub fn owners(op: &WriteOp) -> Owners {
+    match op {
+        WriteOp::Create {
+            resource_type,
+            id,
+            index,
+            ..
+        }
+        | WriteOp::Update {
+            resource_type,
+            id,
+            index,
+            ..
+        } => Owners::Patients(compartments::patient_owners(resource_type.as_str(), id.as_str(), index)),
+        WriteOp::Delete { .. } => Owners::OfDeletedVersion,
+        WriteOp::Reindex { .. } => Owners::Patients(Vec::new()),
     }
 }
 

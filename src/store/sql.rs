@@ -4,13 +4,18 @@
 use super::{HistoryCursor, HistoryQuery, HistoryScope};
 pub use crate::sql::{Dialect, Sql, SqlValue};
 
-/// The columns `seq, type, id, version_id, last_updated, method, content` of the history page.
-pub fn history_page(dialect: Dialect, query: &HistoryQuery) -> Sql {
+/// The columns `seq, type, id, version_id, last_updated, method, content` of the history page;
+/// with `before`, only versions whose `seq` is below it (see "History positions" in
+/// `store::postgres`).
+pub fn history_page(dialect: Dialect, query: &HistoryQuery, before: Option<i64>) -> Sql {
     let mut sql = Sql::new(dialect);
     sql.push("SELECT h.seq, h.type, h.id, h.version_id, h.last_updated, h.method, ");
     sql.content_column("h.content");
     sql.push(" FROM resource_history h WHERE TRUE");
     history_filters(&mut sql, query);
+    if let Some(before) = before {
+        sql.push(" AND h.seq < ").bind(SqlValue::Int(before));
+    }
     let newest_first = match query.cursor {
         HistoryCursor::Newest => true,
         HistoryCursor::OlderThan(seq) => {
@@ -52,6 +57,11 @@ fn history_filters(sql: &mut Sql, query: &HistoryQuery) {
             sql.push(" AND h.id = ").bind(SqlValue::Text(id.as_str().to_owned()));
         }
     }
+    if let Some(patient) = &query.patient {
+        sql.push(" AND h.seq IN (SELECT o.seq FROM history_owner o WHERE o.patient = ")
+            .bind(SqlValue::Text(patient.as_str().to_owned()))
+            .push(")");
+    }
     if let Some(since) = query.since {
         sql.push(" AND h.last_updated >= ").bind(SqlValue::Time(since));
     }
@@ -80,6 +90,7 @@ mod tests {
             at: None,
             cursor,
             count: 10,
+            patient: None,
         }
     }
 
@@ -90,7 +101,7 @@ mod tests {
             HistoryScope::Instance(patient, Id::parse("p1").unwrap()),
             HistoryCursor::OlderThan(42),
         );
-        let sql = history_page(Dialect::Sqlite, &q);
+        let sql = history_page(Dialect::Sqlite, &q, None);
         assert_eq!(
             sql.text,
             "SELECT h.seq, h.type, h.id, h.version_id, h.last_updated, h.method, h.content FROM resource_history h \
@@ -102,13 +113,31 @@ mod tests {
     #[test]
     fn previous_page_on_postgres_walks_forward_and_reads_json_as_text() {
         let q = query(HistoryScope::System, HistoryCursor::NewerThan(7));
-        let sql = history_page(Dialect::Postgres, &q);
+        let sql = history_page(Dialect::Postgres, &q, None);
         assert!(sql.text.contains("h.content::text"));
         assert!(
             sql.text.ends_with("AND h.seq > $1 ORDER BY h.seq ASC LIMIT $2"),
             "{}",
             sql.text
         );
+    }
+
+    #[test]
+    fn a_patients_history_is_the_versions_it_owned_and_a_bound_cuts_the_page() {
+        let mut q = query(
+            HistoryScope::Type(ResourceType::parse("Observation").unwrap()),
+            HistoryCursor::Newest,
+        );
+        q.patient = Some(Id::parse("p1").unwrap());
+        let sql = history_page(Dialect::Postgres, &q, Some(1 << 40));
+        assert_eq!(
+            sql.text,
+            "SELECT h.seq, h.type, h.id, h.version_id, h.last_updated, h.method, h.content::text \
+             FROM resource_history h WHERE TRUE AND h.type = $1 \
+             AND h.seq IN (SELECT o.seq FROM history_owner o WHERE o.patient = $2) AND h.seq < $3 \
+             ORDER BY h.seq DESC LIMIT $4"
+        );
+        assert_eq!(sql.binds[2], SqlValue::Int(1 << 40));
     }
 
     #[test]

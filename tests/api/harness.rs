@@ -175,6 +175,35 @@ impl TestApp {
         self.server = Some(server);
     }
 
+    /// Runs `sql` (one or more statements) on this test's database directly, beside the server:
+    /// what an older server, another program or an operator could have done to it.
+    pub async fn execute_sql(&self, sql: &str) {
+        use sqlx::Connection;
+        let sql = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()));
+        match self.backend {
+            Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&self.database_url).await.unwrap();
+                sqlx::Executor::execute(&mut conn, sql).await.unwrap();
+            }
+            Backend::Postgres => {
+                let mut conn = connect_with_retry(&self.database_url).await;
+                sqlx::Executor::execute(&mut conn, sql).await.unwrap();
+            }
+        }
+    }
+
+    /// Stops this server and opens its database as a store of this process, to look at what it
+    /// holds below the HTTP interface.
+    pub async fn into_store(mut self) -> (std::sync::Arc<dyn fhir_server::store::Store>, TestApp) {
+        self.stop_server().await;
+        let options = fhir_server::store::StoreOptions {
+            max_connections: 2,
+            cache_bytes: 0,
+        };
+        let store = fhir_server::store::open(&self.database_url, &options).await.unwrap();
+        (store, self)
+    }
+
     pub fn url(&self, path: &str) -> String {
         if path.is_empty() {
             self.base.clone()

@@ -16,6 +16,8 @@ mod delete;
 mod errors;
 mod headers;
 mod history;
+mod history_order;
+mod history_owners;
 mod ingest;
 mod patch;
 mod search;

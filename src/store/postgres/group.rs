@@ -5,12 +5,16 @@
 //! Concurrent writers: the current rows of the resources the group updates or deletes are read
 //! `FOR UPDATE`, so their versions cannot move before the group commits (the compare-and-set of
 //! the one-by-one path, held for the whole transaction). New resources take rids from the
-//! table's sequence. A create that meets a row another writer inserted meanwhile fails with a
-//! unique violation, and the group is written again one by one, which handles that race.
+//! table's sequence, new versions positions in the transaction (see "History positions" in
+//! `store::postgres`). A create that meets a row another writer inserted meanwhile fails with a
+//! unique violation, and the group is written again one by one, which handles that race. A row
+//! whose current version a later transaction wrote (it committed while this one waited for its
+//! lock) cannot be replaced by this one: the group restarts in a new transaction.
 
 use super::super::group::{self, BulkFailure, Current, CurrentVersions, GroupPlan};
 use super::super::index::{Cell, INDEX_TABLES, IndexTable, fold_cells};
 use super::super::{WriteOp, Written, content_text};
+use super::{POSITION, TRANSACTION_ID};
 use crate::model::Instant;
 use crate::search::IndexRow;
 use sqlx::{AssertSqlSafe, PgConnection, Row};
@@ -27,7 +31,19 @@ pub(super) async fn write(conn: &mut PgConnection, ops: &[WriteOp]) -> Result<Ve
                 .await?
         }
     };
-    let plan = group::plan(ops, &current, &mut new_rids.into_iter(), Instant::now()).map_err(BulkFailure::Refused)?;
+    let first_position: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+        "WITH tx AS ({TRANSACTION_ID}) SELECT {POSITION} FROM tx"
+    )))
+    .fetch_one(&mut *conn)
+    .await?;
+    let plan = group::plan(
+        ops,
+        &current,
+        &mut new_rids.into_iter(),
+        &mut (first_position..),
+        Instant::now(),
+    )
+    .map_err(BulkFailure::Refused)?;
     write_versions(conn, &plan).await?;
     if !plan.replaced.is_empty() {
         for table in &INDEX_TABLES {
@@ -41,6 +57,7 @@ pub(super) async fn write(conn: &mut PgConnection, ops: &[WriteOp]) -> Result<Ve
     for (table, rows) in INDEX_TABLES.iter().zip(&plan.index) {
         insert_index_rows(conn, table, rows).await?;
     }
+    write_owners(conn, &plan).await?;
     Ok(plan.outcomes)
 }
 
@@ -74,35 +91,76 @@ async fn read_current(conn: &mut PgConnection, ops: &[WriteOp]) -> Result<Curren
     Ok(current)
 }
 
-/// The `resource` rows (a new rid inserted, an existing one replaced) and the history rows, in
-/// one statement; history rows are appended in the order of the group.
+/// The `resource` rows (a new rid inserted, an existing one replaced, each stamped with the
+/// transaction) and the history rows at their positions, in one statement. A replaced row whose
+/// current version a later transaction wrote is left alone, and the group restarts.
 async fn write_versions(conn: &mut PgConnection, plan: &GroupPlan<'_>) -> Result<(), BulkFailure> {
     let versions = &plan.versions;
     let rids: Vec<i64> = versions.iter().map(|v| v.rid).collect();
+    let seqs: Vec<i64> = versions.iter().map(|v| v.seq).collect();
     let types: Vec<&str> = versions.iter().map(|v| v.resource_type.as_str()).collect();
     let ids: Vec<&str> = versions.iter().map(|v| v.id.as_str()).collect();
     let version_ids: Vec<i64> = versions.iter().map(|v| v.version_id).collect();
     let methods: Vec<&str> = versions.iter().map(|v| v.method.as_str()).collect();
     let contents: Vec<Option<&str>> = versions.iter().map(|v| v.content.as_ref().map(content_text)).collect();
-    sqlx::query(
-        "WITH v AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[]) \
-             WITH ORDINALITY AS v(rid, type, id, version_id, method, content, position)), \
-         current AS (INSERT INTO resource (rid, type, id, version_id, last_updated, deleted, content) \
-             SELECT rid, type, id, version_id, $7, content IS NULL, content::jsonb FROM v \
+    let written: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+        "WITH tx AS ({TRANSACTION_ID}), \
+         v AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[], \
+             $7::text[]) AS v(rid, seq, type, id, version_id, method, content)), \
+         current AS (INSERT INTO resource (rid, type, id, version_id, last_updated, deleted, content, txid) \
+             SELECT rid, type, id, version_id, $8, content IS NULL, content::jsonb, tx.xid FROM v, tx \
              ON CONFLICT (rid) DO UPDATE SET version_id = EXCLUDED.version_id, \
-             last_updated = EXCLUDED.last_updated, deleted = EXCLUDED.deleted, content = EXCLUDED.content) \
-         INSERT INTO resource_history (type, id, version_id, last_updated, method, content) \
-         SELECT type, id, version_id, $7, method, content::json FROM v ORDER BY position",
-    )
+             last_updated = EXCLUDED.last_updated, deleted = EXCLUDED.deleted, content = EXCLUDED.content, \
+             txid = EXCLUDED.txid WHERE resource.txid <= EXCLUDED.txid RETURNING 1), \
+         history AS (INSERT INTO resource_history (seq, type, id, version_id, last_updated, method, content) \
+             SELECT seq, type, id, version_id, $8, method, content::json FROM v) \
+         SELECT count(*) FROM current"
+    )))
     .bind(&rids)
+    .bind(&seqs)
     .bind(&types)
     .bind(&ids)
     .bind(&version_ids)
     .bind(&methods)
     .bind(&contents)
     .bind(plan.now.datetime())
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
+    if written != versions.len() as i64 {
+        return Err(BulkFailure::Restart);
+    }
+    Ok(())
+}
+
+/// The owners of the new versions: those listed, and for each delete those of the version it
+/// deletes.
+async fn write_owners(conn: &mut PgConnection, plan: &GroupPlan<'_>) -> Result<(), BulkFailure> {
+    if !plan.owners.is_empty() {
+        let (patients, seqs): (Vec<&str>, Vec<i64>) = plan.owners.iter().map(|(p, seq)| (p.as_str(), *seq)).unzip();
+        sqlx::query("INSERT INTO history_owner (patient, seq) SELECT unnest($1::text[]), unnest($2::bigint[])")
+            .bind(&patients)
+            .bind(&seqs)
+            .execute(&mut *conn)
+            .await?;
+    }
+    if !plan.inherited_owners.is_empty() {
+        let seqs: Vec<i64> = plan.inherited_owners.iter().map(|o| o.0).collect();
+        let types: Vec<&str> = plan.inherited_owners.iter().map(|o| o.1.as_str()).collect();
+        let ids: Vec<&str> = plan.inherited_owners.iter().map(|o| o.2.as_str()).collect();
+        let versions: Vec<i64> = plan.inherited_owners.iter().map(|o| o.3).collect();
+        sqlx::query(
+            "INSERT INTO history_owner (patient, seq) SELECT o.patient, d.seq \
+             FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[]) AS d(seq, type, id, version_id) \
+             JOIN resource_history p ON p.type = d.type AND p.id = d.id AND p.version_id = d.version_id \
+             JOIN history_owner o ON o.seq = p.seq",
+        )
+        .bind(&seqs)
+        .bind(&types)
+        .bind(&ids)
+        .bind(&versions)
+        .execute(&mut *conn)
+        .await?;
+    }
     Ok(())
 }
 

@@ -9,16 +9,29 @@
 //! `resource_history` and replaces the search-index rows together (data-modifying CTEs), so it is
 //! atomic without an explicit transaction. The CTEs share one snapshot, so the DELETE of old index
 //! rows cannot see, and so never removes, the rows the same statement inserts.
+//!
+//! History positions. A history page must never be passed by a version that commits later with
+//! a smaller number: a client paging through `_history` (or following it for changes) would miss
+//! that version for good. Numbers from a sequence do not give that, since transactions take them
+//! in one order and commit in another. So a version's `seq` is a position: the id of the
+//! transaction that wrote it (`pg_current_xact_id()`, an xid8) times 2^20, plus its place in that
+//! transaction (`POSITION`). A page of type or system history shows only positions below every
+//! transaction still writing to this database (`COMMITTED_BOUND`, read before the page in a
+//! statement of its own), so whatever commits later lands after it. And a resource's versions
+//! keep their order: a version is written only by a transaction later than the one that wrote the
+//! version it replaces (`resource.txid`); a group whose transaction began before that one
+//! committed (it took its id locking other rows first) is run again in a new transaction.
 
 mod group;
 
 use super::group::{self as store_group, BulkFailure};
 use super::index::{INDEX_TABLES, IndexPayload, insert_rows_sql};
-use super::rules::{self, CurrentRow, Decision};
+use super::owners::{self, OwnerBackfill, VersionOwners};
+use super::rules::{self, CurrentRow, Decision, Owners};
 use super::sql::{self, Dialect, Sql, SqlValue};
 use super::{
-    BoxFuture, DatabaseLock, FoundResource, GroupWriteError, HistoryEntry, HistoryQuery, HistoryRow, Method, Store,
-    StoredVersion, WriteOp, Written, content_text, migrate, stamp_and_serialise,
+    BoxFuture, DatabaseLock, FoundResource, GroupWriteError, HistoryCursor, HistoryEntry, HistoryQuery, HistoryRow,
+    HistoryScope, Method, Store, StoredVersion, WriteOp, Written, content_text, migrate, stamp_and_serialise,
 };
 use crate::error::{Error, Result};
 use crate::model::{Id, Instant, ResourceType, VersionId};
@@ -62,21 +75,50 @@ impl PostgresStore {
     }
 }
 
+/// Why `apply` stopped without an answer.
+enum ApplyError {
+    Failed(Error),
+    /// In a group: the resource's current version was written by a transaction later than the
+    /// group's own, so the group must run again in a new transaction (see "History positions").
+    Restart,
+}
+
+impl From<Error> for ApplyError {
+    fn from(e: Error) -> Self {
+        ApplyError::Failed(e)
+    }
+}
+
+impl From<sqlx::Error> for ApplyError {
+    fn from(e: sqlx::Error) -> Self {
+        ApplyError::Failed(e.into())
+    }
+}
+
 /// Applies one write on `conn`, as `rules::decide` decides. Each statement is atomic on its own
 /// (autocommit), so a single write needs no explicit transaction: a create is one statement; an
 /// update or delete reads the current version and then compare-and-sets it, deciding again when
 /// another writer got there first. A group of writes runs the same statements inside one
-/// transaction (`write_all`); at READ COMMITTED each statement sees the latest committed versions,
-/// so the retries work there too.
-async fn apply(conn: &mut PgConnection, op: WriteOp) -> Result<Option<Written>> {
+/// transaction (`write_all`, `in_group`); at READ COMMITTED each statement sees the latest
+/// committed versions, so the retries work there too.
+async fn apply(
+    conn: &mut PgConnection,
+    op: &WriteOp,
+    in_group: bool,
+) -> std::result::Result<Option<Written>, ApplyError> {
     let (resource_type, id) = op.target();
     let id = id.clone();
-    if let WriteOp::Reindex { version_id, index, .. } = &op {
+    if let WriteOp::Reindex { version_id, index, .. } = op {
         // The rule (`Decision::Reindex` when the version is still current and not deleted) is
         // checked by the statement itself, where it locks the row.
-        return reindex(conn, resource_type, &id, *version_id, index).await;
+        return Ok(reindex(conn, resource_type, &id, *version_id, index).await?);
     }
-    let (resource, index) = match &op {
+    let owners = match rules::owners(op) {
+        Owners::Patients(patients) => serde_json::Value::from(patients).to_string(),
+        Owners::OfDeletedVersion => "[]".to_owned(),
+    };
+    let mut failed_on = None;
+    let (resource, index) = match op {
         WriteOp::Create { resource, index, .. } | WriteOp::Update { resource, index, .. } => {
             (Some(resource), index.as_slice())
         }
@@ -89,19 +131,26 @@ async fn apply(conn: &mut PgConnection, op: WriteOp) -> Result<Option<Written>> 
             WriteOp::Create { .. } => None,
             _ => current_version(conn, resource_type, &id).await?,
         };
-        let version = match rules::decide(&op, current)? {
+        if in_group && current.is_some_and(|row| Some(row.version_id) == failed_on) {
+            // The version did not move, so the compare-and-set failed on the position: this
+            // transaction is older than the one that wrote the current version.
+            return Err(ApplyError::Restart);
+        }
+        let version = match rules::decide(op, current)? {
             Decision::Write(version) => version,
             Decision::NothingToDelete | Decision::Reindex | Decision::Stale => return Ok(None),
         };
         let now = Instant::now();
         let content = resource.map(|r| stamp_and_serialise(r.clone(), &id, version.version_id, now));
+        let rows = (&payload, owners.as_str());
         let written = match current {
             // Only a create or an update decides a first version, and both carry a resource.
             None => {
                 let content = content.as_ref().expect("a first version has content");
-                insert_first_version(conn, resource_type, &id, now, content, &payload, version.method).await?
+                insert_first_version(conn, resource_type, &id, now, content, rows, version.method).await?
             }
             Some(row) => {
+                failed_on = Some(row.version_id);
                 let next = (row.version_id, version.version_id);
                 compare_and_set(
                     conn,
@@ -111,7 +160,7 @@ async fn apply(conn: &mut PgConnection, op: WriteOp) -> Result<Option<Written>> 
                     now,
                     version.method,
                     content.as_ref(),
-                    &payload,
+                    rows,
                 )
                 .await?
             }
@@ -120,11 +169,11 @@ async fn apply(conn: &mut PgConnection, op: WriteOp) -> Result<Option<Written>> 
             return Ok(Some(Written::new(resource_type, id, version, now, content)));
         }
         if let WriteOp::Create { .. } = op {
-            return Err(Error::conflict(format!("{resource_type}/{id} already exists")));
+            return Err(Error::conflict(format!("{resource_type}/{id} already exists")).into());
         }
         // Another writer moved first (or created the resource meanwhile): decide again.
     }
-    Err(too_much_contention(resource_type, &id))
+    Err(too_much_contention(resource_type, &id).into())
 }
 
 /// New index rows for the current version `version_id` of `resource_type/id`, if it still is.
@@ -156,34 +205,55 @@ fn too_much_contention(resource_type: ResourceType, id: &Id) -> Error {
     ))
 }
 
-/// Version 1: $1 type, $2 id, $3 time, $4 content, $5 method, $6… one JSON payload per index
-/// table. $4 is bound as text and cast twice: jsonb for the current row, json (exact text) for
-/// history. Answers how many resources it created (0 when the id was taken).
+/// The writing transaction's id as a bigint, for the `tx` CTE (see "History positions").
+const TRANSACTION_ID: &str = "SELECT pg_current_xact_id()::text::bigint AS xid";
+
+/// The position of the next version the transaction `tx` writes: its id times 2^20, plus the
+/// number of versions it has written already (0 for a single write, which is a transaction of
+/// its own). Each transaction writes at most 2^20 versions (`config` keeps Bundles below that).
+const POSITION: &str =
+    "(tx.xid << 20) + (SELECT count(*) FROM resource_history WHERE seq >= tx.xid << 20 AND seq < (tx.xid + 1) << 20)";
+
+/// Version 1: $1 type, $2 id, $3 time, $4 content, $5 method, $6 owners (a JSON array of patient
+/// ids), $7… one JSON payload per index table. $4 is bound as text and cast twice: jsonb for the
+/// current row, json (exact text) for history. Answers how many resources it created (0 when the
+/// id was taken).
 static INSERT_FIRST_VERSION: LazyLock<String> = LazyLock::new(|| {
-    let mut sql = String::from(
-        "WITH current AS ( \
-             INSERT INTO resource (type, id, version_id, last_updated, deleted, content) \
-             VALUES ($1, $2, 1, $3, FALSE, $4::jsonb) ON CONFLICT (type, id) DO NOTHING RETURNING rid), \
-         history AS (INSERT INTO resource_history (type, id, version_id, last_updated, method, content) \
-             SELECT $1, $2, 1, $3, $5, $4::json FROM current)",
+    let mut sql = format!(
+        "WITH tx AS ({TRANSACTION_ID}), \
+         current AS ( \
+             INSERT INTO resource (type, id, version_id, last_updated, deleted, content, txid) \
+             SELECT $1, $2, 1, $3, FALSE, $4::jsonb, tx.xid FROM tx ON CONFLICT (type, id) DO NOTHING RETURNING rid), \
+         history AS (INSERT INTO resource_history (seq, type, id, version_id, last_updated, method, content) \
+             SELECT {POSITION}, $1, $2, 1, $3, $5, $4::json FROM current, tx RETURNING seq), \
+         owners AS (INSERT INTO history_owner (patient, seq) \
+             SELECT o, history.seq FROM history, json_array_elements_text($6::json) o)"
     );
-    append_index_inserts(&mut sql, 6);
+    append_index_inserts(&mut sql, 7);
     sql.push_str(" SELECT count(*) FROM current");
     sql
 });
 
-/// Version `$8` if `$3` is still current: $1 type, $2 id, $4 time, $5 deleted, $6 content
-/// (NULL for a delete), $7 method, $9… one JSON payload per index table.
+/// Version `$8` if `$3` is still current and was written by an earlier transaction: $1 type, $2
+/// id, $4 time, $5 deleted, $6 content (NULL for a delete), $7 method, $9 owners (a JSON array;
+/// a delete takes those of version $3), $10… one JSON payload per index table.
 static COMPARE_AND_SET: LazyLock<String> = LazyLock::new(|| {
-    let mut sql = String::from(
-        "WITH current AS ( \
-             UPDATE resource SET version_id = $8, last_updated = $4, deleted = $5, content = $6::jsonb \
-             WHERE type = $1 AND id = $2 AND version_id = $3 RETURNING rid), \
-         history AS (INSERT INTO resource_history (type, id, version_id, last_updated, method, content) \
-             SELECT $1, $2, $8, $4, $7, $6::json FROM current)",
+    let mut sql = format!(
+        "WITH tx AS ({TRANSACTION_ID}), \
+         current AS ( \
+             UPDATE resource SET version_id = $8, last_updated = $4, deleted = $5, content = $6::jsonb, txid = tx.xid \
+             FROM tx WHERE type = $1 AND id = $2 AND version_id = $3 AND resource.txid <= tx.xid RETURNING rid), \
+         history AS (INSERT INTO resource_history (seq, type, id, version_id, last_updated, method, content) \
+             SELECT {POSITION}, $1, $2, $8, $4, $7, $6::json FROM current, tx RETURNING seq), \
+         owners AS (INSERT INTO history_owner (patient, seq) \
+             SELECT o, history.seq FROM history, json_array_elements_text($9::json) o \
+             UNION ALL \
+             SELECT p_owner.patient, history.seq FROM history, resource_history p \
+             JOIN history_owner p_owner ON p_owner.seq = p.seq \
+             WHERE $5 AND p.type = $1 AND p.id = $2 AND p.version_id = $3)"
     );
     append_index_deletes(&mut sql);
-    append_index_inserts(&mut sql, 9);
+    append_index_inserts(&mut sql, 10);
     sql.push_str(" SELECT count(*) FROM current");
     sql
 });
@@ -227,7 +297,7 @@ async fn insert_first_version(
     id: &Id,
     now: Instant,
     content: &Bytes,
-    payload: &IndexPayload,
+    (payload, owners): (&IndexPayload, &str),
     method: Method,
 ) -> Result<bool> {
     let mut query = sqlx::query(AssertSqlSafe(INSERT_FIRST_VERSION.as_str()))
@@ -235,7 +305,8 @@ async fn insert_first_version(
         .bind(id.as_str())
         .bind(now.datetime())
         .bind(content_text(content))
-        .bind(method.as_str());
+        .bind(method.as_str())
+        .bind(owners);
     for table in &payload.tables {
         query = query.bind(table.as_str());
     }
@@ -266,7 +337,7 @@ async fn compare_and_set(
     now: Instant,
     method: Method,
     content: Option<&Bytes>,
-    payload: &IndexPayload,
+    (payload, owners): (&IndexPayload, &str),
 ) -> Result<bool> {
     let (expected, version_id) = next;
     let mut query = sqlx::query(AssertSqlSafe(COMPARE_AND_SET.as_str()))
@@ -277,7 +348,8 @@ async fn compare_and_set(
         .bind(content.is_none())
         .bind(content.map(content_text))
         .bind(method.as_str())
-        .bind(version_id);
+        .bind(version_id)
+        .bind(owners);
     for table in &payload.tables {
         query = query.bind(table.as_str());
     }
@@ -304,6 +376,41 @@ fn stored_version(version_id: i64, last_updated: DateTime<Utc>, content: Option<
         version_id,
         last_updated: Instant::from_datetime(last_updated),
         content: content.map(Bytes::from),
+    }
+}
+
+/// The first position a history page may not show yet: that of the oldest transaction still
+/// writing to this database (or, when none is, of the next transaction). Every version below it
+/// has committed, and nothing can be written below it any more. Run in a statement of its own
+/// before the page is read, so the page's snapshot is later: a transaction that ended in between
+/// is visible to it. Transactions of other databases in the cluster do not hold it back.
+async fn committed_bound(pool: &PgPool) -> Result<i64> {
+    let oldest: i64 = sqlx::query_scalar(COMMITTED_BOUND).fetch_one(pool).await?;
+    Ok(oldest << 20)
+}
+
+/// The smallest id (xid8) of a transaction of this database that holds one, or the next id to be
+/// given. `pg_stat_activity` shows 32-bit ids: they take the epoch of the snapshot's next id, one
+/// less when that would put them after it.
+const COMMITTED_BOUND: &str = "\
+    WITH s AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS next), \
+    a AS (SELECT backend_xid::text::bigint AS xid FROM pg_stat_activity \
+          WHERE datname = current_database() AND backend_xid IS NOT NULL) \
+    SELECT LEAST(s.next, COALESCE(min(CASE \
+        WHEN (s.next & ~4294967295::bigint) + a.xid > s.next THEN (s.next & ~4294967295::bigint) + a.xid - 4294967296 \
+        ELSE (s.next & ~4294967295::bigint) + a.xid END), s.next)) \
+    FROM s LEFT JOIN a ON TRUE GROUP BY s.next";
+
+/// A row of `sql::history_page`'s columns.
+fn history_row(r: sqlx::postgres::PgRow) -> HistoryRow {
+    HistoryRow {
+        seq: r.get(0),
+        resource_type: r.get(1),
+        id: r.get(2),
+        version_id: r.get(3),
+        last_updated: Instant::from_datetime(r.get(4)),
+        method: r.get(5),
+        content: r.get(6),
     }
 }
 
@@ -341,6 +448,58 @@ fn create_lock_key(resource_type: ResourceType) -> i64 {
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
     }
     i64::from_ne_bytes(hash.to_ne_bytes())
+}
+
+/// How one attempt at a group failed.
+enum GroupAttempt {
+    Failed(GroupWriteError),
+    /// Its transaction began before one whose versions it replaces committed (see "History
+    /// positions"): a new transaction will succeed.
+    Restart,
+}
+
+impl From<sqlx::Error> for GroupAttempt {
+    fn from(e: sqlx::Error) -> Self {
+        GroupAttempt::Failed(e.into())
+    }
+}
+
+/// One attempt at writing `ops` in one transaction: in bulk when it can be (`store::group`), one
+/// by one when it cannot or when the bulk write fails in the database.
+async fn write_group(pool: &PgPool, ops: &[WriteOp]) -> std::result::Result<Vec<Option<Written>>, GroupAttempt> {
+    if store_group::can_write_in_bulk(ops) {
+        let mut tx = pool.begin().await?;
+        match group::write(&mut tx, ops).await {
+            Ok(all) => {
+                tx.commit().await?;
+                return Ok(all);
+            }
+            // Dropping `tx` rolls it back.
+            Err(BulkFailure::Refused(e)) => return Err(GroupAttempt::Failed(e)),
+            Err(BulkFailure::Restart) => return Err(GroupAttempt::Restart),
+            Err(BulkFailure::Database(e)) => {
+                drop(tx);
+                tracing::debug!(error = %e, "bulk write of a group failed; writing it one by one");
+            }
+        }
+    }
+    let mut tx = pool.begin().await?;
+    let mut all = Vec::with_capacity(ops.len());
+    for (index, op) in ops.iter().enumerate() {
+        // On failure `tx` is dropped, which rolls every earlier write back.
+        match apply(&mut tx, op, true).await {
+            Ok(written) => all.push(written),
+            Err(ApplyError::Restart) => return Err(GroupAttempt::Restart),
+            Err(ApplyError::Failed(error)) => {
+                return Err(GroupAttempt::Failed(GroupWriteError {
+                    index: Some(index),
+                    error,
+                }));
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(all)
 }
 
 impl Store for PostgresStore {
@@ -389,7 +548,11 @@ impl Store for PostgresStore {
         Box::pin(async move {
             tokio::spawn(async move {
                 let mut conn = pool.acquire().await?;
-                apply(&mut conn, op).await
+                match apply(&mut conn, &op, false).await {
+                    Ok(written) => Ok(written),
+                    Err(ApplyError::Failed(e)) => Err(e),
+                    Err(ApplyError::Restart) => unreachable!("a single write is never asked to restart"),
+                }
             })
             .await
             .map_err(|e| Error::internal(format!("write task failed: {e}")))?
@@ -403,33 +566,16 @@ impl Store for PostgresStore {
         let pool = self.pool.clone();
         Box::pin(async move {
             tokio::spawn(async move {
-                if store_group::can_write_in_bulk(&ops) {
-                    let mut tx = pool.begin().await?;
-                    match group::write(&mut tx, &ops).await {
-                        Ok(all) => {
-                            tx.commit().await?;
-                            return Ok(all);
-                        }
-                        // Dropping `tx` rolls it back.
-                        Err(BulkFailure::Refused(e)) => return Err(e),
-                        Err(BulkFailure::Database(e)) => {
-                            drop(tx);
-                            tracing::debug!(error = %e, "bulk write of a group failed; writing it one by one");
-                        }
+                for _ in 0..MAX_ATTEMPTS {
+                    match write_group(&pool, &ops).await {
+                        Err(GroupAttempt::Restart) => continue,
+                        Err(GroupAttempt::Failed(e)) => return Err(e),
+                        Ok(all) => return Ok(all),
                     }
                 }
-                let mut tx = pool.begin().await?;
-                let mut all = Vec::with_capacity(ops.len());
-                for (index, op) in ops.into_iter().enumerate() {
-                    // On failure `tx` is dropped, which rolls every earlier write back.
-                    let written = apply(&mut tx, op).await.map_err(|error| GroupWriteError {
-                        index: Some(index),
-                        error,
-                    })?;
-                    all.push(written);
-                }
-                tx.commit().await?;
-                Ok(all)
+                Err(GroupWriteError::from(Error::conflict(
+                    "the resources of this transaction are being written by many clients at once; try again",
+                )))
             })
             .await
             .map_err(|e| GroupWriteError::from(Error::internal(format!("write task failed: {e}"))))?
@@ -438,18 +584,15 @@ impl Store for PostgresStore {
 
     fn history<'a>(&'a self, query: &'a HistoryQuery) -> BoxFuture<'a, Result<Vec<HistoryEntry>>> {
         Box::pin(async move {
-            let sql = sql::history_page(Dialect::Postgres, query);
+            // Instance history needs no bound: a version still being written lands after every
+            // committed version of its resource (see "History positions").
+            let before = match query.scope {
+                HistoryScope::Instance(..) => None,
+                HistoryScope::Type(_) | HistoryScope::System => Some(committed_bound(&self.pool).await?),
+            };
+            let sql = sql::history_page(Dialect::Postgres, query, before);
             let rows = with_binds(&sql).fetch_all(&self.pool).await?;
-            let rows = rows.into_iter().map(|r| HistoryRow {
-                seq: r.get(0),
-                resource_type: r.get(1),
-                id: r.get(2),
-                version_id: r.get(3),
-                last_updated: Instant::from_datetime(r.get(4)),
-                method: r.get(5),
-                content: r.get(6),
-            });
-            super::history_entries(rows, query.cursor)
+            super::history_entries(rows.into_iter().map(history_row), query.cursor)
         })
     }
 
@@ -474,6 +617,34 @@ impl Store for PostgresStore {
                     .await?;
             }
             Ok(DatabaseLock::held(AdvisoryLocks(Some(conn))))
+        })
+    }
+
+    fn owner_backfill(&self) -> BoxFuture<'_, Result<Option<OwnerBackfill>>> {
+        Box::pin(async move {
+            let row: Option<(i64, i64)> = sqlx::query_as(owners::BACKFILL_STATE)
+                .fetch_optional(&self.pool)
+                .await?;
+            Ok(row.map(|(up_to, done)| OwnerBackfill { up_to, done }))
+        })
+    }
+
+    fn history_between(&self, after: i64, up_to: i64, limit: u32) -> BoxFuture<'_, Result<Vec<HistoryEntry>>> {
+        Box::pin(async move {
+            let sql = owners::history_between(Dialect::Postgres, after, up_to, limit);
+            let rows = with_binds(&sql).fetch_all(&self.pool).await?;
+            super::history_entries(rows.into_iter().map(history_row), HistoryCursor::Newest)
+        })
+    }
+
+    fn record_owners(&self, versions: Vec<VersionOwners>, through: i64, up_to: i64) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            for statement in owners::record(Dialect::Postgres, &versions, through, up_to) {
+                with_binds(&statement).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(())
         })
     }
 

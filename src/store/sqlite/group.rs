@@ -2,9 +2,10 @@
 //! query reads the current rows of the resources the group updates or deletes, and each table's
 //! rows go in multi-row `INSERT … VALUES` statements of up to `ROWS_PER_STATEMENT` rows.
 //!
-//! Rids are assigned here, counting up from the largest stored: the writer connection is the only
-//! writer and holds the write lock, and rows of `resource` are never removed, so this is the rid
-//! SQLite itself would have chosen.
+//! Rids and history `seq`s are assigned here, counting up from the largest stored: the writer
+//! connection is the only writer and holds the write lock, and rows of `resource` and
+//! `resource_history` are never removed, so these are the numbers SQLite itself would have chosen;
+//! knowing them, the owners of each version go in with plain multi-row inserts too.
 //!
 //! The statements are `INSERT OR FAIL`. With the default (`ABORT`), SQLite keeps a statement
 //! journal so it can undo half a statement, copying every page a statement first touches; that
@@ -28,12 +29,15 @@ const ROWS_PER_STATEMENT: usize = 500;
 /// Writes `ops` (which `group::can_write_in_bulk`) inside the open transaction.
 pub(super) async fn write(conn: &mut SqliteConnection, ops: &[WriteOp]) -> Result<Vec<Option<Written>>, BulkFailure> {
     let current = read_current(conn, ops).await?;
-    let first_rid: i64 = sqlx::query_scalar("SELECT coalesce(max(rid), 0) + 1 FROM resource")
-        .fetch_one(&mut *conn)
-        .await?;
+    let (first_rid, first_seq): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT coalesce(max(rid), 0) + 1 FROM resource), \
+         (SELECT coalesce(max(seq), 0) + 1 FROM resource_history)",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
     // Taken inside the write lock, so times never run backwards along the history sequence.
     let now = Instant::now();
-    let plan = group::plan(ops, &current, &mut (first_rid..), now).map_err(BulkFailure::Refused)?;
+    let plan = group::plan(ops, &current, &mut (first_rid..), &mut (first_seq..), now).map_err(BulkFailure::Refused)?;
     let statements = version_statements(&plan)
         .chain(removal_statements(&plan.replaced))
         .chain(
@@ -41,7 +45,8 @@ pub(super) async fn write(conn: &mut SqliteConnection, ops: &[WriteOp]) -> Resul
                 .iter()
                 .zip(&plan.index)
                 .flat_map(|(table, rows)| index_statements(table, rows)),
-        );
+        )
+        .chain(owner_statements(&plan));
     run_pipelined(conn, statements).await?;
     Ok(plan.outcomes)
 }
@@ -110,12 +115,13 @@ fn version_statements<'a>(plan: &'a GroupPlan<'a>) -> impl Iterator<Item = Sqlit
         },
     );
     let history = chunked_inserts(
-        "INSERT OR FAIL INTO resource_history (type, id, version_id, last_updated, method, content)".into(),
-        6,
+        "INSERT OR FAIL INTO resource_history (seq, type, id, version_id, last_updated, method, content)".into(),
+        7,
         "",
         &plan.versions,
         move |query, v: &VersionRow<'_>| {
             query
+                .bind(v.seq)
                 .bind(v.resource_type.as_str())
                 .bind(v.id.as_str())
                 .bind(v.version_id)
@@ -125,6 +131,36 @@ fn version_statements<'a>(plan: &'a GroupPlan<'a>) -> impl Iterator<Item = Sqlit
         },
     );
     current.chain(history)
+}
+
+/// The owners of the new versions: listed, and for deletes those of the version deleted.
+fn owner_statements<'a>(plan: &'a GroupPlan<'a>) -> impl Iterator<Item = SqliteQuery> + 'a {
+    let listed = chunked_inserts(
+        "INSERT OR FAIL INTO history_owner (patient, seq)".into(),
+        2,
+        "",
+        &plan.owners,
+        |query, (patient, seq): &(String, i64)| query.bind(patient.as_str()).bind(*seq),
+    );
+    let inherited = plan.inherited_owners.chunks(ROWS_PER_STATEMENT).map(|chunk| {
+        let sql = format!(
+            "INSERT OR FAIL INTO history_owner (patient, seq) SELECT o.patient, d.column1 FROM (VALUES {}) d \
+             CROSS JOIN resource_history p ON p.type = d.column2 AND p.id = d.column3 AND p.version_id = d.column4 \
+             JOIN history_owner o ON o.seq = p.seq",
+            placeholders(chunk.len(), 4)
+        );
+        let query = sqlx::query(AssertSqlSafe(sql)).persistent(chunk.len() == ROWS_PER_STATEMENT);
+        chunk
+            .iter()
+            .fold(query, |query, (seq, resource_type, id, deleted_version)| {
+                query
+                    .bind(*seq)
+                    .bind(resource_type.as_str())
+                    .bind(id.as_str())
+                    .bind(*deleted_version)
+            })
+    });
+    listed.chain(inherited)
 }
 
 /// Deletes of the old index rows of `rids`, from every index table.

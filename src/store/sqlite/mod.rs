@@ -12,10 +12,11 @@ mod group;
 mod writer;
 
 use super::cache::{Lookup, VersionCache};
+use super::owners::{self, OwnerBackfill, VersionOwners};
 use super::sql::{self, Dialect, Sql, SqlValue};
 use super::{
-    BoxFuture, FoundResource, GroupWriteError, HistoryEntry, HistoryQuery, HistoryRow, Store, StoredVersion, WriteOp,
-    Written, migrate,
+    BoxFuture, FoundResource, GroupWriteError, HistoryCursor, HistoryEntry, HistoryQuery, HistoryRow, Store,
+    StoredVersion, WriteOp, Written, migrate,
 };
 use crate::error::{Error, Result};
 use crate::model::{Instant, ResourceType, VersionId};
@@ -153,6 +154,19 @@ fn with_binds(sql: &Sql) -> sqlx::query::Query<'_, Sqlite, SqliteArguments> {
     query
 }
 
+/// A row of `sql::history_page`'s columns.
+fn history_row(r: sqlx::sqlite::SqliteRow) -> HistoryRow {
+    HistoryRow {
+        seq: r.get(0),
+        resource_type: r.get(1),
+        id: r.get(2),
+        version_id: r.get(3),
+        last_updated: Instant::from_micros(r.get(4)),
+        method: r.get(5),
+        content: r.get(6),
+    }
+}
+
 fn stored_version(version_id: i64, last_updated_micros: i64, content: Option<String>) -> StoredVersion {
     StoredVersion {
         version_id,
@@ -234,18 +248,10 @@ impl Store for SqliteStore {
 
     fn history<'a>(&'a self, query: &'a HistoryQuery) -> BoxFuture<'a, Result<Vec<HistoryEntry>>> {
         Box::pin(async move {
-            let sql = sql::history_page(Dialect::Sqlite, query);
+            // One writer commits in the order of `seq`, so every committed version is final in its place.
+            let sql = sql::history_page(Dialect::Sqlite, query, None);
             let rows = with_binds(&sql).fetch_all(&self.readers).await?;
-            let rows = rows.into_iter().map(|r| HistoryRow {
-                seq: r.get(0),
-                resource_type: r.get(1),
-                id: r.get(2),
-                version_id: r.get(3),
-                last_updated: Instant::from_micros(r.get(4)),
-                method: r.get(5),
-                content: r.get(6),
-            });
-            super::history_entries(rows, query.cursor)
+            super::history_entries(rows.into_iter().map(history_row), query.cursor)
         })
     }
 
@@ -253,6 +259,36 @@ impl Store for SqliteStore {
         Box::pin(async move {
             let sql = sql::history_total(Dialect::Sqlite, query);
             Ok(with_binds(&sql).fetch_one(&self.readers).await?.get(0))
+        })
+    }
+
+    fn owner_backfill(&self) -> BoxFuture<'_, Result<Option<OwnerBackfill>>> {
+        Box::pin(async move {
+            let row: Option<(i64, i64)> = sqlx::query_as(owners::BACKFILL_STATE)
+                .fetch_optional(&self.readers)
+                .await?;
+            Ok(row.map(|(up_to, done)| OwnerBackfill { up_to, done }))
+        })
+    }
+
+    fn history_between(&self, after: i64, up_to: i64, limit: u32) -> BoxFuture<'_, Result<Vec<HistoryEntry>>> {
+        Box::pin(async move {
+            let sql = owners::history_between(Dialect::Sqlite, after, up_to, limit);
+            let rows = with_binds(&sql).fetch_all(&self.readers).await?;
+            super::history_entries(rows.into_iter().map(history_row), HistoryCursor::Newest)
+        })
+    }
+
+    fn record_owners(&self, versions: Vec<VersionOwners>, through: i64, up_to: i64) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let statements = owners::record(Dialect::Sqlite, &versions, through, up_to);
+            let (reply, outcome) = oneshot::channel();
+            let stopped = || Error::unavailable("the SQLite writer has stopped");
+            self.writer
+                .send(WriteRequest::Statements { statements, reply })
+                .await
+                .map_err(|_| stopped())?;
+            outcome.await.map_err(|_| stopped())?
         })
     }
 

@@ -14,12 +14,12 @@
 use super::super::cache::VersionCache;
 use super::super::group::{self, BulkFailure};
 use super::super::index::{INDEX_TABLES, IndexPayload, insert_rows_sql};
-use super::super::rules::{self, CurrentRow, Decision};
+use super::super::rules::{self, CurrentRow, Decision, Owners};
 use super::super::{GroupWriteError, Method, StoredVersion, WriteOp, Written, content_text, stamp_and_serialise};
 use super::group as sqlite_group;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Id, Instant, ResourceType, VersionId};
-use crate::sql::Dialect;
+use crate::sql::{Dialect, Sql};
 use bytes::Bytes;
 use sqlx::{AssertSqlSafe, Row, SqliteConnection};
 use std::sync::{Arc, LazyLock};
@@ -40,6 +40,11 @@ pub(super) enum WriteRequest {
         ops: Vec<WriteOp>,
         reply: oneshot::Sender<GroupResult>,
     },
+    /// Statements run together in a transaction of their own (the back-fill of owners).
+    Statements {
+        statements: Vec<Sql>,
+        reply: oneshot::Sender<Result<()>>,
+    },
 }
 
 pub(super) type GroupResult = std::result::Result<Vec<Option<Written>>, GroupWriteError>;
@@ -48,6 +53,7 @@ pub(super) type GroupResult = std::result::Result<Vec<Option<Written>>, GroupWri
 enum Outcome {
     One(Result<Option<Written>>),
     Group(GroupResult),
+    Statements(Result<()>),
 }
 
 impl Outcome {
@@ -89,6 +95,7 @@ async fn run(
             .map(|r| match r {
                 WriteRequest::One { .. } => 1,
                 WriteRequest::Group { ops, .. } => ops.len(),
+                WriteRequest::Statements { statements, .. } => statements.len(),
             })
             .sum();
         if statistics.wrote(writes) {
@@ -109,6 +116,9 @@ async fn run(
                     let _ = reply.send(result);
                 }
                 (WriteRequest::Group { reply, .. }, Outcome::Group(result)) => {
+                    let _ = reply.send(result);
+                }
+                (WriteRequest::Statements { reply, .. }, Outcome::Statements(result)) => {
                     let _ = reply.send(result);
                 }
                 _ => unreachable!("each request gets an outcome of its own kind"),
@@ -149,21 +159,19 @@ impl StatisticsSchedule {
     }
 }
 
-/// Commits the requests of `batch`: runs of single writes together, each group in a transaction of
-/// its own.
+/// Commits the requests of `batch`: runs of single writes together, each group (and each set of
+/// statements) in a transaction of its own.
 async fn commit_batch(conn: &mut SqliteConnection, batch: &[WriteRequest]) -> Vec<Outcome> {
     let mut results = Vec::with_capacity(batch.len());
     let mut start = 0;
+    let alone = |r: &WriteRequest| !matches!(r, WriteRequest::One { .. });
     while start < batch.len() {
-        if let WriteRequest::Group { .. } = &batch[start] {
+        if alone(&batch[start]) {
             results.push(write_alone(conn, &batch[start]).await);
             start += 1;
             continue;
         }
-        let end = batch[start..]
-            .iter()
-            .position(|r| matches!(r, WriteRequest::Group { .. }))
-            .map_or(batch.len(), |n| start + n);
+        let end = batch[start..].iter().position(alone).map_or(batch.len(), |n| start + n);
         results.extend(commit_singles(conn, &batch[start..end]).await);
         start = end;
     }
@@ -229,6 +237,19 @@ async fn write_alone(conn: &mut SqliteConnection, request: &WriteRequest) -> Out
             Outcome::One(finish(conn, result).await)
         }
         WriteRequest::Group { ops, .. } => Outcome::Group(write_group(conn, ops).await),
+        WriteRequest::Statements { statements, .. } => {
+            if let Err(e) = begin(conn).await {
+                return Outcome::Statements(Err(e.into()));
+            }
+            let mut result = Ok(());
+            for statement in statements {
+                if let Err(e) = super::with_binds(statement).execute(&mut *conn).await {
+                    result = Err(e.into());
+                    break;
+                }
+            }
+            Outcome::Statements(finish(conn, result).await)
+        }
     }
 }
 
@@ -244,6 +265,7 @@ async fn write_group(conn: &mut SqliteConnection, ops: &[WriteOp]) -> GroupResul
                 let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
                 tracing::debug!(error = %e, "bulk write of a group failed; writing it one by one");
             }
+            Err(BulkFailure::Restart) => unreachable!("one writer: a SQLite group never waits for another"),
         }
     }
     begin(conn).await?;
@@ -296,25 +318,19 @@ async fn apply(conn: &mut SqliteConnection, op: &WriteOp) -> Result<Option<Writt
                 WriteOp::Delete { .. } | WriteOp::Reindex { .. } => (None, [].as_slice()),
             };
             let content = resource.map(|r| stamp_and_serialise(r.clone(), id, version.version_id, now));
-            let payload = IndexPayload::from_rows(index);
+            let rows = VersionRows {
+                payload: IndexPayload::from_rows(index),
+                version_id: version.version_id,
+                owners: rules::owners(op),
+            };
             match current {
                 // Only a create or an update decides a first version, and both carry a resource.
                 None => {
                     let content = content.as_ref().expect("a first version has content");
-                    insert_first_version(conn, resource_type, id, now, version.method, content, &payload).await?
+                    insert_first_version(conn, resource_type, id, now, version.method, content, &rows).await?
                 }
                 Some(_) => {
-                    write_next_version(
-                        conn,
-                        resource_type,
-                        id,
-                        version.version_id,
-                        now,
-                        version.method,
-                        content.as_ref(),
-                        &payload,
-                    )
-                    .await?
+                    write_next_version(conn, resource_type, id, now, version.method, content.as_ref(), &rows).await?
                 }
             }
             Ok(Some(Written::new(resource_type, id.clone(), version, now, content)))
@@ -323,14 +339,22 @@ async fn apply(conn: &mut SqliteConnection, op: &WriteOp) -> Result<Option<Writt
             let WriteOp::Reindex { version_id, index, .. } = op else {
                 unreachable!("only a re-index is decided so")
             };
-            write_index_rows(conn, resource_type, id, &IndexPayload::from_rows(index), true).await?;
+            write_index_rows(conn, resource_type, id, &IndexPayload::from_rows(index), None).await?;
             Ok(Some(Written::reindexed(resource_type, id.clone(), *version_id, now)))
         }
         Decision::NothingToDelete | Decision::Stale => Ok(None),
     }
 }
 
-/// Version 1 of a resource: its row, its history row and its index rows.
+/// What a new version writes besides its resource and history rows: its index rows, and whose
+/// it is.
+struct VersionRows {
+    payload: IndexPayload,
+    version_id: VersionId,
+    owners: Owners,
+}
+
+/// Version 1 of a resource: its row, its history row, its index rows and its owners.
 async fn insert_first_version(
     conn: &mut SqliteConnection,
     resource_type: ResourceType,
@@ -338,7 +362,7 @@ async fn insert_first_version(
     now: Instant,
     method: Method,
     content: &Bytes,
-    payload: &IndexPayload,
+    rows: &VersionRows,
 ) -> Result<()> {
     // Both rows in one round trip; the parameters are shared by number.
     sqlx::query(
@@ -354,7 +378,7 @@ async fn insert_first_version(
     .execute(&mut *conn)
     .await
     .map_err(|e| unique_violation_as_conflict(e, resource_type, id))?;
-    write_index_rows(conn, resource_type, id, payload, false).await
+    write_index_rows(conn, resource_type, id, &rows.payload, Some((false, rows))).await
 }
 
 async fn current_version(
@@ -373,16 +397,26 @@ async fn current_version(
     }))
 }
 
-/// The resource's index rows after its row is written: one round trip, and one bound parameter
-/// (`?1`, a JSON document with the resource's type and id and one array per index table). One
-/// parameter, not one per table, because sqlx's SQLite binding of a multi-statement query mis-binds
-/// numbered parameters that a statement skips.
-static REPLACE_INDEX_ROWS: LazyLock<String> = LazyLock::new(|| index_rows_sql(true));
+/// The rows that follow a version's resource and history rows, in one round trip and one bound
+/// parameter (`?1`, a JSON document with the resource's type, id and version, its owners, and one
+/// array of index rows per index table): its index rows, replacing any the resource had, and its
+/// owners. One parameter, not one per table, because sqlx's SQLite binding of a multi-statement
+/// query mis-binds numbered parameters that a statement skips.
+static FIRST_VERSION_ROWS: LazyLock<String> = LazyLock::new(|| follow_up_sql(false, Some(OwnerSql::Listed)));
+static NEXT_VERSION_ROWS: LazyLock<String> = LazyLock::new(|| follow_up_sql(true, Some(OwnerSql::Listed)));
+static TOMBSTONE_ROWS: LazyLock<String> = LazyLock::new(|| follow_up_sql(true, Some(OwnerSql::Copied)));
+/// A re-index: new index rows for the current version, which has its owners already.
+static REINDEX_ROWS: LazyLock<String> = LazyLock::new(|| follow_up_sql(true, None));
 
-/// The same for a resource's first version, which has no rows to remove.
-static INSERT_INDEX_ROWS: LazyLock<String> = LazyLock::new(|| index_rows_sql(false));
+/// How a version's owners are written (see `rules::Owners`).
+enum OwnerSql {
+    /// The patients listed in the document.
+    Listed,
+    /// Those of the version before it.
+    Copied,
+}
 
-fn index_rows_sql(replace: bool) -> String {
+fn follow_up_sql(replace: bool, owners: Option<OwnerSql>) -> String {
     let rid = "SELECT rid FROM resource WHERE type = ?1 ->> '$.type' AND id = ?1 ->> '$.id'";
     let mut sql = String::new();
     for table in INDEX_TABLES.iter().filter(|_| replace) {
@@ -398,27 +432,50 @@ fn index_rows_sql(replace: bool) -> String {
         ));
         sql.push_str("; ");
     }
+    let version = "h.type = ?1 ->> '$.type' AND h.id = ?1 ->> '$.id' AND h.version_id = ?1 ->> '$.version'";
+    match owners {
+        None => {}
+        Some(OwnerSql::Listed) => sql.push_str(&format!(
+            "INSERT INTO history_owner (patient, seq) SELECT o.value, h.seq \
+             FROM resource_history h, json_each(?1, '$.owners') o WHERE {version}; "
+        )),
+        Some(OwnerSql::Copied) => sql.push_str(&format!(
+            "INSERT INTO history_owner (patient, seq) SELECT o.patient, h.seq FROM resource_history h \
+             JOIN resource_history p ON p.type = h.type AND p.id = h.id AND p.version_id = h.version_id - 1 \
+             JOIN history_owner o ON o.seq = p.seq WHERE {version}; "
+        )),
+    }
     sql
 }
 
-/// Writes `payload` as the index rows of `resource_type/id`, replacing any it had when `replace`.
+/// Writes `payload` as the index rows of `resource_type/id` and, for a new version
+/// (`version`: whether it replaces an earlier one, and its rows), the version's owners.
 async fn write_index_rows(
     conn: &mut SqliteConnection,
     resource_type: ResourceType,
     id: &Id,
     payload: &IndexPayload,
-    replace: bool,
+    version: Option<(bool, &VersionRows)>,
 ) -> Result<()> {
+    let (version_id, owners) = match version {
+        Some((_, rows)) => match &rows.owners {
+            Owners::Patients(patients) => (rows.version_id, patients.as_slice()),
+            Owners::OfDeletedVersion => (rows.version_id, [].as_slice()),
+        },
+        None => (0, [].as_slice()),
+    };
     let document = format!(
-        r#"{{"type":{},"id":{},"tables":[{}]}}"#,
+        r#"{{"type":{},"id":{},"version":{version_id},"owners":{},"tables":[{}]}}"#,
         serde_json::Value::from(resource_type.as_str()),
         serde_json::Value::from(id.as_str()),
+        serde_json::Value::from(owners),
         payload.tables.join(",")
     );
-    let sql = if replace {
-        &REPLACE_INDEX_ROWS
-    } else {
-        &INSERT_INDEX_ROWS
+    let sql = match version {
+        None => &REINDEX_ROWS,
+        Some((false, _)) => &FIRST_VERSION_ROWS,
+        Some((true, rows)) if rows.owners == Owners::OfDeletedVersion => &TOMBSTONE_ROWS,
+        Some((true, _)) => &NEXT_VERSION_ROWS,
     };
     sqlx::query(AssertSqlSafe(sql.as_str()))
         .bind(document)
@@ -427,18 +484,16 @@ async fn write_index_rows(
     Ok(())
 }
 
-/// Replaces the current row and its index rows, and appends the history row (content `None` for
-/// a delete, with an empty payload).
-#[allow(clippy::too_many_arguments)]
+/// Replaces the current row and its index rows, appends the history row (content `None` for a
+/// delete, with an empty payload) and records the version's owners.
 async fn write_next_version(
     conn: &mut SqliteConnection,
     resource_type: ResourceType,
     id: &Id,
-    version: VersionId,
     now: Instant,
     method: Method,
     content: Option<&Bytes>,
-    payload: &IndexPayload,
+    rows: &VersionRows,
 ) -> Result<()> {
     sqlx::query(
         "UPDATE resource SET version_id = ?3, last_updated = ?4, deleted = ?5, content = ?6 \
@@ -448,14 +503,14 @@ async fn write_next_version(
     )
     .bind(resource_type.as_str())
     .bind(id.as_str())
-    .bind(version)
+    .bind(rows.version_id)
     .bind(now.as_micros())
     .bind(i64::from(content.is_none()))
     .bind(content.map(content_text))
     .bind(method.as_str())
     .execute(&mut *conn)
     .await?;
-    write_index_rows(conn, resource_type, id, payload, true).await
+    write_index_rows(conn, resource_type, id, &rows.payload, Some((true, rows))).await
 }
 
 fn unique_violation_as_conflict(e: sqlx::Error, resource_type: ResourceType, id: &Id) -> Error {
