@@ -8,7 +8,8 @@
 //! benchmark, not the thing measured, and HTTP would only add parsing and round trips. Each
 //! resource still goes the create path's way — validated, index rows computed, `WriteOp::Create` —
 //! so the database holds exactly what the server would have written; creates are written in
-//! groups, as a transaction Bundle's are.
+//! groups, as a transaction Bundle's are. The generator works with the server's own services as
+//! the server itself (`SystemTask::Generate`), not as any outside caller.
 //!
 //! Everything follows from the seed: one small PRNG of our own (splitmix64), a separate stream per
 //! patient derived from (seed, patient number), and ids drawn from it as version-4-shaped UUIDs, so
@@ -20,10 +21,13 @@ mod vocabulary;
 
 pub use resources::{Generated, MRN_SYSTEM, Shared, patient_resources};
 
+use crate::auth::SystemTask;
+use crate::config::ServeConfig;
 use crate::error::{Error, Result};
+use crate::interactions::Cx;
 use crate::model::ResourceType;
-use crate::search::IndexRow;
-use crate::store::{Store, StoreOptions, WriteOp};
+use crate::search::Registry;
+use crate::store::{Store, WriteOp};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -59,22 +63,16 @@ impl Counts {
 /// The command: opens (and migrates) the store at `database_url` the way the server does, writes
 /// the data set, and prints progress and the load rate.
 pub async fn run(database_url: &str, options: &Options) -> Result<Counts> {
-    let store_options = StoreOptions {
-        // PostgreSQL: one connection per group in flight; SQLite has one writer whatever this says.
-        max_connections: u32::try_from(options.concurrency).unwrap_or(u32::MAX).max(1),
-        // Nothing is read back, so the version cache would only hold memory.
-        cache_bytes: 0,
-    };
-    let store = crate::store::open(database_url, &store_options).await?;
+    let cx = system_context(database_url, options.concurrency).await?;
     println!(
         "generating {} patients (seed {}) into {} with {} groups of writes in flight",
         options.patients,
         options.seed,
-        store.backend_name(),
+        cx.services.store.backend_name(),
         options.concurrency
     );
     let started = Instant::now();
-    let counts = write_data_set(store, options, |written, elapsed| {
+    let counts = write_data_set(&cx, options, |written, elapsed| {
         println!(
             "  {written} resources, {:.0}/s",
             written as f64 / elapsed.as_secs_f64().max(1e-9)
@@ -92,6 +90,19 @@ pub async fn run(database_url: &str, options: &Options) -> Result<Counts> {
     Ok(counts)
 }
 
+/// The server's services on `database_url` (migrated, its stored search parameters loaded), for
+/// the generator working as the server itself.
+pub async fn system_context(database_url: &str, concurrency: usize) -> Result<Cx> {
+    let mut config = ServeConfig::for_database(database_url);
+    // PostgreSQL: one connection per group in flight; SQLite has one writer whatever this says.
+    config.db_pool_size = u32::try_from(concurrency).unwrap_or(u32::MAX).max(1);
+    // Nothing is read back, so the version cache would only hold memory.
+    config.cache_mib = 0;
+    // Generated references are all relative: the base URL names nothing stored.
+    let state = crate::app::build_state(&config, "http://localhost/fhir/R4").await?;
+    Ok(Cx::system(state.services, SystemTask::Generate))
+}
+
 /// Resources per group write: large enough that a group's statements are few and long (the
 /// store's bulk path), small enough that two groups in flight keep both cores busy.
 const GROUP_RESOURCES: usize = 2_000;
@@ -100,11 +111,9 @@ const GROUP_RESOURCES: usize = 2_000;
 /// each), keeping up to `options.concurrency` groups in flight: while one is written, the next is
 /// validated and indexed on the other cores. `progress` is called every 50,000 resources with
 /// the number written and the time taken.
-pub async fn write_data_set(
-    store: Arc<dyn Store>,
-    options: &Options,
-    mut progress: impl FnMut(u64, Duration),
-) -> Result<Counts> {
+pub async fn write_data_set(cx: &Cx, options: &Options, mut progress: impl FnMut(u64, Duration)) -> Result<Counts> {
+    let store = cx.services.store.clone();
+    let registry = cx.services.search_parameters.current();
     let started = Instant::now();
     let shared = Shared::new(options.seed);
     let mut counts = Counts::default();
@@ -124,7 +133,7 @@ pub async fn write_data_set(
         for generated in &group {
             counts.add(generated.resource_type);
         }
-        in_flight.spawn(write_group(store.clone(), group));
+        in_flight.spawn(write_group(store.clone(), registry.clone(), group));
     }
     while let Some(done) = in_flight.join_next().await {
         finish(Some(done), &mut written, started, &mut progress)?;
@@ -155,9 +164,9 @@ fn finish(
 
 /// The create path without HTTP, for a group: validate and compute index rows on every core, then
 /// write every resource as version 1 in one transaction. Returns how many were written.
-async fn write_group(store: Arc<dyn Store>, group: Vec<Generated>) -> Result<u64> {
+async fn write_group(store: Arc<dyn Store>, registry: Arc<Registry>, group: Vec<Generated>) -> Result<u64> {
     let ops = tokio::task::spawn_blocking(move || {
-        crate::interactions::parallel::map(group, prepare)
+        crate::interactions::parallel::map(group, |generated| prepare(&registry, generated))
             .into_iter()
             .collect::<Result<Vec<WriteOp>>>()
     })
@@ -172,7 +181,7 @@ async fn write_group(store: Arc<dyn Store>, group: Vec<Generated>) -> Result<u64
 }
 
 /// One resource's create: validated, with its index rows.
-fn prepare(generated: Generated) -> Result<WriteOp> {
+fn prepare(registry: &Registry, generated: Generated) -> Result<WriteOp> {
     let Generated {
         resource_type,
         id,
@@ -181,7 +190,8 @@ fn prepare(generated: Generated) -> Result<WriteOp> {
     let resource = Value::Object(resource);
     crate::validate::validate(&resource)
         .map_err(|e| Error::internal(format!("generated {resource_type}/{id} is invalid: {e}")))?;
-    let index = index_rows(&resource);
+    // Generated references are all relative, so no base URL is needed to tell them local.
+    let index = crate::search::index_rows_for_write(registry, "", &resource);
     let Value::Object(resource) = resource else {
         unreachable!("wrapped an object just above")
     };
@@ -191,14 +201,6 @@ fn prepare(generated: Generated) -> Result<WriteOp> {
         resource,
         index,
     })
-}
-
-/// The one place the generator computes index rows, so it changes with the write path's signature.
-/// The built-in parameters only: a generated data set goes into a fresh database, which has no
-/// `SearchParameter` resources of its own yet.
-fn index_rows(resource: &Value) -> Vec<IndexRow> {
-    // Generated references are all relative, so no base URL is needed to tell them local.
-    crate::search::index_rows_for_write(crate::search::Registry::r4(), "", resource)
 }
 
 #[cfg(test)]
@@ -214,17 +216,14 @@ mod tests {
             chrono::Utc::now().timestamp_micros()
         ));
         let url = format!("sqlite:{}", dir.join("fhir.sqlite").display());
-        let options = StoreOptions {
-            max_connections: 2,
-            cache_bytes: 0,
-        };
-        let store = crate::store::open(&url, &options).await.unwrap();
+        let cx = system_context(&url, 2).await.unwrap();
+        let store = cx.services.store.clone();
         let generate = Options {
             patients: 4,
             seed: 11,
             concurrency: 16,
         };
-        let counts = write_data_set(store.clone(), &generate, |_, _| {}).await.unwrap();
+        let counts = write_data_set(&cx, &generate, |_, _| {}).await.unwrap();
         assert_eq!(counts.0["Organization"], resources::ORGANIZATIONS);
         assert_eq!(counts.0["Practitioner"], resources::PRACTITIONERS);
         assert_eq!(counts.0["Patient"], 4);
@@ -247,7 +246,7 @@ mod tests {
             .unwrap();
         let stored: Value = serde_json::from_slice(&stored.content.unwrap()).unwrap();
         assert_eq!(stored["identifier"][0]["value"], "MRN-2");
-        drop(store);
+        drop((store, cx));
         let _ = std::fs::remove_dir_all(dir);
     }
 }

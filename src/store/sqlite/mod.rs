@@ -326,7 +326,6 @@ impl Store for SqliteStore {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::StoreOptions;
     use sqlx::Connection;
 
     /// Index tables with planner statistics in `sqlite_stat1`.
@@ -356,11 +355,7 @@ mod tests {
         ));
         let path = dir.join("fhir.sqlite");
         let url = format!("sqlite:{}", path.display());
-        let options = StoreOptions {
-            max_connections: 2,
-            cache_bytes: 0,
-        };
-        let store = crate::store::open(&url, &options).await.unwrap();
+        let cx = crate::generate::system_context(&url, 2).await.unwrap();
         assert!(
             tables_with_statistics(&path).await.is_empty(),
             "an empty store has nothing to analyze"
@@ -371,7 +366,7 @@ mod tests {
             seed: 3,
             concurrency: 16,
         };
-        crate::generate::write_data_set(store.clone(), &generate, |_, _| {})
+        crate::generate::write_data_set(&cx, &generate, |_, _| {})
             .await
             .unwrap();
         let analyzed = tables_with_statistics(&path).await;
@@ -381,7 +376,7 @@ mod tests {
                 "{table} not analyzed: {analyzed:?}"
             );
         }
-        drop(store);
+        drop(cx);
         let _ = std::fs::remove_dir_all(dir);
     }
 }
