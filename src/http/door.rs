@@ -6,8 +6,8 @@
 use super::negotiate;
 use crate::error::{Error, ErrorKind, IssueCode, Result};
 use crate::interactions::body::{self, ValidResource};
-use crate::interactions::request::{Door, IfNoneMatch, ReadConditions, Request};
-use crate::interactions::route::{Route, Verb, route};
+use crate::interactions::request::{IfNoneMatch, ReadConditions, Request};
+use crate::interactions::route::{Door, Route, Verb, route};
 use crate::model::{Id, Instant, ResourceType, VersionId};
 use crate::patch::Patch;
 use axum::body::Body;
@@ -34,7 +34,7 @@ pub async fn request_of(
         BodyKind::Form => read_form(headers, body, max_body_bytes).await?,
         BodyKind::Resource => read_resource_body(headers, body, max_body_bytes).await?,
     };
-    Request::build(route, &mut HttpDoor { headers, body })
+    route.into_request(&mut HttpDoor { headers, body })
 }
 
 /// The verb of an HTTP method; one FHIR does not use is a `405`.

@@ -5,7 +5,6 @@ use super::negotiate::{self, Format, Return};
 use super::response::{json_body, set_version_headers, value_body};
 use crate::error::Result;
 use crate::interactions::bundle_response::EntryReturn;
-use crate::interactions::operation_reindex::status_parameters;
 use crate::interactions::outcome::{DeleteTarget, Outcome, ResourceVersion};
 use crate::model::outcome;
 use axum::http::header::{CONTENT_LOCATION, LOCATION};
@@ -45,15 +44,14 @@ pub fn respond(outcome: Outcome, base_url: &str, format: Format, headers: &Heade
         Outcome::OperationOutcome(value) => value_body(StatusCode::OK, format, &value),
         // `202` with the new job's status, whose address (`GET [base]/$reindex`, which lists
         // every job) is in `Content-Location`.
-        Outcome::ReindexStarted(job) => {
-            let body = status_parameters(std::slice::from_ref(&job));
-            let mut response = value_body(StatusCode::ACCEPTED, format, &body);
+        Outcome::ReindexStarted(status) => {
+            let mut response = value_body(StatusCode::ACCEPTED, format, &status);
             if let Ok(location) = HeaderValue::from_str(&format!("{base_url}/$reindex")) {
                 response.headers_mut().insert(CONTENT_LOCATION, location);
             }
             response
         }
-        Outcome::ReindexJobs(jobs) => value_body(StatusCode::OK, format, &status_parameters(&jobs)),
+        Outcome::ReindexJobs(status) => value_body(StatusCode::OK, format, &status),
     })
 }
 

@@ -6,7 +6,8 @@
 //! core at once; the transaction and batch interactions act on the requests, never on the JSON.
 
 use super::body::ValidResource;
-use super::request::{Door, IfNoneMatch, ReadConditions, Request};
+use super::request::{BundleKind, IfNoneMatch, ReadConditions, Request};
+use super::route::Door;
 use super::route::{self, Route, Verb};
 use crate::error::{Error, ErrorKind, IssueCode, Result};
 use crate::model::{Instant, ResourceType, VersionId, parse_etag};
@@ -34,22 +35,6 @@ impl EntryRequest {
     /// A HEAD entry is answered as its GET, without the body.
     pub fn is_head(&self) -> bool {
         self.verb == Verb::Head
-    }
-}
-
-/// Whether a Bundle is a transaction or a batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BundleKind {
-    Transaction,
-    Batch,
-}
-
-impl BundleKind {
-    pub fn response_type(self) -> &'static str {
-        match self {
-            BundleKind::Transaction => "transaction-response",
-            BundleKind::Batch => "batch-response",
-        }
     }
 }
 
@@ -170,7 +155,7 @@ pub fn parse_entry(index: usize, entry: Value) -> Result<EntryRequest> {
         },
     };
     let request = route_entry(verb, &url)
-        .and_then(|route| Request::build(route, &mut door))
+        .and_then(|route| route.into_request(&mut door))
         .map_err(fail)?;
     Ok(EntryRequest {
         index,
@@ -300,7 +285,7 @@ mod tests {
 
     #[test]
     fn entry_urls_route_relative_and_absolute() {
-        use super::super::search::SearchScope;
+        use super::super::request::SearchScope;
         let patient = ResourceType::parse("Patient").unwrap();
         assert_eq!(
             route_entry(Verb::Get, "Patient/1").unwrap(),

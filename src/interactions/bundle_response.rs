@@ -56,9 +56,8 @@ fn body_of(entry: &EntryOutcome, base_url: &str, prefer: EntryReturn) -> Result<
         Outcome::Capabilities(json) => raw(json),
         Outcome::Searchset(searchset) => raw(&searchset.to_json(base_url)?),
         Outcome::History(page) => raw(&page.to_json(base_url)?),
-        Outcome::OperationOutcome(value) => raw(&serde_json::to_vec(value).expect("a Value serialises")),
-        Outcome::ReindexJobs(jobs) => {
-            raw(&serde_json::to_vec(&super::operation_reindex::status_parameters(jobs)).expect("a Value serialises"))
+        Outcome::OperationOutcome(value) | Outcome::ReindexJobs(value) => {
+            raw(&serde_json::to_vec(value).expect("a Value serialises"))
         }
         Outcome::ReindexStarted(_) | Outcome::Bundle(_) => Err(Error::internal(
             "a Bundle entry cannot start a re-index or hold a Bundle",

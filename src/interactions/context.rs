@@ -4,8 +4,16 @@
 //! written. Work the server does for itself gets a context of its own with a `System` caller.
 
 use super::Services;
+use super::outcome::Outcome;
+use super::request::Request;
 use crate::auth::{Caller, SystemTask};
+use crate::error::Result;
+use crate::store::BoxFuture;
 use std::sync::Arc;
+
+/// The dispatcher, as the interactions inside it that run requests of their own (the entries of
+/// a transaction or batch) receive it: they cannot name `dispatch::dispatch`, which names them.
+pub type Dispatch = for<'a> fn(&'a Cx, Request) -> BoxFuture<'a, Result<Outcome>>;
 
 /// A request's context: what it may use, on whose behalf, and how the log names it.
 #[derive(Clone)]

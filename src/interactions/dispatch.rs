@@ -4,12 +4,13 @@
 //! every path.
 
 use super::outcome::{DeleteTarget, Outcome, version_of};
-use super::request::Request;
+use super::request::{BundleKind, Request};
 use super::{
     Cx, batch, bundle_request, create, delete, history, operation_reindex, operation_validate, patch, read, search,
     transaction, update, vread,
 };
 use crate::error::Result;
+use crate::store::BoxFuture;
 
 /// Runs `request` for `cx`'s caller.
 pub async fn dispatch(cx: &Cx, request: Request) -> Result<Outcome> {
@@ -90,8 +91,8 @@ pub async fn dispatch(cx: &Cx, request: Request) -> Result<Outcome> {
             let (kind, entries) = bundle_request::parse_bundle(&mut bundle, cx.services.bundle_max_entries)?;
             // Boxed: the entries are dispatched in turn, so this future holds itself.
             Ok(Outcome::Bundle(match kind {
-                bundle_request::BundleKind::Transaction => Box::pin(transaction::transaction(cx, entries)).await?,
-                bundle_request::BundleKind::Batch => Box::pin(batch::batch(cx, entries)).await,
+                BundleKind::Transaction => Box::pin(transaction::transaction(cx, entries, dispatch_boxed)).await?,
+                BundleKind::Batch => Box::pin(batch::batch(cx, entries, dispatch_boxed)).await,
             }))
         }
         Request::Validate {
@@ -101,7 +102,17 @@ pub async fn dispatch(cx: &Cx, request: Request) -> Result<Outcome> {
         } => Ok(Outcome::OperationOutcome(
             operation_validate::validate(cx, resource_type, id.as_deref(), body).await?,
         )),
-        Request::Reindex(types) => Ok(Outcome::ReindexStarted(operation_reindex::start(&cx.services, types))),
-        Request::ReindexStatus => Ok(Outcome::ReindexJobs(cx.services.reindex_jobs.list())),
+        Request::Reindex(types) => {
+            let job = operation_reindex::start(&cx.services, types);
+            Ok(Outcome::ReindexStarted(operation_reindex::status_parameters(&[job])))
+        }
+        Request::ReindexStatus => Ok(Outcome::ReindexJobs(operation_reindex::status_parameters(
+            &cx.services.reindex_jobs.list(),
+        ))),
     }
+}
+
+/// `dispatch` as the `Dispatch` a Bundle runs its entries with.
+fn dispatch_boxed(cx: &Cx, request: Request) -> BoxFuture<'_, Result<Outcome>> {
+    Box::pin(dispatch(cx, request))
 }

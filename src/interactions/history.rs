@@ -7,9 +7,10 @@
 //! `_page_after`), so pages stay correct while new versions arrive and the server keeps no state.
 
 use super::Cx;
+pub use super::request::HistoryTarget;
 use crate::bundle::{HistoryPage, HistoryVersion, Link};
 use crate::error::{Error, Result};
-use crate::model::{Id, InstantRange, ResourceType};
+use crate::model::{Id, InstantRange};
 use crate::store::{HistoryCursor, HistoryEntry, HistoryQuery, HistoryScope, Method};
 
 /// Page size when `_count` is absent, and the largest page served whatever `_count` asks.
@@ -83,14 +84,6 @@ fn parse_cursor(name: &str, value: &str) -> Result<i64> {
 /// Percent-encodes what a dateTime may contain that a query string may not (`+`, `:`).
 fn encode(value: &str) -> String {
     value.replace('%', "%25").replace('+', "%2B").replace(':', "%3A")
-}
-
-/// Which history was asked for, as it appears in the URL.
-#[derive(Debug, Clone, PartialEq)]
-pub enum HistoryTarget {
-    System,
-    Type(ResourceType),
-    Instance(ResourceType, String),
 }
 
 /// A page of the history `target` names, as the query `pairs` ask.

@@ -2,9 +2,8 @@
 //! Bytes are made at the edge — `http/` for a response, `bundle_response` for a Bundle entry —
 //! so that what a response discloses can be filtered and audited without parsing it.
 
-use super::bundle_request::BundleKind;
 use super::condition::Condition;
-use super::operation_reindex::JobStatus;
+use super::request::BundleKind;
 use crate::bundle::{HistoryPage, Searchset};
 use crate::model::{Id, Instant, ResourceType, VersionId};
 use crate::store::Written;
@@ -66,10 +65,10 @@ pub enum Outcome {
     Bundle(BundleOutcome),
     /// An OperationOutcome that is the answer itself (`$validate`).
     OperationOutcome(Value),
-    /// A `$reindex` job just started.
-    ReindexStarted(JobStatus),
-    /// Every `$reindex` job of this process.
-    ReindexJobs(Vec<JobStatus>),
+    /// A `$reindex` job just started: its status (`Parameters`).
+    ReindexStarted(Value),
+    /// Every `$reindex` job of this process and its progress (`Parameters`).
+    ReindexJobs(Value),
 }
 
 impl Outcome {

@@ -1,15 +1,9 @@
 //! The typed request: every interaction and operation the server carries out, with everything it
-//! needs, built once at a front door and run by `dispatch::dispatch`. An HTTP request (`http/`) and
-//! a Bundle entry (`bundle_request`) become the same `Request` for the same URL: both route the URL
-//! through `route::route`, and `Request::build` fills in the rest from the door's `Door`, which
-//! reads it from headers and a body, or from the entry's `request` and `resource`.
+//! needs, built once at a front door (`route`) and run by `dispatch::dispatch`. Plain values: an
+//! HTTP request and a Bundle entry for the same URL are equal `Request`s.
 
 use super::body::ValidResource;
 use super::condition::Condition;
-use super::history::HistoryTarget;
-use super::route::Route;
-use super::search::SearchScope;
-use crate::error::Result;
 use crate::model::{Instant, ResourceType, VersionId, parse_etag};
 use crate::patch::Patch;
 use serde_json::{Map, Value};
@@ -88,6 +82,43 @@ pub enum Request {
     ReindexStatus,
 }
 
+/// What is searched.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SearchScope {
+    Type(ResourceType),
+    System,
+    /// `[compartment]/[id]/[type]`, or every type in the compartment when `target` is `None`.
+    Compartment {
+        compartment: ResourceType,
+        id: String,
+        target: Option<ResourceType>,
+    },
+}
+
+/// Which history was asked for, as it appears in the URL.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HistoryTarget {
+    System,
+    Type(ResourceType),
+    Instance(ResourceType, String),
+}
+
+/// Whether a Bundle is a transaction or a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BundleKind {
+    Transaction,
+    Batch,
+}
+
+impl BundleKind {
+    pub fn response_type(self) -> &'static str {
+        match self {
+            BundleKind::Transaction => "transaction-response",
+            BundleKind::Batch => "batch-response",
+        }
+    }
+}
+
 /// The conditions of a conditional read (http.html#cread): answer `304 Not Modified` when the
 /// current version is one the client has.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -135,112 +166,7 @@ impl ReadConditions {
     }
 }
 
-/// What a front door supplies beyond the URL: the body and the headers (HTTP), or the entry's
-/// `resource` and `request` elements (a Bundle entry). Each method is asked only by the routes
-/// that need it, so a door reads a body only where one belongs.
-pub trait Door {
-    /// The resource of a create (`url_id: None`) or an update of `url_id`, checked as a write of
-    /// `resource_type` must be.
-    fn resource(&mut self, resource_type: ResourceType, url_id: Option<&str>) -> Result<ValidResource>;
-    /// The patch of a PATCH.
-    fn patch(&mut self) -> Result<Patch>;
-    /// The body as a JSON object: a Bundle, or what `$validate` checks.
-    fn body(&mut self) -> Result<Map<String, Value>>;
-    /// The parameters of `POST …/_search` that come in the body.
-    fn search_form(&mut self) -> Result<Vec<(String, String)>>;
-    fn if_match(&self) -> Result<Option<VersionId>>;
-    /// The query of a conditional create.
-    fn if_none_exist(&self) -> Result<Option<String>>;
-    fn read_conditions(&self) -> Result<ReadConditions>;
-    /// `Prefer: handling=strict`.
-    fn strict_handling(&self) -> bool;
-}
-
 impl Request {
-    /// The request `route` names, completed from `door`.
-    pub fn build(route: Route, door: &mut impl Door) -> Result<Request> {
-        Ok(match route {
-            Route::Capabilities => Request::Capabilities,
-            Route::Read(resource_type, id) => Request::Read {
-                resource_type,
-                id,
-                conditions: door.read_conditions()?,
-            },
-            Route::Vread(resource_type, id, version) => Request::Vread {
-                resource_type,
-                id,
-                version,
-            },
-            Route::Create(resource_type) => {
-                let if_none_exist = door.if_none_exist()?;
-                Request::Create {
-                    resource_type,
-                    resource: door.resource(resource_type, None)?,
-                    if_none_exist: if_none_exist.map(|query| Condition::new(resource_type, &query)),
-                }
-            }
-            Route::Update(resource_type, id) => {
-                let if_match = door.if_match()?;
-                Request::Update {
-                    resource_type,
-                    resource: door.resource(resource_type, Some(&id))?,
-                    id,
-                    if_match,
-                }
-            }
-            Route::UpdateConditional(condition) => {
-                let if_match = door.if_match()?;
-                Request::UpdateConditional {
-                    resource: door.resource(condition.resource_type, None)?,
-                    condition,
-                    if_match,
-                }
-            }
-            Route::Patch(resource_type, id) => {
-                let if_match = door.if_match()?;
-                Request::Patch {
-                    resource_type,
-                    id,
-                    patch: door.patch()?,
-                    if_match,
-                }
-            }
-            Route::PatchConditional(condition) => {
-                let if_match = door.if_match()?;
-                Request::PatchConditional {
-                    condition,
-                    patch: door.patch()?,
-                    if_match,
-                }
-            }
-            Route::Delete(resource_type, id) => Request::Delete {
-                resource_type,
-                id,
-                if_match: door.if_match()?,
-            },
-            Route::DeleteConditional(condition) => Request::DeleteConditional { condition },
-            Route::Search { scope, mut query, form } => {
-                if form {
-                    query.extend(door.search_form()?);
-                }
-                Request::Search {
-                    scope,
-                    query,
-                    strict: door.strict_handling(),
-                }
-            }
-            Route::History { target, query } => Request::History { target, query },
-            Route::Bundle => Request::Bundle(door.body()?),
-            Route::Validate(resource_type, id) => Request::Validate {
-                resource_type,
-                id,
-                body: door.body()?,
-            },
-            Route::Reindex(types) => Request::Reindex(types),
-            Route::ReindexStatus => Request::ReindexStatus,
-        })
-    }
-
     /// The resource a create or update carries (a Bundle rewrites its references).
     pub fn resource_mut(&mut self) -> Option<&mut ValidResource> {
         match self {

@@ -1,14 +1,17 @@
 //! The FHIR URL space (R4 http.html): which interaction a method and a URL relative to the base
 //! name. Both front doors route through here — `http/` for requests under `/fhir/R4`, and the
 //! Bundle code for each entry's `request.method` and `request.url` — so the same URL always means
-//! the same interaction, whichever way it arrives. What the route needs besides the URL (a body,
-//! headers or their Bundle equivalents) is added by `request::Request::build`.
+//! the same interaction, whichever way it arrives. What the route needs besides the URL comes from
+//! the door's `Door` (headers and a body, or the entry's `request` elements and `resource`), and
+//! `Route::into_request` makes the typed `Request` of both.
 
+use super::body::ValidResource;
 use super::condition::Condition;
-use super::history::HistoryTarget;
-use super::search::SearchScope;
+use super::request::{HistoryTarget, ReadConditions, Request, SearchScope};
 use crate::error::{Error, ErrorKind, IssueCode, Result};
-use crate::model::ResourceType;
+use crate::model::{ResourceType, VersionId};
+use crate::patch::Patch;
+use serde_json::{Map, Value};
 
 /// An HTTP method, as an HTTP request or a Bundle entry's `request.method` gives it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -94,6 +97,113 @@ pub enum Route {
     Reindex(Vec<ResourceType>),
     /// `GET [base]/$reindex`
     ReindexStatus,
+}
+
+/// What a front door supplies beyond the URL: the body and the headers (HTTP), or the entry's
+/// `resource` and `request` elements (a Bundle entry). Each method is asked only by the routes
+/// that need it, so a door reads a body only where one belongs.
+pub trait Door {
+    /// The resource of a create (`url_id: None`) or an update of `url_id`, checked as a write of
+    /// `resource_type` must be.
+    fn resource(&mut self, resource_type: ResourceType, url_id: Option<&str>) -> Result<ValidResource>;
+    /// The patch of a PATCH.
+    fn patch(&mut self) -> Result<Patch>;
+    /// The body as a JSON object: a Bundle, or what `$validate` checks.
+    fn body(&mut self) -> Result<Map<String, Value>>;
+    /// The parameters of `POST …/_search` that come in the body.
+    fn search_form(&mut self) -> Result<Vec<(String, String)>>;
+    fn if_match(&self) -> Result<Option<VersionId>>;
+    /// The query of a conditional create.
+    fn if_none_exist(&self) -> Result<Option<String>>;
+    fn read_conditions(&self) -> Result<ReadConditions>;
+    /// `Prefer: handling=strict`.
+    fn strict_handling(&self) -> bool;
+}
+
+impl Route {
+    /// The request this route names, completed from `door`.
+    pub fn into_request(self, door: &mut impl Door) -> Result<Request> {
+        Ok(match self {
+            Route::Capabilities => Request::Capabilities,
+            Route::Read(resource_type, id) => Request::Read {
+                resource_type,
+                id,
+                conditions: door.read_conditions()?,
+            },
+            Route::Vread(resource_type, id, version) => Request::Vread {
+                resource_type,
+                id,
+                version,
+            },
+            Route::Create(resource_type) => {
+                let if_none_exist = door.if_none_exist()?;
+                Request::Create {
+                    resource_type,
+                    resource: door.resource(resource_type, None)?,
+                    if_none_exist: if_none_exist.map(|query| Condition::new(resource_type, &query)),
+                }
+            }
+            Route::Update(resource_type, id) => {
+                let if_match = door.if_match()?;
+                Request::Update {
+                    resource_type,
+                    resource: door.resource(resource_type, Some(&id))?,
+                    id,
+                    if_match,
+                }
+            }
+            Route::UpdateConditional(condition) => {
+                let if_match = door.if_match()?;
+                Request::UpdateConditional {
+                    resource: door.resource(condition.resource_type, None)?,
+                    condition,
+                    if_match,
+                }
+            }
+            Route::Patch(resource_type, id) => {
+                let if_match = door.if_match()?;
+                Request::Patch {
+                    resource_type,
+                    id,
+                    patch: door.patch()?,
+                    if_match,
+                }
+            }
+            Route::PatchConditional(condition) => {
+                let if_match = door.if_match()?;
+                Request::PatchConditional {
+                    condition,
+                    patch: door.patch()?,
+                    if_match,
+                }
+            }
+            Route::Delete(resource_type, id) => Request::Delete {
+                resource_type,
+                id,
+                if_match: door.if_match()?,
+            },
+            Route::DeleteConditional(condition) => Request::DeleteConditional { condition },
+            Route::Search { scope, mut query, form } => {
+                if form {
+                    query.extend(door.search_form()?);
+                }
+                Request::Search {
+                    scope,
+                    query,
+                    strict: door.strict_handling(),
+                }
+            }
+            Route::History { target, query } => Request::History { target, query },
+            Route::Bundle => Request::Bundle(door.body()?),
+            Route::Validate(resource_type, id) => Request::Validate {
+                resource_type,
+                id,
+                body: door.body()?,
+            },
+            Route::Reindex(types) => Request::Reindex(types),
+            Route::ReindexStatus => Request::ReindexStatus,
+        })
+    }
 }
 
 /// Routes `verb` on `path` (relative to the FHIR base, its segments still percent-encoded) with

@@ -6,6 +6,7 @@
 //! file pages, counts, adds `_include`/`_revinclude` entries and writes the searchset Bundle.
 
 use super::Cx;
+pub use super::request::SearchScope;
 use crate::bundle::{Link, SearchEntry, SearchMode, Searchset};
 use crate::error::{Error, Result};
 use crate::model::{ResourceType, outcome};
@@ -18,19 +19,6 @@ use crate::search::subset;
 use crate::store::FoundResource;
 use bytes::Bytes;
 use std::collections::HashSet;
-
-/// What is searched.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SearchScope {
-    Type(ResourceType),
-    System,
-    /// `[compartment]/[id]/[type]`, or every type in the compartment when `target` is `None`.
-    Compartment {
-        compartment: ResourceType,
-        id: String,
-        target: Option<ResourceType>,
-    },
-}
 
 /// How many rounds `_include:iterate` / `_revinclude:iterate` follow at most.
 const MAX_ITERATIONS: usize = 4;

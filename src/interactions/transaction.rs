@@ -24,12 +24,14 @@
 //! transaction (`412`) rather than being overwritten.
 
 use super::bundle_references::{self, Assigned};
-use super::bundle_request::{BundleKind, EntryRequest};
+use super::bundle_request::EntryRequest;
 use super::conditional::{self, Matched};
+use super::context::Dispatch;
 use super::outcome::{BundleOutcome, EntryOutcome};
 use super::outcome::{DeleteTarget, Outcome, version_of};
+use super::request::BundleKind;
 use super::request::Request;
-use super::{Cx, body, dispatch, search_parameters, update};
+use super::{Cx, body, search_parameters, update};
 use crate::error::{Error, ErrorKind, IssueCode, Result};
 use crate::model::{Id, ResourceType, VersionId};
 use crate::patch::Patch;
@@ -137,7 +139,8 @@ fn processing_rank(request: &Request) -> u8 {
 }
 
 /// Runs a transaction whose entries `parse_bundle` produced.
-pub async fn transaction(cx: &Cx, entries: Vec<Result<EntryRequest>>) -> Result<BundleOutcome> {
+/// `dispatch` is the dispatcher its reads run through.
+pub async fn transaction(cx: &Cx, entries: Vec<Result<EntryRequest>>, dispatch: Dispatch) -> Result<BundleOutcome> {
     let services = &cx.services;
     let entries: Vec<EntryRequest> = entries.into_iter().collect::<Result<_>>()?;
     check_full_urls(&entries)?;
@@ -315,7 +318,7 @@ pub async fn transaction(cx: &Cx, entries: Vec<Result<EntryRequest>>) -> Result<
             // Step 5.
             Planned::Read => {
                 let request = step.read.expect("a read step keeps its request");
-                dispatch::dispatch(cx, request)
+                dispatch(cx, request)
                     .await
                     .map_err(|e| e.in_entry(step.index, step.full_url.as_deref()))
             }
