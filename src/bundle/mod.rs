@@ -159,11 +159,13 @@ pub enum SearchMode {
 /// One entry of a searchset.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SearchEntry {
-    /// A stored resource: its type, id and served JSON (possibly a `_summary`/`_elements` subset).
+    /// A stored resource: its type, id, current version and served JSON (possibly a
+    /// `_summary`/`_elements` subset).
     Resource {
         mode: SearchMode,
         resource_type: String,
         id: String,
+        version_id: VersionId,
         content: Bytes,
     },
     /// An OperationOutcome about the search itself (parameters it ignored).
@@ -183,6 +185,7 @@ impl Searchset {
                         resource_type,
                         id,
                         content,
+                        ..
                     } => (
                         Some(format!("{base_url}/{resource_type}/{id}")),
                         content,

@@ -136,6 +136,7 @@ pub async fn search(cx: &Cx, scope: &SearchScope, query: &[(String, String)], st
             content: subsetted(row.content, &request)?,
             resource_type: row.resource_type,
             id: row.id,
+            version_id: row.version_id,
         });
     }
     for row in included {
@@ -143,6 +144,7 @@ pub async fn search(cx: &Cx, scope: &SearchScope, query: &[(String, String)], st
             mode: SearchMode::Include,
             resource_type: row.resource_type,
             id: row.id,
+            version_id: row.version_id,
             content: row.content,
         });
     }

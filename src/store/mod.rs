@@ -277,7 +277,7 @@ pub trait Store: Send + Sync + 'static {
     /// The SQL dialect that `search::compile` must produce for this store.
     fn dialect(&self) -> Dialect;
 
-    /// Runs a query from `search::compile` with the columns `rid, type, id, content[, cursor]`.
+    /// Runs a query from `search::compile` with the columns `rid, type, id, version_id, content[, cursor]`.
     fn search<'a>(&'a self, sql: &'a Sql) -> BoxFuture<'a, Result<Vec<FoundResource>>>;
 
     /// Runs a `SELECT count(*)` from `search::compile`.
@@ -290,6 +290,7 @@ pub struct FoundResource {
     pub rid: i64,
     pub resource_type: String,
     pub id: String,
+    pub version_id: VersionId,
     pub content: Bytes,
     pub cursor: Option<String>,
 }

@@ -7,10 +7,10 @@ use crate::search::sql_parts::{push_content_column, push_content_join, push_ints
 use crate::sql::{Dialect, Sql, SqlValue};
 
 /// The resources that the page rows `rids` reference through `include`: columns `rid, type, id,
-/// content`; at most `limit` of them.
+/// version_id, content`; at most `limit` of them.
 pub fn include_query(dialect: Dialect, include: &Include, rids: &[i64], limit: u32) -> Sql {
     let mut sql = Sql::new(dialect);
-    sql.push("SELECT t.rid, t.type, t.id, ");
+    sql.push("SELECT t.rid, t.type, t.id, t.version_id, ");
     push_content_column(&mut sql, "c");
     sql.push(" FROM resource t ");
     push_content_join(&mut sql, "t", "c");
@@ -31,10 +31,10 @@ pub fn include_query(dialect: Dialect, include: &Include, rids: &[i64], limit: u
 }
 
 /// The `include.source_type` resources that reference any of `targets` (type, id) through
-/// `include`: columns `rid, type, id, content`; at most `limit` of them.
+/// `include`: columns `rid, type, id, version_id, content`; at most `limit` of them.
 pub fn revinclude_query(dialect: Dialect, include: &Include, targets: &[(String, String)], limit: u32) -> Sql {
     let mut sql = Sql::new(dialect);
-    sql.push("SELECT s.rid, s.type, s.id, ");
+    sql.push("SELECT s.rid, s.type, s.id, s.version_id, ");
     push_content_column(&mut sql, "c");
     sql.push(" FROM resource s ");
     push_content_join(&mut sql, "s", "c");
@@ -88,7 +88,7 @@ mod tests {
         let sql = include_query(Dialect::Sqlite, &r.includes[0], &[3, 4], 10);
         assert_eq!(
             sql.text,
-            "SELECT t.rid, t.type, t.id, c.content FROM resource t JOIN resource c ON c.rid = t.rid WHERE t.rid IN \
+            "SELECT t.rid, t.type, t.id, t.version_id, c.content FROM resource t JOIN resource c ON c.rid = t.rid WHERE t.rid IN \
              (SELECT t2.rid FROM search_reference i JOIN resource t2 ON t2.type = i.target_type AND t2.id = i.target_id \
              WHERE i.rid IN (?1, ?2) AND i.param = ?3 AND NOT t2.deleted AND t2.type = ?4) ORDER BY t.rid LIMIT ?5"
         );

@@ -16,7 +16,7 @@ use crate::search::sql_parts::{
 use crate::sql::{Dialect, Sql, SqlValue};
 use serde_json::Value;
 
-/// The page query: columns `rid, type, id, content, cursor`, at most `count + 1` rows (the extra
+/// The page query: columns `rid, type, id, version_id, content, cursor`, at most `count + 1` rows (the extra
 /// row says whether another page follows). For `Page::Before` the rows come in reverse order.
 pub fn page_query(dialect: Dialect, request: &SearchRequest, plan: &Plan) -> Result<Sql> {
     let mut sql = Sql::new(dialect);
@@ -24,7 +24,7 @@ pub fn page_query(dialect: Dialect, request: &SearchRequest, plan: &Plan) -> Res
     let backwards = matches!(request.page, Page::Before(_));
     let names: Vec<String> = (0..keys.len()).map(|n| format!("k{n}")).collect();
 
-    sql.push("SELECT y.rid, y.type, y.id, ");
+    sql.push("SELECT y.rid, y.type, y.id, y.version_id, ");
     push_content_column(&mut sql, "c");
     sql.push(", y.cursor FROM (SELECT x.rid, x.type, x.id, x.version_id, ");
     match dialect {
@@ -380,7 +380,7 @@ mod tests {
         let sql = page_query(Dialect::Sqlite, &r, &Plan::sets()).unwrap();
         assert_eq!(
             sql.text,
-            "SELECT y.rid, y.type, y.id, c.content, y.cursor FROM (SELECT x.rid, x.type, x.id, x.version_id, \
+            "SELECT y.rid, y.type, y.id, y.version_id, c.content, y.cursor FROM (SELECT x.rid, x.type, x.id, x.version_id, \
              json_array(x.k0, x.rid) AS cursor, x.k0 FROM (SELECT r.rid, r.type, r.id, r.version_id, \
              COALESCE((SELECT max(i.high) FROM search_date i INDEXED BY search_date_rid WHERE i.rid = r.rid AND i.param = ?1), ?2) AS k0 \
              FROM resource r WHERE r.type = ?3 AND NOT r.deleted) x WHERE ((x.k0 < ?4) OR (x.k0 = ?5 AND x.rid > ?6)) \

@@ -668,8 +668,9 @@ impl Store for PostgresStore {
                     rid: r.get(0),
                     resource_type: r.get(1),
                     id: r.get(2),
-                    content: Bytes::from(r.get::<String, _>(3)),
-                    cursor: (r.len() > 4).then(|| r.get(4)),
+                    version_id: r.get(3),
+                    content: Bytes::from(r.get::<String, _>(4)),
+                    cursor: (r.len() > 5).then(|| r.get(5)),
                 })
                 .collect())
         })
