@@ -99,15 +99,15 @@ pub async fn build_state(config: &ServeConfig, base_url: &str) -> Result<AppStat
         },
     );
     let services = Arc::new(Services {
-        search_parameters: Arc::default(),
-        reindex_jobs: Arc::default(),
+        search_parameters: Default::default(),
+        reindex_jobs: Default::default(),
         update_always_versions: config.update_always_versions,
         conditional_delete_multiple: config.conditional_delete_multiple,
         bundle_max_entries: config.bundle_max_entries,
-        create_locks: Arc::default(),
+        create_locks: Default::default(),
         store,
         base_url: base_url.into(),
-        search_limits: crate::search::request::Limits {
+        search_limits: crate::search::limits::Limits {
             default_count: config.search_default_count.min(config.search_max_count),
             max_count: config.search_max_count,
             default_total_limit: config.search_default_total_limit,

@@ -114,7 +114,7 @@ pub struct ServeConfig {
     /// Index rows a search clause must have to be called broad and tested row by row
     /// instead of gathered as a set (see `search::plan`). A tuning knob; `0` tests every clause
     /// row by row.
-    #[arg(long, env = "FHIR_SEARCH_SET_LIMIT", default_value_t = crate::search::plan::SET_LIMIT)]
+    #[arg(long, env = "FHIR_SEARCH_SET_LIMIT", default_value_t = crate::search::limits::SET_LIMIT)]
     pub search_set_limit: u32,
 
     /// Make a new version on every update, even one whose content equals the current version's.
@@ -159,7 +159,7 @@ impl ServeConfig {
             search_default_count: 20,
             search_max_count: 1000,
             search_default_total_limit: 1000,
-            search_set_limit: crate::search::plan::SET_LIMIT,
+            search_set_limit: crate::search::limits::SET_LIMIT,
             update_always_versions: false,
             conditional_delete_multiple: false,
             bundle_max_entries: 10_000,

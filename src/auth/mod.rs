@@ -29,13 +29,6 @@ pub enum SystemTask {
     Generate,
 }
 
-impl Caller {
-    /// True for work the server does for itself.
-    pub fn is_system(&self) -> bool {
-        matches!(self, Caller::System(_))
-    }
-}
-
 impl std::fmt::Display for Caller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -20,8 +20,6 @@ use axum::routing::{any, get};
 use std::sync::Arc;
 use tracing::Instrument;
 
-pub use door::request_of;
-
 /// Everything a handler needs, cheap to clone.
 #[derive(Clone)]
 pub struct AppState {

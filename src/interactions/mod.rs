@@ -46,11 +46,11 @@ pub struct Services {
     /// The public base, e.g. `http://127.0.0.1:8080/fhir/R4`, without a trailing slash.
     pub base_url: Arc<str>,
     /// Search page sizes (`--search-default-count`, `--search-max-count`).
-    pub search_limits: crate::search::request::Limits,
+    pub search_limits: crate::search::limits::Limits,
     /// The search parameters in force: built-in plus stored `SearchParameter` resources.
-    pub search_parameters: Arc<crate::search::custom::SearchParameters>,
+    pub search_parameters: crate::search::custom::SearchParameters,
     /// `$reindex` jobs of this process.
-    pub reindex_jobs: Arc<operation_reindex::ReindexJobs>,
+    pub reindex_jobs: operation_reindex::ReindexJobs,
     /// `--update-always-versions`: an update equal to the current version still writes one.
     pub update_always_versions: bool,
     /// `--conditional-delete-multiple`: a conditional delete may remove several matches.
@@ -58,7 +58,7 @@ pub struct Services {
     /// `--bundle-max-entries`: the most entries in a transaction or batch.
     pub bundle_max_entries: usize,
     /// Serialises conditional creates and updates per type (see `conditional::CreateLocks`).
-    pub create_locks: Arc<conditional::CreateLocks>,
+    pub create_locks: conditional::CreateLocks,
     /// The CapabilityStatement, serialised once per set of search parameters.
     pub capability_statement: capabilities::CapabilityCache,
 }

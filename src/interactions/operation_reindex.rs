@@ -138,11 +138,11 @@ async fn run(cx: &Cx, job: u64, types: &[ResourceType]) -> Result<()> {
                 Some(&[resource_type.as_str()]),
                 &query,
                 &services.base_url,
-                request::Limits {
+                crate::search::limits::Limits {
                     default_count: PAGE_SIZE,
                     max_count: PAGE_SIZE,
                     default_total_limit: 0,
-                    set_limit: crate::search::plan::SET_LIMIT,
+                    set_limit: crate::search::limits::SET_LIMIT,
                 },
                 true,
             )?;

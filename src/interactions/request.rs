@@ -176,20 +176,6 @@ impl Request {
             _ => None,
         }
     }
-
-    /// Whether the request changes what is stored.
-    pub fn writes(&self) -> bool {
-        matches!(
-            self,
-            Request::Create { .. }
-                | Request::Update { .. }
-                | Request::UpdateConditional { .. }
-                | Request::Patch { .. }
-                | Request::PatchConditional { .. }
-                | Request::Delete { .. }
-                | Request::DeleteConditional { .. }
-        )
-    }
 }
 
 #[cfg(test)]

@@ -30,11 +30,11 @@ async fn stored_definitions(cx: &Cx) -> Result<Vec<Value>> {
             Some(&["SearchParameter"]),
             &query,
             base_url,
-            request::Limits {
+            crate::search::limits::Limits {
                 default_count: page_size,
                 max_count: page_size,
                 default_total_limit: 0,
-                set_limit: crate::search::plan::SET_LIMIT,
+                set_limit: crate::search::limits::SET_LIMIT,
             },
             true,
         )?;

@@ -31,9 +31,6 @@ use crate::sql::Dialect;
 /// the plan.
 pub use super::sql_parts::Form;
 
-/// Re-exported where the configuration and the interactions name it.
-pub use super::limits::SET_LIMIT;
-
 /// The form of each clause, and whether the default total is worth counting.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
@@ -150,8 +147,9 @@ fn narrows(clause: &Clause) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::search::limits::Limits;
     use crate::search::registry::Registry;
-    use crate::search::request::{Limits, parse};
+    use crate::search::request::parse;
 
     fn request(query: &str) -> SearchRequest {
         let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();

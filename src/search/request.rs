@@ -6,7 +6,7 @@ use super::params::{self, SortValueKind};
 use super::query::{Clause, Ignored, invalid_request, resolve_param};
 
 /// Re-exported where the application and the interactions name it.
-pub use super::limits::Limits;
+use super::limits::Limits;
 use super::registry::{ParamType, Registry, param_id};
 use crate::error::{Error, Result};
 use crate::model::ResourceType;

@@ -26,8 +26,9 @@ pub use page::page_query;
 mod tests {
     //! What the golden SQL tests of every part share.
 
+    use crate::search::limits::Limits;
     use crate::search::registry::Registry;
-    use crate::search::request::{Limits, SearchRequest, parse};
+    use crate::search::request::{SearchRequest, parse};
 
     /// A strictly parsed search of `resource_type` by `query`, as the tests compile it.
     pub(super) fn request(resource_type: &str, query: &str) -> SearchRequest {
