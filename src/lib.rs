@@ -21,9 +21,12 @@
 //!   (`value_set_lookup`, `search_parameters`). No HTTP types.
 //! - [`bundle`]: Bundles the server writes (history, searchset, transaction- and batch-response);
 //!   searchsets and history pages as typed values (`Searchset`, `HistoryPage`) until the edge.
-//! - [`store`]: the versioned store — `Store` trait, `sqlite` and `postgres` implementations,
-//!   shared SQL in `store::sql`, bulk writes of a transaction's group planned in `store::group`
-//!   (each backend's `group` module writes the rows), embedded migrations.
+//! - [`store`]: the versioned store — `Store` trait, `sqlite` and `postgres` implementations; the
+//!   rules of a write in one pure function (`store::rules`: version numbers, creation, revival,
+//!   nothing to delete, `If-Match`, and whose each version is); shared SQL in `store::sql` and
+//!   `store::owners` (the back-fill of the per-version owner record); bulk writes of a
+//!   transaction's group planned in `store::group` (each backend's `group` module writes the
+//!   rows); embedded migrations.
 //! - [`model`]: FHIR values valid by construction (`ResourceType`, `Id`, `Instant`, …) and the
 //!   OperationOutcome builder.
 //! - [`search`]: the search engine's pure half, layered bottom-up: plain values (the parameter
@@ -39,7 +42,8 @@
 //! - [`patch`]: JSON Patch (RFC 6902) and FHIRPath Patch, applied to a copy of a resource; pure
 //!   (the `patch` interaction reads, applies, validates and writes).
 //! - [`definitions`]: the generator that turns the official R4 package into `fhir-schemas/`.
-//! - [`generate`]: a seeded Synthea-like data set (`fhir-server generate`) written through the store, for benchmarks.
+//! - [`generate`]: a seeded Synthea-like data set (`fhir-server generate`) written through the
+//!   store as the server itself (a system caller), for benchmarks.
 //! - [`error`]: the domain `Error` (a category plus OperationOutcome issues).
 //!
 //! ## Dependency rules (never the other way)
@@ -47,8 +51,9 @@
 //! `store` → `search` (index rows and their tables) → `sql`; inside `search`, each module imports
 //! only the ones below it (see its layout). `fhirpath` and `xml` sit below them (`fhirpath`
 //! imports nothing from the crate).
-//! Nothing but `http` and `app` imports axum. `store` never sees a user, a scope or a request;
-//! `store::sqlite` and `store::postgres` never import each other.
+//! Nothing but `http` and `app` imports axum; `http` imports no store type. `store` and `search`
+//! never see a caller, a scope or a request; `store::sqlite` and `store::postgres` never import
+//! each other. No module imports one that imports it back. `tests/architecture.rs` checks these.
 
 pub mod app;
 pub mod auth;
