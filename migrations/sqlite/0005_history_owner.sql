@@ -1,8 +1,9 @@
 -- The patients each version belonged to. With every version it writes, the server records one
--- row per Patient whose compartment the version is in (R4 CompartmentDefinition/patient; a
--- Patient is in its own), in the same transaction; a delete belongs to the patients of the
--- version it deletes. Index rows describe current versions only, so this is what answers "the
--- history of patient X's resources": each version under the patient it belonged to then.
+-- row per Patient whose compartment the version is in (R4 CompartmentDefinition/patient), in the
+-- same transaction; a delete belongs to the patients of the version it deletes. (A Patient is in
+-- its own compartment too; its type and id say so, so that goes unrecorded.) Index rows describe
+-- current versions only, so this is what answers "the history of patient X's resources": each
+-- version under the patient it belonged to then.
 CREATE TABLE history_owner (
     patient TEXT    NOT NULL,  -- the Patient's id
     seq     INTEGER NOT NULL,  -- resource_history.seq of the version

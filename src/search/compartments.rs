@@ -81,8 +81,9 @@ pub fn clause(compartment: &str, id: &str, types: &[String]) -> Clause {
 }
 
 /// The ids of the Patients whose compartments a resource of `resource_type` with the index rows
-/// `rows` is in, sorted and each once: those its Patient-compartment parameters reference, and a
-/// Patient's own id (a Patient is in its own compartment).
+/// `rows` is in, sorted and each once: those its Patient-compartment parameters reference. A
+/// Patient is in its own compartment too, but that needs no record (its type and id say so), so
+/// its own id is left out unless another parameter names it.
 pub fn patient_owners(resource_type: &str, id: &str, rows: &[IndexRow]) -> Vec<String> {
     let codes = params("Patient", resource_type).unwrap_or_default();
     let mut owners: Vec<String> = rows
@@ -98,7 +99,7 @@ pub fn patient_owners(resource_type: &str, id: &str, rows: &[IndexRow]) -> Vec<S
         })
         .collect();
     if resource_type == "Patient" {
-        owners.push(id.to_owned());
+        owners.retain(|owner| owner != id);
     }
     owners.sort_unstable();
     owners.dedup();
@@ -127,7 +128,11 @@ mod tests {
         let patient = serde_json::json!({"resourceType": "Patient", "id": "a",
             "link": [{"other": {"reference": "Patient/b"}, "type": "seealso"}]});
         let rows = super::super::index_rows(&patient).unwrap();
-        assert_eq!(patient_owners("Patient", "a", &rows), ["a", "b"]);
+        assert_eq!(
+            patient_owners("Patient", "a", &rows),
+            ["b"],
+            "its own compartment goes unrecorded"
+        );
         assert!(patient_owners("Practitioner", "d1", &[]).is_empty());
     }
 

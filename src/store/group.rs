@@ -372,9 +372,9 @@ mod tests {
             [1000, 1001, 1002, 1003, 1004],
             "seqs in the order of the group"
         );
-        // A Patient is its own owner; a delete inherits the owners of the version it deletes.
-        let owners: Vec<(&str, i64)> = plan.owners.iter().map(|(p, seq)| (p.as_str(), *seq)).collect();
-        assert_eq!(owners, [("a", 1000), ("b", 1001), ("c", 1002), ("d", 1003)]);
+        // A Patient's own compartment goes unrecorded; a delete inherits the owners of the
+        // version it deletes.
+        assert!(plan.owners.is_empty());
         let inherited: Vec<(i64, &str, VersionId)> = plan
             .inherited_owners
             .iter()
@@ -408,6 +408,37 @@ mod tests {
         let stored: Value = serde_json::from_slice(plan.versions[1].content.as_ref().unwrap()).unwrap();
         assert_eq!(stored["meta"]["versionId"], "4");
         assert!(plan.outcomes.iter().flatten().all(|w| w.last_updated == now));
+    }
+
+    #[test]
+    fn each_version_is_recorded_under_the_patients_it_references() {
+        let observation = WriteOp::Create {
+            resource_type: ResourceType::parse("Observation").unwrap(),
+            id: Id::parse("o").unwrap(),
+            resource: json!({"resourceType": "Observation", "id": "o"})
+                .as_object()
+                .unwrap()
+                .clone(),
+            index: vec![IndexRow {
+                param: Arc::from("subject"),
+                param_id: crate::search::registry::param_id("Observation", "subject"),
+                group: None,
+                value: IndexValue::Reference {
+                    target_type: Some("Patient".into()),
+                    target_id: Some("p9".into()),
+                    url: "Patient/p9".into(),
+                },
+            }],
+        };
+        let plan = plan(
+            std::slice::from_ref(&observation),
+            &current(&[]),
+            &mut (1..),
+            &mut (50..),
+            Instant::now(),
+        )
+        .unwrap();
+        assert_eq!(plan.owners, [("p9".to_owned(), 50)]);
     }
 
     #[test]

@@ -58,9 +58,13 @@ fn history_filters(sql: &mut Sql, query: &HistoryQuery) {
         }
     }
     if let Some(patient) = &query.patient {
-        sql.push(" AND h.seq IN (SELECT o.seq FROM history_owner o WHERE o.patient = ")
+        // Its owners record the versions in a patient's compartment but the Patient's own,
+        // which are its by type and id.
+        sql.push(" AND (h.seq IN (SELECT o.seq FROM history_owner o WHERE o.patient = ")
             .bind(SqlValue::Text(patient.as_str().to_owned()))
-            .push(")");
+            .push(") OR (h.type = 'Patient' AND h.id = ")
+            .bind(SqlValue::Text(patient.as_str().to_owned()))
+            .push("))");
     }
     if let Some(since) = query.since {
         sql.push(" AND h.last_updated >= ").bind(SqlValue::Time(since));
@@ -134,10 +138,10 @@ mod tests {
             sql.text,
             "SELECT h.seq, h.type, h.id, h.version_id, h.last_updated, h.method, h.content::text \
              FROM resource_history h WHERE TRUE AND h.type = $1 \
-             AND h.seq IN (SELECT o.seq FROM history_owner o WHERE o.patient = $2) AND h.seq < $3 \
-             ORDER BY h.seq DESC LIMIT $4"
+             AND (h.seq IN (SELECT o.seq FROM history_owner o WHERE o.patient = $2) \
+             OR (h.type = 'Patient' AND h.id = $3)) AND h.seq < $4 ORDER BY h.seq DESC LIMIT $5"
         );
-        assert_eq!(sql.binds[2], SqlValue::Int(1 << 40));
+        assert_eq!(sql.binds[3], SqlValue::Int(1 << 40));
     }
 
     #[test]

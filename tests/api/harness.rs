@@ -193,15 +193,27 @@ impl TestApp {
     }
 
     /// Stops this server and opens its database as a store of this process, to look at what it
-    /// holds below the HTTP interface.
+    /// holds below the HTTP interface. The stopped server's store closes once the last task using
+    /// it ends (a background `$reindex` job may outlive the server by a moment), and a SQLite
+    /// database opens only then.
     pub async fn into_store(mut self) -> (std::sync::Arc<dyn fhir_server::store::Store>, TestApp) {
         self.stop_server().await;
         let options = fhir_server::store::StoreOptions {
             max_connections: 2,
             cache_bytes: 0,
         };
-        let store = fhir_server::store::open(&self.database_url, &options).await.unwrap();
-        (store, self)
+        let mut attempts = 0;
+        loop {
+            match fhir_server::store::open(&self.database_url, &options).await {
+                Ok(store) => return (store, self),
+                Err(e) if attempts < 100 => {
+                    attempts += 1;
+                    eprintln!("the store does not open yet ({e}); trying again");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("the store does not open: {e}"),
+            }
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

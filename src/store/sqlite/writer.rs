@@ -399,26 +399,47 @@ async fn current_version(
 
 /// The rows that follow a version's resource and history rows, in one round trip and one bound
 /// parameter (`?1`, a JSON document with the resource's type, id and version, its owners, and one
-/// array of index rows per index table): its index rows, replacing any the resource had, and its
-/// owners. One parameter, not one per table, because sqlx's SQLite binding of a multi-statement
-/// query mis-binds numbered parameters that a statement skips.
-static FIRST_VERSION_ROWS: LazyLock<String> = LazyLock::new(|| follow_up_sql(false, Some(OwnerSql::Listed)));
-static NEXT_VERSION_ROWS: LazyLock<String> = LazyLock::new(|| follow_up_sql(true, Some(OwnerSql::Listed)));
-static TOMBSTONE_ROWS: LazyLock<String> = LazyLock::new(|| follow_up_sql(true, Some(OwnerSql::Copied)));
+/// array of index rows per index table): its owners, then its index rows, replacing any the
+/// resource had. One parameter, not one per table, because sqlx's SQLite binding of a
+/// multi-statement query mis-binds numbered parameters that a statement skips.
+///
+/// The owners come first, because their `seq` is `last_insert_rowid()`: the history row is the
+/// last row this connection inserted (its statement just ran), and `history_owner` has no rowid
+/// for its own inserts to change it. A version with no owners skips that statement, and no
+/// version has its history row looked up again.
+static FIRST_VERSION_ROWS: LazyLock<String> = LazyLock::new(|| follow_up_sql(false, OwnerSql::None));
+static FIRST_VERSION_ROWS_OWNED: LazyLock<String> = LazyLock::new(|| follow_up_sql(false, OwnerSql::Listed));
+static NEXT_VERSION_ROWS: LazyLock<String> = LazyLock::new(|| follow_up_sql(true, OwnerSql::None));
+static NEXT_VERSION_ROWS_OWNED: LazyLock<String> = LazyLock::new(|| follow_up_sql(true, OwnerSql::Listed));
+static TOMBSTONE_ROWS: LazyLock<String> = LazyLock::new(|| follow_up_sql(true, OwnerSql::Inherited));
 /// A re-index: new index rows for the current version, which has its owners already.
-static REINDEX_ROWS: LazyLock<String> = LazyLock::new(|| follow_up_sql(true, None));
+static REINDEX_ROWS: LazyLock<String> = LazyLock::new(|| follow_up_sql(true, OwnerSql::None));
 
 /// How a version's owners are written (see `rules::Owners`).
 enum OwnerSql {
+    /// None to write.
+    None,
     /// The patients listed in the document.
     Listed,
-    /// Those of the version before it.
-    Copied,
+    /// A delete's: those of the version before it.
+    Inherited,
 }
 
-fn follow_up_sql(replace: bool, owners: Option<OwnerSql>) -> String {
-    let rid = "SELECT rid FROM resource WHERE type = ?1 ->> '$.type' AND id = ?1 ->> '$.id'";
+fn follow_up_sql(replace: bool, owners: OwnerSql) -> String {
     let mut sql = String::new();
+    match owners {
+        OwnerSql::None => {}
+        OwnerSql::Listed => sql.push_str(
+            "INSERT INTO history_owner (patient, seq) SELECT o.value, last_insert_rowid() \
+             FROM json_each(?1, '$.owners') o; ",
+        ),
+        OwnerSql::Inherited => sql.push_str(
+            "INSERT INTO history_owner (patient, seq) SELECT o.patient, last_insert_rowid() \
+             FROM resource_history p JOIN history_owner o ON o.seq = p.seq \
+             WHERE p.type = ?1 ->> '$.type' AND p.id = ?1 ->> '$.id' AND p.version_id = (?1 ->> '$.version') - 1; ",
+        ),
+    }
+    let rid = "SELECT rid FROM resource WHERE type = ?1 ->> '$.type' AND id = ?1 ->> '$.id'";
     for table in INDEX_TABLES.iter().filter(|_| replace) {
         sql.push_str(&format!("DELETE FROM {} WHERE rid = ({rid}); ", table.name));
     }
@@ -432,23 +453,10 @@ fn follow_up_sql(replace: bool, owners: Option<OwnerSql>) -> String {
         ));
         sql.push_str("; ");
     }
-    let version = "h.type = ?1 ->> '$.type' AND h.id = ?1 ->> '$.id' AND h.version_id = ?1 ->> '$.version'";
-    match owners {
-        None => {}
-        Some(OwnerSql::Listed) => sql.push_str(&format!(
-            "INSERT INTO history_owner (patient, seq) SELECT o.value, h.seq \
-             FROM resource_history h, json_each(?1, '$.owners') o WHERE {version}; "
-        )),
-        Some(OwnerSql::Copied) => sql.push_str(&format!(
-            "INSERT INTO history_owner (patient, seq) SELECT o.patient, h.seq FROM resource_history h \
-             JOIN resource_history p ON p.type = h.type AND p.id = h.id AND p.version_id = h.version_id - 1 \
-             JOIN history_owner o ON o.seq = p.seq WHERE {version}; "
-        )),
-    }
     sql
 }
 
-/// Writes `payload` as the index rows of `resource_type/id` and, for a new version
+/// Writes `payload` as the index rows of `resource_type/id` and, for a new version just written
 /// (`version`: whether it replaces an earlier one, and its rows), the version's owners.
 async fn write_index_rows(
     conn: &mut SqliteConnection,
@@ -471,11 +479,16 @@ async fn write_index_rows(
         serde_json::Value::from(owners),
         payload.tables.join(",")
     );
-    let sql = match version {
+    let sql = match version.map(|(replace, rows)| (replace, &rows.owners)) {
         None => &REINDEX_ROWS,
-        Some((false, _)) => &FIRST_VERSION_ROWS,
-        Some((true, rows)) if rows.owners == Owners::OfDeletedVersion => &TOMBSTONE_ROWS,
-        Some((true, _)) => &NEXT_VERSION_ROWS,
+        Some((true, Owners::OfDeletedVersion)) => &TOMBSTONE_ROWS,
+        Some((replace, Owners::Patients(patients))) => match (replace, patients.is_empty()) {
+            (false, true) => &FIRST_VERSION_ROWS,
+            (false, false) => &FIRST_VERSION_ROWS_OWNED,
+            (true, true) => &NEXT_VERSION_ROWS,
+            (true, false) => &NEXT_VERSION_ROWS_OWNED,
+        },
+        Some((false, Owners::OfDeletedVersion)) => unreachable!("a delete is never a first version"),
     };
     sqlx::query(AssertSqlSafe(sql.as_str()))
         .bind(document)
