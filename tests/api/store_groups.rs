@@ -194,7 +194,53 @@ async fn a_refused_or_failing_group_writes_nothing(mut app: TestApp) {
     assert_eq!(found(&app, "gender=female").await, Vec::<String>::new());
 }
 
+/// A group that writes one resource more than once cannot be planned in bulk; written one by one
+/// in one transaction, each version takes its own place in history, in order.
+async fn a_group_that_writes_a_resource_twice_keeps_each_version_in_order(mut app: TestApp) {
+    app.stop_server().await;
+    let store = open(&app).await;
+    let written = store
+        .write_all(vec![
+            create("twice", "First", "female"),
+            update("other", "Other", "male", None),
+            update("twice", "Second", "female", None),
+            delete("twice"),
+        ])
+        .await
+        .expect("the group is written");
+    let versions: Vec<(String, i64)> = written
+        .iter()
+        .flatten()
+        .map(|w| (w.id.as_str().to_owned(), w.version_id))
+        .collect();
+    assert_eq!(
+        versions,
+        [
+            ("twice".into(), 1),
+            ("other".into(), 1),
+            ("twice".into(), 2),
+            ("twice".into(), 3)
+        ]
+    );
+    drop(store);
+    app.start_server().await;
+    let history = app.get("_history").await.json();
+    let order: Vec<(String, String)> = history["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let id = e["fullUrl"].as_str().unwrap().rsplit('/').next().unwrap().to_owned();
+            (id, e["response"]["etag"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    let expected = [("twice", 3), ("twice", 2), ("other", 1), ("twice", 1)]
+        .map(|(id, version)| (id.to_owned(), format!("W/\"{version}\"")));
+    assert_eq!(order, expected, "newest first, in the order written");
+}
+
 on_both_backends!(
     a_group_writes_every_kind_of_write_at_once,
-    a_refused_or_failing_group_writes_nothing
+    a_refused_or_failing_group_writes_nothing,
+    a_group_that_writes_a_resource_twice_keeps_each_version_in_order,
 );

@@ -14,7 +14,7 @@
 use super::super::group::{self, BulkFailure, Current, CurrentVersions, GroupPlan};
 use super::super::index::{Cell, INDEX_TABLES, IndexTable, fold_cells};
 use super::super::{WriteOp, Written, content_text};
-use super::{POSITION, TRANSACTION_ID};
+use super::TRANSACTION_ID;
 use crate::model::Instant;
 use crate::search::IndexRow;
 use sqlx::{AssertSqlSafe, PgConnection, Row};
@@ -31,8 +31,10 @@ pub(super) async fn write(conn: &mut PgConnection, ops: &[WriteOp]) -> Result<Ve
                 .await?
         }
     };
+    // A bulk write is the first of its transaction (it runs alone in one), so its versions take
+    // places 0, 1, 2, … (see "History positions").
     let first_position: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
-        "WITH tx AS ({TRANSACTION_ID}) SELECT {POSITION} FROM tx"
+        "WITH tx AS ({TRANSACTION_ID}) SELECT tx.xid << 20 FROM tx"
     )))
     .fetch_one(&mut *conn)
     .await?;

@@ -15,12 +15,13 @@
 //! that version for good. Numbers from a sequence do not give that, since transactions take them
 //! in one order and commit in another. So a version's `seq` is a position: the id of the
 //! transaction that wrote it (`pg_current_xact_id()`, an xid8) times 2^20, plus its place in that
-//! transaction (`POSITION`). A page of type or system history shows only positions below every
-//! transaction still writing to this database (`COMMITTED_BOUND`, read before the page in a
-//! statement of its own), so whatever commits later lands after it. And a resource's versions
-//! keep their order: a version is written only by a transaction later than the one that wrote the
-//! version it replaces (`resource.txid`); a group whose transaction began before that one
-//! committed (it took its id locking other rows first) is run again in a new transaction.
+//! transaction (`position`: 0 for a single write, counted by a group). A page of type or system
+//! history shows only positions below every transaction still writing to this database
+//! (`COMMITTED_BOUND`, read before the page in a statement of its own), so whatever commits later
+//! lands after it. And a resource's versions keep their order: a version is written only by a
+//! transaction later than the one that wrote the version it replaces (`resource.txid`); a group
+//! whose transaction began before that one committed (it took its id locking other rows first) is
+//! run again in a new transaction.
 
 mod group;
 
@@ -99,13 +100,15 @@ impl From<sqlx::Error> for ApplyError {
 /// (autocommit), so a single write needs no explicit transaction: a create is one statement; an
 /// update or delete reads the current version and then compare-and-sets it, deciding again when
 /// another writer got there first. A group of writes runs the same statements inside one
-/// transaction (`write_all`, `in_group`); at READ COMMITTED each statement sees the latest
-/// committed versions, so the retries work there too.
+/// transaction (`write_all`), each at its `place` in it (`None`: a single write); at READ
+/// COMMITTED each statement sees the latest committed versions, so the retries work there too.
 async fn apply(
     conn: &mut PgConnection,
     op: &WriteOp,
-    in_group: bool,
+    place: Option<i64>,
 ) -> std::result::Result<Option<Written>, ApplyError> {
+    let in_group = place.is_some();
+    let place = place.unwrap_or(0);
     let (resource_type, id) = op.target();
     let id = id.clone();
     if let WriteOp::Reindex { version_id, index, .. } = op {
@@ -142,12 +145,16 @@ async fn apply(
         };
         let now = Instant::now();
         let content = resource.map(|r| stamp_and_serialise(r.clone(), &id, version.version_id, now));
-        let rows = (&payload, owners.as_str());
+        let rows = VersionRows {
+            payload: &payload,
+            owners: &owners,
+            place,
+        };
         let written = match current {
             // Only a create or an update decides a first version, and both carry a resource.
             None => {
                 let content = content.as_ref().expect("a first version has content");
-                insert_first_version(conn, resource_type, &id, now, content, rows, version.method).await?
+                insert_first_version(conn, resource_type, &id, now, content, &rows, version.method).await?
             }
             Some(row) => {
                 failed_on = Some(row.version_id);
@@ -160,7 +167,7 @@ async fn apply(
                     now,
                     version.method,
                     content.as_ref(),
-                    rows,
+                    &rows,
                 )
                 .await?
             }
@@ -208,43 +215,48 @@ fn too_much_contention(resource_type: ResourceType, id: &Id) -> Error {
 /// The writing transaction's id as a bigint, for the `tx` CTE (see "History positions").
 const TRANSACTION_ID: &str = "SELECT pg_current_xact_id()::text::bigint AS xid";
 
-/// The position of the next version the transaction `tx` writes: its id times 2^20, plus the
-/// number of versions it has written already (0 for a single write, which is a transaction of
-/// its own). Each transaction writes at most 2^20 versions (`config` keeps Bundles below that).
-const POSITION: &str =
-    "(tx.xid << 20) + (SELECT count(*) FROM resource_history WHERE seq >= tx.xid << 20 AND seq < (tx.xid + 1) << 20)";
+/// The position of a version the transaction `tx` writes, `place` (a placeholder) being how many
+/// versions it wrote before: its id times 2^20, plus that place. A single write is a transaction
+/// of its own, at place 0; a group's writes count their places. Each transaction writes at most
+/// 2^20 versions (`app` keeps Bundles and conditional deletes below that).
+fn position(place: &str) -> String {
+    format!("(tx.xid << 20) + {place}")
+}
 
 /// Version 1: $1 type, $2 id, $3 time, $4 content, $5 method, $6 owners (a JSON array of patient
-/// ids), $7… one JSON payload per index table. $4 is bound as text and cast twice: jsonb for the
-/// current row, json (exact text) for history. Answers how many resources it created (0 when the
-/// id was taken).
+/// ids), $7 its place in the transaction, $8… one JSON payload per index table. $4 is bound as
+/// text and cast twice: jsonb for the current row, json (exact text) for history. Answers how many
+/// resources it created (0 when the id was taken).
 static INSERT_FIRST_VERSION: LazyLock<String> = LazyLock::new(|| {
+    let position = position("$7");
     let mut sql = format!(
         "WITH tx AS ({TRANSACTION_ID}), \
          current AS ( \
              INSERT INTO resource (type, id, version_id, last_updated, deleted, content, txid) \
              SELECT $1, $2, 1, $3, FALSE, $4::jsonb, tx.xid FROM tx ON CONFLICT (type, id) DO NOTHING RETURNING rid), \
          history AS (INSERT INTO resource_history (seq, type, id, version_id, last_updated, method, content) \
-             SELECT {POSITION}, $1, $2, 1, $3, $5, $4::json FROM current, tx RETURNING seq), \
+             SELECT {position}, $1, $2, 1, $3, $5, $4::json FROM current, tx RETURNING seq), \
          owners AS (INSERT INTO history_owner (patient, seq) \
              SELECT o, history.seq FROM history, json_array_elements_text($6::json) o)"
     );
-    append_index_inserts(&mut sql, 7);
+    append_index_inserts(&mut sql, 8);
     sql.push_str(" SELECT count(*) FROM current");
     sql
 });
 
 /// Version `$8` if `$3` is still current and was written by an earlier transaction: $1 type, $2
 /// id, $4 time, $5 deleted, $6 content (NULL for a delete), $7 method, $9 owners (a JSON array;
-/// a delete takes those of version $3), $10… one JSON payload per index table.
+/// a delete takes those of version $3), $10 its place in the transaction, $11… one JSON payload
+/// per index table.
 static COMPARE_AND_SET: LazyLock<String> = LazyLock::new(|| {
+    let position = position("$10");
     let mut sql = format!(
         "WITH tx AS ({TRANSACTION_ID}), \
          current AS ( \
              UPDATE resource SET version_id = $8, last_updated = $4, deleted = $5, content = $6::jsonb, txid = tx.xid \
              FROM tx WHERE type = $1 AND id = $2 AND version_id = $3 AND resource.txid <= tx.xid RETURNING rid), \
          history AS (INSERT INTO resource_history (seq, type, id, version_id, last_updated, method, content) \
-             SELECT {POSITION}, $1, $2, $8, $4, $7, $6::json FROM current, tx RETURNING seq), \
+             SELECT {position}, $1, $2, $8, $4, $7, $6::json FROM current, tx RETURNING seq), \
          owners AS (INSERT INTO history_owner (patient, seq) \
              SELECT o, history.seq FROM history, json_array_elements_text($9::json) o \
              UNION ALL \
@@ -253,7 +265,7 @@ static COMPARE_AND_SET: LazyLock<String> = LazyLock::new(|| {
              WHERE $5 AND p.type = $1 AND p.id = $2 AND p.version_id = $3)"
     );
     append_index_deletes(&mut sql);
-    append_index_inserts(&mut sql, 10);
+    append_index_inserts(&mut sql, 11);
     sql.push_str(" SELECT count(*) FROM current");
     sql
 });
@@ -291,13 +303,23 @@ fn append_index_inserts(sql: &mut String, first_placeholder: usize) {
 
 /// Inserts version 1 with its history and index rows in one statement; false when (type, id)
 /// already exists.
+/// What a new version writes besides its resource and history rows, and where it goes in its
+/// transaction.
+struct VersionRows<'a> {
+    payload: &'a IndexPayload,
+    /// A JSON array of the version's owners (see `rules::Owners`).
+    owners: &'a str,
+    /// How many versions the transaction wrote before this one.
+    place: i64,
+}
+
 async fn insert_first_version(
     conn: &mut PgConnection,
     resource_type: ResourceType,
     id: &Id,
     now: Instant,
     content: &Bytes,
-    (payload, owners): (&IndexPayload, &str),
+    rows: &VersionRows<'_>,
     method: Method,
 ) -> Result<bool> {
     let mut query = sqlx::query(AssertSqlSafe(INSERT_FIRST_VERSION.as_str()))
@@ -306,8 +328,9 @@ async fn insert_first_version(
         .bind(now.datetime())
         .bind(content_text(content))
         .bind(method.as_str())
-        .bind(owners);
-    for table in &payload.tables {
+        .bind(rows.owners)
+        .bind(rows.place);
+    for table in &rows.payload.tables {
         query = query.bind(table.as_str());
     }
     let created: i64 = query.fetch_one(&mut *conn).await?.get(0);
@@ -337,7 +360,7 @@ async fn compare_and_set(
     now: Instant,
     method: Method,
     content: Option<&Bytes>,
-    (payload, owners): (&IndexPayload, &str),
+    rows: &VersionRows<'_>,
 ) -> Result<bool> {
     let (expected, version_id) = next;
     let mut query = sqlx::query(AssertSqlSafe(COMPARE_AND_SET.as_str()))
@@ -349,8 +372,9 @@ async fn compare_and_set(
         .bind(content.map(content_text))
         .bind(method.as_str())
         .bind(version_id)
-        .bind(owners);
-    for table in &payload.tables {
+        .bind(rows.owners)
+        .bind(rows.place);
+    for table in &rows.payload.tables {
         query = query.bind(table.as_str());
     }
     let written: i64 = query.fetch_one(&mut *conn).await?.get(0);
@@ -485,10 +509,17 @@ async fn write_group(pool: &PgPool, ops: &[WriteOp]) -> std::result::Result<Vec<
     }
     let mut tx = pool.begin().await?;
     let mut all = Vec::with_capacity(ops.len());
+    // How many versions this transaction has written: the place of the next.
+    let mut place = 0;
     for (index, op) in ops.iter().enumerate() {
         // On failure `tx` is dropped, which rolls every earlier write back.
-        match apply(&mut tx, op, true).await {
-            Ok(written) => all.push(written),
+        match apply(&mut tx, op, Some(place)).await {
+            Ok(written) => {
+                if written.is_some() && !matches!(op, WriteOp::Reindex { .. }) {
+                    place += 1;
+                }
+                all.push(written);
+            }
             Err(ApplyError::Restart) => return Err(GroupAttempt::Restart),
             Err(ApplyError::Failed(error)) => {
                 return Err(GroupAttempt::Failed(GroupWriteError {
@@ -548,7 +579,7 @@ impl Store for PostgresStore {
         Box::pin(async move {
             tokio::spawn(async move {
                 let mut conn = pool.acquire().await?;
-                match apply(&mut conn, &op, false).await {
+                match apply(&mut conn, &op, None).await {
                     Ok(written) => Ok(written),
                     Err(ApplyError::Failed(e)) => Err(e),
                     Err(ApplyError::Restart) => unreachable!("a single write is never asked to restart"),
