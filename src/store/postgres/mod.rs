@@ -116,9 +116,11 @@ async fn apply(
         // checked by the statement itself, where it locks the row.
         return Ok(reindex(conn, resource_type, &id, *version_id, index).await?);
     }
-    let owners = match rules::owners(op) {
+    let owners = rules::owners(op);
+    let owner_sql = OwnerSql::of(&owners);
+    let owners = match owners {
         Owners::Patients(patients) => serde_json::Value::from(patients).to_string(),
-        Owners::OfDeletedVersion => "[]".to_owned(),
+        Owners::OfDeletedVersion => String::new(),
     };
     let mut failed_on = None;
     let (resource, index) = match op {
@@ -147,7 +149,7 @@ async fn apply(
         let content = resource.map(|r| stamp_and_serialise(r.clone(), &id, version.version_id, now));
         let rows = VersionRows {
             payload: &payload,
-            owners: &owners,
+            owners: (owner_sql, &owners),
             place,
         };
         let written = match current {
@@ -223,52 +225,95 @@ fn position(place: &str) -> String {
     format!("(tx.xid << 20) + {place}")
 }
 
-/// Version 1: $1 type, $2 id, $3 time, $4 content, $5 method, $6 owners (a JSON array of patient
-/// ids), $7 its place in the transaction, $8… one JSON payload per index table. $4 is bound as
-/// text and cast twice: jsonb for the current row, json (exact text) for history. Answers how many
-/// resources it created (0 when the id was taken).
-static INSERT_FIRST_VERSION: LazyLock<String> = LazyLock::new(|| {
-    let position = position("$7");
+/// How a version's owners are written (see `rules::Owners`).
+#[derive(Clone, Copy)]
+enum OwnerSql {
+    /// None to write: the statement has no such part.
+    None,
+    /// The patients in a JSON array bound last.
+    Listed,
+    /// A delete's: those of the version it deletes.
+    Inherited,
+}
+
+impl OwnerSql {
+    fn of(owners: &Owners) -> OwnerSql {
+        match owners {
+            Owners::Patients(patients) if patients.is_empty() => OwnerSql::None,
+            Owners::Patients(_) => OwnerSql::Listed,
+            Owners::OfDeletedVersion => OwnerSql::Inherited,
+        }
+    }
+}
+
+/// Version 1: $1 type, $2 id, $3 time, $4 content, $5 method, $6 its place in the transaction,
+/// $7… one JSON payload per index table, and (`OwnerSql::Listed`) the owners (a JSON array of
+/// patient ids) last. $4 is bound as text and cast twice: jsonb for the current row, json (exact
+/// text) for history. Answers how many resources it created (0 when the id was taken).
+fn insert_first_version_sql(owners: OwnerSql) -> String {
+    let position = position("$6");
     let mut sql = format!(
         "WITH tx AS ({TRANSACTION_ID}), \
          current AS ( \
              INSERT INTO resource (type, id, version_id, last_updated, deleted, content, txid) \
              SELECT $1, $2, 1, $3, FALSE, $4::jsonb, tx.xid FROM tx ON CONFLICT (type, id) DO NOTHING RETURNING rid), \
          history AS (INSERT INTO resource_history (seq, type, id, version_id, last_updated, method, content) \
-             SELECT {position}, $1, $2, 1, $3, $5, $4::json FROM current, tx RETURNING seq), \
-         owners AS (INSERT INTO history_owner (patient, seq) \
-             SELECT o, history.seq FROM history, json_array_elements_text($6::json) o)"
+             SELECT {position}, $1, $2, 1, $3, $5, $4::json FROM current, tx RETURNING seq)"
     );
-    append_index_inserts(&mut sql, 8);
+    append_index_inserts(&mut sql, 7);
+    if let OwnerSql::Listed = owners {
+        let owners = 7 + INDEX_TABLES.len();
+        sql.push_str(&format!(
+            ", owners AS (INSERT INTO history_owner (patient, seq) \
+             SELECT o, history.seq FROM history, json_array_elements_text(${owners}::json) o)"
+        ));
+    }
     sql.push_str(" SELECT count(*) FROM current");
     sql
-});
+}
+
+static INSERT_FIRST_VERSION: LazyLock<String> = LazyLock::new(|| insert_first_version_sql(OwnerSql::None));
+static INSERT_FIRST_VERSION_OWNED: LazyLock<String> = LazyLock::new(|| insert_first_version_sql(OwnerSql::Listed));
 
 /// Version `$8` if `$3` is still current and was written by an earlier transaction: $1 type, $2
-/// id, $4 time, $5 deleted, $6 content (NULL for a delete), $7 method, $9 owners (a JSON array;
-/// a delete takes those of version $3), $10 its place in the transaction, $11… one JSON payload
-/// per index table.
-static COMPARE_AND_SET: LazyLock<String> = LazyLock::new(|| {
-    let position = position("$10");
+/// id, $4 time, $5 deleted, $6 content (NULL for a delete), $7 method, $9 its place in the
+/// transaction, $10… one JSON payload per index table, and (`OwnerSql::Listed`) the owners last;
+/// a delete (`OwnerSql::Inherited`) takes those of version $3.
+fn compare_and_set_sql(owners: OwnerSql) -> String {
+    let position = position("$9");
     let mut sql = format!(
         "WITH tx AS ({TRANSACTION_ID}), \
          current AS ( \
              UPDATE resource SET version_id = $8, last_updated = $4, deleted = $5, content = $6::jsonb, txid = tx.xid \
              FROM tx WHERE type = $1 AND id = $2 AND version_id = $3 AND resource.txid <= tx.xid RETURNING rid), \
          history AS (INSERT INTO resource_history (seq, type, id, version_id, last_updated, method, content) \
-             SELECT {position}, $1, $2, $8, $4, $7, $6::json FROM current, tx RETURNING seq), \
-         owners AS (INSERT INTO history_owner (patient, seq) \
-             SELECT o, history.seq FROM history, json_array_elements_text($9::json) o \
-             UNION ALL \
-             SELECT p_owner.patient, history.seq FROM history, resource_history p \
-             JOIN history_owner p_owner ON p_owner.seq = p.seq \
-             WHERE $5 AND p.type = $1 AND p.id = $2 AND p.version_id = $3)"
+             SELECT {position}, $1, $2, $8, $4, $7, $6::json FROM current, tx RETURNING seq)"
     );
     append_index_deletes(&mut sql);
-    append_index_inserts(&mut sql, 11);
+    append_index_inserts(&mut sql, 10);
+    match owners {
+        OwnerSql::None => {}
+        OwnerSql::Listed => {
+            let owners = 10 + INDEX_TABLES.len();
+            sql.push_str(&format!(
+                ", owners AS (INSERT INTO history_owner (patient, seq) \
+                 SELECT o, history.seq FROM history, json_array_elements_text(${owners}::json) o)"
+            ));
+        }
+        OwnerSql::Inherited => sql.push_str(
+            ", owners AS (INSERT INTO history_owner (patient, seq) \
+             SELECT p_owner.patient, history.seq FROM history, resource_history p \
+             JOIN history_owner p_owner ON p_owner.seq = p.seq \
+             WHERE p.type = $1 AND p.id = $2 AND p.version_id = $3)",
+        ),
+    }
     sql.push_str(" SELECT count(*) FROM current");
     sql
-});
+}
+
+static COMPARE_AND_SET: LazyLock<String> = LazyLock::new(|| compare_and_set_sql(OwnerSql::None));
+static COMPARE_AND_SET_OWNED: LazyLock<String> = LazyLock::new(|| compare_and_set_sql(OwnerSql::Listed));
+static COMPARE_AND_SET_TOMBSTONE: LazyLock<String> = LazyLock::new(|| compare_and_set_sql(OwnerSql::Inherited));
 
 /// New index rows for `$1/$2` if its current version is still `$3` and not deleted; $4… one JSON
 /// payload per index table. Answers 1 when it re-indexed, 0 when the resource moved on.
@@ -307,8 +352,8 @@ fn append_index_inserts(sql: &mut String, first_placeholder: usize) {
 /// transaction.
 struct VersionRows<'a> {
     payload: &'a IndexPayload,
-    /// A JSON array of the version's owners (see `rules::Owners`).
-    owners: &'a str,
+    /// How the version's owners are written, and (`OwnerSql::Listed`) a JSON array of them.
+    owners: (OwnerSql, &'a str),
     /// How many versions the transaction wrote before this one.
     place: i64,
 }
@@ -322,16 +367,22 @@ async fn insert_first_version(
     rows: &VersionRows<'_>,
     method: Method,
 ) -> Result<bool> {
-    let mut query = sqlx::query(AssertSqlSafe(INSERT_FIRST_VERSION.as_str()))
+    let sql = match rows.owners.0 {
+        OwnerSql::Listed => &INSERT_FIRST_VERSION_OWNED,
+        OwnerSql::None | OwnerSql::Inherited => &INSERT_FIRST_VERSION,
+    };
+    let mut query = sqlx::query(AssertSqlSafe(sql.as_str()))
         .bind(resource_type.as_str())
         .bind(id.as_str())
         .bind(now.datetime())
         .bind(content_text(content))
         .bind(method.as_str())
-        .bind(rows.owners)
         .bind(rows.place);
     for table in &rows.payload.tables {
         query = query.bind(table.as_str());
+    }
+    if let OwnerSql::Listed = rows.owners.0 {
+        query = query.bind(rows.owners.1);
     }
     let created: i64 = query.fetch_one(&mut *conn).await?.get(0);
     Ok(created == 1)
@@ -363,7 +414,12 @@ async fn compare_and_set(
     rows: &VersionRows<'_>,
 ) -> Result<bool> {
     let (expected, version_id) = next;
-    let mut query = sqlx::query(AssertSqlSafe(COMPARE_AND_SET.as_str()))
+    let sql = match rows.owners.0 {
+        OwnerSql::None => &COMPARE_AND_SET,
+        OwnerSql::Listed => &COMPARE_AND_SET_OWNED,
+        OwnerSql::Inherited => &COMPARE_AND_SET_TOMBSTONE,
+    };
+    let mut query = sqlx::query(AssertSqlSafe(sql.as_str()))
         .bind(resource_type.as_str())
         .bind(id.as_str())
         .bind(expected)
@@ -372,10 +428,12 @@ async fn compare_and_set(
         .bind(content.map(content_text))
         .bind(method.as_str())
         .bind(version_id)
-        .bind(rows.owners)
         .bind(rows.place);
     for table in &rows.payload.tables {
         query = query.bind(table.as_str());
+    }
+    if let OwnerSql::Listed = rows.owners.0 {
+        query = query.bind(rows.owners.1);
     }
     let written: i64 = query.fetch_one(&mut *conn).await?.get(0);
     Ok(written == 1)
