@@ -278,3 +278,26 @@ impl From<sqlx::Error> for Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorization_categories_have_their_statuses_and_codes() {
+        let unauthorized = Error::unauthorized(IssueCode::Expired, "the token expired");
+        assert_eq!(unauthorized.kind.http_status(), 401);
+        assert_eq!(unauthorized.issues[0].code.as_str(), "expired");
+        let forbidden = Error::forbidden("no scope covers Observation");
+        assert_eq!(
+            (forbidden.kind.http_status(), forbidden.issues[0].code.as_str()),
+            (403, "forbidden")
+        );
+        let costly = Error::too_costly("_include:iterate fans out too far");
+        assert_eq!(
+            (costly.kind.http_status(), costly.issues[0].code.as_str()),
+            (400, "too-costly")
+        );
+        assert_eq!(IssueCode::Login.as_str(), "login");
+    }
+}
