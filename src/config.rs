@@ -22,7 +22,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve FHIR R4 over HTTP (the default when no command is given).
-    Serve(ServeConfig),
+    Serve(Box<ServeConfig>),
     /// Work with the generated FHIR definitions in fhir-schemas/ and search-params/.
     Definitions {
         #[command(subcommand)]
@@ -131,6 +131,52 @@ pub struct ServeConfig {
     #[arg(long, env = "FHIR_BUNDLE_MAX_ENTRIES", default_value_t = 10_000)]
     pub bundle_max_entries: usize,
 
+    /// The issuer (`iss`) of the access tokens to trust: an external authorization server
+    /// (Keycloak, Auth0, Azure AD, Okta, …), whose keys come from `--auth-jwks-file` or
+    /// `--auth-jwks-url`. Turns authorization on.
+    #[arg(long, env = "FHIR_AUTH_ISSUER")]
+    pub auth_issuer: Option<String>,
+
+    /// The issuer's signing keys, as a JWK Set file (RS256, RS384, ES256, ES384, chosen by `kid`).
+    #[arg(long, env = "FHIR_AUTH_JWKS_FILE")]
+    pub auth_jwks_file: Option<PathBuf>,
+
+    /// The issuer's signing keys, as a JWK Set URL: fetched at start and again (at most every
+    /// 30 s) when a token names a key not yet known.
+    #[arg(long, env = "FHIR_AUTH_JWKS_URL")]
+    pub auth_jwks_url: Option<String>,
+
+    /// The audience (`aud`) every access token must name [default: the server's base URL].
+    #[arg(long, env = "FHIR_AUTH_AUDIENCE")]
+    pub auth_audience: Option<String>,
+
+    /// For development only: trust tokens signed with the HS256 secret in this file (issuer
+    /// `--auth-issuer`, or the base URL). Turns authorization on.
+    #[arg(long, env = "FHIR_AUTH_HS256_SECRET_FILE")]
+    pub auth_hs256_secret_file: Option<PathBuf>,
+
+    /// Registered clients of the built-in authorization server for SMART Backend Services (a
+    /// JSON array of `{client_id, jwks or jwks_url, scope, fhirUser?}`). Turns authorization on,
+    /// and makes the server an issuer of its own tokens too.
+    #[arg(long, env = "FHIR_AUTH_CLIENTS_FILE")]
+    pub auth_clients_file: Option<PathBuf>,
+
+    /// The built-in authorization server's signing key (PEM, P-384) [default: generated on first
+    /// start into `signing-key.pem` beside the SQLite database, or `./data/`].
+    #[arg(long, env = "FHIR_AUTH_SIGNING_KEY")]
+    pub auth_signing_key: Option<PathBuf>,
+
+    /// What `patient/` scopes reach beyond the launch patient's compartment: `named` — types
+    /// outside every compartment (Practitioner, Organization, Medication, …) for reading, when
+    /// the scope names the type; `none` — nothing.
+    #[arg(long, env = "FHIR_AUTH_PATIENT_DIRECTORY", value_enum, default_value_t = PatientDirectoryArg::Named)]
+    pub auth_patient_directory: PatientDirectoryArg,
+
+    /// Serve without authorization on an address other than loopback. Without any `--auth-…`
+    /// setting the server is open to whoever reaches it, so it refuses that unless told so.
+    #[arg(long, env = "FHIR_ALLOW_UNAUTHENTICATED")]
+    pub allow_unauthenticated: bool,
+
     /// Log line format.
     #[arg(long, env = "FHIR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -140,6 +186,13 @@ pub struct ServeConfig {
     pub log: String,
 }
 
+/// `--auth-patient-directory` (see `auth::PatientDirectory`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PatientDirectoryArg {
+    Named,
+    None,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
@@ -147,6 +200,11 @@ pub enum LogFormat {
 }
 
 impl ServeConfig {
+    /// Whether any setting turns authorization on.
+    pub fn authorization_on(&self) -> bool {
+        self.auth_issuer.is_some() || self.auth_hs256_secret_file.is_some() || self.auth_clients_file.is_some()
+    }
+
     /// The settings a test or embedding program starts from: SQLite at `database_url`, port 0.
     pub fn for_database(database_url: impl Into<String>) -> ServeConfig {
         ServeConfig {
@@ -163,6 +221,15 @@ impl ServeConfig {
             update_always_versions: false,
             conditional_delete_multiple: false,
             bundle_max_entries: 10_000,
+            auth_issuer: None,
+            auth_jwks_file: None,
+            auth_jwks_url: None,
+            auth_audience: None,
+            auth_hs256_secret_file: None,
+            auth_clients_file: None,
+            auth_signing_key: None,
+            auth_patient_directory: PatientDirectoryArg::Named,
+            allow_unauthenticated: false,
             log_format: LogFormat::Text,
             log: "warn".into(),
         }

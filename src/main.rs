@@ -26,7 +26,7 @@ fn main() -> ExitCode {
             }
         }
         Some(Command::Generate(config)) => generate(config),
-        Some(Command::Serve(config)) => serve(config),
+        Some(Command::Serve(config)) => serve(*config),
         None => serve(cli.serve),
     }
 }

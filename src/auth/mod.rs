@@ -1,10 +1,51 @@
 //! Who is asking: the caller of a request, as every interaction sees it (`interactions::Cx`).
 //!
-//! Today the HTTP edge knows one kind of outside caller, `Anonymous`: authorization is off, and
-//! whoever reaches the port may do everything. Work the server does for itself is done by an
-//! explicit `System` caller naming the task, never by a caller left out or defaulted, so that
-//! when permission checks arrive they cannot be skipped by a path that forgot to pass one. This
-//! module never sees a database, a request or axum.
+//! An outside caller is `Anonymous` when authorization is off (whoever reaches the port may do
+//! everything), else the holder of a verified access token (`Token`, with what it grants:
+//! `token` verifies, `scope` reads SMART scopes). Work the server does for itself is done by an
+//! explicit `System` caller naming the task, never by a caller left out or defaulted, so that a
+//! permission check cannot be skipped by a path that forgot to pass one. This module never sees
+//! a database, a request or axum.
+
+pub mod discovery;
+pub mod scope;
+
+pub mod token;
+
+use scope::ScopeSet;
+use std::sync::Arc;
+
+/// Authorization, when it is on: the tokens trusted, and what the server tells clients about it.
+pub struct Authorization {
+    pub verifier: token::Verifier,
+    /// Where clients get tokens, for `.well-known/smart-configuration` and the
+    /// CapabilityStatement.
+    pub endpoints: Endpoints,
+    /// What `patient/` scopes reach outside the patient's compartment.
+    pub patient_directory: PatientDirectory,
+}
+
+/// Whether types outside every compartment (Practitioner, Organization, Medication, …) may be
+/// read under `patient/` scopes that name them (`--auth-patient-directory`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PatientDirectory {
+    /// When the scope names the type (`patient/Practitioner.rs`), not through `*`.
+    #[default]
+    Named,
+    /// Never: `patient/` scopes reach the launch patient's compartment only.
+    None,
+}
+
+/// The OAuth endpoints clients are pointed at.
+#[derive(Debug, Clone, Default)]
+pub struct Endpoints {
+    pub issuer: Option<String>,
+    pub authorization: Option<String>,
+    pub token: Option<String>,
+    pub jwks: Option<String>,
+    pub introspection: Option<String>,
+    pub revocation: Option<String>,
+}
 
 /// The one on whose behalf an interaction runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,6 +54,27 @@ pub enum Caller {
     Anonymous,
     /// The server itself, doing `SystemTask` (not on behalf of any outside caller).
     System(SystemTask),
+    /// The holder of a verified access token, restricted to what it grants.
+    Token(Arc<Grant>),
+}
+
+/// What an access token grants, read from its claims (`token::Verifier`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// The scopes that grant something.
+    pub scopes: ScopeSet,
+    /// The launch patient's id (`patient`), which `patient/` scopes are about.
+    pub patient: Option<String>,
+    /// The user (`fhirUser`): a reference to a Patient, Practitioner, PractitionerRole,
+    /// RelatedPerson or Person.
+    pub fhir_user: Option<String>,
+    /// The client the token was issued to (`client_id`, else `azp` or `sub`).
+    pub client_id: Option<String>,
+    /// `jti`, by which a token is revoked.
+    pub token_id: Option<String>,
+    /// `exp`, seconds since the epoch.
+    pub expires_at: i64,
+    pub issuer: String,
 }
 
 /// The work the server does for itself, named so that logs and a later audit trail can say
@@ -34,6 +96,11 @@ impl std::fmt::Display for Caller {
         match self {
             Caller::Anonymous => f.write_str("anonymous"),
             Caller::System(task) => write!(f, "system ({task:?})"),
+            Caller::Token(grant) => write!(
+                f,
+                "token of {}",
+                grant.client_id.as_deref().unwrap_or("an unnamed client")
+            ),
         }
     }
 }

@@ -234,7 +234,7 @@ mod tests {
                 at: None,
                 cursor: HistoryCursor::Newest,
                 count: 1,
-                patient: None,
+                reach: None,
             };
             assert_eq!(store.history_total(&query).await.unwrap(), expected as i64, "{name}");
         }

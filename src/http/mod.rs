@@ -3,6 +3,7 @@
 //! responses to typed outcomes (`respond`), and the mapping of domain errors to OperationOutcome
 //! responses. Routing inside the FHIR base is `interactions::route`'s, shared with Bundle entries.
 
+mod authenticate;
 mod door;
 mod handlers;
 pub mod negotiate;
@@ -39,6 +40,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(handlers::health))
         .route("/health/ready", get(handlers::ready))
+        .route(
+            &format!("{FHIR_BASE_PATH}/.well-known/smart-configuration"),
+            get(handlers::smart_configuration),
+        )
         // Some clients write the base with a trailing slash (`GET [base]/?…`).
         .route(FHIR_BASE_PATH, any(handlers::fhir))
         .route(&format!("{FHIR_BASE_PATH}/"), any(handlers::fhir))

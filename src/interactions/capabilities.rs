@@ -67,6 +67,8 @@ pub struct CapabilityCache {
     backend: &'static str,
     started: Instant,
     conditional_delete: ConditionalDelete,
+    /// `rest.security` (`auth::discovery::capability_security`).
+    security: Value,
     built: std::sync::Mutex<Option<(u64, bytes::Bytes)>>,
 }
 
@@ -76,12 +78,14 @@ impl CapabilityCache {
         backend: &'static str,
         started: Instant,
         conditional_delete: ConditionalDelete,
+        security: Value,
     ) -> CapabilityCache {
         CapabilityCache {
             base_url: base_url.to_owned(),
             backend,
             started,
             conditional_delete,
+            security,
             built: std::sync::Mutex::new(None),
         }
     }
@@ -100,6 +104,7 @@ impl CapabilityCache {
             self.backend,
             self.started,
             self.conditional_delete,
+            &self.security,
         );
         let bytes = bytes::Bytes::from(serde_json::to_vec(&statement).expect("a Value serialises"));
         *built = Some((generation, bytes.clone()));
@@ -120,6 +125,7 @@ pub fn capability_statement(
     backend: &str,
     started: Instant,
     conditional_delete: ConditionalDelete,
+    security: &Value,
 ) -> Value {
     let interactions: Vec<Value> = TYPE_INTERACTIONS.iter().map(|code| json!({"code": code})).collect();
     let resources: Vec<Value> = ResourceType::all()
@@ -160,6 +166,7 @@ pub fn capability_statement(
         "patchFormat": [crate::patch::JSON_PATCH_MEDIA_TYPE, "application/fhir+json", "application/fhir+xml"],
         "rest": [{
             "mode": "server",
+            "security": security,
             "resource": resources,
             "interaction": [
                 {"code": "transaction"},
@@ -187,7 +194,9 @@ mod tests {
             "sqlite",
             Instant::from_micros(0),
             ConditionalDelete::Single,
+            &json!({"description": "off"}),
         );
+        assert_eq!(cs["rest"][0]["security"]["description"], "off");
         let resources = cs["rest"][0]["resource"].as_array().unwrap();
         assert_eq!(resources.len(), ResourceType::all().count());
         let patient = resources.iter().find(|r| r["type"] == "Patient").unwrap();

@@ -10,7 +10,7 @@
 use super::body::ValidResource;
 use super::condition::Condition;
 use super::conditional;
-use super::{Cx, body, search_parameters};
+use super::{Cx, access, body, search_parameters};
 use crate::error::Result;
 use crate::model::{Id, ResourceType};
 use crate::store::{WriteOp, Written};
@@ -44,6 +44,7 @@ pub async fn create(
         resource,
         index,
     };
+    access::writes::check(cx, &op).await?;
     let written = services.store.write(op).await?;
     search_parameters::after_write(cx, resource_type, definition.as_ref()).await;
     Ok(written.expect("a create always writes a version"))

@@ -9,9 +9,10 @@
 //! `--conditional-delete-multiple`: then all of them are deleted together, in one transaction, up
 //! to the largest search page (`--search-max-count`); more than that is a `412` too.
 
+use super::access::writes::Allowed;
 use super::condition::Condition;
 use super::conditional;
-use super::{Cx, search_parameters};
+use super::{Cx, access, search_parameters};
 use crate::error::Result;
 use crate::model::{Id, ResourceType, VersionId};
 use crate::store::{WriteOp, Written};
@@ -24,15 +25,15 @@ pub async fn delete(
     if_match: Option<VersionId>,
 ) -> Result<Option<Written>> {
     let id = Id::parse(id).map_err(|e| e.at(format!("{resource_type}.id")))?;
-    let written = cx
-        .services
-        .store
-        .write(WriteOp::Delete {
-            resource_type,
-            id,
-            if_match,
-        })
-        .await?;
+    let op = WriteOp::Delete {
+        resource_type,
+        id,
+        if_match,
+    };
+    if access::writes::check(cx, &op).await? == Allowed::Nothing {
+        return Ok(None);
+    }
+    let written = cx.services.store.write(op).await?;
     if written.is_some() {
         search_parameters::after_write(cx, resource_type, None).await;
     }
@@ -45,14 +46,17 @@ pub async fn delete_conditional(cx: &Cx, condition: &Condition) -> Result<Vec<Wr
     let matched = conditional::find_for_delete(cx, condition).await?;
     // Each delete is guarded by the version matched, so a resource changed meanwhile (which may
     // no longer match) fails the delete rather than being removed.
-    let ops = matched
-        .into_iter()
-        .map(|m| WriteOp::Delete {
+    let mut ops = Vec::with_capacity(matched.len());
+    for m in matched {
+        let op = WriteOp::Delete {
             resource_type,
             id: m.id,
             if_match: Some(m.current.version_id),
-        })
-        .collect();
+        };
+        if access::writes::check(cx, &op).await? == Allowed::Write {
+            ops.push(op);
+        }
+    }
     let written = cx.services.store.write_all(ops).await.map_err(|e| e.error)?;
     let written: Vec<Written> = written.into_iter().flatten().collect();
     if !written.is_empty() {

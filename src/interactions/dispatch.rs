@@ -6,14 +6,15 @@
 use super::outcome::{DeleteTarget, Outcome, version_of};
 use super::request::{BundleKind, Request};
 use super::{
-    Cx, batch, bundle_request, create, delete, history, operation_reindex, operation_validate, patch, read, search,
-    transaction, update, vread,
+    Cx, access, batch, bundle_request, create, delete, history, operation_reindex, operation_validate, patch, read,
+    search, transaction, update, vread,
 };
 use crate::error::Result;
 use crate::store::BoxFuture;
 
 /// Runs `request` for `cx`'s caller.
 pub async fn dispatch(cx: &Cx, request: Request) -> Result<Outcome> {
+    access::check(cx, &request)?;
     match request {
         Request::Capabilities => Ok(Outcome::Capabilities(
             cx.services.capability_statement.get(&cx.services.search_parameters),

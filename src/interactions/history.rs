@@ -7,7 +7,9 @@
 //! `_page_after`), so pages stay correct while new versions arrive and the server keeps no state.
 
 use super::Cx;
+use super::access::{self, disclose};
 pub use super::request::HistoryTarget;
+use crate::auth::scope::Permission;
 use crate::bundle::{HistoryPage, HistoryVersion, Link};
 use crate::error::{Error, Result};
 use crate::model::{Id, InstantRange};
@@ -99,6 +101,14 @@ pub async fn history(cx: &Cx, target: &HistoryTarget, pairs: &[(String, String)]
             (HistoryScope::Instance(*t, id), path)
         }
     };
+    // An instance's history needs `r`, a type's or the system's `s`; a restricted caller sees the
+    // versions within its reach, counted in SQL.
+    let (types, permission) = match target {
+        HistoryTarget::System => (Vec::new(), Permission::Search),
+        HistoryTarget::Type(t) => (vec![*t], Permission::Search),
+        HistoryTarget::Instance(t, _) => (vec![*t], Permission::Read),
+    };
+    let reach = access::narrow::history_reach(cx, &types, permission)?;
     let count = params.count.unwrap_or(DEFAULT_COUNT).min(MAX_COUNT);
     let cursor = match (params.page_before, params.page_after) {
         (Some(seq), _) => HistoryCursor::OlderThan(seq),
@@ -115,7 +125,7 @@ pub async fn history(cx: &Cx, target: &HistoryTarget, pairs: &[(String, String)]
         at: params.at.as_deref().map(InstantRange::parse).transpose()?,
         cursor,
         count,
-        patient: None,
+        reach,
     };
     let mut entries = services.store.history(&query).await?;
 
@@ -154,10 +164,24 @@ pub async fn history(cx: &Cx, target: &HistoryTarget, pairs: &[(String, String)]
     if let (true, Some(oldest)) = (has_older, entries.last()) {
         links.push(Link::new("next", url(HistoryCursor::OlderThan(oldest.seq))));
     }
+    let mut versions = Vec::with_capacity(entries.len());
+    for mut entry in entries {
+        if let Some(content) = entry.content.take() {
+            // Narrowed in SQL by the owners recorded with each version; checked again here.
+            match disclose::row(cx, &entry.resource_type, &entry.id, content, permission)? {
+                Some(content) => entry.content = Some(content),
+                None => {
+                    tracing::error!(resource_type = %entry.resource_type, "a version out of the caller's reach was left out");
+                    continue;
+                }
+            }
+        }
+        versions.push(history_version(entry));
+    }
     Ok(HistoryPage {
         total,
         links,
-        entries: entries.into_iter().map(history_version).collect(),
+        entries: versions,
     })
 }
 

@@ -4,6 +4,7 @@
 //! (`context::Cx`: the services and the caller) and answers a typed `outcome::Outcome`, which the
 //! edge serialises. An interaction never sees axum.
 
+pub mod access;
 pub mod batch;
 pub mod body;
 pub mod bundle_references;
@@ -61,6 +62,8 @@ pub struct Services {
     pub create_locks: conditional::CreateLocks,
     /// The CapabilityStatement, serialised once per set of search parameters.
     pub capability_statement: capabilities::CapabilityCache,
+    /// Authorization, when it is on (any `--auth-…` setting); off, every caller is anonymous.
+    pub authorization: Option<crate::auth::Authorization>,
 }
 
 /// A version the store holds for `resource_type/id`, as an outcome's version.

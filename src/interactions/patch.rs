@@ -17,6 +17,7 @@
 use super::condition::Condition;
 use super::conditional;
 use super::{Cx, body, read, update};
+use crate::auth::scope::Permission;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Id, ResourceType, VersionId};
 use crate::patch::Patch;
@@ -83,7 +84,7 @@ pub async fn patched_current(
     patch: &Patch,
     if_match: Option<VersionId>,
 ) -> Result<(Map<String, Value>, VersionId)> {
-    let current = read::read(cx, resource_type, id.as_str()).await?;
+    let current = read::read_for(cx, resource_type, id.as_str(), Permission::Update).await?;
     if let Some(expected) = if_match
         && expected != current.version_id
     {

@@ -5,21 +5,42 @@
 //! or `If-Modified-Since` (http.html#cread), a client that has the current version gets
 //! `304 Not Modified` instead.
 
+use super::access::disclose::{self, Disclosed};
 use super::outcome::{Outcome, ResourceVersion};
 use super::request::ReadConditions;
 use super::{Cx, stored};
+use crate::auth::scope::Permission;
 use crate::error::{Error, Result};
 use crate::model::ResourceType;
 
 /// The current version of `resource_type/id`, which is never a delete.
 pub async fn read(cx: &Cx, resource_type: ResourceType, id: &str) -> Result<ResourceVersion> {
-    match cx.services.store.read(resource_type, id).await? {
-        None => Err(Error::not_found(format!("{resource_type}/{id} is not known"))),
-        Some(version) if version.is_deleted() => Err(Error::gone(
+    read_for(cx, resource_type, id, Permission::Read).await
+}
+
+/// The current version of `resource_type/id` for an interaction that needs `permission` on it (a
+/// patch reads what it updates). One the caller may not see is not known, exactly as one that
+/// never existed (`access::disclose`).
+pub async fn read_for(
+    cx: &Cx,
+    resource_type: ResourceType,
+    id: &str,
+    permission: Permission,
+) -> Result<ResourceVersion> {
+    let not_known = || Error::not_found(format!("{resource_type}/{id} is not known"));
+    let Some(mut version) = cx.services.store.read(resource_type, id).await? else {
+        return Err(not_known());
+    };
+    match disclose::version(cx, resource_type, id, version.content.take(), permission, true).await? {
+        Some(Disclosed::Hidden) => Err(not_known()),
+        None => Err(Error::gone(
             format!("{resource_type}/{id} was deleted"),
             version.version_id,
         )),
-        Some(version) => stored(resource_type, id, version),
+        Some(Disclosed::Content(content)) => {
+            version.content = Some(content);
+            stored(resource_type, id, version)
+        }
     }
 }
 

@@ -6,7 +6,9 @@
 //! file pages, counts, adds `_include`/`_revinclude` entries and writes the searchset Bundle.
 
 use super::Cx;
+use super::access::{self, disclose};
 pub use super::request::SearchScope;
+use crate::auth::scope::Permission;
 use crate::bundle::{Link, SearchEntry, SearchMode, Searchset};
 use crate::error::{Error, Result};
 use crate::model::{ResourceType, outcome};
@@ -40,6 +42,7 @@ pub async fn search(cx: &Cx, scope: &SearchScope, query: &[(String, String)], st
     if let Some(clause) = compartment_clause {
         request.clauses.insert(0, clause);
     }
+    access::narrow::narrow_search(cx, scope, query, &mut request)?;
     super::value_set_lookup::expand_value_sets(cx, &mut request.clauses).await?;
     let store = &services.store;
     let dialect = store.dialect();
@@ -130,22 +133,30 @@ pub async fn search(cx: &Cx, scope: &SearchScope, query: &[(String, String)], st
     }
 
     let mut entries = Vec::with_capacity(rows.len() + included.len() + 1);
-    for row in rows {
+    for (mode, row) in rows
+        .into_iter()
+        .map(|row| (SearchMode::Match, row))
+        .chain(included.into_iter().map(|row| (SearchMode::Include, row)))
+    {
+        let permission = match mode {
+            SearchMode::Match => Permission::Search,
+            _ => Permission::Read,
+        };
+        // Narrowed in SQL; checked again, each on its own.
+        let Some(content) = disclose::row(cx, &row.resource_type, &row.id, row.content, permission)? else {
+            tracing::error!(resource_type = %row.resource_type, "a search row out of the caller's reach was left out");
+            continue;
+        };
+        let content = match mode {
+            SearchMode::Match => subsetted(content, &request)?,
+            _ => content,
+        };
         entries.push(SearchEntry::Resource {
-            mode: SearchMode::Match,
-            content: subsetted(row.content, &request)?,
+            mode,
             resource_type: row.resource_type,
             id: row.id,
             version_id: row.version_id,
-        });
-    }
-    for row in included {
-        entries.push(SearchEntry::Resource {
-            mode: SearchMode::Include,
-            resource_type: row.resource_type,
-            id: row.id,
-            version_id: row.version_id,
-            content: row.content,
+            content,
         });
     }
     entries.extend(outcome_entry(&request));
@@ -179,6 +190,7 @@ pub async fn matching(
                 .finish()
         )));
     }
+    access::narrow::narrow_search(cx, &SearchScope::Type(resource_type), query, &mut request)?;
     super::value_set_lookup::expand_value_sets(cx, &mut request.clauses).await?;
     request.sort.clear();
     request.includes.clear();
@@ -264,6 +276,7 @@ async fn includes(cx: &Cx, request: &SearchRequest, rows: &[FoundResource]) -> R
     }
     let cap = services.search_limits.max_count as usize;
     let dialect = services.store.dialect();
+    let readable = access::narrow::readable_clause(cx)?;
     let mut frontier: Vec<(i64, String, String)> = rows
         .iter()
         .map(|r| (r.rid, r.resource_type.clone(), r.id.clone()))
@@ -294,14 +307,14 @@ async fn includes(cx: &Cx, request: &SearchRequest, rows: &[FoundResource]) -> R
             if rids.is_empty() {
                 continue;
             }
-            let sql = compile::include_query(dialect, include, &rids, room(&found));
+            let sql = compile::include_query(dialect, include, &rids, room(&found), readable.as_ref());
             for row in services.store.search(&sql).await? {
                 truncated |= add(row, &mut found, &mut next);
             }
         }
         let targets: Vec<(String, String)> = frontier.iter().map(|(_, t, id)| (t.clone(), id.clone())).collect();
         for include in request.revincludes.iter().filter(active) {
-            let sql = compile::revinclude_query(dialect, include, &targets, room(&found));
+            let sql = compile::revinclude_query(dialect, include, &targets, room(&found), readable.as_ref());
             for row in services.store.search(&sql).await? {
                 truncated |= add(row, &mut found, &mut next);
             }

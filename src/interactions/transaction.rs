@@ -23,6 +23,7 @@
 //! found by a search is guarded by the version it matched, so one changed in between fails the
 //! transaction (`412`) rather than being overwritten.
 
+use super::access::{self, writes::Allowed};
 use super::bundle_references::{self, Assigned};
 use super::bundle_request::EntryRequest;
 use super::conditional::{self, Matched};
@@ -144,6 +145,10 @@ pub async fn transaction(cx: &Cx, entries: Vec<Result<EntryRequest>>, dispatch: 
     let services = &cx.services;
     let entries: Vec<EntryRequest> = entries.into_iter().collect::<Result<_>>()?;
     check_full_urls(&entries)?;
+    // What each entry asks, checked before any of them runs.
+    for entry in &entries {
+        access::check(cx, &entry.request).map_err(|e| entry.fail(e))?;
+    }
     // Conditional creates and updates search in step 2 and write in step 4; the locks of their
     // types are held from before the searches until the commit.
     let create_guard = services
@@ -269,6 +274,20 @@ pub async fn transaction(cx: &Cx, entries: Vec<Result<EntryRequest>>, dispatch: 
         }
     }
     let ops = super::parallel::map(pending, |write| write.into_op(&registry, &services.base_url));
+    // Every write checked before any is made: one out of reach fails the whole transaction.
+    let mut allowed_ops = Vec::with_capacity(ops.len());
+    let mut allowed_steps = Vec::with_capacity(ops.len());
+    for (op, step) in ops.into_iter().zip(op_steps) {
+        match access::writes::check(cx, &op).await {
+            Ok(Allowed::Write) => {
+                allowed_ops.push(op);
+                allowed_steps.push(step);
+            }
+            Ok(Allowed::Nothing) => {}
+            Err(e) => return Err(steps[step].fail(e)),
+        }
+    }
+    let (ops, op_steps) = (allowed_ops, allowed_steps);
     let results = services
         .store
         .write_all(ops)

@@ -15,7 +15,8 @@
 use super::body::ValidResource;
 use super::condition::Condition;
 use super::conditional;
-use super::{Cx, body, search_parameters};
+use super::{Cx, access, body, search_parameters};
+use crate::auth::scope::Permission;
 use crate::error::{Error, Result};
 use crate::model::{Id, ResourceType, VersionId};
 use crate::store::rules;
@@ -110,6 +111,7 @@ pub async fn write_version(
         index,
         if_match,
     };
+    access::writes::check(cx, &op).await?;
     let written = services.store.write(op).await?;
     search_parameters::after_write(cx, resource_type, definition.as_ref()).await;
     Ok(written.expect("an update always writes a version"))
@@ -128,6 +130,18 @@ pub async fn unchanged_current(
         return Ok(None);
     };
     if !rules::unchanged(&current, resource, if_match)? {
+        return Ok(None);
+    }
+    // One the caller may not write is not answered with: the write is refused instead.
+    let disclosed = access::disclose::version(
+        cx,
+        resource_type,
+        id.as_str(),
+        current.content.clone(),
+        Permission::Update,
+        true,
+    );
+    if !matches!(disclosed.await?, Some(access::disclose::Disclosed::Content(_))) {
         return Ok(None);
     }
     Ok(Some(Written::existing(resource_type, id.clone(), current)))

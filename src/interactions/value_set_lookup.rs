@@ -5,6 +5,7 @@
 
 use super::Cx;
 use crate::auth::SystemTask;
+use crate::auth::scope::Permission;
 use crate::error::{Error, Result};
 use crate::model::ResourceType;
 use crate::search::compile;
@@ -26,6 +27,13 @@ pub async fn expand_value_sets(cx: &Cx, clauses: &mut [Clause]) -> Result<()> {
     }
     if matches.is_empty() {
         return Ok(());
+    }
+    // The look-up reads ValueSets as the server: only for a caller that may read them all.
+    let value_set = ResourceType::parse("ValueSet").expect("a type");
+    if super::access::reach(cx, value_set, Permission::Read) != super::access::Reach::All {
+        return Err(Error::forbidden(
+            ":in and :not-in read ValueSets; the access token does not grant reading every ValueSet",
+        ));
     }
     let lookup = cx.as_system(SystemTask::ValueSetLookup);
     let mut known: HashMap<String, Option<Value>> = HashMap::new();
@@ -77,7 +85,7 @@ fn collect<'c>(clause: &'c mut Clause, out: &mut Vec<&'c mut TokenMatch>) {
                 }
             }
         }
-        Clause::Id(_) | Clause::LastUpdated(_) | Clause::Missing { .. } => {}
+        Clause::Id(_) | Clause::LastUpdated(_) | Clause::OfType(_) | Clause::Missing { .. } => {}
     }
 }
 

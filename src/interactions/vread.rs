@@ -3,8 +3,10 @@
 //! `GET [base]/[type]/[id]/_history/[vid]`: one version; 404 when there is no such version, 410
 //! when that version is the delete itself.
 
+use super::access::disclose::{self, Disclosed};
 use super::outcome::ResourceVersion;
 use super::{Cx, stored};
+use crate::auth::scope::Permission;
 use crate::error::{Error, Result};
 use crate::model::{ResourceType, VersionId};
 
@@ -17,14 +19,20 @@ pub async fn vread(cx: &Cx, resource_type: ResourceType, id: &str, version_id: &
             )));
         }
     };
-    match cx.services.store.vread(resource_type, id, version).await? {
-        None => Err(Error::not_found(format!(
-            "{resource_type}/{id} has no version {version}"
-        ))),
-        Some(found) if found.is_deleted() => Err(Error::gone(
+    let no_version = || Error::not_found(format!("{resource_type}/{id} has no version {version}"));
+    let Some(mut found) = cx.services.store.vread(resource_type, id, version).await? else {
+        return Err(no_version());
+    };
+    // Granular scopes admit current versions only; this one may be past.
+    match disclose::version(cx, resource_type, id, found.content.take(), Permission::Read, false).await? {
+        Some(Disclosed::Hidden) => Err(no_version()),
+        None => Err(Error::gone(
             format!("version {version} of {resource_type}/{id} is its deletion"),
             found.version_id,
         )),
-        Some(found) => stored(resource_type, id, found),
+        Some(Disclosed::Content(content)) => {
+            found.content = Some(content);
+            stored(resource_type, id, found)
+        }
     }
 }

@@ -80,6 +80,17 @@ pub fn clause(compartment: &str, id: &str, types: &[String]) -> Clause {
     }
 }
 
+/// The ids of the Patients whose compartments `resource` (a `resource_type` with id `id`) is in,
+/// as `patient_owners` gives them, read from the resource itself on a server whose base is
+/// `own_base`: what the store records with the version, for a version at hand.
+pub fn patient_owners_of(own_base: &str, resource_type: &str, id: &str, resource: &serde_json::Value) -> Vec<String> {
+    let Some(codes) = params("Patient", resource_type) else {
+        return Vec::new();
+    };
+    let rows = super::extract::index_rows_of(own_base, resource, codes);
+    patient_owners(resource_type, id, &rows)
+}
+
 /// The ids of the Patients whose compartments a resource of `resource_type` with the index rows
 /// `rows` is in, sorted and each once: those its Patient-compartment parameters reference. A
 /// Patient is in its own compartment too, but that needs no record (its type and id say so), so

@@ -16,7 +16,7 @@ use std::sync::Arc;
 /// are kept as URLs only.
 pub fn index_rows(resource: &Value) -> Result<Vec<IndexRow>, String> {
     let mut first_error = None;
-    let rows = index_rows_with(Registry::r4(), "", resource, &mut |e| {
+    let rows = index_rows_with(Registry::r4(), "", resource, None, &mut |e| {
         first_error.get_or_insert(e);
     })?;
     first_error.map_or(Ok(rows), Err)
@@ -29,7 +29,22 @@ pub fn index_rows_for_write(registry: &Registry, own_base: &str, resource: &Valu
         registry,
         own_base,
         resource,
+        None,
         &mut |e| tracing::warn!(error = %e, "search parameter not indexed"),
+    )
+    .unwrap_or_default()
+}
+
+/// The index rows of `resource` by the built-in parameters named `codes` only (a compartment's,
+/// to tell whose compartment a resource is in without indexing all of it), on a server whose
+/// base is `own_base`.
+pub fn index_rows_of(own_base: &str, resource: &Value, codes: &[String]) -> Vec<IndexRow> {
+    index_rows_with(
+        Registry::r4(),
+        own_base,
+        resource,
+        Some(codes),
+        &mut |e| tracing::warn!(error = %e, "search parameter not evaluated"),
     )
     .unwrap_or_default()
 }
@@ -38,6 +53,7 @@ fn index_rows_with(
     registry: &Registry,
     own_base: &str,
     resource: &Value,
+    only: Option<&[String]>,
     on_error: &mut dyn FnMut(String),
 ) -> Result<Vec<IndexRow>, String> {
     let Some(resource_type) = resource.get("resourceType").and_then(Value::as_str) else {
@@ -48,6 +64,9 @@ fn index_rows_with(
     let mut rows = Vec::new();
     let mut groups = 0u32;
     for param in registry.params_for(resource_type) {
+        if only.is_some_and(|codes| !codes.contains(&param.code)) {
+            continue;
+        }
         if param.code == "_text" || param.code == "_content" {
             let name: Arc<str> = Arc::from(param.code.as_str());
             let param_id = super::registry::param_id(resource_type, &param.code);

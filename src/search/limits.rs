@@ -7,6 +7,13 @@
 /// this many match (of a million) takes a few thousand lookups.
 pub const SET_LIMIT: u32 = 5_000;
 
+/// Most parameters one search may have; more is a `400 too-costly`.
+pub const MAX_PARAMETERS: usize = 100;
+
+/// Most links of a chain (`subject:Patient.organization.name` has two), counting `_has` steps;
+/// deeper is a `400 too-costly`.
+pub const MAX_CHAIN_DEPTH: usize = 4;
+
 /// The limits a search runs under. Page sizes: the default when `_count` is absent, and the
 /// largest honoured.
 #[derive(Debug, Clone, Copy)]

@@ -45,6 +45,9 @@ pub enum Clause {
         alternatives: Vec<CompositeMatch>,
         negated: bool,
     },
+    /// The resource is of one of these types (none: matches nothing). Authorization narrows a
+    /// search over several types with it, each type by its own rule.
+    OfType(Vec<String>),
     /// Every one of these (the words of a text search).
     All(Vec<Clause>),
     /// One of these.

@@ -117,6 +117,7 @@ pub fn parse(
         None => system_types(query)?,
     };
     let type_refs: Vec<&str> = searched.iter().map(String::as_str).collect();
+    check_cost(query)?;
     let mut request = SearchRequest {
         types: searched.clone(),
         clauses: Vec::new(),
@@ -183,6 +184,19 @@ pub fn parse(
                 }
                 true
             }
+            "_include" if value == "*" => {
+                // Every reference of every type searched.
+                for t in &type_refs {
+                    request
+                        .includes
+                        .extend(include(registry, &type_refs, &format!("{t}:*"), false, false)?);
+                }
+                true
+            }
+            "_revinclude" if value == "*" => {
+                request.revincludes.push(every_reference(registry));
+                true
+            }
             "_include" | "_include:iterate" | "_revinclude" | "_revinclude:iterate" => {
                 let reverse = name.starts_with("_revinclude");
                 match include(registry, &type_refs, value, name.ends_with(":iterate"), reverse)? {
@@ -239,6 +253,37 @@ pub fn parse(
     Ok(request)
 }
 
+/// A `400 too-costly` for a search that would cost more than any page is worth: more than
+/// `MAX_PARAMETERS` parameters, a chain deeper than `MAX_CHAIN_DEPTH`, or `:iterate` over every
+/// reference (`_include:iterate=*`), which fans out through the whole database.
+fn check_cost(query: &[(String, String)]) -> Result<()> {
+    if query.len() > super::limits::MAX_PARAMETERS {
+        return Err(Error::too_costly(format!(
+            "{} search parameters; at most {} are accepted",
+            query.len(),
+            super::limits::MAX_PARAMETERS
+        )));
+    }
+    for (name, value) in query {
+        let depth = name.matches('.').count() + name.matches("_has:").count().saturating_sub(1);
+        if depth > super::limits::MAX_CHAIN_DEPTH {
+            return Err(Error::too_costly(format!(
+                "'{name}' chains {depth} deep; at most {} links are followed",
+                super::limits::MAX_CHAIN_DEPTH
+            ))
+            .at(name.clone()));
+        }
+        if name.ends_with(":iterate") && value.trim() == "*" {
+            return Err(Error::too_costly(format!(
+                "{name}=* would follow every reference of every resource found, again and again; name the \
+                 references to follow (Type:parameter)"
+            ))
+            .at(name.clone()));
+        }
+    }
+    Ok(())
+}
+
 /// The types of a system search: `_type` when given, else every type.
 fn system_types(query: &[(String, String)]) -> Result<Vec<String>> {
     let mut types = Vec::new();
@@ -285,6 +330,28 @@ fn sort_key(registry: &Registry, types: &[&str], key: &str) -> Option<SortKey> {
     };
     Some(SortKey { by, descending })
 }
+
+/// `_revinclude=*`: the resources of any type that reference a result through any parameter.
+fn every_reference(registry: &Registry) -> Include {
+    let param_ids = ResourceType::all()
+        .flat_map(|t| {
+            registry
+                .params_for(t.as_str())
+                .iter()
+                .filter(|p| p.kind == ParamType::Reference)
+                .map(move |p| param_id(t.as_str(), &p.code))
+        })
+        .collect();
+    Include {
+        source_type: ANY_TYPE.to_owned(),
+        param_ids,
+        target_type: None,
+        iterate: false,
+    }
+}
+
+/// The `source_type` of an include from resources of any type (`_revinclude=*`).
+pub const ANY_TYPE: &str = "*";
 
 /// `Source:param[:Target]` or `Source:*`. `Ok(None)` for a parameter that does not exist.
 fn include(registry: &Registry, types: &[&str], value: &str, iterate: bool, reverse: bool) -> Result<Option<Include>> {

@@ -39,7 +39,7 @@ pub fn apply(resource: &mut Map<String, Value>, summary: Summary, elements: Opti
     true
 }
 
-fn mark_subsetted(resource: &mut Map<String, Value>) {
+pub fn mark_subsetted(resource: &mut Map<String, Value>) {
     let meta = resource.entry("meta").or_insert_with(|| json!({}));
     let Some(meta) = meta.as_object_mut() else { return };
     let tags = meta.entry("tag").or_insert_with(|| json!([]));

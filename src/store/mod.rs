@@ -184,9 +184,28 @@ pub struct HistoryQuery {
     pub cursor: HistoryCursor,
     /// Page size; the store returns up to `count + 1` entries so the caller knows whether more follow.
     pub count: u32,
-    /// Only the versions that belonged to this Patient (its compartment at that version), from
-    /// the owners recorded with each version.
-    pub patient: Option<Id>,
+    /// Only the versions a restricted caller may see (`None`: every version).
+    pub reach: Option<HistoryReach>,
+}
+
+/// The versions a caller restricted by authorization may see in a history: every version of
+/// `open_types`, and for each patient the versions of its types (none listed: of every type) that
+/// belonged to that patient then (its compartment at that version, from the owners recorded
+/// with each version, and the Patient's own versions).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HistoryReach {
+    pub open_types: Vec<String>,
+    pub patients: Vec<(Id, Vec<String>)>,
+}
+
+impl HistoryReach {
+    /// The versions that belonged to `patient`, of any type.
+    pub fn patient(patient: Id) -> HistoryReach {
+        HistoryReach {
+            open_types: Vec::new(),
+            patients: vec![(patient, Vec::new())],
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

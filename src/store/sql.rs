@@ -1,7 +1,7 @@
 //! The history SQL both backends share, built as `crate::sql` values; `store::sqlite` and
 //! `store::postgres` run it and never import each other.
 
-use super::{HistoryCursor, HistoryQuery, HistoryScope};
+use super::{HistoryCursor, HistoryQuery, HistoryReach, HistoryScope};
 pub use crate::sql::{Dialect, Sql, SqlValue};
 
 /// The columns `seq, type, id, version_id, last_updated, method, content` of the history page;
@@ -57,14 +57,8 @@ fn history_filters(sql: &mut Sql, query: &HistoryQuery) {
             sql.push(" AND h.id = ").bind(SqlValue::Text(id.as_str().to_owned()));
         }
     }
-    if let Some(patient) = &query.patient {
-        // Its owners record the versions in a patient's compartment but the Patient's own,
-        // which are its by type and id.
-        sql.push(" AND (h.seq IN (SELECT o.seq FROM history_owner o WHERE o.patient = ")
-            .bind(SqlValue::Text(patient.as_str().to_owned()))
-            .push(") OR (h.type = 'Patient' AND h.id = ")
-            .bind(SqlValue::Text(patient.as_str().to_owned()))
-            .push("))");
+    if let Some(reach) = &query.reach {
+        push_reach(sql, reach);
     }
     if let Some(since) = query.since {
         sql.push(" AND h.last_updated >= ").bind(SqlValue::Time(since));
@@ -82,6 +76,40 @@ fn history_filters(sql: &mut Sql, query: &HistoryQuery) {
     }
 }
 
+/// ` AND (…)`: only the versions `reach` lets the caller see.
+fn push_reach(sql: &mut Sql, reach: &HistoryReach) {
+    let push_types = |sql: &mut Sql, types: &[String]| {
+        sql.push("h.type IN (");
+        for (n, t) in types.iter().enumerate() {
+            if n > 0 {
+                sql.push(", ");
+            }
+            sql.bind(SqlValue::Text(t.clone()));
+        }
+        sql.push(")");
+    };
+    sql.push(" AND (FALSE");
+    if !reach.open_types.is_empty() {
+        sql.push(" OR ");
+        push_types(sql, &reach.open_types);
+    }
+    for (patient, types) in &reach.patients {
+        sql.push(" OR (");
+        if !types.is_empty() {
+            push_types(sql, types);
+            sql.push(" AND ");
+        }
+        // Its owners record the versions in a patient's compartment but the Patient's own,
+        // which are its by type and id.
+        sql.push("(h.seq IN (SELECT o.seq FROM history_owner o WHERE o.patient = ")
+            .bind(SqlValue::Text(patient.as_str().to_owned()))
+            .push(") OR (h.type = 'Patient' AND h.id = ")
+            .bind(SqlValue::Text(patient.as_str().to_owned()))
+            .push(")))");
+    }
+    sql.push(")");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,7 +122,7 @@ mod tests {
             at: None,
             cursor,
             count: 10,
-            patient: None,
+            reach: None,
         }
     }
 
@@ -132,14 +160,14 @@ mod tests {
             HistoryScope::Type(ResourceType::parse("Observation").unwrap()),
             HistoryCursor::Newest,
         );
-        q.patient = Some(Id::parse("p1").unwrap());
+        q.reach = Some(HistoryReach::patient(Id::parse("p1").unwrap()));
         let sql = history_page(Dialect::Postgres, &q, Some(1 << 40));
         assert_eq!(
             sql.text,
             "SELECT h.seq, h.type, h.id, h.version_id, h.last_updated, h.method, h.content::text \
              FROM resource_history h WHERE TRUE AND h.type = $1 \
-             AND (h.seq IN (SELECT o.seq FROM history_owner o WHERE o.patient = $2) \
-             OR (h.type = 'Patient' AND h.id = $3)) AND h.seq < $4 ORDER BY h.seq DESC LIMIT $5"
+             AND (FALSE OR ((h.seq IN (SELECT o.seq FROM history_owner o WHERE o.patient = $2) \
+             OR (h.type = 'Patient' AND h.id = $3)))) AND h.seq < $4 ORDER BY h.seq DESC LIMIT $5"
         );
         assert_eq!(sql.binds[3], SqlValue::Int(1 << 40));
     }

@@ -5,7 +5,7 @@
 
 use crate::harness::TestApp;
 use fhir_server::model::{Id, ResourceType};
-use fhir_server::store::{HistoryCursor, HistoryQuery, HistoryScope, Store};
+use fhir_server::store::{HistoryCursor, HistoryQuery, HistoryReach, HistoryScope, Store};
 use serde_json::{Value, json};
 
 crate::on_both_backends!(
@@ -30,7 +30,7 @@ async fn owned(store: &dyn Store, scope: HistoryScope, patient: &str) -> Vec<(St
         at: None,
         cursor: HistoryCursor::Newest,
         count: 100,
-        patient: Some(Id::parse(patient).unwrap()),
+        reach: Some(HistoryReach::patient(Id::parse(patient).unwrap())),
     };
     store
         .history(&query)

@@ -4,6 +4,7 @@ mod harness;
 #[path = "../common/shared.rs"]
 mod shared;
 
+mod auth;
 mod batch;
 mod capabilities;
 mod concurrency;

@@ -51,6 +51,10 @@ pub(super) fn push_clause(sql: &mut Sql, clause: &Clause, alias: &str, depth: us
             }
             sql.push(")");
         }
+        Clause::OfType(types) if types.is_empty() => {
+            sql.push("FALSE");
+        }
+        Clause::OfType(types) => push_type_condition(sql, alias, types),
         Clause::All(clauses) | Clause::Any(clauses) => {
             let joiner = if matches!(clause, Clause::All(_)) {
                 " AND "
@@ -279,7 +283,7 @@ pub(super) fn push_clause_rows(sql: &mut Sql, clause: &Clause, depth: usize, cor
                 .push(" AND ");
             push_clause(sql, inner, &source, depth + 1, form);
         }
-        Clause::Id(_) | Clause::LastUpdated(_) | Clause::All(_) | Clause::Any(_) => {
+        Clause::Id(_) | Clause::LastUpdated(_) | Clause::OfType(_) | Clause::All(_) | Clause::Any(_) => {
             sql.push("SELECT NULL WHERE 1 = 0");
         }
     }

@@ -2,13 +2,17 @@
 //! the named parameters, and the resources that reference the page's rows, each with its served
 //! JSON and at most a limit of them.
 
-use crate::search::request::Include;
+use super::clause::push_clause;
+use crate::search::plan::Plan;
+use crate::search::query::Clause;
+use crate::search::request::{ANY_TYPE, Include};
 use crate::search::sql_parts::{push_content_column, push_content_join, push_ints, push_param_ids};
 use crate::sql::{Dialect, Sql, SqlValue};
 
 /// The resources that the page rows `rids` reference through `include`: columns `rid, type, id,
 /// version_id, content`; at most `limit` of them.
-pub fn include_query(dialect: Dialect, include: &Include, rids: &[i64], limit: u32) -> Sql {
+/// With `filter`, only the resources that meet it (what the caller may read).
+pub fn include_query(dialect: Dialect, include: &Include, rids: &[i64], limit: u32, filter: Option<&Clause>) -> Sql {
     let mut sql = Sql::new(dialect);
     sql.push("SELECT t.rid, t.type, t.id, t.version_id, ");
     push_content_column(&mut sql, "c");
@@ -25,22 +29,35 @@ pub fn include_query(dialect: Dialect, include: &Include, rids: &[i64], limit: u
     if let Some(target) = &include.target_type {
         sql.push(" AND t2.type = ").bind(SqlValue::Text(target.clone()));
     }
-    sql.push(") ORDER BY t.rid LIMIT ")
-        .bind(SqlValue::Int(i64::from(limit)));
+    sql.push(")");
+    push_filter(&mut sql, filter, "t");
+    sql.push(" ORDER BY t.rid LIMIT ").bind(SqlValue::Int(i64::from(limit)));
     sql
 }
 
 /// The `include.source_type` resources that reference any of `targets` (type, id) through
-/// `include`: columns `rid, type, id, version_id, content`; at most `limit` of them.
-pub fn revinclude_query(dialect: Dialect, include: &Include, targets: &[(String, String)], limit: u32) -> Sql {
+/// `include`: columns `rid, type, id, version_id, content`; at most `limit` of them; with `filter`,
+/// only those that meet it.
+pub fn revinclude_query(
+    dialect: Dialect,
+    include: &Include,
+    targets: &[(String, String)],
+    limit: u32,
+    filter: Option<&Clause>,
+) -> Sql {
     let mut sql = Sql::new(dialect);
     sql.push("SELECT s.rid, s.type, s.id, s.version_id, ");
     push_content_column(&mut sql, "c");
     sql.push(" FROM resource s ");
     push_content_join(&mut sql, "s", "c");
-    sql.push(" WHERE s.type = ")
-        .bind(SqlValue::Text(include.source_type.clone()))
-        .push(" AND s.rid IN (SELECT i.rid FROM search_reference i WHERE ");
+    sql.push(" WHERE ");
+    // From any type, the parameter ids (one per type and parameter) say which.
+    if include.source_type != ANY_TYPE {
+        sql.push("s.type = ")
+            .bind(SqlValue::Text(include.source_type.clone()))
+            .push(" AND ");
+    }
+    sql.push("s.rid IN (SELECT i.rid FROM search_reference i WHERE ");
     push_param_ids(&mut sql, "i.param", &include.param_ids);
     sql.push(" AND (");
     let mut by_type: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
@@ -67,9 +84,19 @@ pub fn revinclude_query(dialect: Dialect, include: &Include, targets: &[(String,
         }
         sql.push("))");
     }
-    sql.push(")) ORDER BY s.rid LIMIT ")
-        .bind(SqlValue::Int(i64::from(limit)));
+    sql.push("))");
+    push_filter(&mut sql, filter, "s");
+    sql.push(" ORDER BY s.rid LIMIT ").bind(SqlValue::Int(i64::from(limit)));
     sql
+}
+
+/// ` AND` the `filter` clause on the resource `alias`, in the plain form of the dialect.
+fn push_filter(sql: &mut Sql, filter: Option<&Clause>, alias: &str) {
+    if let Some(filter) = filter {
+        sql.push(" AND ");
+        let form = Plan::sets().form(sql.dialect, 0);
+        push_clause(sql, filter, alias, 0, form);
+    }
 }
 
 #[cfg(test)]
@@ -85,7 +112,7 @@ mod tests {
             "Observation",
             "_include=Observation:subject:Patient&_revinclude=Provenance:target",
         );
-        let sql = include_query(Dialect::Sqlite, &r.includes[0], &[3, 4], 10);
+        let sql = include_query(Dialect::Sqlite, &r.includes[0], &[3, 4], 10, None);
         assert_eq!(
             sql.text,
             "SELECT t.rid, t.type, t.id, t.version_id, c.content FROM resource t JOIN resource c ON c.rid = t.rid WHERE t.rid IN \
@@ -97,6 +124,7 @@ mod tests {
             &r.revincludes[0],
             &[("Observation".into(), "a".into()), ("Observation".into(), "b".into())],
             10,
+            None,
         );
         assert!(
             sql.text

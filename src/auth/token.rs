@@ -1,0 +1,306 @@
+//! Bearer access tokens (RFC 6750) as JWTs: signature, issuer, audience and times checked, then
+//! the SMART claims read into a `Grant`.
+//!
+//! - Keys: each trusted issuer has a JWK Set (RS256, RS384, ES256, ES384, chosen by `kid`); a
+//!   development setting trusts an HS256 shared secret instead. A key is used only with its own
+//!   algorithm (from the JWK's `alg`, else its type and curve), so a token cannot pick a weaker
+//!   one (`alg: none`, or HS256 keyed with an RSA public key).
+//! - `iss` (a trusted issuer), `aud` (string or array, must hold the server's audience), `exp` and
+//!   `scope` are required; `nbf` and `iat` are honoured when present; 60 s of clock skew.
+//! - Only access tokens: an ID token or a refresh token (told by `typ`, `token_use`, `nonce`) is
+//!   refused even when signed by a trusted issuer.
+//! - A verified token is kept (by a hash of it) until it expires, so a client's next request costs
+//!   a map look-up; a revoked one is refused from then on.
+
+use super::Grant;
+use super::scope::ScopeSet;
+use crate::model::ResourceType;
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// Seconds of clock difference tolerated on `exp`, `nbf` and `iat`.
+pub const CLOCK_SKEW: u64 = 60;
+
+/// Why a request is not authenticated: `expired`, or anything else (`login`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// No credentials, or not a bearer token.
+    Missing,
+    /// A token that proves nothing: bad shape, signature, issuer, audience, type, or revoked.
+    Invalid(String),
+    /// A token past its `exp` (or not yet valid).
+    Expired(String),
+}
+
+/// A key a trusted issuer signs with, and the one algorithm it is used with.
+#[derive(Clone)]
+struct Key {
+    decoding: DecodingKey,
+    algorithm: Algorithm,
+}
+
+/// An issuer whose tokens are trusted, and its keys by `kid`.
+#[derive(Clone)]
+struct Issuer {
+    iss: String,
+    keys: HashMap<Option<String>, Key>,
+}
+
+/// Why a granular scope's search query cannot narrow a type (`None`: it can); see `ScopeSet::parse`.
+pub type FilterCheck = dyn Fn(Option<ResourceType>, &[(String, String)]) -> Option<String> + Send + Sync;
+
+/// Checks bearer tokens and remembers the ones it verified.
+pub struct Verifier {
+    issuers: Vec<Issuer>,
+    audience: String,
+    /// Verified tokens by the SHA-256 of their text, until they expire.
+    verified: Mutex<HashMap<[u8; 32], Arc<Grant>>>,
+    /// The `jti` of revoked tokens, with their `exp` (after which they fail anyway).
+    revoked: Mutex<HashMap<String, i64>>,
+    /// Whether a scope's search query is one the server can search a type by (`None`: it is).
+    check_filter: Box<FilterCheck>,
+}
+
+/// The claims read from an access token.
+#[derive(Debug, Deserialize)]
+struct Claims {
+    iss: String,
+    exp: i64,
+    #[serde(default)]
+    iat: Option<i64>,
+    scope: String,
+    #[serde(default)]
+    patient: Option<String>,
+    #[serde(default, rename = "fhirUser")]
+    fhir_user: Option<String>,
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    azp: Option<String>,
+    #[serde(default)]
+    sub: Option<String>,
+    #[serde(default)]
+    jti: Option<String>,
+    /// Keycloak marks its tokens `Bearer`, `ID` or `Refresh`.
+    #[serde(default)]
+    typ: Option<String>,
+    /// AWS Cognito marks its tokens `access` or `id`.
+    #[serde(default)]
+    token_use: Option<String>,
+    /// Only ID tokens carry a nonce.
+    #[serde(default)]
+    nonce: Option<Value>,
+}
+
+/// Only the issuer, read before the signature to choose the keys that check it.
+#[derive(Deserialize)]
+struct IssuerOnly {
+    iss: Option<String>,
+}
+
+impl Verifier {
+    /// A verifier of tokens for `audience`; `check_filter` judges the search queries of granular
+    /// scopes.
+    pub fn new(
+        audience: impl Into<String>,
+        check_filter: impl Fn(Option<ResourceType>, &[(String, String)]) -> Option<String> + Send + Sync + 'static,
+    ) -> Verifier {
+        Verifier {
+            issuers: Vec::new(),
+            audience: audience.into(),
+            verified: Mutex::default(),
+            revoked: Mutex::default(),
+            check_filter: Box::new(check_filter),
+        }
+    }
+
+    /// Trusts the tokens of `iss` signed with a key of `jwks` (RS256, RS384, ES256, ES384).
+    /// Keys of other kinds are left out, with the reason; none usable is an error.
+    pub fn trust_jwks(&mut self, iss: &str, jwks: &JwkSet) -> Result<Vec<String>, String> {
+        let mut keys = HashMap::new();
+        let mut skipped = Vec::new();
+        for jwk in &jwks.keys {
+            match key_of(jwk) {
+                Ok(key) => {
+                    keys.insert(jwk.common.key_id.clone(), key);
+                }
+                Err(why) => skipped.push(format!("key {:?}: {why}", jwk.common.key_id)),
+            }
+        }
+        if keys.is_empty() {
+            return Err(format!("no usable key in the JWK Set of {iss}: {}", skipped.join("; ")));
+        }
+        self.issuers.push(Issuer {
+            iss: iss.to_owned(),
+            keys,
+        });
+        Ok(skipped)
+    }
+
+    /// Trusts the tokens of `iss` signed with the HS256 `secret` (development only).
+    pub fn trust_hs256(&mut self, iss: &str, secret: &[u8]) -> Result<(), String> {
+        let decoding = DecodingKey::from_secret(secret).map_err(|e| format!("not a usable HS256 secret: {e}"))?;
+        let mut keys = HashMap::new();
+        keys.insert(
+            None,
+            Key {
+                decoding,
+                algorithm: Algorithm::HS256,
+            },
+        );
+        self.issuers.push(Issuer {
+            iss: iss.to_owned(),
+            keys,
+        });
+        Ok(())
+    }
+
+    /// The grant of the bearer `token`, or why it grants nothing.
+    pub fn verify(&self, token: &str, now: i64) -> Result<Arc<Grant>, Rejection> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let cached = self
+            .verified
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&digest)
+            .cloned();
+        let grant = match cached {
+            Some(grant) => grant,
+            None => {
+                let grant = Arc::new(self.verify_anew(token, now)?);
+                let mut verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
+                // Expired entries go when the cache grows, so it holds about the live tokens.
+                if verified.len() > 10_000 {
+                    verified.retain(|_, g| g.expires_at > now);
+                }
+                verified.insert(digest, grant.clone());
+                grant
+            }
+        };
+        if grant.expires_at + CLOCK_SKEW as i64 <= now {
+            return Err(Rejection::Expired("the access token has expired".into()));
+        }
+        if let Some(jti) = &grant.token_id
+            && self
+                .revoked
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .contains_key(jti)
+        {
+            return Err(Rejection::Invalid("the access token was revoked".into()));
+        }
+        Ok(grant)
+    }
+
+    /// Refuses the token with `jti` from now on (until `expires_at`, after which it fails anyway).
+    pub fn revoke(&self, jti: &str, expires_at: i64, now: i64) {
+        let mut revoked = self.revoked.lock().unwrap_or_else(PoisonError::into_inner);
+        revoked.retain(|_, exp| *exp + CLOCK_SKEW as i64 > now);
+        revoked.insert(jti.to_owned(), expires_at);
+    }
+
+    fn verify_anew(&self, token: &str, now: i64) -> Result<Grant, Rejection> {
+        let invalid = |why: &str| Rejection::Invalid(why.to_owned());
+        let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("the token is not a signed JWT"))?;
+        if let Some(typ) = &header.typ
+            && !["jwt", "at+jwt", "application/at+jwt"].contains(&typ.to_ascii_lowercase().as_str())
+        {
+            return Err(invalid("the token is not an access token (typ)"));
+        }
+        let iss = jsonwebtoken::dangerous::insecure_decode_claims::<IssuerOnly>(token)
+            .ok()
+            .and_then(|c| c.iss)
+            .ok_or_else(|| invalid("the token has no issuer"))?;
+        let issuer = self
+            .issuers
+            .iter()
+            .find(|i| i.iss == iss)
+            .ok_or_else(|| invalid("the token's issuer is not trusted here"))?;
+        let key = issuer
+            .keys
+            .get(&header.kid)
+            .or_else(|| (issuer.keys.len() == 1).then(|| issuer.keys.values().next()).flatten())
+            .ok_or_else(|| invalid("the token's key is not one of its issuer's"))?;
+        if header.alg != key.algorithm {
+            return Err(invalid("the token is not signed with its key's algorithm"));
+        }
+        let mut validation = Validation::new(key.algorithm);
+        validation.leeway = CLOCK_SKEW;
+        validation.set_issuer(&[&issuer.iss]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        validation.validate_nbf = true;
+        let claims = jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
+                    Rejection::Expired("the access token has expired".into())
+                }
+                jsonwebtoken::errors::ErrorKind::ImmatureSignature => {
+                    Rejection::Expired("the access token is not valid yet (nbf)".into())
+                }
+                jsonwebtoken::errors::ErrorKind::InvalidAudience
+                | jsonwebtoken::errors::ErrorKind::MissingRequiredClaim(_) => {
+                    invalid("the token is not for this server (aud)")
+                }
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => invalid("the token's signature does not verify"),
+                _ => invalid("the token does not verify"),
+            })?
+            .claims;
+        if claims.iat.is_some_and(|iat| iat > now + CLOCK_SKEW as i64) {
+            return Err(Rejection::Expired(
+                "the access token was issued in the future (iat)".into(),
+            ));
+        }
+        let is_access = claims.typ.as_deref().is_none_or(|t| t.eq_ignore_ascii_case("bearer"))
+            && claims.token_use.as_deref().is_none_or(|t| t == "access")
+            && claims.nonce.is_none();
+        if !is_access {
+            return Err(invalid("the token is not an access token"));
+        }
+        let (scopes, _refused) = ScopeSet::parse(&claims.scope, claims.patient.is_some(), &self.check_filter);
+        Ok(Grant {
+            scopes,
+            patient: claims.patient,
+            fhir_user: claims.fhir_user,
+            client_id: claims.client_id.or(claims.azp).or(claims.sub),
+            token_id: claims.jti,
+            expires_at: claims.exp,
+            issuer: claims.iss,
+        })
+    }
+
+    /// The issuers trusted, for the logs.
+    pub fn issuers(&self) -> HashSet<&str> {
+        self.issuers.iter().map(|i| i.iss.as_str()).collect()
+    }
+}
+
+/// A JWK as a key with its one algorithm: the JWK's `alg` when given, else RS256 for RSA, ES256
+/// for P-256 and ES384 for P-384.
+fn key_of(jwk: &Jwk) -> Result<Key, String> {
+    const ACCEPTED: [Algorithm; 4] = [Algorithm::RS256, Algorithm::RS384, Algorithm::ES256, Algorithm::ES384];
+    let algorithm = match (&jwk.common.key_algorithm, &jwk.algorithm) {
+        (Some(alg), _) => {
+            // The JWK's `alg` as written (`RS384`), which names the signature algorithm too.
+            let name = serde_json::to_value(alg)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned));
+            name.and_then(|n| n.parse::<Algorithm>().ok())
+                .ok_or_else(|| "an algorithm not used for signatures".to_owned())?
+        }
+        (None, AlgorithmParameters::RSA(_)) => Algorithm::RS256,
+        (None, AlgorithmParameters::EllipticCurve(ec)) if ec.curve == EllipticCurve::P256 => Algorithm::ES256,
+        (None, AlgorithmParameters::EllipticCurve(ec)) if ec.curve == EllipticCurve::P384 => Algorithm::ES384,
+        _ => return Err("a key type other than RSA, P-256 or P-384".to_owned()),
+    };
+    if !ACCEPTED.contains(&algorithm) {
+        return Err(format!("{algorithm:?} is not one of RS256, RS384, ES256, ES384"));
+    }
+    let decoding = DecodingKey::from_jwk(jwk).map_err(|e| format!("not a valid key: {e}"))?;
+    Ok(Key { decoding, algorithm })
+}

@@ -1,0 +1,161 @@
+//! Each resource about to leave the server, checked against what the caller may reach: a read,
+//! vread or history entry, a search match, an included resource. A search's rows were narrowed
+//! in SQL already; this re-check is the second, independent line (a row it refuses is left out
+//! and logged as the bug it is). A Group admitted through a patient's compartment is disclosed
+//! without its other members.
+
+use super::{Reach, Rule, forbidden, is_restricted, reach};
+use crate::auth::scope::Permission;
+use crate::error::{Error, Result};
+use crate::interactions::Cx;
+use crate::model::ResourceType;
+use crate::search::compartments;
+use crate::search::compile;
+use crate::search::plan::Plan;
+use crate::search::query::Clause;
+use bytes::Bytes;
+use serde_json::Value;
+
+/// A version the caller may see, as it may see it.
+pub enum Disclosed {
+    /// The content, with what the caller may not see removed.
+    Content(Bytes),
+    /// Not within reach: to the caller it does not exist.
+    Hidden,
+}
+
+/// The content of `resource_type/id` (a version's, or `None` for a delete) as the caller of `cx`
+/// may see it with `permission`; `current`: the version is the resource's current one. A type
+/// the caller may not reach at all is a `403` (the same whatever the data).
+///
+/// A delete is hidden from a caller limited by rules: whose it was is not in it. A granular
+/// rule admits current versions only, through the same SQL as a search (index rows describe
+/// current versions).
+pub async fn version(
+    cx: &Cx,
+    resource_type: ResourceType,
+    id: &str,
+    content: Option<Bytes>,
+    permission: Permission,
+    current: bool,
+) -> Result<Option<Disclosed>> {
+    if !is_restricted(cx) {
+        return Ok(content.map(Disclosed::Content));
+    }
+    let rules = match reach(cx, resource_type, permission) {
+        Reach::None => return Err(forbidden(resource_type, permission)),
+        Reach::All => return Ok(content.map(Disclosed::Content)),
+        Reach::Some(rules) => rules,
+    };
+    let Some(content) = content else {
+        return Ok(Some(Disclosed::Hidden));
+    };
+    let resource = parse(&content)?;
+    let mut admitted = None;
+    for rule in &rules {
+        if !in_patient_compartment(cx, resource_type, id, &resource, rule) {
+            continue;
+        }
+        if rule.filter.is_empty() || (current && matches_filter(cx, resource_type, id, rule).await?) {
+            admitted = Some(rule);
+            break;
+        }
+    }
+    Ok(Some(match admitted {
+        None => Disclosed::Hidden,
+        Some(_) => Disclosed::Content(redacted(&rules, resource_type, resource, content)),
+    }))
+}
+
+/// A search row (a match with `s`, an included resource with `r`): its content as the caller may
+/// see it, or `None` when it is out of reach. The SQL applied the rules' filters; this checks the
+/// type and the compartment again.
+pub fn row(cx: &Cx, resource_type: &str, id: &str, content: Bytes, permission: Permission) -> Result<Option<Bytes>> {
+    if !is_restricted(cx) {
+        return Ok(Some(content));
+    }
+    let Some(t) = ResourceType::parse(resource_type) else {
+        return Ok(None);
+    };
+    let rules = match reach(cx, t, permission) {
+        Reach::None => return Ok(None),
+        Reach::All => return Ok(Some(content)),
+        Reach::Some(rules) => rules,
+    };
+    let resource = parse(&content)?;
+    if !rules
+        .iter()
+        .any(|rule| in_patient_compartment(cx, t, id, &resource, rule))
+    {
+        return Ok(None);
+    }
+    Ok(Some(redacted(&rules, t, resource, content)))
+}
+
+/// Whether `resource` is in the compartment of `rule`'s patient, if it names one.
+fn in_patient_compartment(cx: &Cx, resource_type: ResourceType, id: &str, resource: &Value, rule: &Rule) -> bool {
+    let Some(patient) = &rule.patient else {
+        return true;
+    };
+    if resource_type.as_str() == "Patient" && id == patient {
+        return true;
+    }
+    compartments::patient_owners_of(&cx.services.base_url, resource_type.as_str(), id, resource).contains(patient)
+}
+
+/// Whether the current version of `resource_type/id` matches the search query of `rule`.
+async fn matches_filter(cx: &Cx, resource_type: ResourceType, id: &str, rule: &Rule) -> Result<bool> {
+    let services = &cx.services;
+    let mut request = crate::search::request::parse(
+        &services.search_parameters.current(),
+        Some(&[resource_type.as_str()]),
+        &rule.filter,
+        &services.base_url,
+        services.search_limits,
+        true,
+    )
+    .map_err(|_| Error::forbidden(format!("a scope's search query on {resource_type} cannot be run")))?;
+    request.clauses.insert(0, Clause::Id(vec![id.to_owned()]));
+    let sql = compile::count_query(services.store.dialect(), &request, &Plan::sets());
+    Ok(services.store.count(&sql).await? > 0)
+}
+
+/// `content`, or when the caller reaches a Group only through patients' compartments, the Group
+/// without the members that are other patients (marked `SUBSETTED`, as `_summary` marks a
+/// subset): being in one Group with the caller's patient discloses nothing about the others.
+fn redacted(rules: &[Rule], resource_type: ResourceType, mut resource: Value, content: Bytes) -> Bytes {
+    if resource_type.as_str() != "Group" || rules.iter().any(|r| r.patient.is_none()) {
+        return content;
+    }
+    let patients: Vec<&str> = rules.iter().filter_map(|r| r.patient.as_deref()).collect();
+    let Some(members) = resource.get_mut("member").and_then(Value::as_array_mut) else {
+        return content;
+    };
+    let before = members.len();
+    members.retain(|member| {
+        let reference = member
+            .pointer("/entity/reference")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let mut parts = reference.rsplit('/');
+        let (id, kind) = (parts.next().unwrap_or_default(), parts.next());
+        kind != Some("Patient") || patients.contains(&id)
+    });
+    if members.len() == before {
+        return content;
+    }
+    if members.is_empty()
+        && let Some(group) = resource.as_object_mut()
+    {
+        group.remove("member");
+    }
+    if let Some(group) = resource.as_object_mut() {
+        group.remove("quantity");
+        crate::search::subset::mark_subsetted(group);
+    }
+    Bytes::from(serde_json::to_vec(&resource).expect("a JSON value serialises"))
+}
+
+fn parse(content: &Bytes) -> Result<Value> {
+    serde_json::from_slice(content).map_err(|e| Error::internal(format!("stored content is not JSON: {e}")))
+}
