@@ -146,6 +146,16 @@ pub struct ServeConfig {
     #[arg(long, env = "FHIR_AUTH_JWKS_URL")]
     pub auth_jwks_url: Option<String>,
 
+    /// The identity provider's token endpoint, to name in `.well-known/smart-configuration`
+    /// (with the built-in server, its own).
+    #[arg(long, env = "FHIR_AUTH_TOKEN_ENDPOINT")]
+    pub auth_token_endpoint: Option<String>,
+
+    /// The identity provider's authorization endpoint (for apps launched with a user), to name
+    /// in `.well-known/smart-configuration`.
+    #[arg(long, env = "FHIR_AUTH_AUTHORIZATION_ENDPOINT")]
+    pub auth_authorization_endpoint: Option<String>,
+
     /// The audience (`aud`) every access token must name [default: the server's base URL].
     #[arg(long, env = "FHIR_AUTH_AUDIENCE")]
     pub auth_audience: Option<String>,
@@ -225,6 +235,8 @@ impl ServeConfig {
             auth_jwks_file: None,
             auth_jwks_url: None,
             auth_audience: None,
+            auth_token_endpoint: None,
+            auth_authorization_endpoint: None,
             auth_hs256_secret_file: None,
             auth_clients_file: None,
             auth_signing_key: None,

@@ -8,12 +8,20 @@
 //! a database, a request or axum.
 
 pub mod discovery;
+pub mod issuer;
+pub mod keys;
 pub mod scope;
 
 pub mod token;
 
 use scope::ScopeSet;
 use std::sync::Arc;
+
+/// Where the OAuth endpoints live, below the FHIR base (`http::oauth` serves them).
+pub const TOKEN_PATH: &str = "auth/token";
+pub const INTROSPECT_PATH: &str = "auth/introspect";
+pub const REVOKE_PATH: &str = "auth/revoke";
+pub const JWKS_PATH: &str = ".well-known/jwks.json";
 
 /// Authorization, when it is on: the tokens trusted, and what the server tells clients about it.
 pub struct Authorization {
@@ -23,6 +31,8 @@ pub struct Authorization {
     pub endpoints: Endpoints,
     /// What `patient/` scopes reach outside the patient's compartment.
     pub patient_directory: PatientDirectory,
+    /// The built-in authorization server, when clients are registered (`--auth-clients-file`).
+    pub issuer: Option<issuer::Issuer>,
 }
 
 /// Whether types outside every compartment (Practitioner, Organization, Medication, …) may be

@@ -135,10 +135,7 @@ impl Verifier {
         if keys.is_empty() {
             return Err(format!("no usable key in the JWK Set of {iss}: {}", skipped.join("; ")));
         }
-        self.issuers.push(Issuer {
-            iss: iss.to_owned(),
-            keys,
-        });
+        self.add_keys(iss, keys);
         Ok(skipped)
     }
 
@@ -153,11 +150,42 @@ impl Verifier {
                 algorithm: Algorithm::HS256,
             },
         );
-        self.issuers.push(Issuer {
-            iss: iss.to_owned(),
-            keys,
-        });
+        self.add_keys(iss, keys);
         Ok(())
+    }
+
+    /// Trusts `keys` for `iss`, beside any it has already.
+    fn add_keys(&mut self, iss: &str, keys: HashMap<Option<String>, Key>) {
+        match self.issuers.iter_mut().find(|i| i.iss == iss) {
+            Some(issuer) => issuer.keys.extend(keys),
+            None => self.issuers.push(Issuer {
+                iss: iss.to_owned(),
+                keys,
+            }),
+        }
+    }
+
+    /// RFC 7662 token introspection: the token's claims as this server reads them when it is
+    /// active (verified, not expired, not revoked), else only `active: false`.
+    pub fn introspect(&self, token: &str, now: i64) -> serde_json::Value {
+        let Ok(grant) = self.verify(token, now) else {
+            return serde_json::json!({"active": false});
+        };
+        let mut answer = serde_json::json!({
+            "active": true, "scope": grant.scopes.to_v2(), "exp": grant.expires_at,
+            "iss": grant.issuer, "aud": self.audience, "token_type": "Bearer",
+        });
+        let mut put = |name: &str, value: &Option<String>| {
+            if let Some(value) = value {
+                answer[name] = serde_json::json!(value);
+            }
+        };
+        put("client_id", &grant.client_id);
+        put("sub", &grant.client_id);
+        put("patient", &grant.patient);
+        put("fhirUser", &grant.fhir_user);
+        put("jti", &grant.token_id);
+        answer
     }
 
     /// The grant of the bearer `token`, or why it grants nothing.

@@ -35,7 +35,7 @@ pub fn now() -> i64 {
 
 /// The token of an `Authorization: Bearer …` header; `None` without one, for another scheme
 /// (`Basic`), or an empty token.
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();

@@ -7,9 +7,11 @@ mod authenticate;
 mod door;
 mod handlers;
 pub mod negotiate;
+mod oauth;
 mod respond;
 pub mod response;
 
+use crate::auth;
 use crate::error::{Error, ErrorKind, IssueCode};
 use crate::interactions::Services;
 use axum::Router;
@@ -17,7 +19,7 @@ use axum::extract::Request;
 use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use std::sync::Arc;
 use tracing::Instrument;
 
@@ -44,6 +46,13 @@ pub fn router(state: AppState) -> Router {
             &format!("{FHIR_BASE_PATH}/.well-known/smart-configuration"),
             get(handlers::smart_configuration),
         )
+        .route(&format!("{FHIR_BASE_PATH}/{}", auth::TOKEN_PATH), post(oauth::token))
+        .route(&format!("{FHIR_BASE_PATH}/{}", auth::JWKS_PATH), get(oauth::jwks))
+        .route(
+            &format!("{FHIR_BASE_PATH}/{}", auth::INTROSPECT_PATH),
+            post(oauth::introspect),
+        )
+        .route(&format!("{FHIR_BASE_PATH}/{}", auth::REVOKE_PATH), post(oauth::revoke))
         // Some clients write the base with a trailing slash (`GET [base]/?…`).
         .route(FHIR_BASE_PATH, any(handlers::fhir))
         .route(&format!("{FHIR_BASE_PATH}/"), any(handlers::fhir))
@@ -75,7 +84,8 @@ async fn method_not_allowed(request: Request) -> Error {
 }
 
 /// An error response that did not come from our handlers: axum's own extractor rejections
-/// (e.g. a path that is not valid percent-encoded UTF-8) answer in plain text.
+/// (e.g. a path that is not valid percent-encoded UTF-8) answer in plain text. (The OAuth
+/// endpoints answer errors in JSON, as RFC 6749 has them.)
 fn is_plain_error(response: &Response) -> bool {
     let status = response.status();
     (status.is_client_error() || status.is_server_error())
@@ -83,7 +93,7 @@ fn is_plain_error(response: &Response) -> bool {
             .headers()
             .get(axum::http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/fhir+json"))
+            .is_some_and(|v| v.starts_with("application/fhir+json") || v.starts_with("application/json"))
 }
 
 /// Rewrites a plain error response as an OperationOutcome with the same status, keeping its text

@@ -76,6 +76,8 @@ pub struct TestApp {
     pub base: String,
     pub database_url: String,
     pub client: reqwest::Client,
+    /// The settings the server runs with (a restart keeps them).
+    pub config: ServeConfig,
     server: Option<RunningServer>,
     sqlite_dir: Option<PathBuf>,
     /// The PostgreSQL database of this test, dropped with it: (admin URL, database name).
@@ -148,6 +150,7 @@ impl TestApp {
             base: server.base_url.clone(),
             database_url,
             client: reqwest::Client::new(),
+            config,
             server: Some(server),
             sqlite_dir,
             postgres_database,
@@ -168,9 +171,7 @@ impl TestApp {
     /// Starts a server on this test's database after `stop_server`.
     pub async fn start_server(&mut self) {
         assert!(self.server.is_none(), "a server is running already");
-        let server = app::start(&ServeConfig::for_database(self.database_url.clone()))
-            .await
-            .unwrap();
+        let server = app::start(&self.config).await.unwrap();
         self.base = server.base_url.clone();
         self.server = Some(server);
     }

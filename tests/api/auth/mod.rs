@@ -3,6 +3,7 @@
 //! authorization issue, each on both backends.
 
 mod access;
+mod backend_services;
 mod hardening;
 mod tokens;
 

@@ -1,18 +1,17 @@
 //! Wiring: open the store, build the shared state and router, and serve until shut down.
 //! `start` is what both `main` and the integration tests call, so tests exercise the real server.
+//! `authorization` builds the authorization the `--auth-…` settings ask for.
 
-use crate::auth::token::Verifier;
-use crate::auth::{Authorization, Endpoints, SystemTask};
+mod authorization;
+
+use crate::auth::SystemTask;
 use crate::config::ServeConfig;
-use crate::error::Error;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::http::{self, AppState, FHIR_BASE_PATH};
 use crate::interactions::{Cx, Services, capabilities};
 use crate::model::Instant;
-use crate::model::ResourceType;
 use crate::store;
 use axum::serve::ListenerExt;
-use jsonwebtoken::jwk::JwkSet;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -105,7 +104,7 @@ pub async fn build_state(config: &ServeConfig, base_url: &str) -> Result<AppStat
         cache_bytes: config.cache_mib.saturating_mul(1024 * 1024),
     };
     let store = store::open(&config.database_url, &options).await?;
-    let authorization = authorization(config, base_url)?;
+    let authorization = authorization::authorization(config, base_url)?;
     let capability_statement = capabilities::CapabilityCache::new(
         base_url,
         store.backend_name(),
@@ -144,87 +143,6 @@ pub async fn build_state(config: &ServeConfig, base_url: &str) -> Result<AppStat
         services,
         max_body_bytes: config.max_body_bytes,
     })
-}
-
-/// Authorization as the settings ask for it (see `ServeConfig`'s `--auth-…` flags), or `None`
-/// when none is given: then the server is open, and says so.
-fn authorization(config: &ServeConfig, base_url: &str) -> Result<Option<Authorization>> {
-    if !config.authorization_on() {
-        return Ok(None);
-    }
-    let audience = config.auth_audience.clone().unwrap_or_else(|| base_url.to_owned());
-    let mut verifier = Verifier::new(audience, check_scope_filter);
-    let mut endpoints = Endpoints::default();
-    let setting = |what: String| Error::invalid(what);
-    if let Some(iss) = &config.auth_issuer {
-        match (&config.auth_jwks_file, &config.auth_jwks_url) {
-            (Some(file), None) => {
-                let text = std::fs::read_to_string(file)
-                    .map_err(|e| setting(format!("--auth-jwks-file {}: {e}", file.display())))?;
-                let jwks: JwkSet = serde_json::from_str(&text)
-                    .map_err(|e| setting(format!("--auth-jwks-file {} is not a JWK Set: {e}", file.display())))?;
-                for skipped in verifier.trust_jwks(iss, &jwks).map_err(setting)? {
-                    tracing::warn!(issuer = %iss, "{skipped}; left out");
-                }
-            }
-            (None, Some(_)) => {
-                return Err(setting(
-                    "--auth-jwks-url is not supported by this build yet; give the keys with --auth-jwks-file".into(),
-                ));
-            }
-            (Some(_), Some(_)) => return Err(setting("give --auth-jwks-file or --auth-jwks-url, not both".into())),
-            (None, None) if config.auth_hs256_secret_file.is_some() => {}
-            (None, None) => {
-                return Err(setting(
-                    "--auth-issuer needs the issuer's keys: --auth-jwks-file or --auth-jwks-url".into(),
-                ));
-            }
-        }
-        endpoints.issuer = Some(iss.clone());
-    }
-    if let Some(file) = &config.auth_hs256_secret_file {
-        let secret =
-            std::fs::read(file).map_err(|e| setting(format!("--auth-hs256-secret-file {}: {e}", file.display())))?;
-        let secret = secret.trim_ascii();
-        if secret.len() < 32 {
-            return Err(setting("the HS256 secret must be at least 32 bytes".into()));
-        }
-        let iss = config.auth_issuer.as_deref().unwrap_or(base_url);
-        verifier.trust_hs256(iss, secret).map_err(setting)?;
-        tracing::warn!(issuer = %iss, "trusting tokens signed with a shared HS256 secret: for development only");
-    }
-    if config.auth_clients_file.is_some() {
-        return Err(setting("--auth-clients-file is not supported by this build yet".into()));
-    }
-    tracing::info!(issuers = ?verifier.issuers(), "authorization on: every request but the CapabilityStatement needs a bearer token");
-    let patient_directory = match config.auth_patient_directory {
-        crate::config::PatientDirectoryArg::Named => crate::auth::PatientDirectory::Named,
-        crate::config::PatientDirectoryArg::None => crate::auth::PatientDirectory::None,
-    };
-    Ok(Some(Authorization {
-        verifier,
-        endpoints,
-        patient_directory,
-    }))
-}
-
-/// Why the search query of a granular scope cannot narrow `resource_type` (`None`: it can): it
-/// must be a search the server runs, on the R4 parameters, with at least one criterion.
-fn check_scope_filter(resource_type: Option<ResourceType>, filter: &[(String, String)]) -> Option<String> {
-    let resource_type = resource_type?;
-    let parsed = crate::search::request::parse(
-        crate::search::Registry::r4(),
-        Some(&[resource_type.as_str()]),
-        filter,
-        "",
-        crate::search::limits::Limits::default(),
-        true,
-    );
-    match parsed {
-        Ok(request) if !request.clauses.is_empty() => None,
-        Ok(_) => Some("the scope's query has no search criteria".to_owned()),
-        Err(e) => Some(format!("the scope's query is not a search of {resource_type}: {e}")),
-    }
 }
 
 /// Serves `state` on `listener` until `shutdown` completes.
