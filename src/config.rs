@@ -31,6 +31,56 @@ pub enum Command {
     /// Write a synthetic, Synthea-like data set (about 40 resources per patient) straight into a
     /// database, migrating it first; for benchmarks.
     Generate(GenerateConfig),
+    /// For development: a signing key pair (PEM and JWK Set), e.g. for a test identity provider
+    /// or a Backend Services client.
+    Keys {
+        #[command(subcommand)]
+        action: KeysCommand,
+    },
+    /// For development: print an access token signed with a PEM key (ES384 for a P-384 key, RS256
+    /// or `--alg` for an RSA key), for a server that trusts that key's JWK Set.
+    Token(TokenConfig),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Write a new P-384 private key (`private-key.pem`, readable by its owner only) and its
+    /// public JWK Set (`jwks.json`) into a directory.
+    Generate {
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TokenConfig {
+    /// The private key (PEM): P-384 EC, or RSA.
+    #[arg(long)]
+    pub key: PathBuf,
+    /// The `kid` of the key in the JWK Set the server trusts.
+    #[arg(long)]
+    pub kid: String,
+    #[arg(long)]
+    pub issuer: String,
+    #[arg(long)]
+    pub audience: String,
+    /// Space-separated SMART scopes, e.g. "patient/*.rs".
+    #[arg(long)]
+    pub scope: String,
+    /// The launch patient's id (`patient` claim).
+    #[arg(long)]
+    pub patient: Option<String>,
+    /// The user (`fhirUser` claim), e.g. Practitioner/123.
+    #[arg(long)]
+    pub fhir_user: Option<String>,
+    #[arg(long)]
+    pub client_id: Option<String>,
+    /// Seconds until the token expires.
+    #[arg(long, default_value_t = 300)]
+    pub expires_in: u64,
+    /// For an RSA key: RS256 or RS384.
+    #[arg(long, default_value = "RS256")]
+    pub alg: String,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -1,8 +1,8 @@
 //! The `fhir-server` binary: parse settings, start logging, hand over to `app::run` (or to
-//! `generate::run` for the `generate` command).
+//! `generate::run` for the `generate` command, `auth::keys` for `keys` and `token`).
 
 use clap::Parser;
-use fhir_server::config::{Cli, Command, DefinitionsCommand, GenerateConfig, LogFormat, ServeConfig};
+use fhir_server::config::{Cli, Command, DefinitionsCommand, GenerateConfig, KeysCommand, LogFormat, ServeConfig};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -26,6 +26,42 @@ fn main() -> ExitCode {
             }
         }
         Some(Command::Generate(config)) => generate(config),
+        Some(Command::Keys {
+            action: KeysCommand::Generate { out },
+        }) => match fhir_server::auth::keys::write_key_pair(&out) {
+            Ok(kid) => {
+                println!("wrote {0}/private-key.pem and {0}/jwks.json (kid {kid})", out.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("keys generate: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Some(Command::Token(config)) => {
+            let token = fhir_server::auth::keys::DevToken {
+                key: config.key,
+                kid: config.kid,
+                issuer: config.issuer,
+                audience: config.audience,
+                scope: config.scope,
+                patient: config.patient,
+                fhir_user: config.fhir_user,
+                client_id: config.client_id,
+                expires_in: config.expires_in,
+                rsa_algorithm: config.alg,
+            };
+            match token.sign() {
+                Ok(token) => {
+                    println!("{token}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("token: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Some(Command::Serve(config)) => serve(*config),
         None => serve(cli.serve),
     }

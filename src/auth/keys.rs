@@ -102,6 +102,67 @@ impl SigningKey {
     }
 }
 
+/// Writes a new P-384 key pair into `dir`: `private-key.pem` (readable by its owner only) and
+/// `jwks.json`. Returns the key's `kid`.
+pub fn write_key_pair(dir: &Path) -> Result<String, String> {
+    let (key, pem) = SigningKey::generate()?;
+    let private = dir.join("private-key.pem");
+    let public = dir.join("jwks.json");
+    if public.exists() {
+        return Err(format!("{} exists already", public.display()));
+    }
+    write_private(&private, &pem)?;
+    let jwks = serde_json::to_string_pretty(&key.jwks()).expect("a JSON value serialises");
+    std::fs::write(&public, jwks + "\n").map_err(|e| format!("{}: {e}", public.display()))?;
+    Ok(key.kid)
+}
+
+/// An access token for development (`fhir-server token`).
+pub struct DevToken {
+    pub key: std::path::PathBuf,
+    pub kid: String,
+    pub issuer: String,
+    pub audience: String,
+    pub scope: String,
+    pub patient: Option<String>,
+    pub fhir_user: Option<String>,
+    pub client_id: Option<String>,
+    pub expires_in: u64,
+    /// RS256 or RS384, for an RSA key.
+    pub rsa_algorithm: String,
+}
+
+impl DevToken {
+    /// The signed token.
+    pub fn sign(&self) -> Result<String, String> {
+        let pem = std::fs::read_to_string(&self.key).map_err(|e| format!("{}: {e}", self.key.display()))?;
+        let rsa_algorithm = match self.rsa_algorithm.as_str() {
+            "RS256" => Algorithm::RS256,
+            "RS384" => Algorithm::RS384,
+            other => return Err(format!("--alg {other}: RS256 or RS384")),
+        };
+        let mut key = SigningKey::from_pem_with(&pem, rsa_algorithm)?;
+        key.kid = self.kid.clone();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|e| e.to_string())?
+            .as_secs();
+        let client = self.client_id.clone().unwrap_or_else(|| "fhir-server-cli".to_owned());
+        let mut claims = json!({
+            "iss": self.issuer, "aud": self.audience, "sub": client, "client_id": client,
+            "scope": self.scope, "iat": now, "exp": now + self.expires_in,
+            "jti": uuid::Uuid::new_v4().to_string(),
+        });
+        if let Some(patient) = &self.patient {
+            claims["patient"] = json!(patient);
+        }
+        if let Some(user) = &self.fhir_user {
+            claims["fhirUser"] = json!(user);
+        }
+        key.sign(&claims, "at+jwt")
+    }
+}
+
 /// The JWK of a P-384 public key and its RFC 7638 thumbprint.
 fn public_jwk(public: &p384::PublicKey) -> (Value, String) {
     let point = public.to_sec1_bytes();

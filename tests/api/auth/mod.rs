@@ -4,6 +4,7 @@
 
 mod access;
 mod backend_services;
+mod cli;
 mod hardening;
 mod tokens;
 
