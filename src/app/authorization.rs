@@ -4,6 +4,7 @@
 //! told about. Built here because `auth` knows nothing of the configuration.
 
 use crate::auth::issuer::Issuer;
+use crate::auth::jwks_url::{KeySource, http_client};
 use crate::auth::keys::SigningKey;
 use crate::auth::token::Verifier;
 use crate::auth::{Authorization, Endpoints, INTROSPECT_PATH, JWKS_PATH, PatientDirectory, REVOKE_PATH, TOKEN_PATH};
@@ -23,6 +24,8 @@ pub fn authorization(config: &ServeConfig, base_url: &str) -> Result<Option<Auth
     let audience = config.auth_audience.clone().unwrap_or_else(|| base_url.to_owned());
     let mut verifier = Verifier::new(audience.clone(), check_scope_filter);
     let own = |path: &str| format!("{base_url}/{path}");
+    let mut issuer_keys = Vec::new();
+    let mut client_keys = Vec::new();
     let mut endpoints = Endpoints {
         introspection: Some(own(INTROSPECT_PATH)),
         revocation: Some(own(REVOKE_PATH)),
@@ -38,10 +41,10 @@ pub fn authorization(config: &ServeConfig, base_url: &str) -> Result<Option<Auth
                     tracing::warn!(issuer = %iss, "{skipped}; left out");
                 }
             }
-            (None, Some(_)) => {
-                return Err(setting(
-                    "--auth-jwks-url is not supported by this build yet; give the keys with --auth-jwks-file".into(),
-                ));
+            (None, Some(url)) => {
+                check_url(url).map_err(|e| setting(format!("--auth-jwks-url: {e}")))?;
+                verifier.expect_issuer(iss);
+                issuer_keys.push((iss.clone(), KeySource::new(url.clone())));
             }
             (Some(_), Some(_)) => return Err(setting("give --auth-jwks-file or --auth-jwks-url, not both".into())),
             (None, None) if config.auth_hs256_secret_file.is_some() => {}
@@ -68,6 +71,10 @@ pub fn authorization(config: &ServeConfig, base_url: &str) -> Result<Option<Auth
         None => None,
         Some(file) => {
             let issuer = built_in_issuer(config, file, base_url, &audience)?;
+            for (client_id, url) in issuer.key_urls() {
+                check_url(&url).map_err(|e| setting(format!("client {client_id}'s jwks_url: {e}")))?;
+                client_keys.push((client_id, KeySource::new(url)));
+            }
             verifier
                 .trust_jwks(base_url, &serde_json::from_value(issuer.key.jwks()).expect("a JWK Set"))
                 .map_err(setting)?;
@@ -88,11 +95,19 @@ pub fn authorization(config: &ServeConfig, base_url: &str) -> Result<Option<Auth
         PatientDirectoryArg::None => PatientDirectory::None,
     };
     tracing::info!(issuers = ?verifier.issuers(), "authorization on: every request but the CapabilityStatement needs a bearer token");
+    let http = if issuer_keys.is_empty() && client_keys.is_empty() {
+        None
+    } else {
+        Some(http_client().map_err(Error::internal)?)
+    };
     Ok(Some(Authorization {
         verifier,
         endpoints,
         patient_directory,
         issuer,
+        issuer_keys,
+        client_keys,
+        http,
     }))
 }
 
@@ -119,11 +134,6 @@ fn built_in_issuer(config: &ServeConfig, clients_file: &Path, base_url: &str, au
         &check_scope_filter,
     )
     .map_err(|e| setting(format!("--auth-clients-file {}: {e}", clients_file.display())))?;
-    if !issuer.key_urls().is_empty() {
-        return Err(setting(
-            "clients with a jwks_url are not supported by this build yet; register their jwks inline".into(),
-        ));
-    }
     Ok(issuer)
 }
 
@@ -137,6 +147,26 @@ fn default_key_path(database_url: &str) -> PathBuf {
         .filter(|dir| !dir.as_os_str().is_empty())
         .unwrap_or_else(|| PathBuf::from("data"));
     dir.join("signing-key.pem")
+}
+
+/// A JWK Set URL must be HTTPS; plain HTTP only to this machine (a local identity provider, a
+/// test).
+fn check_url(url: &str) -> std::result::Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("{url} is not a URL: {e}"))?;
+    let host = parsed.host_str().unwrap_or_default();
+    let local = host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if local => Ok(()),
+        _ => Err(format!(
+            "{url} is not an https:// URL (plain http only to this machine)"
+        )),
+    }
 }
 
 fn read_jwks(file: &Path) -> Result<JwkSet> {
@@ -168,6 +198,17 @@ fn check_scope_filter(resource_type: Option<ResourceType>, filter: &[(String, St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_urls_are_https_or_this_machine() {
+        assert!(check_url("https://idp.example/jwks").is_ok());
+        assert!(check_url("http://127.0.0.1:8080/jwks").is_ok());
+        assert!(check_url("http://localhost/jwks").is_ok());
+        assert!(check_url("http://[::1]/jwks").is_ok());
+        assert!(check_url("http://localhost.evil.example/jwks").is_err());
+        assert!(check_url("http://10.0.0.1/jwks").is_err());
+        assert!(check_url("ftp://idp/jwks").is_err());
+    }
 
     #[test]
     fn a_generated_key_goes_beside_the_sqlite_database() {

@@ -80,6 +80,12 @@ pub async fn start(config: &ServeConfig) -> Result<RunningServer> {
         .trim_end_matches('/')
         .to_owned();
     let state = build_state(config, &base_url).await?;
+    if let Some(authorization) = &state.services.authorization
+        && authorization.http.is_some()
+    {
+        authorization.refresh_all_keys().await;
+        tokio::spawn(refresh_keys(Arc::downgrade(&state.services)));
+    }
     if state.services.authorization.is_none() {
         tracing::warn!(
             listen = %config.listen,
@@ -143,6 +149,19 @@ pub async fn build_state(config: &ServeConfig, base_url: &str) -> Result<AppStat
         services,
         max_body_bytes: config.max_body_bytes,
     })
+}
+
+/// Fetches the JWK Sets with a URL every `REFRESH_INTERVAL`, for as long as the server lives.
+async fn refresh_keys(services: std::sync::Weak<Services>) {
+    let mut interval = tokio::time::interval(crate::auth::jwks_url::REFRESH_INTERVAL);
+    interval.tick().await;
+    loop {
+        interval.tick().await;
+        let Some(services) = services.upgrade() else { return };
+        if let Some(authorization) = &services.authorization {
+            authorization.refresh_all_keys().await;
+        }
+    }
 }
 
 /// Serves `state` on `listener` until `shutdown` completes.

@@ -58,6 +58,9 @@ pub struct OAuthError {
     pub status: u16,
     pub error: &'static str,
     pub description: String,
+    /// The client whose assertion named a key not (yet) known: worth fetching its `jwks_url`
+    /// again and retrying.
+    pub unknown_key_of: Option<String>,
 }
 
 impl OAuthError {
@@ -66,6 +69,7 @@ impl OAuthError {
             status,
             error,
             description: description.into(),
+            unknown_key_of: None,
         }
     }
 
@@ -214,9 +218,16 @@ impl Issuer {
         let (decoding, algorithm) = {
             let keys = client.keys.lock().unwrap_or_else(PoisonError::into_inner);
             keys.get(&header.kid)
-                .or_else(|| (keys.len() == 1).then(|| keys.values().next()).flatten())
+                .or_else(|| {
+                    (header.kid.is_none() && keys.len() == 1)
+                        .then(|| keys.values().next())
+                        .flatten()
+                })
                 .cloned()
-                .ok_or_else(|| invalid("the assertion's key is not one the client registered"))?
+                .ok_or_else(|| OAuthError {
+                    unknown_key_of: Some(client_id.clone()),
+                    ..invalid("the assertion's key is not one the client registered")
+                })?
         };
         if algorithm != header.alg {
             return Err(invalid("the assertion is not signed with its key's algorithm"));

@@ -9,6 +9,7 @@
 
 pub mod discovery;
 pub mod issuer;
+pub mod jwks_url;
 pub mod keys;
 pub mod scope;
 
@@ -33,6 +34,86 @@ pub struct Authorization {
     pub patient_directory: PatientDirectory,
     /// The built-in authorization server, when clients are registered (`--auth-clients-file`).
     pub issuer: Option<issuer::Issuer>,
+    /// JWK Sets fetched by URL: of external issuers (by `iss`), and of built-in server clients
+    /// (by `client_id`).
+    pub issuer_keys: Vec<(String, jwks_url::KeySource)>,
+    pub client_keys: Vec<(String, jwks_url::KeySource)>,
+    /// The HTTP client that fetches them (when there is any to fetch).
+    pub http: Option<reqwest::Client>,
+}
+
+impl Authorization {
+    /// Fetches the JWK Set of issuer `iss` again after a token named a key not known, unless it
+    /// has no URL or was fetched moments ago. Whether new keys were taken.
+    pub async fn refresh_issuer_keys(&self, iss: &str) -> bool {
+        let (Some(http), Some((_, source))) = (&self.http, self.issuer_keys.iter().find(|(i, _)| i == iss)) else {
+            return false;
+        };
+        if !source.may_fetch() {
+            return false;
+        }
+        match source
+            .fetch(http)
+            .await
+            .and_then(|jwks| self.verifier.replace_jwks(iss, &jwks))
+        {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(issuer = %iss, error = %e, "the issuer's keys could not be fetched");
+                false
+            }
+        }
+    }
+
+    /// Fetches the JWK Set of the built-in server's client `client_id` again, as for an issuer.
+    pub async fn refresh_client_keys(&self, client_id: &str) -> bool {
+        let (Some(http), Some(issuer), Some((_, source))) = (
+            &self.http,
+            &self.issuer,
+            self.client_keys.iter().find(|(c, _)| c == client_id),
+        ) else {
+            return false;
+        };
+        if !source.may_fetch() {
+            return false;
+        }
+        match source
+            .fetch(http)
+            .await
+            .and_then(|jwks| issuer.set_client_keys(client_id, &jwks))
+        {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(client = %client_id, error = %e, "the client's keys could not be fetched");
+                false
+            }
+        }
+    }
+
+    /// Fetches every JWK Set with a URL (at start, and every `jwks_url::REFRESH_INTERVAL`).
+    pub async fn refresh_all_keys(&self) {
+        let Some(http) = &self.http else { return };
+        for (iss, source) in &self.issuer_keys {
+            if let Err(e) = source
+                .fetch(http)
+                .await
+                .and_then(|jwks| self.verifier.replace_jwks(iss, &jwks))
+            {
+                tracing::warn!(issuer = %iss, error = %e, "the issuer's keys could not be fetched");
+            }
+        }
+        if let Some(issuer) = &self.issuer {
+            for (client_id, source) in &self.client_keys {
+                if let Err(e) = source
+                    .fetch(http)
+                    .await
+                    .and_then(|jwks| issuer.set_client_keys(client_id, &jwks))
+                {
+                    tracing::warn!(client = %client_id, error = %e, "the client's keys could not be fetched");
+                }
+            }
+        }
+    }
 }
 
 /// Whether types outside every compartment (Practitioner, Organization, Medication, …) may be

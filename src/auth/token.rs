@@ -35,6 +35,9 @@ pub enum Rejection {
     Invalid(String),
     /// A token past its `exp` (or not yet valid).
     Expired(String),
+    /// A token of a trusted issuer signed with a key not (yet) known: worth fetching the
+    /// issuer's JWK Set again, if it has a URL; else `Invalid`.
+    UnknownKey(String),
 }
 
 /// A key a trusted issuer signs with, and the one algorithm it is used with.
@@ -43,6 +46,9 @@ struct Key {
     decoding: DecodingKey,
     algorithm: Algorithm,
 }
+
+/// An issuer's keys by `kid` (`None`: a key named by no `kid`).
+type KeysByKid = HashMap<Option<String>, Key>;
 
 /// An issuer whose tokens are trusted, and its keys by `kid`.
 #[derive(Clone)]
@@ -56,7 +62,8 @@ pub type FilterCheck = dyn Fn(Option<ResourceType>, &[(String, String)]) -> Opti
 
 /// Checks bearer tokens and remembers the ones it verified.
 pub struct Verifier {
-    issuers: Vec<Issuer>,
+    /// Written when a JWK Set is fetched again (`jwks_url`), read by every verification.
+    issuers: std::sync::RwLock<Vec<Issuer>>,
     audience: String,
     /// Verified tokens by the SHA-256 of their text, until they expire.
     verified: Mutex<HashMap<[u8; 32], Arc<Grant>>>,
@@ -111,7 +118,7 @@ impl Verifier {
         check_filter: impl Fn(Option<ResourceType>, &[(String, String)]) -> Option<String> + Send + Sync + 'static,
     ) -> Verifier {
         Verifier {
-            issuers: Vec::new(),
+            issuers: std::sync::RwLock::default(),
             audience: audience.into(),
             verified: Mutex::default(),
             revoked: Mutex::default(),
@@ -122,21 +129,29 @@ impl Verifier {
     /// Trusts the tokens of `iss` signed with a key of `jwks` (RS256, RS384, ES256, ES384).
     /// Keys of other kinds are left out, with the reason; none usable is an error.
     pub fn trust_jwks(&mut self, iss: &str, jwks: &JwkSet) -> Result<Vec<String>, String> {
-        let mut keys = HashMap::new();
-        let mut skipped = Vec::new();
-        for jwk in &jwks.keys {
-            match key_of(jwk) {
-                Ok(key) => {
-                    keys.insert(jwk.common.key_id.clone(), key);
-                }
-                Err(why) => skipped.push(format!("key {:?}: {why}", jwk.common.key_id)),
-            }
-        }
-        if keys.is_empty() {
-            return Err(format!("no usable key in the JWK Set of {iss}: {}", skipped.join("; ")));
-        }
+        let (keys, skipped) = usable_keys(iss, jwks)?;
         self.add_keys(iss, keys);
         Ok(skipped)
+    }
+
+    /// Trusts exactly the keys of `jwks` for `iss` from now on (a JWK Set fetched again): keys
+    /// the issuer withdrew are no longer trusted.
+    pub fn replace_jwks(&self, iss: &str, jwks: &JwkSet) -> Result<Vec<String>, String> {
+        let (keys, skipped) = usable_keys(iss, jwks)?;
+        let mut issuers = self.issuers.write().unwrap_or_else(PoisonError::into_inner);
+        match issuers.iter_mut().find(|i| i.iss == iss) {
+            Some(issuer) => issuer.keys = keys,
+            None => issuers.push(Issuer {
+                iss: iss.to_owned(),
+                keys,
+            }),
+        }
+        Ok(skipped)
+    }
+
+    /// Trusts `iss` with no keys yet (they come from its `jwks_url`).
+    pub fn expect_issuer(&mut self, iss: &str) {
+        self.add_keys(iss, HashMap::new());
     }
 
     /// Trusts the tokens of `iss` signed with the HS256 `secret` (development only).
@@ -156,9 +171,10 @@ impl Verifier {
 
     /// Trusts `keys` for `iss`, beside any it has already.
     fn add_keys(&mut self, iss: &str, keys: HashMap<Option<String>, Key>) {
-        match self.issuers.iter_mut().find(|i| i.iss == iss) {
+        let issuers = self.issuers.get_mut().unwrap_or_else(PoisonError::into_inner);
+        match issuers.iter_mut().find(|i| i.iss == iss) {
             Some(issuer) => issuer.keys.extend(keys),
-            None => self.issuers.push(Issuer {
+            None => issuers.push(Issuer {
                 iss: iss.to_owned(),
                 keys,
             }),
@@ -244,22 +260,29 @@ impl Verifier {
             .ok()
             .and_then(|c| c.iss)
             .ok_or_else(|| invalid("the token has no issuer"))?;
-        let issuer = self
-            .issuers
-            .iter()
-            .find(|i| i.iss == iss)
-            .ok_or_else(|| invalid("the token's issuer is not trusted here"))?;
-        let key = issuer
-            .keys
-            .get(&header.kid)
-            .or_else(|| (issuer.keys.len() == 1).then(|| issuer.keys.values().next()).flatten())
-            .ok_or_else(|| invalid("the token's key is not one of its issuer's"))?;
+        let key = {
+            let issuers = self.issuers.read().unwrap_or_else(PoisonError::into_inner);
+            let issuer = issuers
+                .iter()
+                .find(|i| i.iss == iss)
+                .ok_or_else(|| invalid("the token's issuer is not trusted here"))?;
+            issuer
+                .keys
+                .get(&header.kid)
+                .or_else(|| {
+                    (header.kid.is_none() && issuer.keys.len() == 1)
+                        .then(|| issuer.keys.values().next())
+                        .flatten()
+                })
+                .cloned()
+                .ok_or(Rejection::UnknownKey(iss.clone()))?
+        };
         if header.alg != key.algorithm {
             return Err(invalid("the token is not signed with its key's algorithm"));
         }
         let mut validation = Validation::new(key.algorithm);
         validation.leeway = CLOCK_SKEW;
-        validation.set_issuer(&[&issuer.iss]);
+        validation.set_issuer(&[&iss]);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         validation.validate_nbf = true;
@@ -303,9 +326,29 @@ impl Verifier {
     }
 
     /// The issuers trusted, for the logs.
-    pub fn issuers(&self) -> HashSet<&str> {
-        self.issuers.iter().map(|i| i.iss.as_str()).collect()
+    pub fn issuers(&self) -> HashSet<String> {
+        let issuers = self.issuers.read().unwrap_or_else(PoisonError::into_inner);
+        issuers.iter().map(|i| i.iss.clone()).collect()
     }
+}
+
+/// The usable keys of `jwks` by `kid`, and why each other one was left out; none usable is an
+/// error.
+fn usable_keys(iss: &str, jwks: &JwkSet) -> Result<(KeysByKid, Vec<String>), String> {
+    let mut keys = HashMap::new();
+    let mut skipped = Vec::new();
+    for jwk in &jwks.keys {
+        match key_of(jwk) {
+            Ok(key) => {
+                keys.insert(jwk.common.key_id.clone(), key);
+            }
+            Err(why) => skipped.push(format!("key {:?}: {why}", jwk.common.key_id)),
+        }
+    }
+    if keys.is_empty() {
+        return Err(format!("no usable key in the JWK Set of {iss}: {}", skipped.join("; ")));
+    }
+    Ok((keys, skipped))
 }
 
 /// A JWK as a key with its one algorithm: the JWK's `alg` when given, else RS256 for RSA, ES256

@@ -15,15 +15,24 @@ const REALM: &str = "fhir";
 
 /// The caller of a request with `headers`, or why it is not authenticated (`unauthorized` makes
 /// the answer). Without authorization every caller is anonymous (and any token ignored).
-pub fn caller(authorization: Option<&Authorization>, headers: &HeaderMap) -> Result<Caller, Rejection> {
+pub async fn caller(authorization: Option<&Authorization>, headers: &HeaderMap) -> Result<Caller, Rejection> {
     let Some(authorization) = authorization else {
         return Ok(Caller::Anonymous);
     };
-    let verified = match bearer_token(headers) {
-        None => Err(Rejection::Missing),
-        Some(token) => authorization.verifier.verify(token, now()),
+    let Some(token) = bearer_token(headers) else {
+        return Err(Rejection::Missing);
     };
-    verified.map(Caller::Token)
+    let verified = match authorization.verifier.verify(token, now()) {
+        // A key the issuer may have added since its JWK Set was fetched.
+        Err(Rejection::UnknownKey(iss)) if authorization.refresh_issuer_keys(&iss).await => {
+            authorization.verifier.verify(token, now())
+        }
+        other => other,
+    };
+    match verified {
+        Err(Rejection::UnknownKey(_)) => Err(Rejection::Invalid("the token's key is not one of its issuer's".into())),
+        other => other.map(Caller::Token),
+    }
 }
 
 /// Seconds since the epoch.
@@ -52,7 +61,7 @@ pub fn unauthorized(rejection: Rejection) -> Response {
             ),
             format!("Bearer realm=\"{REALM}\""),
         ),
-        Rejection::Invalid(why) => (
+        Rejection::Invalid(why) | Rejection::UnknownKey(why) => (
             Error::unauthorized(IssueCode::Login, why.clone()),
             format!("Bearer realm=\"{REALM}\", error=\"invalid_token\", error_description=\"{why}\""),
         ),

@@ -35,7 +35,7 @@ pub async fn fhir(
     let caller = if is_public(&method, path) {
         Caller::Anonymous
     } else {
-        match authenticate::caller(state.services.authorization.as_ref(), &headers) {
+        match authenticate::caller(state.services.authorization.as_ref(), &headers).await {
             Ok(caller) => caller,
             Err(rejection) => return Ok(authenticate::unauthorized(rejection)),
         }

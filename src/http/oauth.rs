@@ -27,7 +27,17 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Body
         Ok(params) => params,
         Err(e) => return oauth_error(&e),
     };
-    match issuer.token(&params, now()) {
+    let mut answer = issuer.token(&params, now());
+    if let Err(OAuthError {
+        unknown_key_of: Some(client_id),
+        ..
+    }) = &answer
+        && let Some(authorization) = &state.services.authorization
+        && authorization.refresh_client_keys(client_id).await
+    {
+        answer = issuer.token(&params, now());
+    }
+    match answer {
         Ok(answer) => json_response(StatusCode::OK, &answer),
         Err(e) => {
             tracing::info!(error = e.error, reason = %e.description, "token request refused");

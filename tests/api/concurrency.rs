@@ -170,7 +170,7 @@ async fn concurrent_conditional_creates_of_one_patient_create_it_once(app: TestA
 /// `WRITERS` conditional creates of the Patient with MRN `mrn` at once, sent to `bases` in turn:
 /// each reply's status and the id it names.
 async fn racing_conditional_creates(bases: &[String], mrn: &str) -> Vec<(u16, String)> {
-    let client = reqwest::Client::new();
+    let client = crate::harness::client();
     let mut tasks = Vec::new();
     for n in 0..WRITERS {
         let url = format!("{}/Patient", bases[n % bases.len()]);

@@ -94,7 +94,7 @@ async fn total(client: &reqwest::Client, url: String) -> i64 {
 
 async fn a_transaction_cut_by_sigkill_leaves_no_trace(mut app: TestApp) {
     app.stop_server().await;
-    let client = reqwest::Client::new();
+    let client = crate::harness::client();
     let (mut server, base) = start_server(&app.database_url).await;
     let before = client
         .put(format!("{base}/Patient/before"))

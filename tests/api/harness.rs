@@ -115,6 +115,14 @@ impl Reply {
     }
 }
 
+/// An HTTP client for the tests. reqwest is built with TLS but no crypto provider (the server's
+/// choice, shared by the tests), so one is installed first.
+pub fn client() -> reqwest::Client {
+    #[allow(deprecated)]
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 fn unique_name() -> String {
@@ -149,7 +157,7 @@ impl TestApp {
             backend,
             base: server.base_url.clone(),
             database_url,
-            client: reqwest::Client::new(),
+            client: crate::harness::client(),
             config,
             server: Some(server),
             sqlite_dir,

@@ -82,7 +82,7 @@ async fn request_with(app: &TestApp, client_assertion: &str, scope: &str) -> (u1
 
 /// The `oauth2` crate's HTTP client hook, over reqwest.
 async fn http(request: oauth2::HttpRequest) -> Result<oauth2::HttpResponse, reqwest::Error> {
-    let client = reqwest::Client::new();
+    let client = crate::harness::client();
     let mut builder = client.request(request.method().clone(), request.uri().to_string());
     for (name, value) in request.headers() {
         builder = builder.header(name, value);

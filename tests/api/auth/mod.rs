@@ -6,6 +6,7 @@ mod access;
 mod backend_services;
 mod cli;
 mod hardening;
+mod jwks_url;
 mod tokens;
 
 use crate::harness::{Reply, TestApp};
