@@ -20,9 +20,16 @@ pub fn from_xml(text: &str) -> Result<Value> {
     }
 }
 
+/// The deepest nesting of elements read, as JSON bodies are limited to 128 levels: the reader
+/// recurses per element, and a body of a few megabytes could otherwise nest deep enough to
+/// exhaust the stack.
+const MAX_DEPTH: usize = 128;
+
 struct Parser<'a> {
     reader: Reader<&'a [u8]>,
     text: &'a str,
+    /// Elements open around the one being read.
+    depth: usize,
 }
 
 fn malformed(e: impl std::fmt::Display) -> Error {
@@ -53,7 +60,7 @@ impl<'a> Parser<'a> {
     fn new(text: &'a str) -> Parser<'a> {
         let mut reader = Reader::from_str(text);
         reader.config_mut().trim_text(true);
-        Parser { reader, text }
+        Parser { reader, text, depth: 0 }
     }
 
     /// The next event that matters, with the byte offset where it starts.
@@ -98,6 +105,16 @@ impl<'a> Parser<'a> {
 
     /// Reads child elements into `object` until the end tag of the enclosing element.
     fn children(&mut self, object: &mut Map<String, Value>, type_def: &TypeDef, path: &str) -> Result<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(Error::structure(format!("the XML nests elements deeper than {MAX_DEPTH} levels")).at(path));
+        }
+        let read = self.children_within(object, type_def, path);
+        self.depth -= 1;
+        read
+    }
+
+    fn children_within(&mut self, object: &mut Map<String, Value>, type_def: &TypeDef, path: &str) -> Result<()> {
         loop {
             let (event, offset) = self.next()?;
             match event {
@@ -339,6 +356,21 @@ fn drop_all_null_arrays(object: &mut Map<String, Value>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nesting_deeper_than_the_limit_is_refused_not_a_stack_overflow() {
+        let nested = |levels: usize| {
+            format!(
+                r#"<Patient xmlns="http://hl7.org/fhir">{}{}</Patient>"#,
+                r#"<extension url="a">"#.repeat(levels),
+                "</extension>".repeat(levels)
+            )
+        };
+        let refused = from_xml(&nested(200_000)).unwrap_err();
+        assert!(refused.to_string().contains("deeper than 128"), "{refused}");
+        assert!(from_xml(&nested(MAX_DEPTH - 1)).is_ok());
+        assert!(from_xml(&nested(MAX_DEPTH + 1)).is_err());
+    }
 
     #[test]
     fn a_narrative_carriage_return_survives_json_to_xml_and_back() {

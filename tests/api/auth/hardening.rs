@@ -150,5 +150,25 @@ async fn oversized_and_deeply_nested_bodies_are_refused_and_change_nothing(app: 
     let reply = admin.post("Patient", &deep).await;
     assert_eq!(reply.status, 400, "{}", reply.text);
     assert_eq!(reply.json()["resourceType"], "OperationOutcome");
+    // The same nesting in XML, deep enough to exhaust a stack if it were read recursively.
+    let xml = format!(
+        r#"<Patient xmlns="http://hl7.org/fhir">{}{}</Patient>"#,
+        r#"<extension url="a">"#.repeat(5_000),
+        "</extension>".repeat(5_000)
+    );
+    for path in ["Patient", "Patient/$validate"] {
+        let reply = app
+            .send(
+                app.client
+                    .post(app.url(path))
+                    .bearer_auth(&admin.token)
+                    .header("content-type", "application/fhir+xml")
+                    .body(xml.clone()),
+            )
+            .await;
+        assert_eq!(reply.status, 400, "{path}: {}", reply.text);
+        assert!(reply.text.contains("deeper than 128"), "{}", reply.text);
+    }
+    assert_eq!(app.get("metadata").await.status, 200, "the server is still up");
     assert_eq!(admin.get("Patient?_summary=count").await.json()["total"], 0);
 }
