@@ -75,14 +75,56 @@ pub fn http_client() -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::limited(3))
+        // A redirect is followed only to where a configured URL could point (HTTPS, or HTTP on
+        // loopback): keys must never come over plain HTTP from elsewhere.
+        .redirect(reqwest::redirect::Policy::custom(|attempt| {
+            if attempt.previous().len() >= 3 {
+                attempt.error("more than 3 redirects")
+            } else if may_fetch_from(attempt.url()) {
+                attempt.follow()
+            } else {
+                attempt.error("a redirect away from HTTPS")
+            }
+        }))
         .build()
         .map_err(|e| format!("cannot build the HTTP client for JWK Sets: {e}"))
+}
+
+/// Whether keys may be fetched from `url`: HTTPS, or HTTP to this machine.
+pub fn may_fetch_from(url: &reqwest::Url) -> bool {
+    match url.scheme() {
+        "https" => true,
+        "http" => {
+            let host = url.host_str().unwrap_or_default();
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        }
+        _ => false,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_come_over_https_or_from_this_machine() {
+        for ok in [
+            "https://idp.example/jwks",
+            "http://127.0.0.1:8080/jwks",
+            "http://localhost/jwks",
+            "http://[::1]/k",
+        ] {
+            assert!(may_fetch_from(&ok.parse().unwrap()), "{ok}");
+        }
+        for refused in [
+            "http://idp.example/jwks",
+            "http://10.0.0.1/jwks",
+            "ftp://idp.example/jwks",
+        ] {
+            assert!(!may_fetch_from(&refused.parse().unwrap()), "{refused}");
+        }
+    }
 
     #[test]
     fn unknown_keys_prompt_a_fetch_at_most_once_per_interval() {

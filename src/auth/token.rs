@@ -47,6 +47,13 @@ struct Key {
     algorithm: Algorithm,
 }
 
+/// How a revoked token is known.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Revoked {
+    Jti(String),
+    Digest([u8; 32]),
+}
+
 /// An issuer's keys by `kid` (`None`: a key named by no `kid`).
 type KeysByKid = HashMap<Option<String>, Key>;
 
@@ -67,8 +74,9 @@ pub struct Verifier {
     audience: String,
     /// Verified tokens by the SHA-256 of their text, until they expire.
     verified: Mutex<HashMap<[u8; 32], Arc<Grant>>>,
-    /// The `jti` of revoked tokens, with their `exp` (after which they fail anyway).
-    revoked: Mutex<HashMap<String, i64>>,
+    /// Revoked tokens, by their `jti` (or, for a token without one, by the digest of its text),
+    /// with their `exp` (after which they fail anyway).
+    revoked: Mutex<HashMap<Revoked, i64>>,
     /// Whether a scope's search query is one the server can search a type by (`None`: it is).
     check_filter: Box<FilterCheck>,
 }
@@ -140,7 +148,16 @@ impl Verifier {
         let (keys, skipped) = usable_keys(iss, jwks)?;
         let mut issuers = self.issuers.write().unwrap_or_else(PoisonError::into_inner);
         match issuers.iter_mut().find(|i| i.iss == iss) {
-            Some(issuer) => issuer.keys = keys,
+            Some(issuer) => {
+                // Tokens verified with a key now withdrawn are verified again (and refused).
+                if issuer.keys.keys().any(|kid| !keys.contains_key(kid)) {
+                    self.verified
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .retain(|_, grant| grant.issuer != iss);
+                }
+                issuer.keys = keys;
+            }
             None => issuers.push(Issuer {
                 iss: iss.to_owned(),
                 keys,
@@ -229,23 +246,31 @@ impl Verifier {
         if grant.expires_at + CLOCK_SKEW as i64 <= now {
             return Err(Rejection::Expired("the access token has expired".into()));
         }
-        if let Some(jti) = &grant.token_id
-            && self
-                .revoked
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .contains_key(jti)
-        {
+        let revoked = {
+            let revoked = self.revoked.lock().unwrap_or_else(PoisonError::into_inner);
+            !revoked.is_empty()
+                && (revoked.contains_key(&Revoked::Digest(digest))
+                    || grant
+                        .token_id
+                        .as_ref()
+                        .is_some_and(|jti| revoked.contains_key(&Revoked::Jti(jti.clone()))))
+        };
+        if revoked {
             return Err(Rejection::Invalid("the access token was revoked".into()));
         }
         Ok(grant)
     }
 
-    /// Refuses the token with `jti` from now on (until `expires_at`, after which it fails anyway).
-    pub fn revoke(&self, jti: &str, expires_at: i64, now: i64) {
+    /// Refuses `token` (verified as `grant`) from now on, until it expires: by its `jti`, so
+    /// that the same token in another form is refused too, or by its digest when it has none.
+    pub fn revoke(&self, token: &str, grant: &Grant, now: i64) {
+        let key = match &grant.token_id {
+            Some(jti) => Revoked::Jti(jti.clone()),
+            None => Revoked::Digest(Sha256::digest(token.as_bytes()).into()),
+        };
         let mut revoked = self.revoked.lock().unwrap_or_else(PoisonError::into_inner);
         revoked.retain(|_, exp| *exp + CLOCK_SKEW as i64 > now);
-        revoked.insert(jti.to_owned(), expires_at);
+        revoked.insert(key, grant.expires_at);
     }
 
     fn verify_anew(&self, token: &str, now: i64) -> Result<Grant, Rejection> {

@@ -93,10 +93,8 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bod
         return oauth_error(&e);
     }
     let now = now();
-    if let Ok(grant) = authorization.verifier.verify(token, now)
-        && let Some(jti) = &grant.token_id
-    {
-        authorization.verifier.revoke(jti, grant.expires_at, now);
+    if let Ok(grant) = authorization.verifier.verify(token, now) {
+        authorization.verifier.revoke(token, &grant, now);
         tracing::info!(
             client = grant.client_id.as_deref().unwrap_or("-"),
             "access token revoked"
