@@ -400,3 +400,84 @@ fn key_of(jwk: &Jwk) -> Result<Key, String> {
     let decoding = DecodingKey::from_jwk(jwk).map_err(|e| format!("not a valid key: {e}"))?;
     Ok(Key { decoding, algorithm })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::{EncodingKey, Header};
+
+    const ISS: &str = "https://idp.example.test/realms/fhir";
+    const AUD: &str = "https://h/fhir/R4";
+
+    fn fixture(name: &str) -> String {
+        let path = format!("{}/tests/fixtures/auth/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(path).unwrap()
+    }
+
+    fn key_set(kids: &[&str]) -> JwkSet {
+        let mut all: serde_json::Value = serde_json::from_str(&fixture("idp-jwks.json")).unwrap();
+        all["keys"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|k| kids.contains(&k["kid"].as_str().unwrap()));
+        serde_json::from_value(all).unwrap()
+    }
+
+    fn token(kid: &str, jti: Option<&str>, now: i64) -> String {
+        let mut claims =
+            serde_json::json!({"iss": ISS, "aud": AUD, "exp": now + 300, "iat": now, "scope": "system/*.rs"});
+        if let Some(jti) = jti {
+            claims["jti"] = serde_json::json!(jti);
+        }
+        let (algorithm, key) = match kid {
+            "idp-ec" => (
+                Algorithm::ES384,
+                EncodingKey::from_ec_pem(fixture("idp-ec384.pem").as_bytes()).unwrap(),
+            ),
+            _ => (
+                Algorithm::RS256,
+                EncodingKey::from_rsa_pem(fixture("idp-rsa.pem").as_bytes()).unwrap(),
+            ),
+        };
+        let mut header = Header::new(algorithm);
+        header.kid = Some(kid.to_owned());
+        jsonwebtoken::encode(&header, &claims, &key).unwrap()
+    }
+
+    fn verifier() -> Verifier {
+        let mut verifier = Verifier::new(AUD, |_, _| None);
+        verifier.trust_jwks(ISS, &key_set(&["idp-ec", "idp-rsa"])).unwrap();
+        verifier
+    }
+
+    fn now() -> i64 {
+        chrono::Utc::now().timestamp()
+    }
+
+    #[test]
+    fn a_withdrawn_key_no_longer_verifies_tokens_verified_before() {
+        let verifier = verifier();
+        let (ec, rsa) = (token("idp-ec", Some("a"), now()), token("idp-rsa", Some("b"), now()));
+        assert!(verifier.verify(&ec, now()).is_ok());
+        assert!(verifier.verify(&rsa, now()).is_ok());
+        verifier.replace_jwks(ISS, &key_set(&["idp-rsa"])).unwrap();
+        assert!(verifier.verify(&ec, now()).is_err(), "signed with the withdrawn key");
+        assert!(verifier.verify(&rsa, now()).is_ok());
+    }
+
+    #[test]
+    fn tokens_with_or_without_jti_are_revoked() {
+        let verifier = verifier();
+        for jti in [Some("j1"), None] {
+            let token = token("idp-ec", jti, now());
+            let grant = verifier.verify(&token, now()).unwrap();
+            verifier.revoke(&token, &grant, now());
+            assert!(verifier.verify(&token, now()).is_err(), "{jti:?}");
+        }
+        let other = token("idp-ec", None, now() + 1);
+        assert!(
+            verifier.verify(&other, now()).is_ok(),
+            "another token without jti is not revoked"
+        );
+    }
+}
