@@ -15,6 +15,9 @@ can take longer than the whole benchmark, and the server would go on executing a
 Prints p50 and p99 in milliseconds per query, the matches each query returned (Bundle.total when
 present, else the entries on the first page), and the overall figures. A last line relates the
 time of `_summary=count` to the total it returns (matches counted per second).
+
+With FHIR_TOKEN set in the environment, every request carries it as its bearer token (a server
+with authorization on; see benches/auth.sh).
 """
 
 import math
@@ -101,6 +104,8 @@ def main():
     runs = int(sys.argv[2]) if len(sys.argv) > 2 else 100
     budget = float(sys.argv[3]) if len(sys.argv) > 3 else 60.0
     session = requests.Session()  # one keep-alive connection for every request
+    if os.environ.get("FHIR_TOKEN"):
+        session.headers["Authorization"] = f"Bearer {os.environ['FHIR_TOKEN']}"
     values = pick_values(session, base)
     print(f"patient {values['id']}, identifier {values['identifier']}, name prefix {values['prefix']!r}")
     print(f"{'p50 ms':>8} {'p99 ms':>8} {'matches':>8}  query ({runs} runs each after one warm-up, or {budget:.0f} s)")

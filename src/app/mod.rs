@@ -139,6 +139,7 @@ pub async fn build_state(config: &ServeConfig, base_url: &str) -> Result<AppStat
         },
         capability_statement,
         authorization,
+        owners: Default::default(),
     });
     // The stored SearchParameters join the built-in ones before the first request.
     let loading = Cx::system(services.clone(), SystemTask::SearchParameterLoad);

@@ -117,6 +117,30 @@ pub async fn find_one(cx: &Cx, condition: &Condition, action: &str) -> Result<Op
     Ok(matched.pop())
 }
 
+/// The match of a conditional create, as the answer discloses it: the caller found it by
+/// searching, so it sees it as a search would show it (a Group without other patients' members).
+pub async fn disclosed(cx: &Cx, resource_type: ResourceType, mut matched: Matched) -> Result<Matched> {
+    let content = matched.current.content.take();
+    match super::access::disclose::version(
+        cx,
+        resource_type,
+        matched.id.as_str(),
+        matched.current.version_id,
+        content,
+        crate::auth::scope::Permission::Search,
+        true,
+    )
+    .await?
+    {
+        Some(super::access::disclose::Disclosed::Content(content)) => {
+            matched.current.content = Some(content);
+            Ok(matched)
+        }
+        // The search that found it was narrowed to what the caller may see.
+        _ => Err(Error::internal("a conditional match out of the caller's reach")),
+    }
+}
+
 /// The resources a conditional delete removes: one, or several when the server allows it.
 pub async fn find_for_delete(cx: &Cx, condition: &Condition) -> Result<Vec<Matched>> {
     let services = &cx.services;

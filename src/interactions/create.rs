@@ -32,6 +32,7 @@ pub async fn create(
                 .await?,
         );
         if let Some(existing) = conditional::find_one(cx, condition, "a conditional create").await? {
+            let existing = conditional::disclosed(cx, resource_type, existing).await?;
             return Ok(Written::existing(resource_type, existing.id, existing.current));
         }
     }

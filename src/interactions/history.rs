@@ -168,7 +168,14 @@ pub async fn history(cx: &Cx, target: &HistoryTarget, pairs: &[(String, String)]
     for mut entry in entries {
         if let Some(content) = entry.content.take() {
             // Narrowed in SQL by the owners recorded with each version; checked again here.
-            match disclose::row(cx, &entry.resource_type, &entry.id, content, permission)? {
+            match disclose::row(
+                cx,
+                &entry.resource_type,
+                &entry.id,
+                entry.version_id,
+                content,
+                permission,
+            )? {
                 Some(content) => entry.content = Some(content),
                 None => {
                     tracing::error!(resource_type = %entry.resource_type, "a version out of the caller's reach was left out");

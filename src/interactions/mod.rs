@@ -64,6 +64,8 @@ pub struct Services {
     pub capability_statement: capabilities::CapabilityCache,
     /// Authorization, when it is on (any `--auth-…` setting); off, every caller is anonymous.
     pub authorization: Option<crate::auth::Authorization>,
+    /// Whose compartments recently checked versions are in (`access::owners`).
+    pub owners: access::owners::OwnerCache,
 }
 
 /// A version the store holds for `resource_type/id`, as an outcome's version.

@@ -5,7 +5,10 @@
 //! or `If-Modified-Since` (http.html#cread), a client that has the current version gets
 //! `304 Not Modified` instead.
 
-use super::access::disclose::{self, Disclosed};
+use super::access::{
+    self,
+    disclose::{self, Disclosed},
+};
 use super::outcome::{Outcome, ResourceVersion};
 use super::request::ReadConditions;
 use super::{Cx, stored};
@@ -28,10 +31,24 @@ pub async fn read_for(
     permission: Permission,
 ) -> Result<ResourceVersion> {
     let not_known = || Error::not_found(format!("{resource_type}/{id} is not known"));
+    // A type out of reach is refused before the store is asked, whatever it holds.
+    if access::reach(cx, resource_type, permission).is_none() {
+        return Err(access::forbidden(resource_type, permission));
+    }
     let Some(mut version) = cx.services.store.read(resource_type, id).await? else {
         return Err(not_known());
     };
-    match disclose::version(cx, resource_type, id, version.content.take(), permission, true).await? {
+    match disclose::version(
+        cx,
+        resource_type,
+        id,
+        version.version_id,
+        version.content.take(),
+        permission,
+        true,
+    )
+    .await?
+    {
         Some(Disclosed::Hidden) => Err(not_known()),
         None => Err(Error::gone(
             format!("{resource_type}/{id} was deleted"),

@@ -400,6 +400,7 @@ async fn plan_request(cx: &Cx, request: Request, step: &mut Step) -> Result<Plan
                 && let Some(existing) =
                     conditional::find_one(cx, condition, "a conditional create (ifNoneExist)").await?
             {
+                let existing = conditional::disclosed(cx, resource_type, existing).await?;
                 return Ok(Planned::Existing(resource_type, existing));
             }
             step.resource = Some(resource.into_map());

@@ -137,6 +137,7 @@ pub async fn unchanged_current(
         cx,
         resource_type,
         id.as_str(),
+        current.version_id,
         current.content.clone(),
         Permission::Update,
         true,

@@ -24,7 +24,17 @@ pub async fn vread(cx: &Cx, resource_type: ResourceType, id: &str, version_id: &
         return Err(no_version());
     };
     // Granular scopes admit current versions only; this one may be past.
-    match disclose::version(cx, resource_type, id, found.content.take(), Permission::Read, false).await? {
+    match disclose::version(
+        cx,
+        resource_type,
+        id,
+        found.version_id,
+        found.content.take(),
+        Permission::Read,
+        false,
+    )
+    .await?
+    {
         Some(Disclosed::Hidden) => Err(no_version()),
         None => Err(Error::gone(
             format!("version {version} of {resource_type}/{id} is its deletion"),

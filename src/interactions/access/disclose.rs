@@ -8,13 +8,14 @@ use super::{Reach, Rule, forbidden, is_restricted, reach};
 use crate::auth::scope::Permission;
 use crate::error::{Error, Result};
 use crate::interactions::Cx;
-use crate::model::ResourceType;
-use crate::search::compartments;
+use crate::model::{ResourceType, VersionId};
 use crate::search::compile;
+use crate::search::params::reference;
 use crate::search::plan::Plan;
 use crate::search::query::Clause;
 use bytes::Bytes;
 use serde_json::Value;
+use std::sync::Arc;
 
 /// A version the caller may see, as it may see it.
 pub enum Disclosed {
@@ -24,9 +25,9 @@ pub enum Disclosed {
     Hidden,
 }
 
-/// The content of `resource_type/id` (a version's, or `None` for a delete) as the caller of `cx`
-/// may see it with `permission`; `current`: the version is the resource's current one. A type
-/// the caller may not reach at all is a `403` (the same whatever the data).
+/// The content of version `version_id` of `resource_type/id` (`None` for a delete) as the
+/// caller of `cx` may see it with `permission`; `current`: the version is the resource's current
+/// one. A type the caller may not reach at all is a `403` (the same whatever the data).
 ///
 /// A delete is hidden from a caller limited by rules: whose it was is not in it. A granular
 /// rule admits current versions only, through the same SQL as a search (index rows describe
@@ -35,6 +36,7 @@ pub async fn version(
     cx: &Cx,
     resource_type: ResourceType,
     id: &str,
+    version_id: VersionId,
     content: Option<Bytes>,
     permission: Permission,
     current: bool,
@@ -50,10 +52,10 @@ pub async fn version(
     let Some(content) = content else {
         return Ok(Some(Disclosed::Hidden));
     };
-    let resource = parse(&content)?;
+    let owners = owners(cx, resource_type, id, version_id, &content, &rules)?;
     let mut admitted = None;
     for rule in &rules {
-        if !in_patient_compartment(cx, resource_type, id, &resource, rule) {
+        if !in_patient_compartment(resource_type, id, &owners, rule) {
             continue;
         }
         if rule.filter.is_empty() || (current && matches_filter(cx, resource_type, id, rule).await?) {
@@ -63,14 +65,21 @@ pub async fn version(
     }
     Ok(Some(match admitted {
         None => Disclosed::Hidden,
-        Some(_) => Disclosed::Content(redacted(&rules, resource_type, resource, content)),
+        Some(_) => Disclosed::Content(redacted(&rules, resource_type, content)?),
     }))
 }
 
-/// A search row (a match with `s`, an included resource with `r`): its content as the caller may
-/// see it, or `None` when it is out of reach. The SQL applied the rules' filters; this checks the
-/// type and the compartment again.
-pub fn row(cx: &Cx, resource_type: &str, id: &str, content: Bytes, permission: Permission) -> Result<Option<Bytes>> {
+/// A search row (a match with `s`, an included resource with `r`), version `version_id`: its
+/// content as the caller may see it, or `None` when it is out of reach. The SQL applied the
+/// rules' filters; this checks the type and the compartment again.
+pub fn row(
+    cx: &Cx,
+    resource_type: &str,
+    id: &str,
+    version_id: VersionId,
+    content: Bytes,
+    permission: Permission,
+) -> Result<Option<Bytes>> {
     if !is_restricted(cx) {
         return Ok(Some(content));
     }
@@ -82,25 +91,37 @@ pub fn row(cx: &Cx, resource_type: &str, id: &str, content: Bytes, permission: P
         Reach::All => return Ok(Some(content)),
         Reach::Some(rules) => rules,
     };
-    let resource = parse(&content)?;
-    if !rules
-        .iter()
-        .any(|rule| in_patient_compartment(cx, t, id, &resource, rule))
-    {
+    let owners = owners(cx, t, id, version_id, &content, &rules)?;
+    if !rules.iter().any(|rule| in_patient_compartment(t, id, &owners, rule)) {
         return Ok(None);
     }
-    Ok(Some(redacted(&rules, t, resource, content)))
+    Ok(Some(redacted(&rules, t, content)?))
 }
 
-/// Whether `resource` is in the compartment of `rule`'s patient, if it names one.
-fn in_patient_compartment(cx: &Cx, resource_type: ResourceType, id: &str, resource: &Value, rule: &Rule) -> bool {
+/// The patients whose compartments the version is in, when a rule asks for one (remembered per
+/// version: `owners::OwnerCache`).
+fn owners(
+    cx: &Cx,
+    resource_type: ResourceType,
+    id: &str,
+    version_id: VersionId,
+    content: &Bytes,
+    rules: &[Rule],
+) -> Result<Arc<[String]>> {
+    if rules.iter().all(|rule| rule.patient.is_none()) {
+        return Ok(Arc::from([]));
+    }
+    cx.services
+        .owners
+        .owners(&cx.services.base_url, resource_type, id, version_id, || parse(content))
+}
+
+/// Whether a version with `owners` is in the compartment of `rule`'s patient, if it names one.
+fn in_patient_compartment(resource_type: ResourceType, id: &str, owners: &[String], rule: &Rule) -> bool {
     let Some(patient) = &rule.patient else {
         return true;
     };
-    if resource_type.as_str() == "Patient" && id == patient {
-        return true;
-    }
-    compartments::patient_owners_of(&cx.services.base_url, resource_type.as_str(), id, resource).contains(patient)
+    (resource_type.as_str() == "Patient" && id == patient) || owners.contains(patient)
 }
 
 /// Whether the current version of `resource_type/id` matches the search query of `rule`.
@@ -122,27 +143,30 @@ async fn matches_filter(cx: &Cx, resource_type: ResourceType, id: &str, rule: &R
 
 /// `content`, or when the caller reaches a Group only through patients' compartments, the Group
 /// without the members that are other patients (marked `SUBSETTED`, as `_summary` marks a
-/// subset): being in one Group with the caller's patient discloses nothing about the others.
-fn redacted(rules: &[Rule], resource_type: ResourceType, mut resource: Value, content: Bytes) -> Bytes {
+/// subset, and without its count, narrative and contained resources): being in one Group with
+/// the caller's patient discloses nothing about the others.
+fn redacted(rules: &[Rule], resource_type: ResourceType, content: Bytes) -> Result<Bytes> {
     if resource_type.as_str() != "Group" || rules.iter().any(|r| r.patient.is_none()) {
-        return content;
+        return Ok(content);
     }
+    let mut resource = parse(&content)?;
     let patients: Vec<&str> = rules.iter().filter_map(|r| r.patient.as_deref()).collect();
     let Some(members) = resource.get_mut("member").and_then(Value::as_array_mut) else {
-        return content;
+        return Ok(content);
     };
     let before = members.len();
+    // A member is kept when its reference names one of the caller's patients or something
+    // that is not a Patient; one named otherwise (by identifier only, a contained resource, a
+    // reference of another form) could be anyone, and goes.
     members.retain(|member| {
-        let reference = member
-            .pointer("/entity/reference")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let mut parts = reference.rsplit('/');
-        let (id, kind) = (parts.next().unwrap_or_default(), parts.next());
-        kind != Some("Patient") || patients.contains(&id)
+        let reference = member.pointer("/entity/reference").and_then(Value::as_str);
+        match reference.and_then(reference::split) {
+            Some((kind, id)) => kind != "Patient" || patients.contains(&id.as_str()),
+            None => false,
+        }
     });
     if members.len() == before {
-        return content;
+        return Ok(content);
     }
     if members.is_empty()
         && let Some(group) = resource.as_object_mut()
@@ -150,10 +174,15 @@ fn redacted(rules: &[Rule], resource_type: ResourceType, mut resource: Value, co
         group.remove("member");
     }
     if let Some(group) = resource.as_object_mut() {
+        // The count, the narrative and contained resources may tell of those left out.
         group.remove("quantity");
+        group.remove("text");
+        group.remove("contained");
         crate::search::subset::mark_subsetted(group);
     }
-    Bytes::from(serde_json::to_vec(&resource).expect("a JSON value serialises"))
+    Ok(Bytes::from(
+        serde_json::to_vec(&resource).expect("a JSON value serialises"),
+    ))
 }
 
 fn parse(content: &Bytes) -> Result<Value> {

@@ -25,6 +25,7 @@
 
 pub mod disclose;
 pub mod narrow;
+pub mod owners;
 pub mod writes;
 
 use super::Cx;
@@ -72,7 +73,7 @@ pub fn reach(cx: &Cx, resource_type: ResourceType, permission: Permission) -> Re
                 .authorization
                 .as_ref()
                 .map_or(PatientDirectory::Named, |a| a.patient_directory);
-            grant_reach(grant, resource_type, permission, directory)
+            grant_reach(grant, resource_type, permission, directory, &cx.services.base_url)
         }
     }
 }
@@ -82,16 +83,72 @@ pub fn is_restricted(cx: &Cx) -> bool {
     matches!(cx.caller, Caller::Token(_))
 }
 
-/// `reach` for the holder of `grant`.
+/// Types outside every patient's compartment that hold no one patient's data: people and places
+/// of care, medications and substances, terminology, conformance and knowledge resources.
+/// `patient/` scopes naming one of them read it whole (`--auth-patient-directory named`); any
+/// other type outside the compartment (Task, Device, Binary, Bundle, Contract, …) may well be
+/// about a patient without the R4 CompartmentDefinition saying so, and is not reached at all.
+pub const DIRECTORY_TYPES: &[&str] = &[
+    "Practitioner",
+    "PractitionerRole",
+    "Organization",
+    "OrganizationAffiliation",
+    "Location",
+    "HealthcareService",
+    "Endpoint",
+    "InsurancePlan",
+    "Medication",
+    "MedicationKnowledge",
+    "Substance",
+    "DeviceDefinition",
+    "ValueSet",
+    "CodeSystem",
+    "ConceptMap",
+    "NamingSystem",
+    "TerminologyCapabilities",
+    "StructureDefinition",
+    "StructureMap",
+    "CapabilityStatement",
+    "OperationDefinition",
+    "SearchParameter",
+    "CompartmentDefinition",
+    "ImplementationGuide",
+    "GraphDefinition",
+    "MessageDefinition",
+    "EventDefinition",
+    "Questionnaire",
+    "PlanDefinition",
+    "ActivityDefinition",
+    "Library",
+    "Measure",
+    "ObservationDefinition",
+    "SpecimenDefinition",
+    "ChargeItemDefinition",
+];
+
+/// Who a `fhirUser` claim names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum User {
+    /// A Patient: the user sees its own compartment.
+    Patient(String),
+    /// A Practitioner or PractitionerRole: what the scopes name.
+    Clinician,
+    /// A RelatedPerson or Person: someone acting for a patient, the token's launch patient.
+    Proxy,
+}
+
+/// `reach` for the holder of `grant`, on a server whose base is `own_base`.
 pub fn grant_reach(
     grant: &Grant,
     resource_type: ResourceType,
     permission: Permission,
     directory: PatientDirectory,
+    own_base: &str,
 ) -> Reach {
     let writes = !matches!(permission, Permission::Read | Permission::Search);
     let in_compartment =
         resource_type.as_str() == "Patient" || compartments::params("Patient", resource_type.as_str()).is_some();
+    let directory_type = DIRECTORY_TYPES.contains(&resource_type.as_str());
     let mut rules: Vec<Rule> = Vec::new();
     for scope in grant.scopes.granting(resource_type, permission) {
         if writes && !scope.filter.is_empty() {
@@ -100,12 +157,17 @@ pub fn grant_reach(
         if writes && resource_type.as_str() == "SearchParameter" && scope.context != Context::System {
             continue;
         }
-        let patient = match scope.context {
-            Context::System => None,
-            Context::Patient => grant.patient.clone(),
-            Context::User => grant.fhir_user.as_deref().and_then(patient_of_user),
+        // A `user/` scope of a token without a user it understands grants nothing.
+        let (patient, patient_bound) = match scope.context {
+            Context::System => (None, false),
+            Context::Patient => (grant.patient.clone(), true),
+            Context::User => match grant.fhir_user.as_deref().and_then(|u| user_of(u, own_base)) {
+                Some(User::Patient(id)) => (Some(id), true),
+                Some(User::Clinician) => (None, false),
+                Some(User::Proxy) if grant.patient.is_some() => (grant.patient.clone(), true),
+                Some(User::Proxy) | None => continue,
+            },
         };
-        let patient_bound = scope.context == Context::Patient || patient.is_some();
         let rule = match patient {
             Some(patient) if in_compartment => Rule {
                 patient: Some(patient),
@@ -113,7 +175,7 @@ pub fn grant_reach(
             },
             _ if patient_bound => {
                 let named = scope.resource_type.is_some();
-                if in_compartment || writes || !named || directory == PatientDirectory::None {
+                if in_compartment || !directory_type || writes || !named || directory == PatientDirectory::None {
                     continue;
                 }
                 Rule {
@@ -140,11 +202,25 @@ pub fn grant_reach(
     }
 }
 
-/// The id of the Patient a `fhirUser` reference names (`Patient/123`, or absolute), if it is one.
-fn patient_of_user(reference: &str) -> Option<String> {
-    let mut parts = reference.trim_end_matches('/').rsplit('/');
-    let id = parts.next()?;
-    (parts.next()? == "Patient" && crate::model::id::is_valid_id(id)).then(|| id.to_owned())
+/// Who the `fhirUser` `reference` names: `Type/id` of a Patient, Practitioner, PractitionerRole,
+/// RelatedPerson or Person, relative or absolute on this server (`own_base`); anything else
+/// (another server's user, a version, a malformed id) names no one.
+fn user_of(reference: &str, own_base: &str) -> Option<User> {
+    let relative = if reference.contains("://") {
+        reference.strip_prefix(own_base)?.strip_prefix('/')?
+    } else {
+        reference
+    };
+    let (kind, id) = relative.split_once('/')?;
+    if !crate::model::id::is_valid_id(id) {
+        return None;
+    }
+    match kind {
+        "Patient" => Some(User::Patient(id.to_owned())),
+        "Practitioner" | "PractitionerRole" => Some(User::Clinician),
+        "RelatedPerson" | "Person" => Some(User::Proxy),
+        _ => None,
+    }
 }
 
 /// The `403` of a permission the token does not grant on a type. It names only what was asked,
@@ -174,7 +250,13 @@ pub fn check(cx: &Cx, request: &Request) -> Result<()> {
     use Permission::{Create, Delete, Read, Search, Update};
     let need = |t: ResourceType, p: Permission| require(cx, t, p).map(drop);
     match request {
-        Request::Capabilities | Request::Bundle(_) | Request::Validate { .. } => Ok(()),
+        Request::Capabilities | Request::Bundle(_) | Request::Validate { id: None, .. } => Ok(()),
+        // `[type]/[id]/$validate` (`mode=delete`) reads the stored resource.
+        Request::Validate {
+            resource_type,
+            id: Some(_),
+            ..
+        } => need(*resource_type, Read),
         Request::Read { resource_type, .. } | Request::Vread { resource_type, .. } => need(*resource_type, Read),
         Request::Create {
             resource_type,
@@ -187,9 +269,20 @@ pub fn check(cx: &Cx, request: &Request) -> Result<()> {
             }
             Ok(())
         }
-        Request::Update { resource_type, .. } | Request::Patch { resource_type, .. } => need(*resource_type, Update),
-        Request::UpdateConditional { condition, .. } | Request::PatchConditional { condition, .. } => {
+        Request::Update { resource_type, .. } => need(*resource_type, Update),
+        // A patch answers with what it patched, and its `test` operations compare stored values:
+        // it reads as much as it writes.
+        Request::Patch { resource_type, .. } => {
+            need(*resource_type, Update)?;
+            need(*resource_type, Read)
+        }
+        Request::UpdateConditional { condition, .. } => {
             need(condition.resource_type, Update)?;
+            need(condition.resource_type, Search)
+        }
+        Request::PatchConditional { condition, .. } => {
+            need(condition.resource_type, Update)?;
+            need(condition.resource_type, Read)?;
             need(condition.resource_type, Search)
         }
         Request::Delete { resource_type, .. } => need(*resource_type, Delete),
@@ -245,6 +338,8 @@ mod tests {
     use super::*;
     use crate::auth::scope::ScopeSet;
 
+    const BASE: &str = "https://h/fhir/R4";
+
     fn grant(scopes: &str, patient: Option<&str>, fhir_user: Option<&str>) -> Grant {
         Grant {
             scopes: ScopeSet::parse(scopes, patient.is_some(), |_, _| None).0,
@@ -277,39 +372,48 @@ mod tests {
         );
         let named = PatientDirectory::Named;
         assert_eq!(
-            grant_reach(&g, t("Observation"), Permission::Read, named),
+            grant_reach(&g, t("Observation"), Permission::Read, named, BASE),
             only_patient("p1")
         );
         assert_eq!(
-            grant_reach(&g, t("Patient"), Permission::Search, named),
+            grant_reach(&g, t("Patient"), Permission::Search, named, BASE),
             only_patient("p1")
         );
-        assert_eq!(grant_reach(&g, t("Practitioner"), Permission::Read, named), Reach::All);
         assert_eq!(
-            grant_reach(&g, t("Medication"), Permission::Read, named),
+            grant_reach(&g, t("Practitioner"), Permission::Read, named, BASE),
+            Reach::All
+        );
+        assert_eq!(
+            grant_reach(&g, t("Medication"), Permission::Read, named, BASE),
             Reach::None,
             "* reaches the compartment only"
         );
         assert_eq!(
-            grant_reach(&g, t("Organization"), Permission::Create, named),
+            grant_reach(&g, t("Organization"), Permission::Create, named, BASE),
             Reach::None,
             "no writes outside the compartment"
         );
         assert_eq!(
-            grant_reach(&g, t("Practitioner"), Permission::Read, PatientDirectory::None),
+            grant_reach(&g, t("Practitioner"), Permission::Read, PatientDirectory::None, BASE),
             Reach::None
         );
         assert_eq!(
-            grant_reach(&g, t("Observation"), Permission::Create, named),
+            grant_reach(&g, t("Observation"), Permission::Create, named, BASE),
             Reach::None
         );
     }
 
     #[test]
     fn user_scopes_follow_the_fhir_user_and_system_scopes_the_scopes_alone() {
-        let as_patient = grant("user/Observation.rs", None, Some("https://x/fhir/Patient/p7"));
+        let as_patient = grant("user/Observation.rs", None, Some("https://h/fhir/R4/Patient/p7"));
         assert_eq!(
-            grant_reach(&as_patient, t("Observation"), Permission::Read, PatientDirectory::Named),
+            grant_reach(
+                &as_patient,
+                t("Observation"),
+                Permission::Read,
+                PatientDirectory::Named,
+                BASE
+            ),
             only_patient("p7")
         );
         let as_practitioner = grant("user/Observation.rs", None, Some("Practitioner/d1"));
@@ -318,13 +422,20 @@ mod tests {
                 &as_practitioner,
                 t("Observation"),
                 Permission::Read,
-                PatientDirectory::Named
+                PatientDirectory::Named,
+                BASE
             ),
             Reach::All
         );
         let system = grant("system/Observation.rs?category=laboratory system/*.c", None, None);
         assert_eq!(
-            grant_reach(&system, t("Observation"), Permission::Read, PatientDirectory::Named),
+            grant_reach(
+                &system,
+                t("Observation"),
+                Permission::Read,
+                PatientDirectory::Named,
+                BASE
+            ),
             Reach::Some(vec![Rule {
                 patient: None,
                 filter: vec![("category".into(), "laboratory".into())]
@@ -335,13 +446,20 @@ mod tests {
                 &system,
                 t("SearchParameter"),
                 Permission::Create,
-                PatientDirectory::Named
+                PatientDirectory::Named,
+                BASE
             ),
             Reach::All
         );
         let user = grant("user/*.cruds", None, Some("Practitioner/d1"));
         assert_eq!(
-            grant_reach(&user, t("SearchParameter"), Permission::Create, PatientDirectory::Named),
+            grant_reach(
+                &user,
+                t("SearchParameter"),
+                Permission::Create,
+                PatientDirectory::Named,
+                BASE
+            ),
             Reach::None,
             "SearchParameter writes need system/"
         );
@@ -355,10 +473,11 @@ mod tests {
             None,
         );
         assert_eq!(
-            grant_reach(&g, t("Observation"), Permission::Update, PatientDirectory::Named),
+            grant_reach(&g, t("Observation"), Permission::Update, PatientDirectory::Named, BASE),
             Reach::None
         );
-        let Reach::Some(rules) = grant_reach(&g, t("Observation"), Permission::Search, PatientDirectory::Named) else {
+        let Reach::Some(rules) = grant_reach(&g, t("Observation"), Permission::Search, PatientDirectory::Named, BASE)
+        else {
             panic!("narrowed")
         };
         assert_eq!(rules.len(), 2);
@@ -366,11 +485,97 @@ mod tests {
     }
 
     #[test]
-    fn fhir_user_names_a_patient_only_when_it_is_one() {
-        assert_eq!(patient_of_user("Patient/abc").as_deref(), Some("abc"));
-        assert_eq!(patient_of_user("https://h/fhir/R4/Patient/abc").as_deref(), Some("abc"));
-        assert_eq!(patient_of_user("Practitioner/abc"), None);
-        assert_eq!(patient_of_user("Patient/a b"), None);
-        assert_eq!(patient_of_user("abc"), None);
+    fn fhir_user_names_a_user_of_this_server_only() {
+        assert_eq!(user_of("Patient/abc", BASE), Some(User::Patient("abc".into())));
+        assert_eq!(
+            user_of("https://h/fhir/R4/Patient/abc", BASE),
+            Some(User::Patient("abc".into()))
+        );
+        assert_eq!(
+            user_of("https://other/fhir/R4/Patient/abc", BASE),
+            None,
+            "another server's"
+        );
+        assert_eq!(user_of("https://h/fhir/R4x/Patient/abc", BASE), None);
+        assert_eq!(user_of("Practitioner/abc", BASE), Some(User::Clinician));
+        assert_eq!(user_of("PractitionerRole/abc", BASE), Some(User::Clinician));
+        assert_eq!(user_of("RelatedPerson/abc", BASE), Some(User::Proxy));
+        assert_eq!(user_of("Person/abc", BASE), Some(User::Proxy));
+        for malformed in [
+            "Patient/a b",
+            "Patient/a_b",
+            "patient/1",
+            "Patient/1/_history/2",
+            "abc",
+            "Device/1",
+            "",
+        ] {
+            assert_eq!(user_of(malformed, BASE), None, "{malformed}");
+        }
+    }
+
+    #[test]
+    fn user_scopes_grant_nothing_without_a_user_they_understand() {
+        for fhir_user in [
+            None,
+            Some("Patient/1/_history/2"),
+            Some("Patient/a_b"),
+            Some("https://other/Patient/p1"),
+        ] {
+            let g = grant("user/*.rs", None, fhir_user);
+            assert_eq!(
+                grant_reach(&g, t("Observation"), Permission::Read, PatientDirectory::Named, BASE),
+                Reach::None,
+                "{fhir_user:?}"
+            );
+        }
+        let proxy = grant("user/*.rs", None, Some("RelatedPerson/r1"));
+        assert_eq!(
+            grant_reach(
+                &proxy,
+                t("Observation"),
+                Permission::Read,
+                PatientDirectory::Named,
+                BASE
+            ),
+            Reach::None,
+            "a RelatedPerson without a launch patient"
+        );
+        let proxy = grant("user/*.rs", Some("p1"), Some("RelatedPerson/r1"));
+        assert_eq!(
+            grant_reach(
+                &proxy,
+                t("Observation"),
+                Permission::Read,
+                PatientDirectory::Named,
+                BASE
+            ),
+            only_patient("p1"),
+            "a RelatedPerson acts for the launch patient"
+        );
+    }
+
+    #[test]
+    fn directory_types_are_listed_and_outside_the_compartment() {
+        for name in DIRECTORY_TYPES {
+            let t = ResourceType::parse(name).unwrap_or_else(|| panic!("{name} is an R4 type"));
+            assert!(compartments::params("Patient", t.as_str()).is_none(), "{name}");
+        }
+        let g = grant(
+            "patient/Task.rs patient/Binary.rs patient/Device.rs patient/Location.rs",
+            Some("p1"),
+            None,
+        );
+        for kind in ["Task", "Binary", "Device"] {
+            assert_eq!(
+                grant_reach(&g, t(kind), Permission::Read, PatientDirectory::Named, BASE),
+                Reach::None,
+                "{kind} may be a patient's: not a directory"
+            );
+        }
+        assert_eq!(
+            grant_reach(&g, t("Location"), Permission::Read, PatientDirectory::Named, BASE),
+            Reach::All
+        );
     }
 }

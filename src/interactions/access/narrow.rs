@@ -14,7 +14,8 @@ use crate::search::compartments;
 use crate::search::params::ValueMatch;
 use crate::search::params::reference::ReferenceMatch;
 use crate::search::query::Clause;
-use crate::search::request::SearchRequest;
+use crate::search::registry::param_id;
+use crate::search::request::{SearchRequest, SortBy};
 use crate::store::HistoryReach;
 use std::collections::BTreeMap;
 
@@ -101,11 +102,13 @@ pub fn narrow_search(
             "the access token does not grant searching any of the types asked for",
         ));
     }
+    refuse_member_probes(cx, request)?;
     for clause in &mut request.clauses {
         refuse_other_patients(clause, &reaches)?;
         narrow_clause(cx, clause)?;
     }
-    if let Some(clause) = clause_for(cx, &reaches)? {
+    let single = reaches.len() == 1;
+    if let Some(clause) = clause_for(cx, &reaches, single)? {
         request.clauses.insert(0, clause);
     }
     Ok(())
@@ -127,19 +130,19 @@ pub fn readable_clause(cx: &Cx) -> Result<Option<Clause>> {
     if reaches.len() == ResourceType::all().count() && reaches.iter().all(|(_, r)| *r == Reach::All) {
         return Ok(None);
     }
-    Ok(Some(clause_for(cx, &reaches)?.unwrap_or_else(|| {
+    Ok(Some(clause_for(cx, &reaches, false)?.unwrap_or_else(|| {
         Clause::OfType(reaches.iter().map(|(t, _)| t.as_str().to_owned()).collect())
     })))
 }
 
 /// One clause admitting what `reaches` allow of each type, or `None` when it is all of every
 /// type listed. Types under one patient share one compartment clause (its parameter ids are
-/// per type); a granular rule is a clause of its type.
-fn clause_for(cx: &Cx, reaches: &[(ResourceType, Reach)]) -> Result<Option<Clause>> {
+/// per type); a granular rule is a clause of its type. `single`: the rows are all of the one
+/// type of `reaches` already, so no type test is needed.
+fn clause_for(cx: &Cx, reaches: &[(ResourceType, Reach)], single: bool) -> Result<Option<Clause>> {
     if reaches.iter().all(|(_, r)| *r == Reach::All) {
         return Ok(None);
     }
-    let single = reaches.len() == 1;
     let of_type = |t: ResourceType| Clause::OfType(vec![t.as_str().to_owned()]);
     let mut open = Vec::new();
     let mut by_patient: BTreeMap<&str, Vec<ResourceType>> = BTreeMap::new();
@@ -264,7 +267,7 @@ fn narrow_clause(cx: &Cx, clause: &mut Clause) -> Result<()> {
                 });
             }
             target_types.retain(|n| reaches.iter().any(|(t, _)| t.as_str() == n));
-            if let Some(narrowing) = clause_for(cx, &reaches)? {
+            if let Some(narrowing) = clause_for(cx, &reaches, reaches.len() == 1)? {
                 let inner_clause = std::mem::replace(inner.as_mut(), Clause::All(Vec::new()));
                 **inner = Clause::All(vec![inner_clause, narrowing]);
             }
@@ -277,7 +280,7 @@ fn narrow_clause(cx: &Cx, clause: &mut Clause) -> Result<()> {
             if reach.is_none() {
                 return Err(forbidden(t, Permission::Search));
             }
-            if let Some(narrowing) = clause_for(cx, &[(t, reach)])? {
+            if let Some(narrowing) = clause_for(cx, &[(t, reach)], true)? {
                 let inner_clause = std::mem::replace(inner.as_mut(), Clause::All(Vec::new()));
                 **inner = Clause::All(vec![inner_clause, narrowing]);
             }
@@ -288,6 +291,70 @@ fn narrow_clause(cx: &Cx, clause: &mut Clause) -> Result<()> {
             }
         }
         _ => {}
+    }
+    Ok(())
+}
+
+/// A caller that reaches Groups only through its patients' compartments sees them without the
+/// other patients among their members (`disclose`). A criterion on `Group.member` other than
+/// a reference to one of its own patients (or to a member that is not a Patient), a text search
+/// of Groups, or a sort by member could still tell who the others are: `403`, whatever the data.
+fn refuse_member_probes(cx: &Cx, request: &SearchRequest) -> Result<()> {
+    let Some(group) = ResourceType::parse("Group") else {
+        return Ok(());
+    };
+    let patients: Vec<String> = match reach(cx, group, Permission::Search) {
+        Reach::Some(rules) if rules.iter().all(|r| r.patient.is_some()) => {
+            rules.into_iter().filter_map(|r| r.patient).collect()
+        }
+        _ => return Ok(()),
+    };
+    let member = param_id("Group", "member");
+    let text = [param_id("Group", "_text"), param_id("Group", "_content")];
+    let refused = || {
+        Error::forbidden(
+            "the access token shows Groups only with its patient among their members: it does not grant              searching or sorting Groups by other members or by text",
+        )
+    };
+    if request.sort.iter().any(|key| match &key.by {
+        SortBy::Index { param_ids, .. } => param_ids.contains(&member),
+        _ => false,
+    }) {
+        return Err(refused());
+    }
+    fn probes(clause: &Clause, member: i64, text: &[i64; 2], patients: &[String]) -> bool {
+        match clause {
+            Clause::Index {
+                table,
+                param_ids,
+                matches,
+                negated,
+            } => {
+                if param_ids.iter().any(|id| text.contains(id)) {
+                    return true;
+                }
+                param_ids.contains(&member)
+                    && (*negated
+                        || *table != "search_reference"
+                        || !matches.iter().all(|m| match m {
+                            ValueMatch::Reference(ReferenceMatch::Local { target_type, id }) => {
+                                target_type.as_deref().is_some_and(|t| t != "Patient")
+                                    || patients.iter().any(|p| p == id)
+                            }
+                            _ => false,
+                        }))
+            }
+            Clause::All(clauses) | Clause::Any(clauses) => clauses.iter().any(|c| probes(c, member, text, patients)),
+            Clause::Chain { inner, .. } | Clause::Has { inner, .. } => probes(inner, member, text, patients),
+            _ => false,
+        }
+    }
+    if request
+        .clauses
+        .iter()
+        .any(|clause| probes(clause, member, &text, &patients))
+    {
+        return Err(refused());
     }
     Ok(())
 }

@@ -1,7 +1,19 @@
 //! Writes checked against what the caller may reach, just before they go to the store (a single
-//! write, or every write of a transaction before any is made): the resource must be within reach
-//! before the write (the current version) and after it (the new one), so no write moves a resource
-//! into or out of a compartment the caller does not hold. An update that creates needs `c` too.
+//! write, or every write of a transaction before any is made). A caller limited to patients'
+//! compartments (a `patient/` scope, or a `user/` scope of a Patient user) writes only what is
+//! its patients' alone, and leaves every other patient where it was:
+//!
+//! - a created resource must be in the compartment of one of the caller's patients and of no
+//!   other patient (no writing into another patient's record through a `performer`, an `author`,
+//!   a Patient `link`, a Group `member`);
+//! - an updated resource must be its patients' alone before and after: no moving it into or
+//!   out of another patient's compartment, and a resource shared with another patient (an
+//!   Observation of p2 that p1 performed, a Group, a Patient linking to p1) is read-only to it;
+//! - a deleted resource must be within reach and concern no other patient; one out of reach (or
+//!   deleted already) is answered as a delete of one that does not exist, `If-Match` included.
+//!
+//! A Patient counts as concerning itself. An update that creates (or revives) needs `c` too, and
+//! reviving a deleted resource needs its last version to have been within reach.
 
 use super::{Reach, forbidden, is_restricted, reach};
 use crate::auth::scope::Permission;
@@ -10,7 +22,7 @@ use crate::interactions::Cx;
 use crate::model::ResourceType;
 use crate::search::IndexRow;
 use crate::search::compartments;
-use crate::store::WriteOp;
+use crate::store::{StoredVersion, WriteOp, rules};
 
 /// What becomes of a write the caller asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +48,12 @@ pub async fn check(cx: &Cx, op: &WriteOp) -> Result<Allowed> {
             ..
         } => {
             let reach = required(cx, *resource_type, Permission::Create)?;
-            after(&reach, *resource_type, id.as_str(), index)?;
+            if let Some(patients) = patients(&reach) {
+                let after = Placement::of_index(&patients, *resource_type, id.as_str(), index);
+                if !after.admitted || !after.others.is_empty() {
+                    return Err(out_of_reach(*resource_type));
+                }
+            }
         }
         WriteOp::Update {
             resource_type,
@@ -46,31 +63,63 @@ pub async fn check(cx: &Cx, op: &WriteOp) -> Result<Allowed> {
         } => {
             let reach = required(cx, *resource_type, Permission::Update)?;
             let current = cx.services.store.read(*resource_type, id.as_str()).await?;
-            match current.and_then(|v| v.content) {
-                Some(content) => {
-                    if !within(cx, &reach, *resource_type, id.as_str(), &content)? {
-                        return Err(out_of_reach(*resource_type));
-                    }
+            let Some(patients) = patients(&reach) else {
+                if current.as_ref().is_none_or(|v| v.content.is_none()) {
+                    required(cx, *resource_type, Permission::Create)?;
                 }
-                None => {
+                return Ok(Allowed::Write);
+            };
+            let after = Placement::of_index(&patients, *resource_type, id.as_str(), index);
+            let before = match current {
+                Some(version) if version.content.is_some() => Some(Placement::of_version(
+                    cx,
+                    &patients,
+                    *resource_type,
+                    id.as_str(),
+                    version,
+                )?),
+                deleted_or_missing => {
                     // Update as create (or revival): a create too.
                     let create = required(cx, *resource_type, Permission::Create)?;
-                    after(&create, *resource_type, id.as_str(), index)?;
+                    if patients_of(&create).is_none() {
+                        return Ok(Allowed::Write);
+                    }
+                    match deleted_or_missing {
+                        Some(deleted) => {
+                            last_before_delete(cx, &patients, *resource_type, id.as_str(), &deleted).await?
+                        }
+                        None => None,
+                    }
                 }
+            };
+            let alone = |placement: &Placement| placement.admitted && placement.others.is_empty();
+            let allowed = alone(&after) && before.as_ref().is_none_or(alone);
+            if !allowed {
+                return Err(out_of_reach(*resource_type));
             }
-            after(&reach, *resource_type, id.as_str(), index)?;
         }
         WriteOp::Delete { resource_type, id, .. } => {
             let reach = required(cx, *resource_type, Permission::Delete)?;
-            if let Some(content) = cx
-                .services
-                .store
-                .read(*resource_type, id.as_str())
-                .await?
-                .and_then(|v| v.content)
-                && !within(cx, &reach, *resource_type, id.as_str(), &content)?
-            {
+            let Some(patients) = patients(&reach) else {
+                return Ok(Allowed::Write);
+            };
+            let current = cx.services.store.read(*resource_type, id.as_str()).await?;
+            let before = match current {
+                Some(version) if version.content.is_some() => {
+                    Placement::of_version(cx, &patients, *resource_type, id.as_str(), version)?
+                }
+                // Deleted already: whose it was is not in the delete, so it is answered as one
+                // that does not exist (an `If-Match` naming its version would tell otherwise).
+                _ => Placement::hidden(),
+            };
+            if !before.admitted {
+                rules::decide(op, None)?;
                 return Ok(Allowed::Nothing);
+            }
+            if !before.others.is_empty() {
+                return Err(Error::forbidden(format!(
+                    "the access token does not grant deleting this {resource_type}: it concerns another patient too"
+                )));
             }
         }
         WriteOp::Reindex { .. } => {
@@ -87,40 +136,154 @@ fn required(cx: &Cx, resource_type: ResourceType, permission: Permission) -> Res
     }
 }
 
+/// The patients a reach is limited to, or `None` when it is not limited to patients (writes
+/// never come with a granular rule, so a reach is either all or patients' compartments).
+fn patients(reach: &Reach) -> Option<Vec<String>> {
+    patients_of(reach).filter(|p| !p.is_empty())
+}
+
+fn patients_of(reach: &Reach) -> Option<Vec<String>> {
+    let Reach::Some(rules) = reach else {
+        return None;
+    };
+    if rules.iter().any(|rule| rule.patient.is_none()) {
+        return None;
+    }
+    Some(rules.iter().filter_map(|rule| rule.patient.clone()).collect())
+}
+
 fn out_of_reach(resource_type: ResourceType) -> Error {
     Error::forbidden(format!(
-        "the access token does not grant writing this {resource_type}: it would be outside the patient \
-         compartment the token is limited to"
+        "the access token does not grant writing this {resource_type}: it would concern a patient other than \
+         the one the token is limited to"
     ))
 }
 
-/// A `403` unless the new version, with index rows `index`, is within `reach`.
-fn after(reach: &Reach, resource_type: ResourceType, id: &str, index: &[IndexRow]) -> Result<()> {
-    let Reach::Some(rules) = reach else {
-        return Ok(());
-    };
-    let owners = compartments::patient_owners(resource_type.as_str(), id, index);
-    let admitted = rules.iter().any(|rule| match &rule.patient {
-        Some(patient) => (resource_type.as_str() == "Patient" && id == patient) || owners.contains(patient),
-        None => true,
-    });
-    if admitted {
-        Ok(())
-    } else {
-        Err(out_of_reach(resource_type))
+/// Where a version stands for a caller limited to `patients`.
+#[derive(Debug, PartialEq, Eq)]
+struct Placement {
+    /// In the compartment of one of the caller's patients (or one of them, as a Patient).
+    admitted: bool,
+    /// The other patients it concerns (itself, for a Patient), sorted.
+    others: Vec<String>,
+}
+
+impl Placement {
+    fn hidden() -> Placement {
+        Placement {
+            admitted: false,
+            others: Vec::new(),
+        }
+    }
+
+    /// Of a version about to be written, from its index rows.
+    fn of_index(patients: &[String], resource_type: ResourceType, id: &str, index: &[IndexRow]) -> Placement {
+        let owners = compartments::patient_owners(resource_type.as_str(), id, index);
+        Placement::of_owners(patients, resource_type, id, &owners)
+    }
+
+    /// Of a stored version (with content).
+    fn of_version(
+        cx: &Cx,
+        patients: &[String],
+        resource_type: ResourceType,
+        id: &str,
+        version: StoredVersion,
+    ) -> Result<Placement> {
+        let content = version.content.unwrap_or_default();
+        let owners = cx
+            .services
+            .owners
+            .owners(&cx.services.base_url, resource_type, id, version.version_id, || {
+                serde_json::from_slice(&content)
+                    .map_err(|e| Error::internal(format!("stored content is not JSON: {e}")))
+            })?;
+        Ok(Placement::of_owners(patients, resource_type, id, &owners))
+    }
+
+    fn of_owners(patients: &[String], resource_type: ResourceType, id: &str, owners: &[String]) -> Placement {
+        let itself = (resource_type.as_str() == "Patient").then_some(id);
+        let concerned = owners.iter().map(String::as_str).chain(itself);
+        let mut others: Vec<String> = concerned
+            .clone()
+            .filter(|p| !patients.iter().any(|mine| mine == p))
+            .map(str::to_owned)
+            .collect();
+        others.sort_unstable();
+        others.dedup();
+        Placement {
+            admitted: concerned.into_iter().any(|p| patients.iter().any(|mine| mine == p)),
+            others,
+        }
     }
 }
 
-/// Whether the stored `content` of `resource_type/id` is within `reach`.
-fn within(cx: &Cx, reach: &Reach, resource_type: ResourceType, id: &str, content: &[u8]) -> Result<bool> {
-    let Reach::Some(rules) = reach else {
-        return Ok(true);
+/// For the revival of a deleted resource: where its last version before the delete stood.
+async fn last_before_delete(
+    cx: &Cx,
+    patients: &[String],
+    resource_type: ResourceType,
+    id: &str,
+    deleted: &StoredVersion,
+) -> Result<Option<Placement>> {
+    let last = match deleted.version_id {
+        1 => None,
+        v => cx.services.store.vread(resource_type, id, v - 1).await?,
     };
-    let resource: serde_json::Value =
-        serde_json::from_slice(content).map_err(|e| Error::internal(format!("stored content is not JSON: {e}")))?;
-    let owners = compartments::patient_owners_of(&cx.services.base_url, resource_type.as_str(), id, &resource);
-    Ok(rules.iter().any(|rule| match &rule.patient {
-        Some(patient) => (resource_type.as_str() == "Patient" && id == patient) || owners.contains(patient),
-        None => true,
+    Ok(Some(match last {
+        Some(version) if version.content.is_some() => Placement::of_version(cx, patients, resource_type, id, version)?,
+        _ => Placement::hidden(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn placement(patients: &[&str], resource_type: &str, id: &str, owners: &[&str]) -> Placement {
+        let patients: Vec<String> = patients.iter().map(|p| p.to_string()).collect();
+        let owners: Vec<String> = owners.iter().map(|p| p.to_string()).collect();
+        Placement::of_owners(&patients, ResourceType::parse(resource_type).unwrap(), id, &owners)
+    }
+
+    #[test]
+    fn a_placement_names_the_other_patients_a_version_concerns() {
+        assert_eq!(
+            placement(&["p1"], "Observation", "o", &["p1"]),
+            Placement {
+                admitted: true,
+                others: vec![]
+            }
+        );
+        assert_eq!(
+            placement(&["p1"], "Observation", "o", &["p1", "p2"]),
+            Placement {
+                admitted: true,
+                others: vec!["p2".into()]
+            }
+        );
+        assert_eq!(
+            placement(&["p1"], "Observation", "o", &["p2"]),
+            Placement {
+                admitted: false,
+                others: vec!["p2".into()]
+            }
+        );
+        assert_eq!(
+            placement(&["p1"], "Patient", "p1", &[]),
+            Placement {
+                admitted: true,
+                others: vec![]
+            },
+            "a Patient concerns itself"
+        );
+        assert_eq!(
+            placement(&["p1"], "Patient", "p2", &["p1"]),
+            Placement {
+                admitted: true,
+                others: vec!["p2".into()]
+            },
+            "a Patient linking to p1 is in p1's compartment, and concerns itself"
+        );
+    }
 }

@@ -5,8 +5,11 @@
 mod access;
 mod backend_services;
 mod cli;
+mod compartment_writes;
 mod hardening;
 mod jwks_url;
+mod off;
+mod oracles;
 mod tokens;
 
 use crate::harness::{Reply, TestApp};
