@@ -2,18 +2,26 @@
 //!
 //! ## Layout
 //! - [`config`]: command line and environment settings.
-//! - [`app`]: wiring — opens the store, builds the router, serves; `start` is used by tests too.
+//! - [`app`]: wiring — opens the store, builds the router, serves; `start` is used by tests too;
+//!   `app::authorization` builds the authorization the `--auth-…` settings ask for.
 //! - [`http`]: the only module that knows axum: the front door to `/fhir/R4` (`door`: an HTTP
-//!   request as a typed request), content negotiation, headers, request ids, the responses to
-//!   typed outcomes (`respond`), and the mapping of domain errors to OperationOutcome responses.
-//! - [`auth`]: who is asking (`Caller`): anonymous while authorization is off, or the server
-//!   itself (`System`) for work it does on its own.
+//!   request as a typed request), the bearer token of a request (`authenticate`: the `Caller`,
+//!   and `401` answers), the OAuth endpoints of the built-in authorization server (`oauth`),
+//!   content negotiation, headers, request ids, the responses to typed outcomes (`respond`), and
+//!   the mapping of domain errors to OperationOutcome responses.
+//! - [`auth`]: who is asking (`Caller`): anonymous while authorization is off, the holder of a
+//!   verified access token (`token`: signatures, claims, the cache of verified tokens; `scope`:
+//!   SMART scopes as permissions), or the server itself (`System`) for work it does on its own;
+//!   keys (`keys`, `jwks_url`), the built-in Backend Services authorization server (`issuer`),
+//!   and what clients are told (`discovery`). No database, no request.
 //! - [`interactions`]: the one request path and the interactions on it. A URL is routed
 //!   (`route`, shared by HTTP and Bundle entries) into a typed `request::Request`, which
 //!   `dispatch::dispatch` runs in a request context (`context::Cx`: services, caller, request
 //!   id) and answers with a typed `outcome::Outcome`, serialised at the edge. One file per FHIR
 //!   interaction (read, vread, create, update, delete, patch, history, search, capabilities,
-//!   transaction, batch) and operation (`$validate`, `$reindex`), plus what they share:
+//!   transaction, batch) and operation (`$validate`, `$reindex`); `access`: what the caller may
+//!   do, checked on this one path (`check` before a request runs, `narrow` in SQL, `disclose`
+//!   per resource leaving the server, `writes`); plus what they share:
 //!   conditional matching, conditional references and the locks of conditional creates
 //!   (`conditional`), the entries of an incoming Bundle as requests (`bundle_request`, the
 //!   second front door), the rewriting of references between them (`bundle_references`), the

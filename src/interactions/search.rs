@@ -61,14 +61,15 @@ pub async fn search(cx: &Cx, scope: &SearchScope, query: &[(String, String)], st
     let plan = plan_search(cx, &request).await?;
     // The default total is counted only up to a limit (beyond it a total would cost more than
     // the page), and not at all when the plan shows at least `set_limit` matches. The count runs
-    // beside the page query, on another connection, rather than after it. For a caller whose
-    // search is narrowed it is always counted: whether the plan is broad depends on rows it may
-    // not see, and a total given or not would tell of them.
+    // beside the page query, on another connection, rather than after it. For a caller from
+    // whom anything is hidden it is always counted: whether the plan is broad depends on rows it
+    // may not see, and a total given or not would tell of them.
     let total_limit = services.search_limits.default_total_limit;
     let default_count = (request.total == Total::Default
         && matches!(request.page, Page::First)
         && total_limit > 0
-        && (access::is_restricted(cx) || !(plan.broad && total_limit < services.search_limits.set_limit)))
+        && (!access::sees_everything(cx, Permission::Search)
+            || !(plan.broad && total_limit < services.search_limits.set_limit)))
         .then(|| compile::count_query_up_to(dialect, &request, &plan, total_limit + 1));
     let page = compile::page_query(dialect, &request, &plan)?;
     let (rows, counted) = tokio::join!(store.search(&page), async {

@@ -83,6 +83,20 @@ pub fn is_restricted(cx: &Cx) -> bool {
     matches!(cx.caller, Caller::Token(_))
 }
 
+/// Whether the caller may use `permission` on every resource of every type (no caller, or a
+/// `system/*` scope granting it without a query), so that nothing is hidden from it.
+pub fn sees_everything(cx: &Cx, permission: Permission) -> bool {
+    match &cx.caller {
+        Caller::Anonymous | Caller::System(_) => true,
+        Caller::Token(grant) => grant.scopes.scopes.iter().any(|s| {
+            s.context == Context::System
+                && s.resource_type.is_none()
+                && s.filter.is_empty()
+                && s.permissions.contains(permission)
+        }),
+    }
+}
+
 /// Types outside every patient's compartment that hold no one patient's data: people and places
 /// of care, medications and substances, terminology, conformance and knowledge resources.
 /// `patient/` scopes naming one of them read it whole (`--auth-patient-directory named`); any
