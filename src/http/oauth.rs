@@ -65,12 +65,12 @@ pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, body:
         Ok(params) => params,
         Err(e) => return oauth_error(&e),
     };
-    if let Err(e) = authenticate_caller(authorization, &headers, &params, None) {
-        return oauth_error(&e);
-    }
     let Some(token) = param(&params, "token") else {
         return oauth_error(&OAuthError::invalid_request("token is required"));
     };
+    if let Err(e) = authenticate_caller(authorization, &headers, &params, Action::Introspect(token)) {
+        return oauth_error(&e);
+    }
     json_response(StatusCode::OK, &authorization.verifier.introspect(token, now()))
 }
 
@@ -89,7 +89,7 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bod
     let Some(token) = param(&params, "token") else {
         return oauth_error(&OAuthError::invalid_request("token is required"));
     };
-    if let Err(e) = authenticate_caller(authorization, &headers, &params, Some(token)) {
+    if let Err(e) = authenticate_caller(authorization, &headers, &params, Action::Revoke(token)) {
         return oauth_error(&e);
     }
     let now = now();
@@ -103,26 +103,46 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bod
     (StatusCode::OK, [(CACHE_CONTROL, "no-store")]).into_response()
 }
 
-/// Who calls introspection or revocation: a holder of a valid bearer token (for revocation, the
-/// token being revoked itself), or a client of the built-in server by its assertion (for
-/// revocation, the client the token was issued to).
+/// What a caller of the introspection or revocation endpoint asks about a token.
+enum Action<'a> {
+    Introspect(&'a str),
+    Revoke(&'a str),
+}
+
+/// Who calls introspection or revocation: a holder of a valid bearer token — for introspection,
+/// of that token itself or with a `system/` scope (a backend or resource server); for
+/// revocation, the token being revoked itself — or a client of the built-in server by its
+/// assertion (for revocation, the client the token was issued to).
 fn authenticate_caller(
     authorization: &Authorization,
     headers: &HeaderMap,
     params: &[(String, String)],
-    revoking: Option<&str>,
+    action: Action<'_>,
 ) -> Result<(), OAuthError> {
     let now = now();
     if let Some(bearer) = bearer_token(headers) {
-        let valid = authorization.verifier.verify(bearer, now).is_ok();
-        return match revoking {
-            Some(token) if valid && token == bearer => Ok(()),
-            None if valid => Ok(()),
+        let grant = authorization.verifier.verify(bearer, now).ok();
+        let system = || {
+            grant.as_ref().is_some_and(|g| {
+                g.scopes
+                    .scopes
+                    .iter()
+                    .any(|s| s.context == crate::auth::scope::Context::System)
+            })
+        };
+        return match action {
+            Action::Revoke(token) | Action::Introspect(token) if grant.is_some() && token == bearer => Ok(()),
+            Action::Introspect(_) if system() => Ok(()),
             _ => Err(OAuthError::invalid_client(
-                "the bearer token does not authorize this (revoke a token by presenting it, or as its client)",
+                "the bearer token does not authorize this (introspect your own token, or with a system/ scope; \
+                 revoke a token by presenting it, or as its client)",
             )),
         };
     }
+    let revoking = match action {
+        Action::Revoke(token) => Some(token),
+        Action::Introspect(_) => None,
+    };
     let issuer = authorization
         .issuer
         .as_ref()

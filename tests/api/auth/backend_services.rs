@@ -19,6 +19,10 @@ crate::on_both_backends!(with super::with_clients;
     the_signing_key_is_kept_and_published,
 );
 
+crate::on_both_backends!(with |c| { super::with_clients(c); crate::auth::with_idp(c); };
+    only_backends_introspect_tokens_other_than_their_own,
+);
+
 /// Registers `bulk` (ES384 and RS384 keys, `system/*.rs` and writes of Observations) and
 /// `reader` (Patients only), with a signing key of its own per server.
 fn with_clients(config: &mut ServeConfig) {
@@ -376,4 +380,36 @@ async fn the_signing_key_is_kept_and_published(mut app: TestApp) {
     // The key file survives a restart (on another port here, so with another issuer URL).
     app.restart().await;
     assert_eq!(app.get(".well-known/jwks.json").await.json(), jwks);
+}
+
+async fn only_backends_introspect_tokens_other_than_their_own(app: TestApp) {
+    let (_, answer) = request_with(&app, &assertion(&app, "bulk", json!({})), "system/*.rs").await;
+    let backend = answer["access_token"].as_str().unwrap().to_owned();
+    let patient = super::token(&app, "patient/*.rs", Some("p1"));
+    let ask = |caller: &str, token: &str| {
+        app.send(
+            app.client
+                .post(app.url("auth/introspect"))
+                .bearer_auth(caller)
+                .form(&[("token", token)]),
+        )
+    };
+    // A patient app learns nothing about another token, but may look at its own.
+    let refused = ask(&patient, &backend).await;
+    assert_eq!(
+        (refused.status, refused.json()["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    assert!(
+        !refused.text.contains("system/*.rs") && !refused.text.contains("active"),
+        "{}",
+        refused.text
+    );
+    assert_eq!(ask(&patient, &patient).await.json()["patient"], "p1");
+    // A backend (a system/ scope) introspects any token.
+    let seen = ask(&backend, &patient).await.json();
+    assert_eq!(
+        (seen["active"].as_bool(), seen["patient"].as_str()),
+        (Some(true), Some("p1"))
+    );
 }
