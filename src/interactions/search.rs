@@ -68,8 +68,9 @@ pub async fn search(cx: &Cx, scope: &SearchScope, query: &[(String, String)], st
     let default_count = (request.total == Total::Default
         && matches!(request.page, Page::First)
         && total_limit > 0
-        && (!access::sees_everything(cx, Permission::Search)
-            || !(plan.broad && total_limit < services.search_limits.set_limit)))
+        && !(access::sees_everything(cx, Permission::Search)
+            && plan.broad
+            && total_limit < services.search_limits.set_limit))
         .then(|| compile::count_query_up_to(dialect, &request, &plan, total_limit + 1));
     let page = compile::page_query(dialect, &request, &plan)?;
     let (rows, counted) = tokio::join!(store.search(&page), async {
