@@ -127,15 +127,7 @@ fn in_patient_compartment(resource_type: ResourceType, id: &str, owners: &[Strin
 /// Whether the current version of `resource_type/id` matches the search query of `rule`.
 async fn matches_filter(cx: &Cx, resource_type: ResourceType, id: &str, rule: &Rule) -> Result<bool> {
     let services = &cx.services;
-    let mut request = crate::search::request::parse(
-        &services.search_parameters.current(),
-        Some(&[resource_type.as_str()]),
-        &rule.filter,
-        &services.base_url,
-        services.search_limits,
-        true,
-    )
-    .map_err(|_| Error::forbidden(format!("a scope's search query on {resource_type} cannot be run")))?;
+    let mut request = super::narrow::scope_query(cx, resource_type, rule)?;
     request.clauses.insert(0, Clause::Id(vec![id.to_owned()]));
     let sql = compile::count_query(services.store.dialect(), &request, &Plan::sets());
     Ok(services.store.count(&sql).await? > 0)

@@ -224,13 +224,18 @@ fn in_compartment(patient: &str, types: &[ResourceType], single: bool) -> Clause
     }
 }
 
-/// The clauses of a granular rule's search query on `resource_type`.
+/// The clauses of `rule`'s search query (a granular scope's) on `resource_type`.
 fn filter_clauses(cx: &Cx, resource_type: ResourceType, rule: &Rule) -> Result<Vec<Clause>> {
     if rule.filter.is_empty() {
         return Ok(Vec::new());
     }
+    Ok(scope_query(cx, resource_type, rule)?.clauses)
+}
+
+/// `rule`'s search query on `resource_type`, parsed strictly with the search parameters in force.
+pub(super) fn scope_query(cx: &Cx, resource_type: ResourceType, rule: &Rule) -> Result<SearchRequest> {
     let services = &cx.services;
-    let parsed = crate::search::request::parse(
+    crate::search::request::parse(
         &services.search_parameters.current(),
         Some(&[resource_type.as_str()]),
         &rule.filter,
@@ -238,8 +243,7 @@ fn filter_clauses(cx: &Cx, resource_type: ResourceType, rule: &Rule) -> Result<V
         services.search_limits,
         true,
     )
-    .map_err(|_| Error::forbidden(format!("a scope's search query on {resource_type} cannot be run")))?;
-    Ok(parsed.clauses)
+    .map_err(|_| Error::forbidden(format!("a scope's search query on {resource_type} cannot be run")))
 }
 
 /// Narrows the chains and `_has` inside `clause`: a chain's targets and a `_has` source to what
