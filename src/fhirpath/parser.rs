@@ -12,7 +12,11 @@ use super::units::calendar_keyword;
 
 pub fn parse(source: &str) -> Result<Expr, ParseError> {
     let tokens = tokenize(source)?;
-    let mut parser = Parser { tokens, pos: 0 };
+    let mut parser = Parser {
+        tokens,
+        pos: 0,
+        depth: 0,
+    };
     let expr = parser.expression(0)?;
     match parser.peek() {
         Token::End => Ok(expr),
@@ -65,12 +69,38 @@ fn binary_op(token: &Token) -> Option<(BinaryOp, u8)> {
 /// The level of `is` and `as`, whose right-hand side is a type name rather than an expression.
 const TYPE_LEVEL: u8 = 8;
 
+/// The deepest an expression may nest: parenthesised and nested expressions, and the chains of
+/// invocations and operators that each wrap the expression before them. Parsing, evaluating and
+/// dropping an expression recurse once per level, and expressions come from clients too (a
+/// FHIRPath Patch's `path`): far beyond any real expression, far within a thread's stack.
+pub const MAX_DEPTH: usize = 128;
+
 struct Parser {
     tokens: Vec<Token>,
     pos: usize,
+    /// Levels of nesting around the expression being parsed (see `MAX_DEPTH`).
+    depth: usize,
 }
 
 impl Parser {
+    /// One level deeper; an error past `MAX_DEPTH`.
+    fn enter(&mut self) -> Result<(), ParseError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(error(format!("the expression nests deeper than {MAX_DEPTH} levels")));
+        }
+        Ok(())
+    }
+
+    /// Runs `parse` one level deeper, back at this level after it.
+    fn nested<T>(&mut self, parse: impl FnOnce(&mut Self) -> Result<T, ParseError>) -> Result<T, ParseError> {
+        let saved = self.depth;
+        self.enter()?;
+        let parsed = parse(self);
+        self.depth = saved;
+        parsed
+    }
+
     fn peek(&self) -> &Token {
         &self.tokens[self.pos]
     }
@@ -97,6 +127,10 @@ impl Parser {
     }
 
     fn expression(&mut self, min_level: u8) -> Result<Expr, ParseError> {
+        self.nested(|parser| parser.expression_within(min_level))
+    }
+
+    fn expression_within(&mut self, min_level: u8) -> Result<Expr, ParseError> {
         let mut left = self.unary()?;
         loop {
             let token = self.peek().clone();
@@ -105,6 +139,7 @@ impl Parser {
                 && TYPE_LEVEL > min_level
             {
                 self.advance();
+                self.enter()?;
                 let spec = self.type_spec()?;
                 let op = if word == "is" { TypeOp::Is } else { TypeOp::As };
                 left = Expr::Type {
@@ -122,6 +157,7 @@ impl Parser {
                 return Ok(left);
             }
             self.advance();
+            self.enter()?;
             let right = self.expression(level)?;
             left = Expr::Binary(op, Box::new(left), Box::new(right));
         }
@@ -134,13 +170,15 @@ impl Parser {
             _ => return self.postfix(),
         };
         self.advance();
-        let operand = self.unary()?;
+        let operand = self.nested(Self::unary)?;
         Ok(Expr::Unary(op, Box::new(operand)))
     }
 
     fn postfix(&mut self) -> Result<Expr, ParseError> {
+        let saved = self.depth;
         let mut expr = self.term()?;
-        loop {
+        let parsed = loop {
+            self.enter()?;
             if self.is_symbol(".") {
                 self.advance();
                 let name = self.identifier()?;
@@ -155,9 +193,11 @@ impl Parser {
                 self.expect("]")?;
                 expr = Expr::Indexer(Box::new(expr), Box::new(index));
             } else {
-                return Ok(expr);
+                break expr;
             }
-        }
+        };
+        self.depth = saved;
+        Ok(parsed)
     }
 
     fn identifier(&mut self) -> Result<String, ParseError> {
@@ -224,6 +264,9 @@ impl Parser {
         self.expect("(")?;
         let mut args = Vec::new();
         if !self.is_symbol(")") {
+            // A call's frame is the largest of the parser's: its arguments count for more.
+            let saved = self.depth;
+            self.depth += 3;
             loop {
                 args.push(self.expression(0)?);
                 if self.is_symbol(",") {
@@ -232,6 +275,7 @@ impl Parser {
                     break;
                 }
             }
+            self.depth = saved;
         }
         self.expect(")")?;
         let target = target.map(Box::new);
@@ -310,6 +354,25 @@ fn datetime_literal(text: &str) -> Result<Literal, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nesting_past_the_limit_is_an_error_not_a_stack_overflow() {
+        let deep =
+            |open: &str, middle: &str, close: &str, n: usize| format!("{}{middle}{}", open.repeat(n), close.repeat(n));
+        for source in [
+            deep("(", "1", ")", 100_000),
+            deep("-", "1", "", 100_000),
+            format!("Patient{}", ".name".repeat(100_000)),
+            format!("1{}", " + 1".repeat(100_000)),
+            deep("a[", "0", "]", 100_000),
+            deep("f(", "1", ")", 100_000),
+        ] {
+            let refused = parse(&source).unwrap_err();
+            assert!(refused.message.contains("deeper than"), "{}", refused.message);
+        }
+        assert!(parse(&deep("(", "1", ")", 50)).is_ok());
+        assert!(parse(&format!("Patient{}", ".name".repeat(100))).is_ok());
+    }
 
     fn shape(expr: &Expr) -> String {
         match expr {

@@ -154,8 +154,10 @@ impl JsonPatch {
             .and_then(Value::as_str)
             .unwrap_or("Resource")
             .to_owned();
+        // What the operations add, counted as they go: copies can double the resource each.
+        let mut weight = super::bounds::measure(document).0;
         for (index, operation) in self.operations.iter().enumerate() {
-            apply_one(document, operation).map_err(|message| {
+            apply_one(document, operation, &mut weight).map_err(|message| {
                 Error::new(
                     ErrorKind::Unprocessable,
                     IssueCode::Processing,
@@ -193,12 +195,32 @@ fn malformed(message: impl Into<String>, index: Option<usize>) -> Error {
     }
 }
 
-fn apply_one(document: &mut Value, operation: &Operation) -> std::result::Result<(), String> {
+/// `value` may go to `path` in a document of `weight` (which it adds to): the result stays
+/// within `bounds`.
+fn admit(value: &Value, path: &Pointer, weight: &mut usize) -> std::result::Result<(), String> {
+    if let Some(why) = super::bounds::too_deep(value, path.tokens.len()) {
+        return Err(why);
+    }
+    *weight += super::bounds::measure(value).0;
+    if *weight > super::bounds::MAX_WEIGHT {
+        return Err(format!(
+            "the patched resource would be larger than {} MiB",
+            super::bounds::MAX_WEIGHT >> 20
+        ));
+    }
+    Ok(())
+}
+
+fn apply_one(document: &mut Value, operation: &Operation, weight: &mut usize) -> std::result::Result<(), String> {
     let path = &operation.path;
     match &operation.op {
-        Op::Add(value) => add(document, path, value.clone()),
+        Op::Add(value) => {
+            admit(value, path, weight)?;
+            add(document, path, value.clone())
+        }
         Op::Remove => remove(document, path).map(|_| ()),
         Op::Replace(value) => {
+            admit(value, path, weight)?;
             let target = get_mut(document, &path.tokens).ok_or("there is no value at the path")?;
             *target = value.clone();
             Ok(())
@@ -211,12 +233,16 @@ fn apply_one(document: &mut Value, operation: &Operation) -> std::result::Result
                 return Err(format!("cannot move '{}' into one of its own children", from.text));
             }
             let value = remove(document, from).map_err(|e| format!("from '{}': {e}", from.text))?;
+            if let Some(why) = super::bounds::too_deep(&value, path.tokens.len()) {
+                return Err(why);
+            }
             add(document, path, value)
         }
         Op::Copy(from) => {
-            let value = get_mut(document, &from.tokens)
-                .ok_or_else(|| format!("there is no value at from '{}'", from.text))?
-                .clone();
+            let source =
+                get_mut(document, &from.tokens).ok_or_else(|| format!("there is no value at from '{}'", from.text))?;
+            admit(source, path, weight)?;
+            let value = source.clone();
             add(document, path, value)
         }
         Op::Test(expected) => {
@@ -316,6 +342,35 @@ fn objects_equal(x: &Map<String, Value>, y: &Map<String, Value>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copies_that_would_grow_the_resource_without_bound_are_refused() {
+        let mut patient = serde_json::json!({"resourceType": "Patient", "extension": [{"url": "http://x", "valueString": "y".repeat(1_000_000)}]});
+        let doubling: Vec<Value> = (0..40)
+            .map(|_| serde_json::json!({"op": "copy", "from": "/extension", "path": "/extension/-"}))
+            .collect();
+        let patch = JsonPatch::parse(&Value::Array(doubling)).unwrap();
+        let refused = patch.apply(&mut patient).unwrap_err();
+        assert!(refused.to_string().contains("larger than"), "{refused}");
+        // Nesting a value deeper than a body may be is refused too, by add and by copy alike.
+        let mut deep = serde_json::json!("leaf");
+        for _ in 0..120 {
+            deep = serde_json::json!({"a": deep});
+        }
+        let mut patient = serde_json::json!({"resourceType": "Patient"});
+        let add = serde_json::json!([{"op": "add", "path": "/a", "value": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {"i": deep}}}}}}}}}]);
+        let refused = JsonPatch::parse(&add).unwrap().apply(&mut patient).unwrap_err();
+        assert!(refused.to_string().contains("deeper than"), "{refused}");
+        let mut nested = serde_json::json!({"resourceType": "Patient", "a": {"b": 1}});
+        let copies: Vec<Value> = (0..200)
+            .map(|_| serde_json::json!({"op": "copy", "from": "/a", "path": "/a/b"}))
+            .collect();
+        let refused = JsonPatch::parse(&Value::Array(copies))
+            .unwrap()
+            .apply(&mut nested)
+            .unwrap_err();
+        assert!(refused.to_string().contains("deeper than"), "{refused}");
+    }
     use serde_json::json;
 
     fn patched(doc: Value, patch: Value) -> Result<Value> {

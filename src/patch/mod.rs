@@ -2,6 +2,7 @@
 //! parsed once and applied to a copy of a resource. Pure: no store, no HTTP. The patch
 //! interaction (`interactions::patch`) reads the current version, applies, validates and writes.
 
+mod bounds;
 mod fhirpath_patch;
 mod json_patch;
 
@@ -66,6 +67,9 @@ impl Patch {
         match self {
             Patch::Json(patch) => patch.apply(&mut patched)?,
             Patch::FhirPath(patch) => patch.apply(&mut patched)?,
+        }
+        if let Some(why) = bounds::check(&patched) {
+            return Err(unprocessable(why));
         }
         let Value::Object(patched) = patched else {
             return Err(unprocessable(

@@ -12,6 +12,7 @@ crate::on_both_backends!(with |c| { crate::auth::with_idp(c); c.max_body_bytes =
     injected_sql_in_values_and_sort_keys_is_data_or_refused,
     costly_searches_are_clamped_or_refused_as_too_costly,
     oversized_and_deeply_nested_bodies_are_refused_and_change_nothing,
+    patches_that_nest_or_grow_without_bound_are_refused,
 );
 
 async fn a_put_whose_body_id_differs_from_the_url_is_400(app: TestApp) {
@@ -171,4 +172,35 @@ async fn oversized_and_deeply_nested_bodies_are_refused_and_change_nothing(app: 
     }
     assert_eq!(app.get("metadata").await.status, 200, "the server is still up");
     assert_eq!(admin.get("Patient?_summary=count").await.json()["total"], 0);
+}
+
+async fn patches_that_nest_or_grow_without_bound_are_refused(app: TestApp) {
+    let admin = admin(&app);
+    let patient = json!({"resourceType": "Patient", "id": "p", "extension": [{"url": "http://x", "valueString": "y".repeat(20_000)}]});
+    assert_eq!(admin.put("Patient/p", &patient).await.status, 201);
+    let patch = |content_type: &'static str, body: String| {
+        app.send(
+            app.client
+                .patch(app.url("Patient/p"))
+                .bearer_auth(&admin.token)
+                .header("content-type", content_type)
+                .body(body),
+        )
+    };
+    // A FHIRPath Patch whose path nests far past any real expression.
+    let path = format!("{}Patient.name{}", "(".repeat(30_000), ")".repeat(30_000));
+    let fhirpath_patch = json!({"resourceType": "Parameters", "parameter": [{"name": "operation", "part": [
+        {"name": "type", "valueCode": "delete"}, {"name": "path", "valueString": path}]}]});
+    let reply = patch("application/fhir+json", fhirpath_patch.to_string()).await;
+    assert!(matches!(reply.status, 400 | 422), "{}", reply.text);
+    assert!(reply.text.contains("deeper than"), "{}", reply.text);
+    // JSON Patch copies that double the resource each time.
+    let doubling: Vec<_> = (0..40)
+        .map(|_| json!({"op": "copy", "from": "/extension", "path": "/extension/-"}))
+        .collect();
+    let reply = patch("application/json-patch+json", json!(doubling).to_string()).await;
+    assert_eq!(reply.status, 422, "{}", reply.text);
+    assert!(reply.text.contains("larger than"), "{}", reply.text);
+    assert_eq!(app.get("metadata").await.status, 200, "the server is still up");
+    assert_eq!(admin.get("Patient/p").await.json()["meta"]["versionId"], "1");
 }
