@@ -47,6 +47,14 @@ struct Key {
     algorithm: Algorithm,
 }
 
+/// The SHA-256 of what a token's signature signs (its header and claims): the same for every
+/// encoding of one signature (an ECDSA signature has two valid forms), so that revoking one
+/// revokes them all.
+fn signed_part_digest(token: &str) -> [u8; 32] {
+    let signed = token.rsplit_once('.').map_or(token, |(signed, _)| signed);
+    Sha256::digest(signed.as_bytes()).into()
+}
+
 /// How a revoked token is known.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Revoked {
@@ -249,7 +257,7 @@ impl Verifier {
         let revoked = {
             let revoked = self.revoked.lock().unwrap_or_else(PoisonError::into_inner);
             !revoked.is_empty()
-                && (revoked.contains_key(&Revoked::Digest(digest))
+                && (revoked.contains_key(&Revoked::Digest(signed_part_digest(token)))
                     || grant
                         .token_id
                         .as_ref()
@@ -261,12 +269,13 @@ impl Verifier {
         Ok(grant)
     }
 
-    /// Refuses `token` (verified as `grant`) from now on, until it expires: by its `jti`, so
-    /// that the same token in another form is refused too, or by its digest when it has none.
+    /// Refuses `token` (verified as `grant`) from now on, until it expires: by its `jti`, or when
+    /// it has none by the digest of what its signature signs, so that the same token with its
+    /// signature encoded otherwise is refused too.
     pub fn revoke(&self, token: &str, grant: &Grant, now: i64) {
         let key = match &grant.token_id {
             Some(jti) => Revoked::Jti(jti.clone()),
-            None => Revoked::Digest(Sha256::digest(token.as_bytes()).into()),
+            None => Revoked::Digest(signed_part_digest(token)),
         };
         let mut revoked = self.revoked.lock().unwrap_or_else(PoisonError::into_inner);
         revoked.retain(|_, exp| *exp + CLOCK_SKEW as i64 > now);
@@ -474,6 +483,9 @@ mod tests {
             verifier.revoke(&token, &grant, now());
             assert!(verifier.verify(&token, now()).is_err(), "{jti:?}");
         }
+        // Another encoding of the same signature signs the same part, so it is revoked too.
+        assert_eq!(signed_part_digest("h.c.sig1"), signed_part_digest("h.c.sig2"));
+        assert_ne!(signed_part_digest("h.c.sig"), signed_part_digest("h.d.sig"));
         let other = token("idp-ec", None, now() + 1);
         assert!(
             verifier.verify(&other, now()).is_ok(),
