@@ -37,12 +37,33 @@ pub fn parse_valid_resource(body: &[u8], expected: ResourceType) -> Result<Valid
 /// then validation against the R4 definitions.
 pub fn valid_resource(resource: Map<String, Value>, expected: ResourceType) -> Result<ValidResource> {
     check_resource(&resource, expected)?;
+    refuse_subsetted(&resource)?;
     let resource = Value::Object(resource);
     crate::validate::validate(&resource)?;
     match resource {
         Value::Object(map) => Ok(ValidResource(map)),
         _ => unreachable!("wrapped an object just above"),
     }
+}
+
+/// A resource marked `SUBSETTED` (by `_summary`, `_elements`, or because the caller may see only
+/// part of it) is incomplete: written back, it would lose what was left out (search.html#summary).
+fn refuse_subsetted(resource: &Map<String, Value>) -> Result<()> {
+    let subsetted = resource
+        .get("meta")
+        .and_then(|meta| meta.get("tag"))
+        .and_then(Value::as_array)
+        .is_some_and(|tags| {
+            tags.iter()
+                .any(|tag| tag["code"] == "SUBSETTED" && tag["system"] == crate::search::subset::SUBSETTED_SYSTEM)
+        });
+    if subsetted {
+        return Err(Error::invalid(
+            "the resource is marked SUBSETTED: it is incomplete, and writing it would lose what was left out",
+        )
+        .at("meta.tag"));
+    }
+    Ok(())
 }
 
 /// The body of `PUT [type]/[id]` must carry the URL's id (http.html#update): a missing or

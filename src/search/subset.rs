@@ -6,7 +6,7 @@ use super::request::Summary;
 use crate::model::structure::TypeModel;
 use serde_json::{Map, Value, json};
 
-const SUBSETTED_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue";
+pub const SUBSETTED_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue";
 
 /// Reduces `resource` as `summary` and `elements` ask; true when anything was left out.
 pub fn apply(resource: &mut Map<String, Value>, summary: Summary, elements: Option<&[String]>) -> bool {

@@ -313,17 +313,49 @@ fn refuse_member_probes(cx: &Cx, request: &SearchRequest) -> Result<()> {
         }
         _ => return Ok(()),
     };
-    let member = param_id("Group", "member");
-    let text = [param_id("Group", "_text"), param_id("Group", "_content")];
     let refused = || {
         Error::forbidden(
-            "the access token shows Groups only with its patient among their members: it does not grant              searching or sorting Groups by other members or by text",
+            "the access token shows Groups only with its patient among their members: it does not grant \
+             searching, sorting or following Groups by other members, or searching them by text",
         )
     };
+    let member = param_id("Group", "member");
+    let text = [param_id("Group", "_text"), param_id("Group", "_content")];
+    // Following `Group.member` (a chain, `_has`, an include) reaches the other members, unless
+    // the Patients at its end are narrowed to the caller's patients too.
+    let members_narrowed = |permission| match reach(cx, ResourceType::parse("Patient").expect("a type"), permission) {
+        Reach::Some(rules) => rules
+            .iter()
+            .all(|r| r.patient.as_ref().is_some_and(|p| patients.contains(p))),
+        Reach::None => true,
+        Reach::All => false,
+    };
+    let followed = request
+        .includes
+        .iter()
+        .chain(&request.revincludes)
+        .any(|include| include.param_ids.contains(&member));
+    if followed && !members_narrowed(Permission::Read) {
+        return Err(refused());
+    }
     if request.sort.iter().any(|key| match &key.by {
         SortBy::Index { param_ids, .. } => param_ids.contains(&member),
         _ => false,
     }) {
+        return Err(refused());
+    }
+    let links_members = |clause: &Clause| -> bool {
+        fn walk(clause: &Clause, member: i64) -> bool {
+            match clause {
+                Clause::Chain { param_ids, inner, .. } => param_ids.contains(&member) || walk(inner, member),
+                Clause::Has { param_id, inner, .. } => *param_id == member || walk(inner, member),
+                Clause::All(clauses) | Clause::Any(clauses) => clauses.iter().any(|c| walk(c, member)),
+                _ => false,
+            }
+        }
+        walk(clause, member)
+    };
+    if request.clauses.iter().any(links_members) && !members_narrowed(Permission::Search) {
         return Err(refused());
     }
     fn probes(clause: &Clause, member: i64, text: &[i64; 2], patients: &[String]) -> bool {

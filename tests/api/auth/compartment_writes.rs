@@ -106,6 +106,10 @@ async fn a_group_shared_with_others_cannot_be_rewritten_from_its_redacted_copy(a
     // Writing the redacted copy back (a PUT, or a PATCH applied to it) would drop p2 and p3.
     let mut renamed = seen.clone();
     renamed["name"] = json!("renamed");
+    // The copy is marked SUBSETTED: written back it is refused as incomplete; without the mark,
+    // as a write that would take other patients out of the Group.
+    p1.put("Group/family", &renamed).await.assert_outcome(400, "invalid");
+    renamed["meta"].as_object_mut().unwrap().remove("tag");
     p1.put("Group/family", &renamed).await.assert_outcome(403, "forbidden");
     let patch = r#"[{"op": "add", "path": "/name", "value": "renamed"}]"#;
     let reply = app
@@ -117,9 +121,38 @@ async fn a_group_shared_with_others_cannot_be_rewritten_from_its_redacted_copy(a
                 .body(patch),
         )
         .await;
-    reply.assert_outcome(403, "forbidden");
+    assert!(matches!(reply.status, 403 | 422), "{}", reply.text);
     let stored = admin(&app).get("Group/family").await.json();
     assert_eq!(stored["member"].as_array().unwrap().len(), 3, "{stored}");
+    assert_eq!(stored["meta"]["versionId"], "1");
+    // Sending the Group exactly as stored (guessing its other members) is refused as well: an
+    // unchanged update answering 200 with it would confirm the guess.
+    let mut guessed = stored.clone();
+    guessed.as_object_mut().unwrap().remove("meta");
+    p1.put("Group/family", &guessed).await.assert_outcome(403, "forbidden");
+    // A Group whose only hidden members are not local Patients is subsetted too; the copy is
+    // marked so, and nobody may write a subsetted copy back.
+    let ward = json!({"resourceType": "Group", "id": "ward", "type": "person", "actual": true,
+        "member": [{"entity": {"reference": "Patient/p1"}}, {"entity": {"identifier": {"system": "urn:mrn", "value": "anne"}}}]});
+    assert_eq!(admin(&app).put("Group/ward", &ward).await.status, 201);
+    let seen = p1.get("Group/ward").await.json();
+    assert_eq!(seen["member"].as_array().unwrap().len(), 1, "{seen}");
+    let reply = app
+        .send(
+            app.client
+                .patch(app.url("Group/ward"))
+                .bearer_auth(&p1.token)
+                .header("content-type", "application/json-patch+json")
+                .body("[]"),
+        )
+        .await;
+    assert!(matches!(reply.status, 400 | 403 | 422), "{}", reply.text);
+    admin(&app)
+        .put("Group/ward", &seen)
+        .await
+        .assert_outcome(400, "invalid");
+    let stored = admin(&app).get("Group/ward").await.json();
+    assert_eq!(stored["member"].as_array().unwrap().len(), 2, "{stored}");
     assert_eq!(stored["meta"]["versionId"], "1");
 }
 

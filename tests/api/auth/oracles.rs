@@ -93,6 +93,21 @@ async fn groups_cannot_be_probed_for_their_other_members(app: TestApp) {
     ] {
         p1.get(query).await.assert_outcome(403, "forbidden");
     }
+    // With Patients not narrowed to p1 (a system/ scope beside the patient/ one), following
+    // Group.member would reach the other members: refused too.
+    let mixed = as_holder(&app, "patient/Group.rs system/Patient.rs", Some("p1"));
+    for query in [
+        "Group?member:Patient.identifier=urn:mrn|mrn-p2",
+        "Patient?_has:Group:member:_id=family",
+        "Group?_id=family&_include=Group:member",
+        "Patient?_id=p2&_revinclude=Group:member",
+    ] {
+        mixed.get(query).await.assert_outcome(403, "forbidden");
+    }
+    // With both narrowed to p1, following the link is safe and answered.
+    let followed = p1.get("Group?_id=family&_include=Group:member").await;
+    assert_eq!(followed.status, 200, "{}", followed.text);
+    assert_eq!(super::ids(&followed.json()), ["Group/family", "Patient/p1"]);
     // What names only the caller's own patient is answered.
     let mine = p1.get("Group?member=Patient/p1&_sort=_id").await;
     assert_eq!(mine.status, 200, "{}", mine.text);
