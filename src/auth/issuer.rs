@@ -10,7 +10,7 @@
 //! cover; an access token lives `TOKEN_LIFETIME` seconds.
 
 use super::keys::SigningKey;
-use super::scope::{Scope, ScopeSet};
+use super::scope::{Refused, Scope, ScopeSet};
 use super::token::CLOCK_SKEW;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -282,13 +282,13 @@ impl Issuer {
         }
         let client = self.authenticate(params, now)?;
         let requested = param("scope").unwrap_or_default();
-        let granted = grantable(&client.scopes, requested);
+        let (granted, refused) = grantable(&client.scopes, requested);
         if granted.is_empty() {
-            return Err(OAuthError::new(
-                400,
-                "invalid_scope",
-                "none of the scopes asked for is registered for this client",
-            ));
+            let why = match refused.first() {
+                Some(refused) => format!("scope {}: {}", refused.scope, refused.reason),
+                None => "none of the scopes asked for is registered for this client".to_owned(),
+            };
+            return Err(OAuthError::new(400, "invalid_scope", why));
         }
         let scope = granted.join(" ");
         let registration = &client.registration;
@@ -313,17 +313,21 @@ impl Issuer {
     }
 }
 
-/// The words of `requested` that a registered scope covers (each as asked for).
-fn grantable(registered: &ScopeSet, requested: &str) -> Vec<String> {
+/// The words of `requested` that a registered scope covers (each as asked for), and those that
+/// are not scopes this server grants at all, with the reason (a modifier or a chain in a query,
+/// letters out of order, …).
+fn grantable(registered: &ScopeSet, requested: &str) -> (Vec<String>, Vec<Refused>) {
     let mut granted = Vec::new();
+    let mut refused = Vec::new();
     for word in requested.split(' ').filter(|w| !w.is_empty()) {
-        let (asked, _) = ScopeSet::parse(word, false, |_, _| None);
+        let (asked, why) = ScopeSet::parse(word, false, |_, _| None);
+        refused.extend(why);
         let [asked] = asked.scopes.as_slice() else { continue };
         if registered.scopes.iter().any(|r| covers(r, asked)) && !granted.iter().any(|g| g == word) {
             granted.push(word.to_owned());
         }
     }
-    granted
+    (granted, refused)
 }
 
 /// Whether the registered scope `wide` grants all that `narrow` asks.
@@ -386,10 +390,18 @@ mod tests {
             grantable(
                 &registered,
                 "system/Patient.read system/Observation.c system/Patient.c launch openid"
-            ),
+            )
+            .0,
             ["system/Patient.read", "system/Observation.c"]
         );
-        assert!(grantable(&registered, "patient/*.rs user/Observation.r").is_empty());
-        assert!(grantable(&registered, "").is_empty());
+        assert!(grantable(&registered, "patient/*.rs user/Observation.r").0.is_empty());
+        assert!(grantable(&registered, "").0.is_empty());
+        // A query with a modifier or a chain is no scope this server grants, and says why.
+        let (granted, refused) = grantable(&registered, "system/Observation.rs?code:text=x");
+        assert!(granted.is_empty());
+        assert_eq!(refused.len(), 1);
+        assert!(refused[0].reason.contains("modifier"), "{}", refused[0].reason);
+        let (_, refused) = grantable(&registered, "system/Observation.rs?subject.name=x");
+        assert!(refused[0].reason.contains("chain"), "{}", refused[0].reason);
     }
 }

@@ -347,7 +347,11 @@ impl Verifier {
         if !is_access {
             return Err(invalid("the token is not an access token"));
         }
-        let (scopes, _refused) = ScopeSet::parse(&claims.scope, claims.patient.is_some(), &self.check_filter);
+        let (scopes, refused) = ScopeSet::parse(&claims.scope, claims.patient.is_some(), &self.check_filter);
+        // Once per token (verified tokens are remembered): why a scope it carries grants nothing.
+        for refused in &refused {
+            tracing::info!(scope = %refused.scope, reason = %refused.reason, "a scope of an access token grants nothing");
+        }
         Ok(Grant {
             scopes,
             patient: claims.patient,

@@ -233,6 +233,20 @@ async fn bad_assertions_and_overreaching_scopes_are_refused_per_rfc_6749(app: Te
             "{asked}: {answer}"
         );
     }
+    // A granular scope with a modifier or a chain is refused at token time, saying why.
+    for (asked, why) in [
+        ("system/Observation.rs?code:text=x", "modifier"),
+        ("system/Observation.rs?subject.name=x", "chain"),
+    ] {
+        let (status, answer) = request_with(&app, &assertion(&app, "bulk", json!({})), asked).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (400, Some("invalid_scope")),
+            "{answer}"
+        );
+        let description = answer["error_description"].as_str().unwrap_or_default();
+        assert!(description.contains(why), "{asked}: {description}");
+    }
     let (status, answer) = request_with(&app, &assertion(&app, "bulk", json!({})), "system/*.rs system/*.cruds").await;
     assert_eq!(
         (status, answer["scope"].as_str()),
