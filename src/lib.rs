@@ -27,6 +27,9 @@
 //!   second front door), the rewriting of references between them (`bundle_references`), the
 //!   response Bundle (`bundle_response`), and what search needs from the store
 //!   (`value_set_lookup`, `search_parameters`). No HTTP types.
+//! - [`consent`]: whether a patient's Consent resources let a requester see a resource: a pure
+//!   decision over values (`policy`: a Consent read into rules; `facts`: what provisions ask of a
+//!   resource; `evaluate`: the provision tree). Not yet on the request path.
 //! - [`bundle`]: Bundles the server writes (history, searchset, transaction- and batch-response);
 //!   searchsets and history pages as typed values (`Searchset`, `HistoryPage`) until the edge.
 //! - [`store`]: the versioned store — `Store` trait, `sqlite` and `postgres` implementations; the
@@ -67,6 +70,7 @@ pub mod app;
 pub mod auth;
 pub mod bundle;
 pub mod config;
+pub mod consent;
 pub mod definitions;
 pub mod error;
 pub mod fhirpath;

@@ -365,7 +365,7 @@ fn the_layers_point_one_way() {
             let rule = if under(module, "http") && under(target, "store") {
                 Some("http imports no store type")
             } else if [
-                "store", "search", "sql", "model", "fhirpath", "validate", "patch", "xml", "bundle", "auth",
+                "store", "search", "sql", "model", "fhirpath", "validate", "patch", "xml", "bundle", "auth", "consent",
             ]
             .iter()
             .any(|m| under(module, m))
@@ -376,6 +376,10 @@ fn the_layers_point_one_way() {
                 Some("the layers below interactions never import it or what is above it")
             } else if (under(module, "store") || under(module, "search")) && under(target, "auth") {
                 Some("the store and the search engine never see a caller")
+            } else if under(module, "consent") && ["store", "search", "sql", "auth"].iter().any(|m| under(target, m)) {
+                Some("consent decides from values: no database, no search engine, no token")
+            } else if under(module, "auth") && under(target, "consent") {
+                Some("auth never uses consent")
             } else if under(module, "search") && under(target, "store") {
                 Some("search is pure: it never imports the store")
             } else if under(module, "fhirpath") && !under(target, "fhirpath") {
