@@ -237,6 +237,24 @@ pub struct ServeConfig {
     #[arg(long, env = "FHIR_ALLOW_UNAUTHENTICATED")]
     pub allow_unauthenticated: bool,
 
+    /// Without a Consent that applies to a patient's resource: `permit` (an opt-out regime) or
+    /// `deny` (opt-in).
+    #[arg(long, env = "FHIR_CONSENT_DEFAULT", value_enum, default_value_t = ConsentEffectArg::Permit)]
+    pub consent_default: ConsentEffectArg,
+
+    /// Several Consents that decide: the `newest` (by `dateTime`; a tie to deny) or `deny-wins`.
+    #[arg(long, env = "FHIR_CONSENT_COMBINE", value_enum, default_value_t = ConsentCombineArg::Newest)]
+    pub consent_combine: ConsentCombineArg,
+
+    /// Whether purpose of use `ETREAT` (emergency treatment) overrides a consent's deny
+    /// (break-glass; always audited).
+    #[arg(long, env = "FHIR_CONSENT_BREAK_GLASS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub consent_break_glass: bool,
+
+    /// The purpose of use of a request whose token names none (`purpose_of_use`).
+    #[arg(long, env = "FHIR_CONSENT_DEFAULT_PURPOSE", default_value = "TREAT")]
+    pub consent_default_purpose: String,
+
     /// Log line format.
     #[arg(long, env = "FHIR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -251,6 +269,20 @@ pub struct ServeConfig {
 pub enum PatientDirectoryArg {
     Named,
     None,
+}
+
+/// `--consent-default`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ConsentEffectArg {
+    Permit,
+    Deny,
+}
+
+/// `--consent-combine`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ConsentCombineArg {
+    Newest,
+    DenyWins,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -292,6 +324,10 @@ impl ServeConfig {
             auth_signing_key: None,
             auth_patient_directory: PatientDirectoryArg::Named,
             allow_unauthenticated: false,
+            consent_default: ConsentEffectArg::Permit,
+            consent_combine: ConsentCombineArg::Newest,
+            consent_break_glass: true,
+            consent_default_purpose: "TREAT".to_owned(),
             log_format: LogFormat::Text,
             log: "warn".into(),
         }

@@ -140,6 +140,18 @@ pub async fn build_state(config: &ServeConfig, base_url: &str) -> Result<AppStat
         capability_statement,
         authorization,
         owners: Default::default(),
+        consent: crate::consent::Settings {
+            default: match config.consent_default {
+                crate::config::ConsentEffectArg::Permit => crate::consent::Effect::Permit,
+                crate::config::ConsentEffectArg::Deny => crate::consent::Effect::Deny,
+            },
+            combine: match config.consent_combine {
+                crate::config::ConsentCombineArg::Newest => crate::consent::Combine::Newest,
+                crate::config::ConsentCombineArg::DenyWins => crate::consent::Combine::DenyWins,
+            },
+            break_glass: config.consent_break_glass,
+        },
+        consent_default_purpose: config.consent_default_purpose.clone(),
     });
     // The stored SearchParameters join the built-in ones before the first request.
     let loading = Cx::system(services.clone(), SystemTask::SearchParameterLoad);

@@ -180,6 +180,8 @@ pub enum SystemTask {
     Reindex,
     /// `fhir-server generate` writing a synthetic data set.
     Generate,
+    /// Reading the Consents, roles and resources a consent decision needs.
+    ConsentLookup,
 }
 
 impl std::fmt::Display for Caller {

@@ -61,9 +61,12 @@ enum BodyKind {
 
 fn body_kind(route: &Route, headers: &HeaderMap) -> BodyKind {
     match route {
-        Route::Create(_) | Route::Update(..) | Route::UpdateConditional(_) | Route::Bundle | Route::Validate(..) => {
-            BodyKind::Resource
-        }
+        Route::Create(_)
+        | Route::Update(..)
+        | Route::UpdateConditional(_)
+        | Route::Bundle
+        | Route::Validate(..)
+        | Route::ConsentEvaluate => BodyKind::Resource,
         Route::Patch(..) | Route::PatchConditional(_) if is_json_patch(headers) => BodyKind::Raw,
         Route::Patch(..) | Route::PatchConditional(_) => BodyKind::Resource,
         Route::Search { form: true, .. } => BodyKind::Form,
@@ -324,6 +327,8 @@ mod tests {
             case("POST", "Patient/$validate").resource(patient("p1")),
             case("POST", "Patient/p1/$validate").resource(patient("p1")),
             case("GET", "$reindex"),
+            case("POST", "Consent/$evaluate").resource(json!({"resourceType": "Parameters",
+                "parameter": [{"name": "patient", "valueReference": {"reference": "Patient/p1"}}]})),
         ]
     }
 
@@ -354,6 +359,7 @@ mod tests {
             kinds,
             [
                 "Capabilities",
+                "ConsentEvaluate",
                 "Create",
                 "Delete",
                 "DeleteConditional",

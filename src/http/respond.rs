@@ -51,7 +51,7 @@ pub fn respond(outcome: Outcome, base_url: &str, format: Format, headers: &Heade
             }
             response
         }
-        Outcome::ReindexJobs(status) => value_body(StatusCode::OK, format, &status),
+        Outcome::ReindexJobs(status) | Outcome::Parameters(status) => value_body(StatusCode::OK, format, &status),
     })
 }
 

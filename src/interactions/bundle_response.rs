@@ -56,7 +56,7 @@ fn body_of(entry: &EntryOutcome, base_url: &str, prefer: EntryReturn) -> Result<
         Outcome::Capabilities(json) => raw(json),
         Outcome::Searchset(searchset) => raw(&searchset.to_json(base_url)?),
         Outcome::History(page) => raw(&page.to_json(base_url)?),
-        Outcome::OperationOutcome(value) | Outcome::ReindexJobs(value) => {
+        Outcome::OperationOutcome(value) | Outcome::ReindexJobs(value) | Outcome::Parameters(value) => {
             raw(&serde_json::to_vec(value).expect("a Value serialises"))
         }
         Outcome::ReindexStarted(_) | Outcome::Bundle(_) => Err(Error::internal(
@@ -146,6 +146,7 @@ fn response_entry<'a>(
             | Outcome::History(_)
             | Outcome::OperationOutcome(_)
             | Outcome::ReindexJobs(_)
+            | Outcome::Parameters(_)
             | Outcome::ReindexStarted(_)
             | Outcome::Bundle(_),
         ) => with_body(EntryResponse::status("200 OK")),

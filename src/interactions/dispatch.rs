@@ -6,8 +6,8 @@
 use super::outcome::{DeleteTarget, Outcome, version_of};
 use super::request::{BundleKind, Request};
 use super::{
-    Cx, access, batch, bundle_request, create, delete, history, operation_reindex, operation_validate, patch, read,
-    search, transaction, update, vread,
+    Cx, access, batch, bundle_request, create, delete, history, operation_consent_evaluate, operation_reindex,
+    operation_validate, patch, read, search, transaction, update, vread,
 };
 use crate::error::Result;
 use crate::store::BoxFuture;
@@ -110,6 +110,9 @@ pub async fn dispatch(cx: &Cx, request: Request) -> Result<Outcome> {
         Request::ReindexStatus => Ok(Outcome::ReindexJobs(operation_reindex::status_parameters(
             &cx.services.reindex_jobs.list(),
         ))),
+        Request::ConsentEvaluate(parameters) => Ok(Outcome::Parameters(
+            operation_consent_evaluate::evaluate(cx, &parameters).await?,
+        )),
     }
 }
 

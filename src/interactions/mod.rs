@@ -18,6 +18,7 @@ pub mod create;
 pub mod delete;
 pub mod dispatch;
 pub mod history;
+pub mod operation_consent_evaluate;
 pub mod operation_reindex;
 pub mod operation_validate;
 pub mod outcome;
@@ -66,6 +67,10 @@ pub struct Services {
     pub authorization: Option<crate::auth::Authorization>,
     /// Whose compartments recently checked versions are in (`access::owners`).
     pub owners: access::owners::OwnerCache,
+    /// How consents decide (`--consent-…`).
+    pub consent: crate::consent::Settings,
+    /// The purpose of use of a request whose token names none (`--consent-default-purpose`).
+    pub consent_default_purpose: String,
 }
 
 /// A version the store holds for `resource_type/id`, as an outcome's version.

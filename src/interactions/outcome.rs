@@ -69,6 +69,8 @@ pub enum Outcome {
     ReindexStarted(Value),
     /// Every `$reindex` job of this process and its progress (`Parameters`).
     ReindexJobs(Value),
+    /// The `Parameters` an operation answers with (`Consent/$evaluate`).
+    Parameters(Value),
 }
 
 impl Outcome {

@@ -80,6 +80,8 @@ pub enum Request {
     Reindex(Vec<ResourceType>),
     /// The `$reindex` jobs and their progress.
     ReindexStatus,
+    /// `Consent/$evaluate`, with its `Parameters`.
+    ConsentEvaluate(Map<String, Value>),
 }
 
 /// What is searched.

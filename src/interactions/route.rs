@@ -97,6 +97,8 @@ pub enum Route {
     Reindex(Vec<ResourceType>),
     /// `GET [base]/$reindex`
     ReindexStatus,
+    /// `POST [base]/Consent/$evaluate`
+    ConsentEvaluate,
 }
 
 /// What a front door supplies beyond the URL: the body and the headers (HTTP), or the entry's
@@ -202,6 +204,7 @@ impl Route {
             },
             Route::Reindex(types) => Request::Reindex(types),
             Route::ReindexStatus => Request::ReindexStatus,
+            Route::ConsentEvaluate => Request::ConsentEvaluate(door.body()?),
         })
     }
 }
@@ -270,7 +273,8 @@ pub fn route(verb: Verb, path: &str, query: &str) -> Result<Route> {
         },
         [t, "$reindex"] if verb == Verb::Post => Route::Reindex(vec![resource_type(t)?]),
         [t, "$validate"] if verb == Verb::Post => Route::Validate(resource_type(t)?, None),
-        [t, "_search" | "_history" | "$reindex" | "$validate"] => {
+        ["Consent", "$evaluate"] if verb == Verb::Post => Route::ConsentEvaluate,
+        [t, "_search" | "_history" | "$reindex" | "$validate"] | [t @ "Consent", "$evaluate"] => {
             resource_type(t)?;
             return Err(not_allowed());
         }

@@ -9,6 +9,7 @@ mod batch;
 mod capabilities;
 mod concurrency;
 mod conditional;
+mod consent_evaluate;
 mod corpus;
 mod crash;
 mod create_read;

@@ -311,6 +311,8 @@ pub fn check(cx: &Cx, request: &Request) -> Result<()> {
             HistoryTarget::System => narrow::check_search(cx, &SearchScope::System, &[]).map(drop),
         },
         Request::Reindex(types) => require_system(cx, types, "$reindex"),
+        // Which patients' consents it may ask about is checked as it runs.
+        Request::ConsentEvaluate(_) => need(ResourceType::parse("Consent").expect("a type"), Read),
         Request::ReindexStatus => require_system(cx, &[], "$reindex"),
     }
 }
