@@ -255,6 +255,15 @@ pub struct ServeConfig {
     #[arg(long, env = "FHIR_CONSENT_DEFAULT_PURPOSE", default_value = "TREAT")]
     pub consent_default_purpose: String,
 
+    /// What is audited (as AuditEvent resources): `denials` — requests refused or resources
+    /// withheld by authorization; `all` — every request.
+    #[arg(long, env = "FHIR_AUDIT", value_enum, default_value_t = AuditArg::Denials)]
+    pub audit: AuditArg,
+
+    /// Answer `503` rather than serve a request whose audit record cannot be queued.
+    #[arg(long, env = "FHIR_AUDIT_REQUIRED")]
+    pub audit_required: bool,
+
     /// Log line format.
     #[arg(long, env = "FHIR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -269,6 +278,13 @@ pub struct ServeConfig {
 pub enum PatientDirectoryArg {
     Named,
     None,
+}
+
+/// `--audit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditArg {
+    Denials,
+    All,
 }
 
 /// `--consent-default`.
@@ -328,6 +344,8 @@ impl ServeConfig {
             consent_combine: ConsentCombineArg::Newest,
             consent_break_glass: true,
             consent_default_purpose: "TREAT".to_owned(),
+            audit: AuditArg::Denials,
+            audit_required: false,
             log_format: LogFormat::Text,
             log: "warn".into(),
         }

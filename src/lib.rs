@@ -27,6 +27,8 @@
 //!   second front door), the rewriting of references between them (`bundle_references`), the
 //!   response Bundle (`bundle_response`), and what search needs from the store
 //!   (`value_set_lookup`, `search_parameters`). No HTTP types.
+//! - [`audit`]: the audit trail: AuditEvents (IHE BALP) for refusals and, with `--audit all`,
+//!   every request, queued without waiting; `interactions::audit_writer` stores them in batches.
 //! - [`consent`]: whether a patient's Consent resources let a requester see a resource: a pure
 //!   decision over values (`policy`: a Consent read into rules; `facts`: what provisions ask of a
 //!   resource; `evaluate`: the provision tree). Not yet on the request path.
@@ -67,6 +69,7 @@
 //! each other. No module imports one that imports it back. `tests/architecture.rs` checks these.
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod bundle;
 pub mod config;

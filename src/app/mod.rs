@@ -25,15 +25,21 @@ pub struct RunningServer {
     pub base_url: String,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
+    services: Arc<Services>,
+    audit_writer: JoinHandle<()>,
 }
 
 impl RunningServer {
-    /// Stops accepting, lets in-flight requests finish, and waits for the server to end.
+    /// Stops accepting, lets in-flight requests finish, writes the audit records still queued,
+    /// and waits for the server to end.
     pub async fn stop(mut self) -> std::io::Result<()> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        self.task.await.unwrap_or_else(|e| Err(std::io::Error::other(e)))
+        let served = self.task.await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        self.services.audit.close();
+        let _ = self.audit_writer.await;
+        served
     }
 
     /// Waits until the server ends (it ends on its own only on an I/O error).
@@ -79,7 +85,8 @@ pub async fn start(config: &ServeConfig) -> Result<RunningServer> {
         .unwrap_or_else(|| format!("http://{addr}{FHIR_BASE_PATH}"))
         .trim_end_matches('/')
         .to_owned();
-    let state = build_state(config, &base_url).await?;
+    let (state, audit_writer) = build(config, &base_url).await?;
+    let services = state.services.clone();
     if let Some(authorization) = &state.services.authorization
         && authorization.http.is_some()
     {
@@ -101,10 +108,18 @@ pub async fn start(config: &ServeConfig) -> Result<RunningServer> {
         base_url,
         shutdown: Some(tx),
         task,
+        services,
+        audit_writer,
     })
 }
 
 pub async fn build_state(config: &ServeConfig, base_url: &str) -> Result<AppState> {
+    // The audit writer goes on by itself (the data generator audits nothing).
+    Ok(build(config, base_url).await?.0)
+}
+
+/// The state the router serves, and the task writing its audit trail.
+async fn build(config: &ServeConfig, base_url: &str) -> Result<(AppState, JoinHandle<()>)> {
     let options = store::StoreOptions {
         max_connections: config.db_pool_size,
         cache_bytes: config.cache_mib.saturating_mul(1024 * 1024),
@@ -121,6 +136,13 @@ pub async fn build_state(config: &ServeConfig, base_url: &str) -> Result<AppStat
             capabilities::ConditionalDelete::Single
         },
         crate::auth::discovery::capability_security(authorization.as_ref().map(|a| &a.endpoints)),
+    );
+    let (audit, audit_queue) = crate::audit::Trail::new(
+        match config.audit {
+            crate::config::AuditArg::Denials => crate::audit::Mode::Denials,
+            crate::config::AuditArg::All => crate::audit::Mode::All,
+        },
+        config.audit_required,
     );
     let services = Arc::new(Services {
         search_parameters: Default::default(),
@@ -152,16 +174,21 @@ pub async fn build_state(config: &ServeConfig, base_url: &str) -> Result<AppStat
             break_glass: config.consent_break_glass,
         },
         consent_default_purpose: config.consent_default_purpose.clone(),
+        audit,
     });
     // The stored SearchParameters join the built-in ones before the first request.
     let loading = Cx::system(services.clone(), SystemTask::SearchParameterLoad);
     services
         .search_parameters
         .replace(crate::interactions::search_parameters::load(&loading).await?);
-    Ok(AppState {
-        services,
-        max_body_bytes: config.max_body_bytes,
-    })
+    let audit_writer = crate::interactions::audit_writer::spawn(services.clone(), audit_queue);
+    Ok((
+        AppState {
+            services,
+            max_body_bytes: config.max_body_bytes,
+        },
+        audit_writer,
+    ))
 }
 
 /// Fetches the JWK Sets with a URL every `REFRESH_INTERVAL`, for as long as the server lives.

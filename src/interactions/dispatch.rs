@@ -6,14 +6,23 @@
 use super::outcome::{DeleteTarget, Outcome, version_of};
 use super::request::{BundleKind, Request};
 use super::{
-    Cx, access, batch, bundle_request, create, delete, history, operation_consent_evaluate, operation_reindex,
+    Cx, access, audited, batch, bundle_request, create, delete, history, operation_consent_evaluate, operation_reindex,
     operation_validate, patch, read, search, transaction, update, vread,
 };
 use crate::error::Result;
 use crate::store::BoxFuture;
 
-/// Runs `request` for `cx`'s caller.
+/// Runs `request` for `cx`'s caller, and records it in the audit trail when the trail wants it.
 pub async fn dispatch(cx: &Cx, request: Request) -> Result<Outcome> {
+    let described = audited::describe(cx, &request);
+    let result = run(cx, request).await;
+    match described {
+        Some(described) => audited::after(cx, described, result),
+        None => result,
+    }
+}
+
+async fn run(cx: &Cx, request: Request) -> Result<Outcome> {
     access::check(cx, &request)?;
     match request {
         Request::Capabilities => Ok(Outcome::Capabilities(

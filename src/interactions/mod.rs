@@ -5,6 +5,8 @@
 //! edge serialises. An interaction never sees axum.
 
 pub mod access;
+pub mod audit_writer;
+pub mod audited;
 pub mod batch;
 pub mod body;
 pub mod bundle_references;
@@ -71,6 +73,8 @@ pub struct Services {
     pub consent: crate::consent::Settings,
     /// The purpose of use of a request whose token names none (`--consent-default-purpose`).
     pub consent_default_purpose: String,
+    /// The audit trail's queue (`--audit`, `--audit-required`).
+    pub audit: crate::audit::Trail,
 }
 
 /// A version the store holds for `resource_type/id`, as an outcome's version.

@@ -228,6 +228,11 @@ pub fn route(verb: Verb, path: &str, query: &str) -> Result<Route> {
         )
     };
     let get = verb.is_read();
+    // The audit trail is written once: no client patches or removes a record of it (an update
+    // of one is refused by the write rules, `store::rules`, which know whether it exists).
+    if matches!(segments.as_slice(), ["AuditEvent", ..]) && matches!(verb, Verb::Patch | Verb::Delete) {
+        return Err(not_allowed());
+    }
     Ok(match segments.as_slice() {
         [] if get => Route::Search {
             scope: SearchScope::System,

@@ -56,6 +56,17 @@ pub enum Decision {
 /// What `op` does to a resource whose current row is `current` (`None`: never stored).
 pub fn decide(op: &WriteOp, current: Option<CurrentRow>) -> Result<Decision> {
     let (resource_type, id) = op.target();
+    // The audit trail is append-only: a record, once written, is neither replaced nor deleted.
+    if resource_type.as_str() == "AuditEvent" {
+        let exists = current.is_some_and(|row| !row.deleted);
+        if matches!(op, WriteOp::Delete { .. }) || (matches!(op, WriteOp::Update { .. }) && exists) {
+            return Err(Error::new(
+                crate::error::ErrorKind::MethodNotAllowed,
+                crate::error::IssueCode::NotSupported,
+                format!("{resource_type}/{id} is a record of the audit trail: it is never changed or deleted"),
+            ));
+        }
+    }
     match op {
         WriteOp::Create { .. } => match current {
             None => Ok(Decision::Write(NewVersion {

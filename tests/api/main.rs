@@ -4,6 +4,7 @@ mod harness;
 #[path = "../common/shared.rs"]
 mod shared;
 
+mod audit;
 mod auth;
 mod batch;
 mod capabilities;

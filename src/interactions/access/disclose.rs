@@ -64,7 +64,10 @@ pub async fn version(
         }
     }
     Ok(Some(match admitted {
-        None => Disclosed::Hidden,
+        None => {
+            crate::interactions::audited::withheld(cx, resource_type, id);
+            Disclosed::Hidden
+        }
         Some(_) => Disclosed::Content(redacted(&rules, resource_type, content)?),
     }))
 }

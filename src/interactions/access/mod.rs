@@ -164,8 +164,13 @@ pub fn grant_reach(
         resource_type.as_str() == "Patient" || compartments::params("Patient", resource_type.as_str()).is_some();
     let directory_type = DIRECTORY_TYPES.contains(&resource_type.as_str());
     let mut rules: Vec<Rule> = Vec::new();
+    let audit_trail = resource_type.as_str() == "AuditEvent";
     for scope in grant.scopes.granting(resource_type, permission) {
         if writes && !scope.filter.is_empty() {
+            continue;
+        }
+        // The audit trail is read only under a scope that names it: `*` does not.
+        if audit_trail && scope.resource_type.is_none() {
             continue;
         }
         if writes && resource_type.as_str() == "SearchParameter" && scope.context != Context::System {

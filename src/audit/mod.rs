@@ -1,0 +1,207 @@
+//! The audit trail: an AuditEvent (shaped after IHE BALP, the Basic Audit Log Patterns) for
+//! every request refused or withheld by authorization and, with `--audit all`, for every
+//! request. Records are queued here and written off the request path, in batches, by
+//! `interactions::audit_writer`; a full queue sheds records and counts them, and makes the
+//! request fail instead when auditing is required. Pure apart from the queue: no store, no HTTP.
+//!
+//! An AuditEvent names resources by type and id, the client and the user by reference or
+//! identifier; it carries no resource content, no search values and no token.
+
+use serde_json::{Value, json};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use tokio::sync::mpsc;
+
+/// How many records may wait for the writer.
+pub const QUEUE: usize = 10_000;
+
+/// What is audited (`--audit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Refusals: requests answered `403`, resources withheld, break-glass accesses.
+    Denials,
+    /// Every request.
+    All,
+}
+
+/// One audited request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// When it was answered (FHIR instant).
+    pub recorded: String,
+    /// The interaction: `read`, `vread`, `search-type`, `create`, … (restful-interaction codes),
+    /// or an operation (`$evaluate`).
+    pub subtype: String,
+    /// C, R, U, D or E (execute).
+    pub action: &'static str,
+    /// Whether it was refused or withheld.
+    pub denied: bool,
+    /// Why, without data (`the access token does not grant 'r' on Observation`).
+    pub outcome_text: Option<String>,
+    /// The client (`client_id`).
+    pub client: Option<String>,
+    /// The user (`fhirUser`).
+    pub user: Option<String>,
+    /// The resources it concerned (`Type/id`), and the patient when known (`Patient/id`).
+    pub entities: Vec<String>,
+    pub patient: Option<String>,
+    /// The server's base URL (the observer).
+    pub observer: String,
+}
+
+impl Record {
+    /// The AuditEvent resource of this record.
+    pub fn to_audit_event(&self) -> Value {
+        let mut agents = Vec::new();
+        if let Some(user) = &self.user {
+            agents.push(json!({"who": {"reference": user}, "requestor": true}));
+        }
+        if let Some(client) = &self.client {
+            agents.push(json!({
+                "type": {"coding": [{"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110150", "display": "Application"}]},
+                "who": {"identifier": {"value": client}},
+                "requestor": self.user.is_none()
+            }));
+        }
+        if agents.is_empty() {
+            agents.push(json!({"who": {"display": "anonymous"}, "requestor": true}));
+        }
+        let mut entities: Vec<Value> = Vec::new();
+        if let Some(patient) = &self.patient {
+            entities.push(json!({
+                "what": {"reference": patient},
+                "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "1", "display": "Person"},
+                "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "1", "display": "Patient"}
+            }));
+        }
+        for entity in self.entities.iter().filter(|e| Some(*e) != self.patient.as_ref()) {
+            entities.push(json!({
+                "what": {"reference": entity},
+                "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "2", "display": "System Object"}
+            }));
+        }
+        let mut event = json!({
+            "resourceType": "AuditEvent",
+            "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest", "display": "RESTful Operation"},
+            "subtype": [{"system": "http://hl7.org/fhir/restful-interaction", "code": self.subtype}],
+            "action": self.action,
+            "recorded": self.recorded,
+            "outcome": if self.denied { "4" } else { "0" },
+            "agent": agents,
+            "source": {"observer": {"display": self.observer},
+                       "type": [{"system": "http://terminology.hl7.org/CodeSystem/security-source-type", "code": "4", "display": "Application Server"}]},
+        });
+        if let Some(text) = &self.outcome_text {
+            event["outcomeDesc"] = json!(text);
+        }
+        if !entities.is_empty() {
+            event["entity"] = json!(entities);
+        }
+        event
+    }
+}
+
+/// The queue of records, and what it had to shed.
+pub struct Trail {
+    pub mode: Mode,
+    /// `--audit-required`: a record that cannot be queued fails its request (`503`).
+    pub required: bool,
+    sender: Mutex<Option<mpsc::Sender<Record>>>,
+    shed: AtomicU64,
+}
+
+/// A record could not be queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shed;
+
+impl Trail {
+    /// A trail and the receiving end its writer drains.
+    pub fn new(mode: Mode, required: bool) -> (Trail, mpsc::Receiver<Record>) {
+        let (sender, receiver) = mpsc::channel(QUEUE);
+        let trail = Trail {
+            mode,
+            required,
+            sender: Mutex::new(Some(sender)),
+            shed: AtomicU64::new(0),
+        };
+        (trail, receiver)
+    }
+
+    /// Queues `record` without waiting; a full (or closed) queue sheds it, counts it and says so
+    /// in the log (every thousandth time after the first).
+    pub fn record(&self, record: Record) -> Result<(), Shed> {
+        let sent = match &*self.sender.lock().unwrap_or_else(PoisonError::into_inner) {
+            Some(sender) => sender.try_send(record).is_ok(),
+            None => false,
+        };
+        if sent {
+            return Ok(());
+        }
+        let shed = self.shed.fetch_add(1, Ordering::Relaxed) + 1;
+        if shed == 1 || shed.is_multiple_of(1000) {
+            tracing::warn!(shed, "the audit queue is full: audit records were shed");
+        }
+        Err(Shed)
+    }
+
+    /// How many records were shed since the start.
+    pub fn shed(&self) -> u64 {
+        self.shed.load(Ordering::Relaxed)
+    }
+
+    /// Closes the queue: the writer writes what is queued, then ends (at shutdown).
+    pub fn close(&self) {
+        self.sender.lock().unwrap_or_else(PoisonError::into_inner).take();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> Record {
+        Record {
+            recorded: "2026-01-01T00:00:00Z".into(),
+            subtype: "read".into(),
+            action: "R",
+            denied: true,
+            outcome_text: Some("the access token does not grant 'r' on Observation".into()),
+            client: Some("app".into()),
+            user: Some("Practitioner/d".into()),
+            entities: vec!["Observation/o".into()],
+            patient: Some("Patient/p".into()),
+            observer: "https://h/fhir".into(),
+        }
+    }
+
+    #[test]
+    fn an_audit_event_is_valid_r4() {
+        let event = record().to_audit_event();
+        crate::validate::validate(&event).unwrap();
+        assert_eq!(event["outcome"], "4");
+        assert_eq!(event["entity"][0]["what"]["reference"], "Patient/p");
+        let anonymous = Record {
+            client: None,
+            user: None,
+            patient: None,
+            entities: vec![],
+            denied: false,
+            ..record()
+        };
+        crate::validate::validate(&anonymous.to_audit_event()).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_sheds_and_counts() {
+        let (trail, mut receiver) = Trail::new(Mode::All, false);
+        for _ in 0..QUEUE {
+            trail.record(record()).unwrap();
+        }
+        assert_eq!(trail.record(record()), Err(Shed));
+        assert_eq!(trail.shed(), 1);
+        assert!(receiver.recv().await.is_some());
+        trail.record(record()).unwrap();
+        trail.close();
+        assert_eq!(trail.record(record()), Err(Shed), "closed");
+    }
+}

@@ -1,0 +1,120 @@
+//! What the audit trail records of a request the dispatcher ran: which requests are audited
+//! (refusals, or every request with `--audit all`), and how each is described — its
+//! interaction, action, the resources it named and the patient — without any value it carried.
+
+use super::Cx;
+use super::outcome::Outcome;
+use super::request::{HistoryTarget, Request, SearchScope};
+use crate::audit::{Mode, Record};
+use crate::auth::Caller;
+use crate::error::{Error, ErrorKind, IssueCode, Result};
+use crate::model::{Instant, ResourceType};
+
+/// How a request is described in the trail.
+pub struct Described {
+    subtype: &'static str,
+    action: &'static str,
+    entities: Vec<String>,
+    patient: Option<String>,
+}
+
+/// The description of `request`, when its caller is audited at all (the server's own work is
+/// not, nor is reading the CapabilityStatement).
+pub fn describe(cx: &Cx, request: &Request) -> Option<Described> {
+    if matches!(cx.caller, Caller::System(_)) {
+        return None;
+    }
+    let one = |t: &ResourceType, id: &str| vec![format!("{t}/{id}")];
+    let (subtype, action, entities) = match request {
+        Request::Capabilities => return None,
+        Request::Read { resource_type, id, .. } => ("read", "R", one(resource_type, id)),
+        Request::Vread { resource_type, id, .. } => ("vread", "R", one(resource_type, id)),
+        Request::Create { .. } => ("create", "C", Vec::new()),
+        Request::Update { resource_type, id, .. } => ("update", "U", one(resource_type, id)),
+        Request::UpdateConditional { .. } => ("update", "U", Vec::new()),
+        Request::Patch { resource_type, id, .. } => ("patch", "U", one(resource_type, id)),
+        Request::PatchConditional { .. } => ("patch", "U", Vec::new()),
+        Request::Delete { resource_type, id, .. } => ("delete", "D", one(resource_type, id)),
+        Request::DeleteConditional { .. } => ("delete", "D", Vec::new()),
+        Request::Search { scope, .. } => match scope {
+            SearchScope::System => ("search-system", "E", Vec::new()),
+            SearchScope::Type(_) => ("search-type", "E", Vec::new()),
+            SearchScope::Compartment { compartment, id, .. } => ("search-type", "E", one(compartment, id)),
+        },
+        Request::History { target, .. } => match target {
+            HistoryTarget::System => ("history-system", "R", Vec::new()),
+            HistoryTarget::Type(_) => ("history-type", "R", Vec::new()),
+            HistoryTarget::Instance(t, id) => ("history-instance", "R", one(t, id)),
+        },
+        Request::Bundle(bundle) => match bundle.get("type").and_then(|t| t.as_str()) {
+            Some("transaction") => ("transaction", "E", Vec::new()),
+            _ => ("batch", "E", Vec::new()),
+        },
+        Request::Validate { .. } => ("operation", "E", Vec::new()),
+        Request::Reindex(_) | Request::ReindexStatus => ("operation", "E", Vec::new()),
+        Request::ConsentEvaluate(_) => ("operation", "E", Vec::new()),
+    };
+    let patient = entities.iter().find(|e| e.starts_with("Patient/")).cloned();
+    Some(Described {
+        subtype,
+        action,
+        entities,
+        patient,
+    })
+}
+
+/// Records `request`'s outcome when the trail wants it: a refusal always, anything with `--audit
+/// all`. A record that cannot be queued fails the request when auditing is required.
+pub fn after(cx: &Cx, described: Described, result: Result<Outcome>) -> Result<Outcome> {
+    let denied = matches!(&result, Err(e) if e.kind == ErrorKind::Forbidden);
+    let trail = &cx.services.audit;
+    if !denied && trail.mode != Mode::All {
+        return result;
+    }
+    let record = record(cx, described, denied, result.as_ref().err());
+    if trail.record(record).is_err() && trail.required {
+        return Err(Error::new(
+            ErrorKind::Unavailable,
+            IssueCode::Transient,
+            "the audit trail cannot record this request now; try again",
+        ));
+    }
+    result
+}
+
+/// A resource withheld from the caller (answered as if it did not exist): always recorded.
+pub fn withheld(cx: &Cx, resource_type: ResourceType, id: &str) {
+    let described = Described {
+        subtype: "read",
+        action: "R",
+        entities: vec![format!("{resource_type}/{id}")],
+        patient: (resource_type.as_str() == "Patient").then(|| format!("Patient/{id}")),
+    };
+    let record = record(cx, described, true, None);
+    let _ = cx.services.audit.record(Record {
+        outcome_text: Some("withheld: out of the access token's reach".into()),
+        ..record
+    });
+}
+
+fn record(cx: &Cx, described: Described, denied: bool, error: Option<&Error>) -> Record {
+    let (client, user) = match &cx.caller {
+        Caller::Token(grant) => (grant.client_id.clone(), grant.fhir_user.clone()),
+        _ => (None, None),
+    };
+    Record {
+        recorded: Instant::now().to_fhir(),
+        subtype: described.subtype.to_owned(),
+        action: described.action,
+        denied,
+        // Refusals say why (their messages name types and permissions, never data).
+        outcome_text: error
+            .filter(|e| e.kind == ErrorKind::Forbidden)
+            .and_then(|e| e.issues.first().map(|i| i.diagnostics.clone())),
+        client,
+        user,
+        entities: described.entities,
+        patient: described.patient,
+        observer: cx.services.base_url.to_string(),
+    }
+}
