@@ -366,6 +366,7 @@ fn the_layers_point_one_way() {
                 Some("http imports no store type")
             } else if [
                 "store", "search", "sql", "model", "fhirpath", "validate", "patch", "xml", "bundle", "auth", "consent",
+                "audit",
             ]
             .iter()
             .any(|m| under(module, m))
