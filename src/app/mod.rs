@@ -39,6 +39,10 @@ impl RunningServer {
         let served = self.task.await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
         self.services.audit.close();
         let _ = self.audit_writer.await;
+        let shed = self.services.audit.shed();
+        if shed > 0 {
+            tracing::warn!(shed, "audit records shed since the start: the queue was full");
+        }
         served
     }
 

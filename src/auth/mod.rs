@@ -166,6 +166,9 @@ pub struct Grant {
     /// `exp`, seconds since the epoch.
     pub expires_at: i64,
     pub issuer: String,
+    /// The purposes of use the token states (`purpose_of_use`: v3 PurposeOfUse codes such as
+    /// `TREAT` or `ETREAT`), for consent decisions; empty when it states none.
+    pub purposes: Vec<String>,
 }
 
 /// The work the server does for itself, named so that logs and a later audit trail can say

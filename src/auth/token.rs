@@ -55,6 +55,23 @@ fn signed_part_digest(token: &str) -> [u8; 32] {
     Sha256::digest(signed.as_bytes()).into()
 }
 
+/// The codes of a `purpose_of_use` claim: a code, `system|code`, a Coding (as IHE IUA writes
+/// it), or a list of those.
+fn purposes_of(claim: Option<&serde_json::Value>) -> Vec<String> {
+    fn code(value: &serde_json::Value) -> Option<String> {
+        match value {
+            serde_json::Value::String(text) => Some(text.rsplit('|').next().unwrap_or(text).to_owned()),
+            serde_json::Value::Object(coding) => coding.get("code").and_then(|c| c.as_str()).map(str::to_owned),
+            _ => None,
+        }
+    }
+    match claim {
+        Some(serde_json::Value::Array(items)) => items.iter().filter_map(code).collect(),
+        Some(one) => code(one).into_iter().collect(),
+        None => Vec::new(),
+    }
+}
+
 /// How a revoked token is known.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Revoked {
@@ -109,6 +126,9 @@ struct Claims {
     sub: Option<String>,
     #[serde(default)]
     jti: Option<String>,
+    /// A PurposeOfUse code, `system|code`, a Coding, or a list of them.
+    #[serde(default)]
+    purpose_of_use: Option<serde_json::Value>,
     /// Keycloak marks its tokens `Bearer`, `ID` or `Refresh`.
     #[serde(default)]
     typ: Option<String>,
@@ -352,7 +372,9 @@ impl Verifier {
         for refused in &refused {
             tracing::info!(scope = %refused.scope, reason = %refused.reason, "a scope of an access token grants nothing");
         }
+        let purposes = purposes_of(claims.purpose_of_use.as_ref());
         Ok(Grant {
+            purposes,
             scopes,
             patient: claims.patient,
             fhir_user: claims.fhir_user,
@@ -476,6 +498,20 @@ mod tests {
         verifier.replace_jwks(ISS, &key_set(&["idp-rsa"])).unwrap();
         assert!(verifier.verify(&ec, now()).is_err(), "signed with the withdrawn key");
         assert!(verifier.verify(&rsa, now()).is_ok());
+    }
+
+    #[test]
+    fn purposes_of_use_come_as_codes_codings_or_lists() {
+        use serde_json::json;
+        assert_eq!(purposes_of(Some(&json!("TREAT"))), ["TREAT"]);
+        assert_eq!(
+            purposes_of(Some(
+                &json!(["http://terminology.hl7.org/CodeSystem/v3-ActReason|ETREAT", {"code": "HRESCH"}])
+            )),
+            ["ETREAT", "HRESCH"]
+        );
+        assert!(purposes_of(None).is_empty());
+        assert!(purposes_of(Some(&json!(7))).is_empty());
     }
 
     #[test]

@@ -50,7 +50,10 @@ pub async fn evaluate(cx: &Cx, parameters: &Map<String, Value>) -> Result<Value>
     let actor = parameter(parameters, "actor")
         .map(|a| relative(&a, &base))
         .or_else(|| caller_user(cx, &base));
-    let purpose = parameter(parameters, "purpose").unwrap_or_else(|| cx.services.consent_default_purpose.clone());
+    let purposes = match parameter(parameters, "purpose") {
+        Some(purpose) => vec![purpose],
+        None => caller_purposes(cx),
+    };
     let facts = match (parameter(parameters, "resource"), parameter(parameters, "class")) {
         (Some(reference), _) => stored_facts(cx, &relative(&reference, &base), &patient_id).await?,
         (None, Some(class)) => {
@@ -70,7 +73,7 @@ pub async fn evaluate(cx: &Cx, parameters: &Map<String, Value>) -> Result<Value>
                 Some(actor) => acting_as(&system, actor).await?,
                 None => Vec::new(),
             },
-            purposes: vec![purpose],
+            purposes,
         };
         let consents = consents_of(&system, &patient).await?;
         let related = related_references(&system, &consents).await?;
@@ -130,6 +133,14 @@ fn may_ask_about(cx: &Cx, patient: &str) -> Result<()> {
         _ => Err(Error::forbidden(
             "the access token does not grant reading this patient's consents",
         )),
+    }
+}
+
+/// The purposes of use the caller's token states, else the server's default.
+pub fn caller_purposes(cx: &Cx) -> Vec<String> {
+    match &cx.caller {
+        Caller::Token(grant) if !grant.purposes.is_empty() => grant.purposes.clone(),
+        _ => vec![cx.services.consent_default_purpose.clone()],
     }
 }
 

@@ -311,6 +311,40 @@ async fn evaluate_needs_read_on_the_patients_consents(app: TestApp) {
             .await
             .assert_outcome(403, "forbidden");
     }
+    // Without a `purpose` parameter, the purpose of use the token states counts.
+    let research_only = json!({"resourceType": "Consent", "id": "research", "status": "active",
+        "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+        "patient": {"reference": "Patient/r1"}, "dateTime": "2024-01-01",
+        "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTOUT"}]},
+        "provision": {"purpose": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "HRESCH"}]}});
+    let stored = admin.put("Consent/research", &research_only).await;
+    assert_eq!(stored.status, 201, "{}", stored.text);
+    let about_r1 = ask(
+        "Patient/r1",
+        &[
+            ("actor", reference("Practitioner/f204")),
+            ("class", code("Observation")),
+        ],
+    );
+    let mut claims = crate::auth::claims(&app, "system/Consent.rs", None);
+    claims["purpose_of_use"] = json!(["HRESCH"]);
+    let researcher = crate::auth::As {
+        app: &app,
+        token: crate::auth::sign(&claims),
+    };
+    assert_eq!(
+        value(
+            &researcher.post("Consent/$evaluate", &about_r1).await.json(),
+            "decision"
+        ),
+        Some(&json!("permit"))
+    );
+    assert_eq!(
+        value(&system.post("Consent/$evaluate", &about_r1).await.json(), "decision"),
+        Some(&json!("deny")),
+        "TREAT by default"
+    );
     // The patient's own app may ask about its own consents.
     let own = crate::auth::as_holder(&app, "patient/*.rs", Some("f001"));
     assert_eq!(own.post("Consent/$evaluate", &question).await.status, 200);

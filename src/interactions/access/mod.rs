@@ -363,6 +363,7 @@ mod tests {
 
     fn grant(scopes: &str, patient: Option<&str>, fhir_user: Option<&str>) -> Grant {
         Grant {
+            purposes: Vec::new(),
             scopes: ScopeSet::parse(scopes, patient.is_some(), |_, _| None).0,
             patient: patient.map(str::to_owned),
             fhir_user: fhir_user.map(str::to_owned),

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The cost of the audit trail, side by side in one run: read by id of one Patient with
+# `--audit denials` (the default: a plain read records nothing) and `--audit all` (every read
+# becomes an AuditEvent, queued and written in batches), alternating rounds on a machine whose
+# speed drifts.
+#
+#   benches/audit.sh sqlite|postgres [ROUNDS] [SECONDS]
+#
+# Prints each round's requests/s, the medians and all / denials, and how many AuditEvents were
+# stored and shed (a full queue sheds records and says so in the log). Needs wrk.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+backend=${1:?usage: benches/audit.sh sqlite|postgres [ROUNDS] [SECONDS]}
+rounds=${2:-3}
+secs=${3:-8}
+command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk"; exit 1; }
+cargo build --release --quiet
+bin=./target/release/fhir-server
+work=$(mktemp -d /tmp/fhir-audit.XXXXXX)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+base="http://127.0.0.1:$port/fhir/R4"
+server=""
+cleanup() {
+  [ -n "$server" ] && kill "$server" 2>/dev/null || true
+  wait 2>/dev/null || true
+  if [ "$backend" = postgres ]; then runuser -u postgres -- "$bindir/pg_ctl" -D "$work/pg" -m fast stop >/dev/null 2>&1 || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+case "$backend" in
+  sqlite) url="sqlite:$work/fhir.sqlite" ;;
+  postgres)
+    bindir=$(pg_config --bindir 2>/dev/null || true)
+    [ -x "$bindir/initdb" ] || bindir=$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb | tail -1)")
+    chown postgres "$work"
+    pgport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    runuser -u postgres -- "$bindir/initdb" -D "$work/pg" -U postgres --auth=trust -E UTF8 --locale=C >/dev/null
+    runuser -u postgres -- "$bindir/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w \
+      -o "-p $pgport -k $work -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=512MB" start >/dev/null
+    url="postgres://postgres@127.0.0.1:$pgport/postgres"
+    ;;
+  *) echo "unknown backend $backend"; exit 1 ;;
+esac
+start() { # start denials|all
+  FHIR_LOG=warn $bin --listen "127.0.0.1:$port" --database-url "$url" --audit "$1" >>"$work/server-$1.log" 2>&1 &
+  server=$!
+  for _ in $(seq 300); do curl -sf "http://127.0.0.1:$port/health/ready" >/dev/null && break; sleep 0.1; done
+}
+stop() { kill "$server"; wait "$server" 2>/dev/null || true; server=""; }
+count() { curl -sf "$base/AuditEvent?_summary=count" | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])'; }
+
+start denials
+curl -sf -X PUT "$base/Patient/bench" -H 'Content-Type: application/fhir+json' \
+  -d '{"resourceType":"Patient","id":"bench","name":[{"family":"Bench"}]}' >/dev/null
+stop
+for round in $(seq "$rounds"); do
+  for mode in $([ $((round % 2)) = 1 ] && echo "denials all" || echo "all denials"); do
+    start "$mode"
+    rps=$(wrk -t2 -c16 -d"${secs}s" "$base/Patient/bench" | awk '/Requests\/sec/ {print $2}')
+    echo "$mode round $round: read by id $rps req/s"
+    echo "$mode $rps" >>"$work/figures"
+    stop
+  done
+done
+start denials
+shed=$(grep -o 'shed=[0-9]*' "$work/server-all.log" | grep -v '^shed=1$' | awk -F= '{s+=$2} END {print s+0}')
+echo "AuditEvents stored: $(count); shed: about $shed (the server's count at each stop)"
+stop
+python3 - "$work/figures" <<'PY'
+import statistics, sys
+figures = {}
+for line in open(sys.argv[1]):
+    mode, value = line.split()
+    figures.setdefault(mode, []).append(float(value))
+off, on = statistics.median(figures["denials"]), statistics.median(figures["all"])
+print(f"read by id: --audit denials {off:,.0f} req/s, --audit all {on:,.0f} req/s, all / denials = {on / off:.3f}")
+PY
