@@ -18,6 +18,7 @@
 # Prints every figure, then the medians of each and on / off. Needs wrk and Python 3 with requests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/postgres.sh
 backend=${1:?usage: benches/auth.sh sqlite|postgres [PATIENTS] [ROUNDS] [SECONDS] [RUNS]}
 patients=${2:-1250}
 rounds=${3:-3}
@@ -28,29 +29,20 @@ python3 -c 'import requests' 2>/dev/null || { echo "Python's requests is needed:
 cargo build --release --quiet
 bin=./target/release/fhir-server
 work=$(mktemp -d /tmp/fhir-auth.XXXXXX)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 base="http://127.0.0.1:$port/fhir/R4"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  if [ "$backend" = postgres ]; then runuser -u postgres -- "$bindir/pg_ctl" -D "$work/pg" -m fast stop >/dev/null 2>&1 || true; fi
+  stop_postgres "$work"
   rm -rf "$work"
 }
 trap cleanup EXIT
 
 case "$backend" in
   sqlite) url="sqlite:$work/fhir.sqlite" ;;
-  postgres)
-    bindir=$(pg_config --bindir 2>/dev/null || true)
-    [ -x "$bindir/initdb" ] || bindir=$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb | tail -1)")
-    chown postgres "$work"
-    pgport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    runuser -u postgres -- "$bindir/initdb" -D "$work/pg" -U postgres --auth=trust -E UTF8 --locale=C >/dev/null
-    runuser -u postgres -- "$bindir/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w \
-      -o "-p $pgport -k $work -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=1GB" start >/dev/null
-    url="postgres://postgres@127.0.0.1:$pgport/postgres"
-    ;;
+  postgres) start_postgres "$work" 1GB ;;
   *) echo "unknown backend $backend"; exit 1 ;;
 esac
 

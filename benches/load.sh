@@ -10,16 +10,17 @@
 # update (PUT over 1,000 ids) at 8.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/postgres.sh
 backend=${1:?usage: benches/load.sh sqlite|postgres [SECONDS]}
 secs=${2:-10}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk"; exit 1; }
 cargo build --release --quiet
 work=$(mktemp -d /tmp/fhir-load.XXXXXX)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  if [ "$backend" = postgres ]; then runuser -u postgres -- pg_ctl -D "$work/pg" -m fast stop >/dev/null 2>&1 || true; fi
+  stop_postgres "$work"
   wait 2>/dev/null || true
   rm -rf "$work"
 }
@@ -27,16 +28,7 @@ trap cleanup EXIT
 
 case "$backend" in
   sqlite) url="sqlite:$work/fhir.sqlite" ;;
-  postgres)
-    bindir=$(pg_config --bindir 2>/dev/null || true)
-    [ -x "$bindir/initdb" ] || bindir=$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb | tail -1)")
-    chown postgres "$work"
-    pgport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    runuser -u postgres -- "$bindir/initdb" -D "$work/pg" -U postgres --auth=trust -E UTF8 --locale=C >/dev/null
-    runuser -u postgres -- "$bindir/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w \
-      -o "-p $pgport -k $work -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=512MB" start >/dev/null
-    url="postgres://postgres@127.0.0.1:$pgport/postgres"
-    ;;
+  postgres) start_postgres "$work" 512MB ;;
   *) echo "unknown backend $backend"; exit 1 ;;
 esac
 
