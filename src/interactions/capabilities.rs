@@ -131,7 +131,7 @@ pub fn capability_statement(
     let resources: Vec<Value> = ResourceType::all()
         .map(|t| {
             let (search_params, includes, revincludes) = search_capabilities(registry, t.as_str());
-            json!({
+            let mut resource = json!({
                 "type": t.as_str(),
                 "profile": format!("http://hl7.org/fhir/StructureDefinition/{t}"),
                 "interaction": interactions,
@@ -148,7 +148,16 @@ pub fn capability_statement(
                 "searchInclude": includes,
                 "searchRevInclude": revincludes,
                 "searchParam": search_params,
-            })
+            });
+            if t.as_str() == "Consent" {
+                resource["operation"] = json!([{
+                    "name": "evaluate",
+                    "definition": format!("{base_url}/OperationDefinition/Consent-evaluate"),
+                    "documentation": "What the patient's consents decide about an actor seeing a type or a stored \
+                                      resource for a purpose (see the README's Consent section).",
+                }]);
+            }
+            resource
         })
         .collect();
     json!({
@@ -222,6 +231,13 @@ mod tests {
         );
         assert_eq!(cs["fhirVersion"], "4.0.1");
         assert_eq!(cs["rest"][0]["operation"][0]["name"], "validate");
+        let consent = cs["rest"][0]["resource"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["type"] == "Consent")
+            .unwrap();
+        assert_eq!(consent["operation"][0]["name"], "evaluate");
         let params = patient["searchParam"].as_array().unwrap();
         let find = |name: &str| params.iter().find(|p| p["name"] == name);
         assert_eq!(find("birthdate").unwrap()["type"], "date");
