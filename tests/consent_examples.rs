@@ -362,3 +362,49 @@ fn a_decision_about_a_type_alone_says_when_it_depends_on_the_data() {
     );
     assert!(d.depends_on_data, "{d:?}");
 }
+
+#[test]
+fn a_permit_about_a_type_is_given_only_when_no_data_could_change_it() {
+    // Opt-in; the root withholds code A, except (nested) where it is also coded B.
+    let consent = json!({"resourceType": "Consent", "id": "codes", "status": "active",
+        "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
+        "patient": {"reference": "Patient/f001"}, "dateTime": "2020-01-01",
+        "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}]},
+        "provision": {"code": [{"coding": [{"system": "http://x", "code": "A"}]}],
+            "provision": [{"type": "permit", "code": [{"coding": [{"system": "http://x", "code": "B"}]}]}]}});
+    let policies = [Policy::read(&consent, "")];
+    let provider = requester(&["Practitioner/example"], "TREAT");
+    let d = decide(
+        &policies,
+        "Patient/f001",
+        &provider,
+        &fhir_server::consent::Facts::of_type("Observation"),
+        &HashMap::new(),
+        &SETTINGS,
+        Utc::now(),
+    );
+    assert_eq!(
+        (d.effect, d.depends_on_data),
+        (Effect::Deny, true),
+        "an Observation coded A alone is denied: {d:?}"
+    );
+    // About stored resources, exactly.
+    let decide_for = |codes: &[&str]| {
+        let coding: Vec<Value> = codes.iter().map(|c| json!({"system": "http://x", "code": c})).collect();
+        let observation = json!({"resourceType": "Observation", "id": "o", "code": {"coding": coding}});
+        let facts = facts::of("Observation", "o", &observation, "");
+        decide(
+            &policies,
+            "Patient/f001",
+            &provider,
+            &facts,
+            &HashMap::new(),
+            &SETTINGS,
+            Utc::now(),
+        )
+        .effect
+    };
+    assert_eq!(decide_for(&["A"]), Effect::Deny);
+    assert_eq!(decide_for(&["A", "B"]), Effect::Permit);
+    assert_eq!(decide_for(&["C"]), Effect::Permit);
+}

@@ -36,6 +36,9 @@ pub struct Record {
     pub action: &'static str,
     /// Whether it was refused or withheld.
     pub denied: bool,
+    /// BALP's outcome: `0` success, `4` minor failure (refused, or the client's error), `8`
+    /// serious failure (the server's).
+    pub outcome: &'static str,
     /// Why, without data (`the access token does not grant 'r' on Observation`).
     pub outcome_text: Option<String>,
     /// The client (`client_id`).
@@ -86,7 +89,7 @@ impl Record {
             "subtype": [{"system": "http://hl7.org/fhir/restful-interaction", "code": self.subtype}],
             "action": self.action,
             "recorded": self.recorded,
-            "outcome": if self.denied { "4" } else { "0" },
+            "outcome": self.outcome,
             "agent": agents,
             "source": {"observer": {"display": self.observer},
                        "type": [{"system": "http://terminology.hl7.org/CodeSystem/security-source-type", "code": "4", "display": "Application Server"}]},
@@ -144,7 +147,12 @@ impl Trail {
         Err(Shed)
     }
 
-    /// How many records were shed since the start.
+    /// Counts records the writer could not store with those shed.
+    pub fn lost(&self, count: u64) {
+        self.shed.fetch_add(count, Ordering::Relaxed);
+    }
+
+    /// How many records were shed (or could not be stored) since the start.
     pub fn shed(&self) -> u64 {
         self.shed.load(Ordering::Relaxed)
     }
@@ -165,6 +173,7 @@ mod tests {
             subtype: "read".into(),
             action: "R",
             denied: true,
+            outcome: "4",
             outcome_text: Some("the access token does not grant 'r' on Observation".into()),
             client: Some("app".into()),
             user: Some("Practitioner/d".into()),
@@ -186,6 +195,7 @@ mod tests {
             patient: None,
             entities: vec![],
             denied: false,
+            outcome: "0",
             ..record()
         };
         crate::validate::validate(&anonymous.to_audit_event()).unwrap();

@@ -186,6 +186,9 @@ pub enum Reason {
     Provision,
     /// A deny gave way to an emergency purpose.
     BreakGlass,
+    /// Asked about a type, not a resource: some of its resources would be permitted and some
+    /// might not, so it is not a permit.
+    DependsOnData,
 }
 
 /// A decision, with what made it.
@@ -219,6 +222,10 @@ impl Decision {
                 self.effect.as_str()
             ),
             Reason::BreakGlass => format!("{by} denies, but the emergency purpose of use overrides it (break-glass)"),
+            Reason::DependsOnData => format!(
+                "{by} decides by each resource's data (its codes, labels, dates, authors or references): \
+                 ask about a stored resource"
+            ),
         }
     }
 }
@@ -265,19 +272,24 @@ pub fn decide(
             .collect();
         (combine(&decided, settings), evaluation.depended.get())
     };
-    // Unknown facts taken as met, which can only add matches: then as unmet. A decision both
-    // ways agree on holds whatever the facts; otherwise it depends on them.
+    // A decision that needed an unknown fact holds for some resources of the type and maybe not
+    // for others: only a deny found with the facts taken as met, or as unmet, is reported as the
+    // deciding one; otherwise the answer is a deny that depends on the data. A permit is given
+    // only when no unknown fact mattered.
     let (mut decision, depended) = run(true);
     if depended {
         let (other, _) = run(false);
-        if other.effect != decision.effect {
-            decision = if decision.effect == Effect::Deny {
-                decision
-            } else {
-                other
-            };
-            decision.depends_on_data = true;
-        }
+        decision = match (decision.effect, other.effect) {
+            (Effect::Deny, _) => decision,
+            (_, Effect::Deny) => other,
+            _ => Decision {
+                effect: Effect::Deny,
+                reason: Reason::DependsOnData,
+                provision: None,
+                ..decision
+            },
+        };
+        decision.depends_on_data = true;
     }
     if decision.effect == Effect::Deny
         && settings.break_glass

@@ -44,7 +44,29 @@ async fn write(services: &Services, records: Vec<Record>) {
             }
         })
         .collect();
-    if let Err(failed) = services.store.write_all(ops).await {
-        tracing::error!(records = count, error = %failed.error, "audit records could not be written");
+    if services.store.write_all(ops).await.is_ok() {
+        return;
+    }
+    // One record the database refuses must not take the others with it: each on its own.
+    let mut lost = 0;
+    for record in &records {
+        let Value::Object(event) = record.to_audit_event() else {
+            continue;
+        };
+        let (resource, index) = body::with_index_rows(&registry, &services.base_url, event);
+        let op = WriteOp::Create {
+            resource_type: audit_event,
+            id: Id::generate(),
+            resource,
+            index,
+        };
+        if let Err(e) = services.store.write(op).await {
+            lost += 1;
+            tracing::error!(error = %e, "an audit record could not be written");
+        }
+    }
+    if lost > 0 {
+        services.audit.lost(lost);
+        tracing::error!(lost, of = count, "audit records could not be written");
     }
 }

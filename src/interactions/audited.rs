@@ -24,7 +24,7 @@ pub fn describe(cx: &Cx, request: &Request) -> Option<Described> {
     if matches!(cx.caller, Caller::System(_)) {
         return None;
     }
-    let one = |t: &ResourceType, id: &str| vec![format!("{t}/{id}")];
+    let one = |t: &ResourceType, id: &str| vec![reference(t, id)];
     let (subtype, action, entities) = match request {
         Request::Capabilities => return None,
         Request::Read { resource_type, id, .. } => ("read", "R", one(resource_type, id)),
@@ -63,6 +63,16 @@ pub fn describe(cx: &Cx, request: &Request) -> Option<Described> {
     })
 }
 
+/// `Type/id`, or `Type` alone for an id that is not a valid FHIR id: a record carries only what
+/// the server would store itself (an id from a URL is the client's text).
+fn reference(resource_type: &ResourceType, id: &str) -> String {
+    if crate::model::id::is_valid_id(id) {
+        format!("{resource_type}/{id}")
+    } else {
+        resource_type.to_string()
+    }
+}
+
 /// Records `request`'s outcome when the trail wants it: a refusal always, anything with `--audit
 /// all`. A record that cannot be queued fails the request when auditing is required.
 pub fn after(cx: &Cx, described: Described, result: Result<Outcome>) -> Result<Outcome> {
@@ -72,6 +82,15 @@ pub fn after(cx: &Cx, described: Described, result: Result<Outcome>) -> Result<O
         return result;
     }
     let record = record(cx, described, denied, result.as_ref().err());
+    let record = Record {
+        // BALP: 0 success, 4 minor failure (the client's), 8 serious failure (the server's).
+        outcome: match &result {
+            Ok(_) => "0",
+            Err(e) if e.kind.http_status() >= 500 => "8",
+            Err(_) => "4",
+        },
+        ..record
+    };
     if trail.record(record).is_err() && trail.required {
         return Err(Error::new(
             ErrorKind::Unavailable,
@@ -87,8 +106,9 @@ pub fn withheld(cx: &Cx, resource_type: ResourceType, id: &str) {
     let described = Described {
         subtype: "read",
         action: "R",
-        entities: vec![format!("{resource_type}/{id}")],
-        patient: (resource_type.as_str() == "Patient").then(|| format!("Patient/{id}")),
+        entities: vec![reference(&resource_type, id)],
+        patient: (resource_type.as_str() == "Patient" && crate::model::id::is_valid_id(id))
+            .then(|| format!("Patient/{id}")),
     };
     let record = record(cx, described, true, None);
     let _ = cx.services.audit.record(Record {
@@ -103,6 +123,7 @@ fn record(cx: &Cx, described: Described, denied: bool, error: Option<&Error>) ->
         _ => (None, None),
     };
     Record {
+        outcome: if denied { "4" } else { "0" },
         recorded: Instant::now().to_fhir(),
         subtype: described.subtype.to_owned(),
         action: described.action,

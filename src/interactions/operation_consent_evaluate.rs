@@ -27,6 +27,8 @@ use std::collections::HashMap;
 
 /// The most Consents, or PractitionerRoles of one practitioner, one decision reads.
 const MOST: usize = 1000;
+/// The most resources named by `related` data entries one decision reads.
+const MOST_RELATED: usize = 100;
 
 pub async fn evaluate(cx: &Cx, parameters: &Map<String, Value>) -> Result<Value> {
     if parameters.get("resourceType").and_then(Value::as_str) != Some("Parameters") {
@@ -189,7 +191,10 @@ async fn found(system: &Cx, resource_type: &str, query: Vec<(String, String)>) -
 
 /// `patient`'s Consents (those that apply now are chosen by the decision).
 async fn consents_of(system: &Cx, patient: &str) -> Result<Vec<Policy>> {
-    let consents = found(system, "Consent", vec![("patient".into(), patient.to_owned())]).await?;
+    // Newest first: should a patient have more consents than a page holds, the ones that
+    // decide under newest-wins are read.
+    let query = vec![("patient".into(), patient.to_owned()), ("_sort".into(), "-date".into())];
+    let consents = found(system, "Consent", query).await?;
     Ok(consents
         .iter()
         .map(|c| Policy::read(c, &system.services.base_url))
@@ -256,11 +261,18 @@ async fn related_references(system: &Cx, consents: &[Policy]) -> Result<HashMap<
         }
     }
     let mut references = Vec::new();
+    let now = chrono::Utc::now();
     for consent in consents {
-        if let Some(root) = &consent.root {
+        // Only consents in force can decide.
+        if let (Some(root), Some(patient)) = (&consent.root, &consent.patient)
+            && consent.applies(patient, now)
+        {
             named(root, &mut references);
         }
     }
+    references.sort();
+    references.dedup();
+    references.truncate(MOST_RELATED);
     let mut related = HashMap::new();
     for reference in references {
         let Some((kind, id)) = reference
