@@ -61,17 +61,10 @@ pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, body:
     let Some(authorization) = state.services.authorization.as_ref() else {
         return not_offered();
     };
-    let params = match read_form(&headers, body).await {
-        Ok(params) => params,
-        Err(e) => return oauth_error(&e),
-    };
-    let Some(token) = param(&params, "token") else {
-        return oauth_error(&OAuthError::invalid_request("token is required"));
-    };
-    if let Err(e) = authenticate_caller(authorization, &headers, &params, Action::Introspect(token)) {
-        return oauth_error(&e);
+    match asked_token(authorization, &headers, body, Action::Introspect).await {
+        Ok(token) => json_response(StatusCode::OK, &authorization.verifier.introspect(&token, now())),
+        Err(e) => oauth_error(&e),
     }
-    json_response(StatusCode::OK, &authorization.verifier.introspect(token, now()))
 }
 
 /// `POST [base]/auth/revoke` (RFC 7009) with `token=…`: the token is refused from now on. The
@@ -82,19 +75,13 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bod
     let Some(authorization) = state.services.authorization.as_ref() else {
         return not_offered();
     };
-    let params = match read_form(&headers, body).await {
-        Ok(params) => params,
+    let token = match asked_token(authorization, &headers, body, Action::Revoke).await {
+        Ok(token) => token,
         Err(e) => return oauth_error(&e),
     };
-    let Some(token) = param(&params, "token") else {
-        return oauth_error(&OAuthError::invalid_request("token is required"));
-    };
-    if let Err(e) = authenticate_caller(authorization, &headers, &params, Action::Revoke(token)) {
-        return oauth_error(&e);
-    }
     let now = now();
-    if let Ok(grant) = authorization.verifier.verify(token, now) {
-        authorization.verifier.revoke(token, &grant, now);
+    if let Ok(grant) = authorization.verifier.verify(&token, now) {
+        authorization.verifier.revoke(&token, &grant, now);
         tracing::info!(
             client = grant.client_id.as_deref().unwrap_or("-"),
             "access token revoked"
@@ -104,9 +91,24 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bod
 }
 
 /// What a caller of the introspection or revocation endpoint asks about a token.
-enum Action<'a> {
-    Introspect(&'a str),
-    Revoke(&'a str),
+#[derive(Clone, Copy)]
+enum Action {
+    Introspect,
+    Revoke,
+}
+
+/// The `token` a form to the introspection or revocation endpoint asks about, once its caller
+/// is found entitled to `action` on it.
+async fn asked_token(
+    authorization: &Authorization,
+    headers: &HeaderMap,
+    body: Body,
+    action: Action,
+) -> Result<String, OAuthError> {
+    let params = read_form(headers, body).await?;
+    let token = param(&params, "token").ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    authenticate_caller(authorization, headers, &params, action, token)?;
+    Ok(token.to_owned())
 }
 
 /// Who calls introspection or revocation: a holder of a valid bearer token — for introspection,
@@ -117,7 +119,8 @@ fn authenticate_caller(
     authorization: &Authorization,
     headers: &HeaderMap,
     params: &[(String, String)],
-    action: Action<'_>,
+    action: Action,
+    token: &str,
 ) -> Result<(), OAuthError> {
     let now = now();
     if let Some(bearer) = bearer_token(headers) {
@@ -131,8 +134,8 @@ fn authenticate_caller(
             })
         };
         return match action {
-            Action::Revoke(token) | Action::Introspect(token) if grant.is_some() && token == bearer => Ok(()),
-            Action::Introspect(_) if system() => Ok(()),
+            _ if grant.is_some() && token == bearer => Ok(()),
+            Action::Introspect if system() => Ok(()),
             _ => Err(OAuthError::invalid_client(
                 "the bearer token does not authorize this (introspect your own token, or with a system/ scope; \
                  revoke a token by presenting it, or as its client)",
@@ -140,8 +143,8 @@ fn authenticate_caller(
         };
     }
     let revoking = match action {
-        Action::Revoke(token) => Some(token),
-        Action::Introspect(_) => None,
+        Action::Revoke => Some(token),
+        Action::Introspect => None,
     };
     let issuer = authorization
         .issuer

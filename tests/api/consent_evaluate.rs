@@ -55,6 +55,14 @@ fn value<'a>(answer: &'a Value, name: &str) -> Option<&'a Value> {
         })
 }
 
+/// The answer about `actor` seeing `patient`'s Observations.
+async fn observations(app: &TestApp, patient: &str, actor: &str) -> Value {
+    let question = ask(patient, &[("actor", reference(actor)), ("class", code("Observation"))]);
+    let reply = app.post("Consent/$evaluate", &question).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    reply.json()
+}
+
 async fn store(app: &TestApp, resources: &[Value]) {
     for resource in resources {
         let path = format!(
@@ -96,66 +104,21 @@ async fn evaluate_decides_by_the_stored_consents(app: TestApp) {
     );
     assert_eq!(value(&answer, "provision"), Some(&json!("Consent.provision")));
     assert!(value(&answer, "reason").is_some());
-    let answer = app
-        .post(
-            "Consent/$evaluate",
-            &ask(
-                "Patient/f001",
-                &[
-                    ("actor", reference("Practitioner/example")),
-                    ("class", code("Observation")),
-                ],
-            ),
-        )
-        .await
-        .json();
+    let answer = observations(&app, "Patient/f001", "Practitioner/example").await;
     assert_eq!(value(&answer, "decision"), Some(&json!("permit")), "{answer}");
     assert_eq!(value(&answer, "provision"), None);
     // Another patient has no consent: the default.
-    let answer = app
-        .post(
-            "Consent/$evaluate",
-            &ask(
-                "Patient/other",
-                &[
-                    ("actor", reference("Practitioner/f204")),
-                    ("class", code("Observation")),
-                ],
-            ),
-        )
-        .await
-        .json();
+    let answer = observations(&app, "Patient/other", "Practitioner/f204").await;
     assert_eq!(value(&answer, "decision"), Some(&json!("permit")));
     assert_eq!(value(&answer, "consent"), None);
     // The patient about its own data: not governed.
-    let answer = app
-        .post(
-            "Consent/$evaluate",
-            &ask(
-                "Patient/f001",
-                &[("actor", reference("Patient/f001")), ("class", code("Observation"))],
-            ),
-        )
-        .await
-        .json();
+    let answer = observations(&app, "Patient/f001", "Patient/f001").await;
     assert_eq!(value(&answer, "decision"), Some(&json!("permit")));
     // A consent made inactive no longer counts, at once.
     let mut revoked = example("notThem").unwrap();
     revoked["status"] = json!("inactive");
     store(&app, &[revoked]).await;
-    let answer = app
-        .post(
-            "Consent/$evaluate",
-            &ask(
-                "Patient/f001",
-                &[
-                    ("actor", reference("Practitioner/f204")),
-                    ("class", code("Observation")),
-                ],
-            ),
-        )
-        .await
-        .json();
+    let answer = observations(&app, "Patient/f001", "Practitioner/f204").await;
     assert_eq!(value(&answer, "decision"), Some(&json!("permit")), "{answer}");
 }
 
@@ -166,31 +129,10 @@ async fn evaluate_follows_a_practitioner_to_its_organization(app: TestApp) {
     store(&app, &[patient(), not_org, role]).await;
     // "withhold consent to disclose any instance of his health information to Good Health Clinic"
     for actor in ["Practitioner/example", "PractitionerRole/example", "Organization/f001"] {
-        let answer = app
-            .post(
-                "Consent/$evaluate",
-                &ask(
-                    "Patient/f001",
-                    &[("actor", reference(actor)), ("class", code("Observation"))],
-                ),
-            )
-            .await
-            .json();
+        let answer = observations(&app, "Patient/f001", actor).await;
         assert_eq!(value(&answer, "decision"), Some(&json!("deny")), "{actor}: {answer}");
     }
-    let answer = app
-        .post(
-            "Consent/$evaluate",
-            &ask(
-                "Patient/f001",
-                &[
-                    ("actor", reference("Practitioner/f204")),
-                    ("class", code("Observation")),
-                ],
-            ),
-        )
-        .await
-        .json();
+    let answer = observations(&app, "Patient/f001", "Practitioner/f204").await;
     assert_eq!(value(&answer, "decision"), Some(&json!("permit")));
 }
 
