@@ -255,6 +255,12 @@ pub struct ServeConfig {
     #[arg(long, env = "FHIR_CONSENT_DEFAULT_PURPOSE", default_value = "TREAT")]
     pub consent_default_purpose: String,
 
+    /// Apply consents to callers without a user too: `system/` clients whose token names no
+    /// `fhirUser`, and every caller when authorization is off. By default they are exempt
+    /// (backend services act for the organisation, not for a person the patient can name).
+    #[arg(long, env = "FHIR_CONSENT_SYSTEM_CALLERS")]
+    pub consent_system_callers: bool,
+
     /// What is audited (as AuditEvent resources): `denials` — requests refused or resources
     /// withheld by authorization; `all` — every request.
     #[arg(long, env = "FHIR_AUDIT", value_enum, default_value_t = AuditArg::Denials)]
@@ -344,6 +350,7 @@ impl ServeConfig {
             consent_combine: ConsentCombineArg::Newest,
             consent_break_glass: true,
             consent_default_purpose: "TREAT".to_owned(),
+            consent_system_callers: false,
             audit: AuditArg::Denials,
             audit_required: false,
             log_format: LogFormat::Text,

@@ -178,6 +178,8 @@ async fn build(config: &ServeConfig, base_url: &str) -> Result<(AppState, JoinHa
             break_glass: config.consent_break_glass,
         },
         consent_default_purpose: config.consent_default_purpose.clone(),
+        consent_system_callers: config.consent_system_callers,
+        consents: Default::default(),
         audit,
     });
     // The stored SearchParameters join the built-in ones before the first request.

@@ -60,7 +60,11 @@ fn saved(base_url: &str, format: Format, headers: &HeaderMap, version: &Resource
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     let mut response = match negotiate::prefer_return(headers) {
         Return::Minimal => status.into_response(),
-        Return::Representation => json_body(status, format, version.content.clone().unwrap_or_default()),
+        // No content: one the caller may not read (a patient's consent withholds it).
+        Return::Representation => match &version.content {
+            Some(content) => json_body(status, format, content.clone()),
+            None => status.into_response(),
+        },
         Return::OperationOutcome => {
             let verb = if created { "created" } else { "updated" };
             let message = format!("{} {verb} as version {}", version.reference(), version.version_id);

@@ -7,6 +7,7 @@ use super::outcome::Outcome;
 use super::request::{HistoryTarget, Request, SearchScope};
 use crate::audit::{Mode, Record};
 use crate::auth::Caller;
+use crate::consent::Decision;
 use crate::error::{Error, ErrorKind, IssueCode, Result};
 use crate::model::{Instant, ResourceType};
 
@@ -113,6 +114,49 @@ pub fn withheld(cx: &Cx, resource_type: ResourceType, id: &str) {
     let record = record(cx, described, true, None);
     let _ = cx.services.audit.record(Record {
         outcome_text: Some("withheld: out of the access token's reach".into()),
+        ..record
+    });
+}
+
+/// A resource withheld because a patient's consent denies the caller: always recorded, with the
+/// Consent that decided among its entities.
+pub fn withheld_by_consent(cx: &Cx, resource_type: ResourceType, id: &str, decision: &Decision) {
+    consent_record(
+        cx,
+        resource_type,
+        id,
+        decision,
+        true,
+        "withheld: a patient's consent denies it",
+    );
+}
+
+/// A resource disclosed only because the purpose of use is an emergency (break-glass): always
+/// recorded, with the Consent it overrode.
+pub fn break_glass(cx: &Cx, resource_type: ResourceType, id: &str, decision: &Decision) {
+    consent_record(
+        cx,
+        resource_type,
+        id,
+        decision,
+        false,
+        "break-glass: disclosed for an emergency purpose of use against a patient's consent",
+    );
+}
+
+fn consent_record(cx: &Cx, resource_type: ResourceType, id: &str, decision: &Decision, denied: bool, text: &str) {
+    let mut entities = vec![reference(&resource_type, id)];
+    entities.extend(decision.consent.clone());
+    let described = Described {
+        subtype: "read",
+        action: "R",
+        entities,
+        patient: (resource_type.as_str() == "Patient" && crate::model::id::is_valid_id(id))
+            .then(|| format!("Patient/{id}")),
+    };
+    let record = record(cx, described, denied, None);
+    let _ = cx.services.audit.record(Record {
+        outcome_text: Some(text.to_owned()),
         ..record
     });
 }

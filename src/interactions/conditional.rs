@@ -121,7 +121,7 @@ pub async fn find_one(cx: &Cx, condition: &Condition, action: &str) -> Result<Op
 /// searching, so it sees it as a search would show it (a Group without other patients' members).
 pub async fn disclosed(cx: &Cx, resource_type: ResourceType, mut matched: Matched) -> Result<Matched> {
     let content = matched.current.content.take();
-    match super::access::disclose::version(
+    match super::access::disclose::within_scopes(
         cx,
         resource_type,
         matched.id.as_str(),

@@ -22,6 +22,8 @@ pub struct Cx {
     pub caller: Caller,
     /// The `X-Request-Id` of the HTTP request, or a name for work the server does for itself.
     pub request_id: Arc<str>,
+    /// What consents decide for this caller, read at its first need (`access::consent::view`).
+    pub consent: Arc<tokio::sync::OnceCell<Option<Arc<super::access::consent::View>>>>,
 }
 
 impl Cx {
@@ -30,6 +32,7 @@ impl Cx {
             services,
             caller,
             request_id: request_id.into(),
+            consent: Arc::default(),
         }
     }
 
@@ -39,6 +42,14 @@ impl Cx {
         Cx::new(services, Caller::System(task), format!("system-{task:?}"))
     }
 
+    /// This request with consents not applied (what `Consent/$evaluate` reads to decide about).
+    pub fn without_consents(&self) -> Cx {
+        Cx {
+            consent: Arc::new(tokio::sync::OnceCell::new_with(Some(None))),
+            ..self.clone()
+        }
+    }
+
     /// The server's own work for `task` on behalf of this request (looking up the ValueSets a
     /// search names): the same services and request id, the system as the caller.
     pub fn as_system(&self, task: SystemTask) -> Cx {
@@ -46,6 +57,7 @@ impl Cx {
             services: self.services.clone(),
             caller: Caller::System(task),
             request_id: self.request_id.clone(),
+            consent: Arc::default(),
         }
     }
 }

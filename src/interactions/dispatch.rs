@@ -23,6 +23,32 @@ pub async fn dispatch(cx: &Cx, request: Request) -> Result<Outcome> {
 }
 
 async fn run(cx: &Cx, request: Request) -> Result<Outcome> {
+    let outcome = run_checked(cx, request).await?;
+    consented_answer(cx, outcome).await
+}
+
+/// A write's answer carries the resource (`Prefer: return=representation`) only when a read of
+/// it would: consents govern disclosure, not writes, so the write stands and its answer is as
+/// with `return=minimal`.
+async fn consented_answer(cx: &Cx, mut outcome: Outcome) -> Result<Outcome> {
+    if let Outcome::Saved { version, .. } = &mut outcome
+        && let Some(content) = &version.content
+        && let Some(view) = access::consent::view(cx).await?
+        && !access::disclose::consents_admit(
+            cx,
+            Some(&view),
+            version.resource_type,
+            version.id.as_str(),
+            version.version_id,
+            content,
+        )?
+    {
+        version.content = None;
+    }
+    Ok(outcome)
+}
+
+async fn run_checked(cx: &Cx, request: Request) -> Result<Outcome> {
     access::check(cx, &request)?;
     match request {
         Request::Capabilities => Ok(Outcome::Capabilities(

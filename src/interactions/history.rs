@@ -12,7 +12,7 @@ pub use super::request::HistoryTarget;
 use crate::auth::scope::Permission;
 use crate::bundle::{HistoryPage, HistoryVersion, Link};
 use crate::error::{Error, Result};
-use crate::model::{Id, InstantRange};
+use crate::model::{Id, InstantRange, ResourceType};
 use crate::store::{HistoryCursor, HistoryEntry, HistoryQuery, HistoryScope, Method};
 
 /// Page size when `_count` is absent, and the largest page served whatever `_count` asks.
@@ -108,7 +108,23 @@ pub async fn history(cx: &Cx, target: &HistoryTarget, pairs: &[(String, String)]
         HistoryTarget::Type(t) => (vec![*t], Permission::Search),
         HistoryTarget::Instance(t, _) => (vec![*t], Permission::Read),
     };
-    let reach = access::narrow::history_reach(cx, &types, permission)?;
+    let mut reach = access::narrow::history_reach(cx, &types, permission)?;
+    let consents = access::consent::view(cx).await?;
+    if let Some(view) = &consents {
+        // An instance whose current version the consents withhold is as unknown as to a read.
+        if let HistoryTarget::Instance(t, id) = target
+            && let Some(current) = services.store.read(*t, id).await?
+            && let Some(content) = &current.content
+            && !access::disclose::consents_admit(cx, Some(view), *t, id, current.version_id, content)?
+        {
+            return Err(Error::not_found(format!("{t}/{id} is not known")));
+        }
+        let reach = reach.get_or_insert_with(|| crate::store::HistoryReach {
+            everything: true,
+            ..Default::default()
+        });
+        access::consent_narrow::narrow_history(view, &types, reach);
+    }
     let count = params.count.unwrap_or(DEFAULT_COUNT).min(MAX_COUNT);
     let cursor = match (params.page_before, params.page_after) {
         (Some(seq), _) => HistoryCursor::OlderThan(seq),
@@ -176,7 +192,23 @@ pub async fn history(cx: &Cx, target: &HistoryTarget, pairs: &[(String, String)]
                 content,
                 permission,
             )? {
-                Some(content) => entry.content = Some(content),
+                Some(content) => {
+                    let admitted = match ResourceType::parse(&entry.resource_type) {
+                        Some(t) => access::disclose::consents_admit(
+                            cx,
+                            consents.as_deref(),
+                            t,
+                            &entry.id,
+                            entry.version_id,
+                            &content,
+                        )?,
+                        None => true,
+                    };
+                    if !admitted {
+                        continue;
+                    }
+                    entry.content = Some(content)
+                }
                 None => {
                     tracing::error!(resource_type = %entry.resource_type, "a version out of the caller's reach was left out");
                     continue;

@@ -73,6 +73,10 @@ pub struct Services {
     pub consent: crate::consent::Settings,
     /// The purpose of use of a request whose token names none (`--consent-default-purpose`).
     pub consent_default_purpose: String,
+    /// `--consent-system-callers`: consents govern callers without a user too.
+    pub consent_system_callers: bool,
+    /// The consents in force, as last read (`access::consent_store`).
+    pub consents: access::consent_store::ConsentCache,
     /// The audit trail's queue (`--audit`, `--audit-required`).
     pub audit: crate::audit::Trail,
 }

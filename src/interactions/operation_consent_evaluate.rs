@@ -11,24 +11,17 @@
 //!
 //! Needs read on Consent: for a caller limited to a patient's compartment, of that patient.
 
+use super::access::consent_store;
 use super::access::{self, Reach};
-use super::request::SearchScope;
-use super::{Cx, read, search};
+use super::{Cx, read};
+use crate::auth::Caller;
 use crate::auth::scope::Permission;
-use crate::auth::{Caller, SystemTask};
-use crate::bundle::SearchEntry;
-use crate::consent::policy::{Policy, Provision, relative};
+use crate::consent::policy::relative;
 use crate::consent::{Decision, Effect, Facts, Reason, Requester, facts};
 use crate::error::{Error, ErrorKind, IssueCode, Result};
 use crate::model::ResourceType;
 use crate::search::compartments;
 use serde_json::{Map, Value, json};
-use std::collections::HashMap;
-
-/// The most Consents, or PractitionerRoles of one practitioner, one decision reads.
-const MOST: usize = 1000;
-/// The most resources named by `related` data entries one decision reads.
-const MOST_RELATED: usize = 100;
 
 pub async fn evaluate(cx: &Cx, parameters: &Map<String, Value>) -> Result<Value> {
     if parameters.get("resourceType").and_then(Value::as_str) != Some("Parameters") {
@@ -48,13 +41,12 @@ pub async fn evaluate(cx: &Cx, parameters: &Map<String, Value>) -> Result<Value>
         }
     };
     may_ask_about(cx, &patient_id)?;
-    let system = cx.as_system(SystemTask::ConsentLookup);
     let actor = parameter(parameters, "actor")
         .map(|a| relative(&a, &base))
         .or_else(|| caller_user(cx, &base));
     let purposes = match parameter(parameters, "purpose") {
         Some(purpose) => vec![purpose],
-        None => caller_purposes(cx),
+        None => access::consent::caller_purposes(cx),
     };
     let facts = match (parameter(parameters, "resource"), parameter(parameters, "class")) {
         (Some(reference), _) => stored_facts(cx, &relative(&reference, &base), &patient_id).await?,
@@ -70,21 +62,21 @@ pub async fn evaluate(cx: &Cx, parameters: &Map<String, Value>) -> Result<Value>
     let decision = if actor.as_deref() == Some(patient.as_str()) {
         None
     } else {
+        // The same consents, roles and related references a read is decided with.
+        let loaded = consent_store::loaded(cx).await?;
         let requester = Requester {
             actors: match &actor {
-                Some(actor) => acting_as(&system, actor).await?,
+                Some(actor) => loaded.acting_as(cx, actor).await?,
                 None => Vec::new(),
             },
             purposes,
         };
-        let consents = consents_of(&system, &patient).await?;
-        let related = related_references(&system, &consents).await?;
         Some(crate::consent::decide(
-            &consents,
+            loaded.consents_of(&patient),
             &patient,
             &requester,
             &facts,
-            &related,
+            loaded.related(),
             &cx.services.consent,
             chrono::Utc::now(),
         ))
@@ -138,14 +130,6 @@ fn may_ask_about(cx: &Cx, patient: &str) -> Result<()> {
     }
 }
 
-/// The purposes of use the caller's token states, else the server's default.
-pub fn caller_purposes(cx: &Cx) -> Vec<String> {
-    match &cx.caller {
-        Caller::Token(grant) if !grant.purposes.is_empty() => grant.purposes.clone(),
-        _ => vec![cx.services.consent_default_purpose.clone()],
-    }
-}
-
 /// The caller's own `fhirUser`, relative when it is this server's.
 fn caller_user(cx: &Cx, base: &str) -> Option<String> {
     match &cx.caller {
@@ -162,7 +146,8 @@ async fn stored_facts(cx: &Cx, reference: &str, patient: &str) -> Result<Facts> 
         .split_once('/')
         .and_then(|(t, id)| Some((ResourceType::parse(t)?, id)))
         .ok_or_else(|| Error::invalid(format!("resource must be a reference Type/id, not '{reference}'")).at(at))?;
-    let version = read::read(cx, kind, id).await?;
+    // Read as the caller's scopes allow (its consents decide what this answer is about).
+    let version = read::read(&cx.without_consents(), kind, id).await?;
     let content: Value = serde_json::from_slice(version.content.as_deref().unwrap_or_default())
         .map_err(|e| Error::internal(format!("stored content is not JSON: {e}")))?;
     let owners = compartments::patient_owners_of(&cx.services.base_url, kind.as_str(), id, &content);
@@ -171,128 +156,6 @@ async fn stored_facts(cx: &Cx, reference: &str, patient: &str) -> Result<Facts> 
         return Err(Error::invalid(format!("{reference} is not one of Patient/{patient}'s resources")).at(at));
     }
     Ok(facts::of(kind.as_str(), id, &content, &cx.services.base_url))
-}
-
-/// The contents of the first page of a search by the server itself.
-async fn found(system: &Cx, resource_type: &str, query: Vec<(String, String)>) -> Result<Vec<Value>> {
-    let resource_type = ResourceType::parse(resource_type).expect("a type");
-    let mut query = query;
-    query.push(("_count".into(), MOST.to_string()));
-    let searchset = search::search(system, &SearchScope::Type(resource_type), &query, false).await?;
-    Ok(searchset
-        .entries
-        .iter()
-        .filter_map(|entry| match entry {
-            SearchEntry::Resource { content, .. } => serde_json::from_slice(content).ok(),
-            SearchEntry::Outcome(_) => None,
-        })
-        .collect())
-}
-
-/// `patient`'s Consents (those that apply now are chosen by the decision).
-async fn consents_of(system: &Cx, patient: &str) -> Result<Vec<Policy>> {
-    // Newest first: should a patient have more consents than a page holds, the ones that
-    // decide under newest-wins are read.
-    let query = vec![("patient".into(), patient.to_owned()), ("_sort".into(), "-date".into())];
-    let consents = found(system, "Consent", query).await?;
-    Ok(consents
-        .iter()
-        .map(|c| Policy::read(c, &system.services.base_url))
-        .collect())
-}
-
-/// Whom `actor` acts as: itself; a Practitioner also as its PractitionerRoles and their
-/// Organizations; a PractitionerRole also as its Practitioner and Organization.
-async fn acting_as(system: &Cx, actor: &str) -> Result<Vec<String>> {
-    let mut actors = vec![actor.to_owned()];
-    let base = system.services.base_url.clone();
-    let take = |role: &Value, actors: &mut Vec<String>| {
-        if role["active"] == false {
-            return;
-        }
-        for member in ["practitioner", "organization"] {
-            if let Some(reference) = role[member]["reference"].as_str() {
-                actors.push(relative(reference, &base));
-            }
-        }
-        if let Some(id) = role["id"].as_str() {
-            actors.push(format!("PractitionerRole/{id}"));
-        }
-    };
-    match actor.split_once('/') {
-        Some(("Practitioner", _)) => {
-            for role in found(
-                system,
-                "PractitionerRole",
-                vec![("practitioner".into(), actor.to_owned())],
-            )
-            .await?
-            {
-                take(&role, &mut actors);
-            }
-        }
-        Some(("PractitionerRole", id)) => {
-            if let Ok(role) = read::read(system, ResourceType::parse("PractitionerRole").expect("a type"), id).await
-                && let Some(content) = role.content.as_deref()
-                && let Ok(role) = serde_json::from_slice::<Value>(content)
-            {
-                take(&role, &mut actors);
-            }
-        }
-        _ => {}
-    }
-    actors.sort();
-    actors.dedup();
-    Ok(actors)
-}
-
-/// For every `data` entry of meaning `related`: the references the named resource holds.
-async fn related_references(system: &Cx, consents: &[Policy]) -> Result<HashMap<String, Vec<String>>> {
-    fn named(provision: &Provision, into: &mut Vec<String>) {
-        into.extend(
-            provision
-                .data
-                .iter()
-                .filter(|(meaning, _)| meaning == "related")
-                .map(|(_, reference)| reference.clone()),
-        );
-        for child in &provision.children {
-            named(child, into);
-        }
-    }
-    let mut references = Vec::new();
-    let now = chrono::Utc::now();
-    for consent in consents {
-        // Only consents in force can decide.
-        if let (Some(root), Some(patient)) = (&consent.root, &consent.patient)
-            && consent.applies(patient, now)
-        {
-            named(root, &mut references);
-        }
-    }
-    references.sort();
-    references.dedup();
-    references.truncate(MOST_RELATED);
-    let mut related = HashMap::new();
-    for reference in references {
-        let Some((kind, id)) = reference
-            .split_once('/')
-            .and_then(|(t, id)| Some((ResourceType::parse(t)?, id)))
-        else {
-            continue;
-        };
-        // One that is not stored refers to nothing.
-        let content = match read::read(system, kind, id).await {
-            Ok(version) => version.content,
-            Err(_) => None,
-        };
-        let held = content
-            .and_then(|c| serde_json::from_slice::<Value>(&c).ok())
-            .and_then(|c| facts::of(kind.as_str(), id, &c, &system.services.base_url).references)
-            .unwrap_or_default();
-        related.insert(reference, held);
-    }
-    Ok(related)
 }
 
 /// The answer; `None`: the patient asking about its own data, which consents do not govern.

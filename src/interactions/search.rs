@@ -6,7 +6,7 @@
 //! file pages, counts, adds `_include`/`_revinclude` entries and writes the searchset Bundle.
 
 use super::Cx;
-use super::access::{self, disclose};
+use super::access::{self, consent_narrow, disclose};
 pub use super::request::SearchScope;
 use crate::auth::scope::Permission;
 use crate::bundle::{Link, SearchEntry, SearchMode, Searchset};
@@ -43,6 +43,12 @@ pub async fn search(cx: &Cx, scope: &SearchScope, query: &[(String, String)], st
         request.clauses.insert(0, clause);
     }
     access::narrow::narrow_search(cx, scope, query, &mut request)?;
+    // Consents are applied in SQL after the scopes, on the types the scopes left.
+    let consents = access::consent::view(cx).await?;
+    if let Some(view) = &consents {
+        view.prepare(cx, &consent_narrow::types_in(&request)).await?;
+        consent_narrow::narrow_search(view, &mut request);
+    }
     super::value_set_lookup::expand_value_sets(cx, &mut request.clauses).await?;
     let store = &services.store;
     let dialect = store.dialect();
@@ -152,6 +158,12 @@ pub async fn search(cx: &Cx, scope: &SearchScope, query: &[(String, String)], st
             tracing::error!(resource_type = %row.resource_type, "a search row out of the caller's reach was left out");
             continue;
         };
+        // Matches were narrowed by the consents in SQL, included resources are judged here.
+        if let Some(t) = ResourceType::parse(&row.resource_type)
+            && !disclose::consents_admit(cx, consents.as_deref(), t, &row.id, row.version_id, &content)?
+        {
+            continue;
+        }
         let content = match mode {
             SearchMode::Match => subsetted(content, &request)?,
             _ => content,

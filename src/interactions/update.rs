@@ -133,7 +133,7 @@ pub async fn unchanged_current(
         return Ok(None);
     }
     // One the caller may not write is not answered with: the write is refused instead.
-    let disclosed = access::disclose::version(
+    let disclosed = access::disclose::within_scopes(
         cx,
         resource_type,
         id.as_str(),

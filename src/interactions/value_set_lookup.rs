@@ -74,7 +74,7 @@ fn collect<'c>(clause: &'c mut Clause, out: &mut Vec<&'c mut TokenMatch>) {
                 }
             }
         }
-        Clause::Chain { inner, .. } | Clause::Has { inner, .. } => collect(inner, out),
+        Clause::Chain { inner, .. } | Clause::Has { inner, .. } | Clause::Not(inner) => collect(inner, out),
         Clause::All(clauses) | Clause::Any(clauses) => clauses.iter_mut().for_each(|c| collect(c, out)),
         Clause::Composite { alternatives, .. } => {
             for alternative in alternatives {

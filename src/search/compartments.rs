@@ -61,6 +61,12 @@ pub fn member_types(compartment: &str) -> Vec<&'static str> {
 /// type, so one list of parameter ids covers every type. Compartment parameters that are no
 /// search parameter (`{def}`, the compartment's resource itself) are left out.
 pub fn clause(compartment: &str, id: &str, types: &[String]) -> Clause {
+    clause_of_any(compartment, &[id], types)
+}
+
+/// The resources of `types` in the compartment of any of `ids` (through the compartment's
+/// parameters; a compartment's own resource is not among them).
+pub fn clause_of_any(compartment: &str, ids: &[&str], types: &[String]) -> Clause {
     let mut param_ids = Vec::new();
     for t in types {
         for code in params(compartment, t).unwrap_or_default() {
@@ -72,10 +78,15 @@ pub fn clause(compartment: &str, id: &str, types: &[String]) -> Clause {
     Clause::Index {
         table: reference::TABLE.name,
         param_ids,
-        matches: vec![ValueMatch::Reference(ReferenceMatch::Local {
-            target_type: Some(compartment.to_owned()),
-            id: id.to_owned(),
-        })],
+        matches: ids
+            .iter()
+            .map(|id| {
+                ValueMatch::Reference(ReferenceMatch::Local {
+                    target_type: Some(compartment.to_owned()),
+                    id: (*id).to_owned(),
+                })
+            })
+            .collect(),
         negated: false,
     }
 }

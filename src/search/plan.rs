@@ -141,7 +141,7 @@ fn narrows(clause: &Clause) -> bool {
         Clause::Missing { missing, .. } => !missing,
         Clause::Chain { .. } | Clause::Has { .. } | Clause::All(_) | Clause::Any(_) => true,
         Clause::Id(_) | Clause::LastUpdated(_) => true,
-        Clause::OfType(_) => false,
+        Clause::OfType(_) | Clause::Not(_) => false,
     }
 }
 

@@ -52,6 +52,8 @@ pub enum Clause {
     All(Vec<Clause>),
     /// One of these.
     Any(Vec<Clause>),
+    /// Not this one (what consents withhold from a search).
+    Not(Box<Clause>),
     /// Reverse chaining (`_has`): some `source_type` resource whose reference parameter
     /// `param_id` points here meets `inner`.
     Has {

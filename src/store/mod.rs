@@ -192,18 +192,25 @@ pub struct HistoryQuery {
 /// `open_types`, and for each patient the versions of its types (none listed: of every type) that
 /// belonged to that patient then (its compartment at that version, from the owners recorded
 /// with each version, and the Patient's own versions).
+///
+/// Consents narrow further: versions that belonged to one of `hidden_patients` are left out,
+/// and with `only_patients`, those that belonged to any other patient (audit records aside).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HistoryReach {
+    /// The scopes restrict nothing: every type is open.
+    pub everything: bool,
     pub open_types: Vec<String>,
     pub patients: Vec<(Id, Vec<String>)>,
+    pub hidden_patients: Vec<String>,
+    pub only_patients: Option<Vec<String>>,
 }
 
 impl HistoryReach {
     /// The versions that belonged to `patient`, of any type.
     pub fn patient(patient: Id) -> HistoryReach {
         HistoryReach {
-            open_types: Vec::new(),
             patients: vec![(patient, Vec::new())],
+            ..HistoryReach::default()
         }
     }
 }

@@ -88,6 +88,10 @@ fn push_reach(sql: &mut Sql, reach: &HistoryReach) {
         }
         sql.push(")");
     };
+    push_consent_reach(sql, reach);
+    if reach.everything {
+        return;
+    }
     sql.push(" AND (FALSE");
     if !reach.open_types.is_empty() {
         sql.push(" OR ");
@@ -108,6 +112,41 @@ fn push_reach(sql: &mut Sql, reach: &HistoryReach) {
             .push(")))");
     }
     sql.push(")");
+}
+
+/// ` AND …`: the versions consents leave the caller (see `HistoryReach`).
+fn push_consent_reach(sql: &mut Sql, reach: &HistoryReach) {
+    let push_list = |sql: &mut Sql, patients: &[String]| {
+        sql.push("(");
+        for (n, p) in patients.iter().enumerate() {
+            if n > 0 {
+                sql.push(", ");
+            }
+            sql.bind(SqlValue::Text(p.clone()));
+        }
+        sql.push(")");
+    };
+    if !reach.hidden_patients.is_empty() {
+        sql.push(" AND NOT EXISTS (SELECT 1 FROM history_owner o WHERE o.seq = h.seq AND o.patient IN ");
+        push_list(sql, &reach.hidden_patients);
+        sql.push(") AND NOT (h.type = 'Patient' AND h.id IN ");
+        push_list(sql, &reach.hidden_patients);
+        sql.push(")");
+    }
+    if let Some(only) = &reach.only_patients {
+        // The audit trail is not a patient's data, though it names patients.
+        sql.push(" AND (h.type = 'AuditEvent' OR (NOT EXISTS (SELECT 1 FROM history_owner o WHERE o.seq = h.seq");
+        if !only.is_empty() {
+            sql.push(" AND o.patient NOT IN ");
+            push_list(sql, only);
+        }
+        sql.push(") AND (h.type <> 'Patient'");
+        if !only.is_empty() {
+            sql.push(" OR h.id IN ");
+            push_list(sql, only);
+        }
+        sql.push(")))");
+    }
 }
 
 #[cfg(test)]

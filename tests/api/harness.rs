@@ -57,6 +57,18 @@ macro_rules! on_both_backends {
 /// Generates a `#[tokio::test]` on PostgreSQL only for an `async fn(TestApp)`.
 #[macro_export]
 macro_rules! on_postgres {
+    (with $adjust:expr; $($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(app) = $crate::harness::TestApp::spawn_with($crate::harness::Backend::Postgres, $adjust).await {
+                        super::$name(app).await;
+                    }
+                }
+            }
+        )*
+    };
     ($($name:ident),* $(,)?) => {
         $(
             mod $name {

@@ -10,6 +10,8 @@ mod batch;
 mod capabilities;
 mod concurrency;
 mod conditional;
+mod consent_agreement;
+mod consent_enforced;
 mod consent_evaluate;
 mod corpus;
 mod crash;

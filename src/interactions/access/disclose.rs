@@ -4,7 +4,7 @@
 //! and logged as the bug it is). A Group admitted through a patient's compartment is disclosed
 //! without its other members.
 
-use super::{Reach, Rule, forbidden, is_restricted, reach};
+use super::{Reach, Rule, consent, forbidden, is_restricted, reach};
 use crate::auth::scope::Permission;
 use crate::error::{Error, Result};
 use crate::interactions::Cx;
@@ -32,7 +32,68 @@ pub enum Disclosed {
 /// A delete is hidden from a caller limited by rules: whose it was is not in it. A granular
 /// rule admits current versions only, through the same SQL as a search (index rows describe
 /// current versions).
+///
+/// Then the patients' consents (`consent::View::judge`): one they withhold is hidden too.
 pub async fn version(
+    cx: &Cx,
+    resource_type: ResourceType,
+    id: &str,
+    version_id: VersionId,
+    content: Option<Bytes>,
+    permission: Permission,
+    current: bool,
+) -> Result<Option<Disclosed>> {
+    let disclosed = within_scopes(cx, resource_type, id, version_id, content, permission, current).await?;
+    let Some(Disclosed::Content(content)) = disclosed else {
+        return Ok(disclosed);
+    };
+    let view = consent::view(cx).await?;
+    Ok(Some(
+        if consents_admit(cx, view.as_deref(), resource_type, id, version_id, &content)? {
+            Disclosed::Content(content)
+        } else {
+            Disclosed::Hidden
+        },
+    ))
+}
+
+/// Whether the patients' consents let the caller see version `version_id` of
+/// `resource_type/id` with `content` (`view`: the caller's, `None` when consents do not govern
+/// it). A withheld resource and a break-glass access are recorded in the audit trail.
+pub fn consents_admit(
+    cx: &Cx,
+    view: Option<&consent::View>,
+    resource_type: ResourceType,
+    id: &str,
+    version_id: VersionId,
+    content: &Bytes,
+) -> Result<bool> {
+    let Some(view) = view else {
+        return Ok(true);
+    };
+    if !consent::governs(resource_type) {
+        return Ok(true);
+    }
+    let owners = cx
+        .services
+        .owners
+        .owners(&cx.services.base_url, resource_type, id, version_id, || parse(content))?;
+    Ok(match view.judge(resource_type, id, &owners, content) {
+        consent::Verdict::Permit => true,
+        consent::Verdict::BreakGlass(decision) => {
+            crate::interactions::audited::break_glass(cx, resource_type, id, &decision);
+            true
+        }
+        consent::Verdict::Deny(decision) => {
+            crate::interactions::audited::withheld_by_consent(cx, resource_type, id, &decision);
+            false
+        }
+    })
+}
+
+/// `version` as the scopes alone decide it, for writes (which consents do not govern: their
+/// answers are judged by the dispatcher).
+pub async fn within_scopes(
     cx: &Cx,
     resource_type: ResourceType,
     id: &str,

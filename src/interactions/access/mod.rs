@@ -23,6 +23,9 @@
 //! scope (`?category=…`) grants reads and searches only; writes need a scope without a query.
 //! `SearchParameter` writes and `$reindex` need a `system/` scope.
 
+pub mod consent;
+pub mod consent_narrow;
+pub mod consent_store;
 pub mod disclose;
 pub mod narrow;
 pub mod owners;

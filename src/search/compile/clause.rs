@@ -70,6 +70,11 @@ pub(super) fn push_clause(sql: &mut Sql, clause: &Clause, alias: &str, depth: us
             }
             sql.push(")");
         }
+        Clause::Not(inner) => {
+            sql.push("NOT (");
+            push_clause(sql, inner, alias, depth, form);
+            sql.push(")");
+        }
         Clause::Has { .. } => {
             // Matched on the referenced (type, id) rather than a rid.
             if form == Form::Set {
@@ -283,7 +288,12 @@ pub(super) fn push_clause_rows(sql: &mut Sql, clause: &Clause, depth: usize, cor
                 .push(" AND ");
             push_clause(sql, inner, &source, depth + 1, form);
         }
-        Clause::Id(_) | Clause::LastUpdated(_) | Clause::OfType(_) | Clause::All(_) | Clause::Any(_) => {
+        Clause::Id(_)
+        | Clause::LastUpdated(_)
+        | Clause::OfType(_)
+        | Clause::All(_)
+        | Clause::Any(_)
+        | Clause::Not(_) => {
             sql.push("SELECT NULL WHERE 1 = 0");
         }
     }

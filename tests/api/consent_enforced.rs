@@ -1,0 +1,445 @@
+//! Consents enforced on every read path: a practitioner denied by a patient's Consent learns
+//! nothing of that patient's data — by read, vread, search, totals, paging, includes, chains,
+//! `_has`, compartments, histories or a write's answer — while the patient, exempt callers and
+//! an emergency purpose (break-glass, audited) still see it; a change to a Consent counts at the
+//! next request, on every server of the database.
+
+use crate::auth::{admin, claims, ids, sign, two_patients};
+use crate::harness::TestApp;
+use serde_json::{Value, json};
+
+crate::on_both_backends!(with crate::auth::with_idp;
+    a_denying_consent_withholds_on_every_read_path,
+    consents_do_not_govern_the_patient_itself_or_system_callers,
+    break_glass_discloses_and_every_consent_denial_is_audited,
+    a_consent_deciding_by_code_withholds_only_those_resources,
+    a_change_to_a_consent_counts_at_the_next_request,
+    writes_stand_but_their_answers_disclose_no_more_than_a_read,
+);
+
+crate::on_both_backends!(with |c| { crate::auth::with_idp(c); c.consent_default = fhir_server::config::ConsentEffectArg::Deny; };
+    under_default_deny_only_consenting_patients_are_seen,
+);
+
+crate::on_postgres!(with crate::auth::with_idp;
+    another_server_on_the_database_sees_a_consent_at_once,
+);
+
+const SCOPE: &str = "http://terminology.hl7.org/CodeSystem/consentscope";
+const ACT_CODE: &str = "http://terminology.hl7.org/CodeSystem/v3-ActCode";
+
+/// A Consent of `patient` (active, patient-privacy) with `policy_rule` and the root `provision`.
+pub fn consent(id: &str, patient: &str, policy_rule: &str, provision: Value) -> Value {
+    let mut consent = json!({
+        "resourceType": "Consent", "id": id, "status": "active",
+        "scope": {"coding": [{"system": SCOPE, "code": "patient-privacy"}]},
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+        "patient": {"reference": format!("Patient/{patient}")},
+        "dateTime": "2024-01-01",
+        "policyRule": {"coding": [{"system": ACT_CODE, "code": policy_rule}]},
+    });
+    if !provision.is_null() {
+        consent["provision"] = provision;
+    }
+    consent
+}
+
+/// An opt-in Consent of `patient` whose one exception withholds everything from `actor`.
+pub fn denying(patient: &str, actor: &str) -> Value {
+    consent(
+        &format!("deny-{patient}"),
+        patient,
+        "OPTIN",
+        json!({"actor": [{"role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "PRCP"}]},
+            "reference": {"reference": actor}}]}),
+    )
+}
+
+/// The holder of a `user/` token of `fhir_user` with `scope` and purposes of use.
+pub fn user<'a>(app: &'a TestApp, scope: &str, fhir_user: &str, purposes: &[&str]) -> crate::auth::As<'a> {
+    let mut c = claims(app, scope, None);
+    c["fhirUser"] = json!(fhir_user);
+    if !purposes.is_empty() {
+        c["purpose_of_use"] = json!(purposes);
+    }
+    crate::auth::As { app, token: sign(&c) }
+}
+
+pub async fn put(app: &TestApp, resource: &Value) {
+    let path = format!(
+        "{}/{}",
+        resource["resourceType"].as_str().unwrap(),
+        resource["id"].as_str().unwrap()
+    );
+    let reply = admin(app).put(&path, resource).await;
+    assert!(matches!(reply.status, 200 | 201), "{path}: {}", reply.text);
+}
+
+fn total(bundle: &Value) -> i64 {
+    bundle["total"].as_i64().unwrap_or_else(|| panic!("a total: {bundle}"))
+}
+
+/// Every `type/id` the pages of `path` hold, following `next`; asserting no page is empty.
+async fn all_pages(who: &crate::auth::As<'_>, path: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut url = who.app.url(path);
+    loop {
+        let reply = who.app.send(who.app.client.get(&url).bearer_auth(&who.token)).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        let page = reply.json();
+        let on_page = ids(&page);
+        assert!(!on_page.is_empty(), "no empty page: {page}");
+        found.extend(on_page);
+        match page["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["relation"] == "next")
+        {
+            Some(next) => url = next["url"].as_str().unwrap().to_owned(),
+            None => return found,
+        }
+    }
+}
+
+async fn a_denying_consent_withholds_on_every_read_path(app: TestApp) {
+    two_patients(&app).await;
+    put(&app, &denying("p2", "Practitioner/doc")).await;
+    let doc = user(&app, "user/*.rs", "Practitioner/doc", &[]);
+    let other = user(&app, "user/*.rs", "Practitioner/other", &[]);
+
+    // Read and vread: exactly as a missing resource.
+    let hidden = doc.get("Observation/obs-p2").await;
+    let missing = doc.get("Observation/nothing").await;
+    assert_eq!(hidden.status, 404, "{}", hidden.text);
+    assert_eq!(
+        hidden.text.replace("obs-p2", "ID"),
+        missing.text.replace("nothing", "ID"),
+        "a withheld resource answers as a missing one"
+    );
+    assert_eq!(doc.get("Patient/p2").await.status, 404);
+    assert_eq!(doc.get("Observation/obs-p2/_history/1").await.status, 404);
+    assert_eq!(
+        other.get("Observation/obs-p2").await.status,
+        200,
+        "the consent names doc only"
+    );
+    assert_eq!(doc.get("Observation/obs-p1").await.status, 200);
+
+    // Search: rows, totals, counts, paging.
+    let bundle = doc.get("Observation").await.json();
+    assert_eq!(ids(&bundle), ["Observation/obs-p1", "Observation/obs-p3"]);
+    assert_eq!(total(&bundle), 2);
+    assert_eq!(total(&doc.get("Observation?_summary=count").await.json()), 2);
+    assert_eq!(total(&doc.get("Observation?_total=accurate").await.json()), 2);
+    assert_eq!(total(&doc.get("Observation?subject=Patient/p2").await.json()), 0);
+    assert_eq!(total(&other.get("Observation").await.json()), 3);
+    let mut paged = all_pages(&doc, "Observation?_count=1").await;
+    paged.sort();
+    assert_eq!(paged, ["Observation/obs-p1", "Observation/obs-p3"]);
+    let patients = doc.get("Patient").await.json();
+    assert_eq!(ids(&patients), ["Patient/p1", "Patient/p3"]);
+    assert_eq!(total(&patients), 2);
+    let everything = doc.get("?_type=Observation,Encounter,Condition,Patient").await.json();
+    assert!(ids(&everything).iter().all(|id| !id.ends_with("p2")), "{everything}");
+    assert_eq!(total(&everything), 8);
+
+    // Compartments.
+    assert_eq!(total(&doc.get("Patient/p2/Observation").await.json()), 0);
+    assert_eq!(total(&doc.get("Patient/p2/*").await.json()), 0);
+    assert_eq!(total(&doc.get("Patient/p1/*").await.json()), 3);
+
+    // Includes and revincludes.
+    // A Group with p2 among its members is p2's too: a deny wins over its other members.
+    assert_eq!(doc.get("Group/family").await.status, 404);
+    assert_eq!(total(&doc.get("Group").await.json()), 0);
+    let revincluded = doc.get("Practitioner?_revinclude=Observation:performer").await.json();
+    assert_eq!(
+        ids(&revincluded),
+        ["Practitioner/doc", "Observation/obs-p1", "Observation/obs-p3"]
+    );
+    let encounters = doc.get("Encounter?_include=Encounter:subject").await.json();
+    assert!(ids(&encounters).iter().all(|id| !id.ends_with("p2")), "{encounters}");
+
+    // Chains and _has, both ways.
+    assert_eq!(total(&doc.get("Observation?subject.family=Family-p2").await.json()), 0);
+    assert_eq!(
+        total(&other.get("Observation?subject.family=Family-p2").await.json()),
+        1
+    );
+    assert_eq!(
+        total(&doc.get("Observation?subject:Patient.identifier=mrn-p2").await.json()),
+        0
+    );
+    let has = "Practitioner?_has:Observation:performer:subject=Patient/p2";
+    assert_eq!(
+        total(&doc.get(has).await.json()),
+        0,
+        "_has does not see p2's Observation"
+    );
+    assert_eq!(total(&other.get(has).await.json()), 1);
+    let has_patient = "Patient?_has:Observation:subject:code=8867-4";
+    assert_eq!(total(&doc.get(has_patient).await.json()), 2);
+
+    // Histories at every level.
+    assert_eq!(doc.get("Observation/obs-p2/_history").await.status, 404);
+    let history = doc.get("Observation/_history").await.json();
+    assert!(ids(&history).iter().all(|id| !id.ends_with("p2")), "{history}");
+    assert_eq!(ids(&history).len(), 2);
+    let system = doc.get("_history?_count=100").await.json();
+    assert!(ids(&system).iter().all(|id| !id.ends_with("p2")), "{system}");
+    assert!(ids(&system).iter().any(|id| id.ends_with("p1")));
+    let patient_history = doc.get("Patient/_history").await.json();
+    assert!(ids(&patient_history).iter().all(|id| id != "Patient/p2"));
+    // One of p1's Observations is about p2 (its focus, no compartment link): p2 stays out.
+    put(
+        &app,
+        &json!({"resourceType": "Observation", "id": "about-p2", "status": "final", "code": {"text": "x"},
+            "subject": {"reference": "Patient/p1"}, "focus": [{"reference": "Patient/p2"}]}),
+    )
+    .await;
+    let included = doc
+        .get("Observation?_id=about-p2&_include=Observation:focus")
+        .await
+        .json();
+    assert_eq!(ids(&included), ["Observation/about-p2"], "{included}");
+    let included = other
+        .get("Observation?_id=about-p2&_include=Observation:focus")
+        .await
+        .json();
+    assert_eq!(ids(&included), ["Observation/about-p2", "Patient/p2"]);
+}
+
+async fn consents_do_not_govern_the_patient_itself_or_system_callers(app: TestApp) {
+    two_patients(&app).await;
+    put(&app, &consent("all-p2", "p2", "OPTOUT", Value::Null)).await;
+    // The patient reads its own data.
+    let mut p2 = claims(&app, "patient/*.rs", Some("p2"));
+    p2["fhirUser"] = json!("Patient/p2");
+    let p2 = crate::auth::As {
+        app: &app,
+        token: sign(&p2),
+    };
+    assert_eq!(p2.get("Observation/obs-p2").await.status, 200);
+    assert_eq!(total(&p2.get("Observation").await.json()), 1);
+    // A backend service without a user.
+    let service = crate::auth::as_holder(&app, "system/*.rs", None);
+    assert_eq!(service.get("Observation/obs-p2").await.status, 200);
+    assert_eq!(total(&service.get("Observation").await.json()), 3);
+    // Any practitioner is denied by an opt-out without exceptions.
+    let doc = user(&app, "user/*.rs", "Practitioner/doc", &[]);
+    assert_eq!(doc.get("Observation/obs-p2").await.status, 404);
+    assert_eq!(total(&doc.get("Observation").await.json()), 2);
+    // Resources of no patient are not governed.
+    assert_eq!(doc.get("Practitioner/doc").await.status, 200);
+}
+
+async fn break_glass_discloses_and_every_consent_denial_is_audited(app: TestApp) {
+    two_patients(&app).await;
+    put(&app, &denying("p2", "Practitioner/doc")).await;
+    let doc = user(&app, "user/*.rs", "Practitioner/doc", &[]);
+    assert_eq!(doc.get("Observation/obs-p2").await.status, 404);
+    let emergency = user(&app, "user/*.rs", "Practitioner/doc", &["ETREAT"]);
+    let read = emergency.get("Observation/obs-p2").await;
+    assert_eq!(read.status, 200, "{}", read.text);
+    assert_eq!(total(&emergency.get("Observation").await.json()), 3);
+    let auditor = crate::auth::as_holder(&app, "system/AuditEvent.rs", None);
+    let events = poll(&auditor, "entity=Observation/obs-p2", 2).await;
+    let denial = events
+        .iter()
+        .find(|e| e["outcome"] == "4")
+        .unwrap_or_else(|| panic!("{events:?}"));
+    let named: Vec<&str> = denial["entity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["what"]["reference"].as_str())
+        .collect();
+    assert!(named.contains(&"Consent/deny-p2"), "{denial}");
+    let glass = events
+        .iter()
+        .find(|e| e["outcome"] == "0")
+        .unwrap_or_else(|| panic!("{events:?}"));
+    assert!(
+        glass["outcomeDesc"].as_str().unwrap().contains("break-glass"),
+        "{glass}"
+    );
+    // No patient data in the trail: the Observation's value and code are not in it.
+    let trail = auditor.get("AuditEvent?_count=100").await.text;
+    assert!(!trail.contains("8867-4") && !trail.contains("heart rate"), "{trail}");
+}
+
+/// The AuditEvents matching `query`, once the writer stored at least `at_least` of them.
+async fn poll(auditor: &crate::auth::As<'_>, query: &str, at_least: usize) -> Vec<Value> {
+    for _ in 0..100 {
+        let bundle = auditor.get(&format!("AuditEvent?{query}&_count=100")).await.json();
+        let events: Vec<Value> = bundle["entry"]
+            .as_array()
+            .map(|entries| entries.iter().map(|e| e["resource"].clone()).collect())
+            .unwrap_or_default();
+        if events.len() >= at_least {
+            return events;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("fewer than {at_least} AuditEvents match {query}");
+}
+
+async fn a_consent_deciding_by_code_withholds_only_those_resources(app: TestApp) {
+    two_patients(&app).await;
+    put(
+        &app,
+        &json!({"resourceType": "Observation", "id": "obs-p2-weight", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
+            "subject": {"reference": "Patient/p2"}, "performer": [{"reference": "Practitioner/doc"}]}),
+    )
+    .await;
+    // Opt-in, but no heart rates to anyone.
+    put(
+        &app,
+        &consent(
+            "no-heart-rate",
+            "p2",
+            "OPTIN",
+            json!({"code": [{"coding": [{"system": "http://loinc.org", "code": "8867-4"}]}]}),
+        ),
+    )
+    .await;
+    let doc = user(&app, "user/*.rs", "Practitioner/doc", &[]);
+    assert_eq!(doc.get("Observation/obs-p2").await.status, 404);
+    assert_eq!(doc.get("Observation/obs-p2-weight").await.status, 200);
+    assert_eq!(doc.get("Patient/p2").await.status, 200);
+    let bundle = doc.get("Observation?subject=Patient/p2").await.json();
+    assert_eq!(ids(&bundle), ["Observation/obs-p2-weight"]);
+    assert_eq!(total(&bundle), 1);
+    assert_eq!(total(&doc.get("Observation?_summary=count").await.json()), 3);
+    let mut paged = all_pages(&doc, "Observation?_count=1").await;
+    paged.sort();
+    assert_eq!(
+        paged,
+        ["Observation/obs-p1", "Observation/obs-p2-weight", "Observation/obs-p3"]
+    );
+    assert_eq!(total(&doc.get("Observation?code=8867-4").await.json()), 2);
+}
+
+async fn a_change_to_a_consent_counts_at_the_next_request(app: TestApp) {
+    two_patients(&app).await;
+    let doc = user(&app, "user/*.rs", "Practitioner/doc", &[]);
+    assert_eq!(doc.get("Observation/obs-p2").await.status, 200);
+    put(&app, &denying("p2", "Practitioner/doc")).await;
+    assert_eq!(doc.get("Observation/obs-p2").await.status, 404);
+    let mut withdrawn = denying("p2", "Practitioner/doc");
+    withdrawn["status"] = json!("inactive");
+    put(&app, &withdrawn).await;
+    assert_eq!(doc.get("Observation/obs-p2").await.status, 200);
+    put(&app, &denying("p2", "Practitioner/doc")).await;
+    assert_eq!(doc.get("Observation/obs-p2").await.status, 404);
+    assert_eq!(admin(&app).delete("Consent/deny-p2").await.status, 204);
+    assert_eq!(doc.get("Observation/obs-p2").await.status, 200);
+    // A consent naming an Organization reaches its members as soon as a role links them.
+    put(&app, &denying("p2", "Organization/clinic")).await;
+    assert_eq!(doc.get("Observation/obs-p2").await.status, 200);
+    put(
+        &app,
+        &json!({"resourceType": "PractitionerRole", "id": "doc-at-clinic", "active": true,
+            "practitioner": {"reference": "Practitioner/doc"}, "organization": {"reference": "Organization/clinic"}}),
+    )
+    .await;
+    assert_eq!(doc.get("Observation/obs-p2").await.status, 404);
+}
+
+async fn writes_stand_but_their_answers_disclose_no_more_than_a_read(app: TestApp) {
+    two_patients(&app).await;
+    put(&app, &denying("p2", "Practitioner/doc")).await;
+    let doc = user(&app, "user/*.cruds", "Practitioner/doc", &[]);
+    let observation = json!({"resourceType": "Observation", "id": "obs-p2", "status": "amended",
+        "code": {"text": "heart rate"}, "subject": {"reference": "Patient/p2"}});
+    let reply = doc.put("Observation/obs-p2", &observation).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert!(reply.text.is_empty(), "no representation: {}", reply.text);
+    assert!(reply.header("etag").is_some());
+    let created = doc
+        .post(
+            "Observation",
+            &json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+                "subject": {"reference": "Patient/p2"}}),
+        )
+        .await;
+    assert_eq!(created.status, 201);
+    assert!(created.text.is_empty(), "{}", created.text);
+    let stored = admin(&app).get("Observation/obs-p2").await.json();
+    assert_eq!(stored["status"], "amended", "the write stands");
+    // In a batch the entry carries no resource either.
+    let batch = json!({"resourceType": "Bundle", "type": "batch", "entry": [
+        {"resource": observation, "request": {"method": "PUT", "url": "Observation/obs-p2"}},
+        {"request": {"method": "GET", "url": "Observation/obs-p2"}}]});
+    let answer = doc.post("", &batch).await.json();
+    assert!(answer["entry"][0]["resource"].is_null(), "{answer}");
+    assert!(
+        answer["entry"][1]["response"]["status"]
+            .as_str()
+            .unwrap()
+            .starts_with("404"),
+        "{answer}"
+    );
+    // A patch reads what it writes: as unknown as to a read.
+    let patch = app
+        .send(
+            app.client
+                .patch(app.url("Observation/obs-p2"))
+                .bearer_auth(&doc.token)
+                .header("content-type", "application/json-patch+json")
+                .body(r#"[{"op": "test", "path": "/status", "value": "amended"}]"#),
+        )
+        .await;
+    assert_eq!(patch.status, 404, "{}", patch.text);
+}
+
+async fn under_default_deny_only_consenting_patients_are_seen(app: TestApp) {
+    two_patients(&app).await;
+    put(&app, &consent("share-p1", "p1", "OPTIN", Value::Null)).await;
+    let doc = user(&app, "user/*.rs", "Practitioner/doc", &[]);
+    assert_eq!(doc.get("Observation/obs-p1").await.status, 200);
+    assert_eq!(doc.get("Observation/obs-p3").await.status, 404);
+    let bundle = doc.get("Observation").await.json();
+    assert_eq!(ids(&bundle), ["Observation/obs-p1"]);
+    assert_eq!(total(&bundle), 1);
+    assert_eq!(ids(&doc.get("Patient").await.json()), ["Patient/p1"]);
+    assert_eq!(doc.get("Practitioner/doc").await.status, 200, "no patient's");
+    let history = doc.get("_history?_count=100").await.json();
+    assert!(
+        ids(&history)
+            .iter()
+            .all(|id| !id.ends_with("p2") && !id.ends_with("p3")),
+        "{history}"
+    );
+    assert!(ids(&history).contains(&"Observation/obs-p1".to_owned()));
+    let emergency = user(&app, "user/*.rs", "Practitioner/doc", &["ETREAT"]);
+    assert_eq!(emergency.get("Observation/obs-p3").await.status, 200);
+}
+
+async fn another_server_on_the_database_sees_a_consent_at_once(app: TestApp) {
+    two_patients(&app).await;
+    let doc = user(&app, "user/*.rs", "Practitioner/doc", &[]);
+    assert_eq!(doc.get("Observation/obs-p2").await.status, 200);
+    let other = fhir_server::app::start(&app.config).await.unwrap();
+    let url = format!("{}/Consent/deny-p2", other.base_url);
+    let mut there = claims(&app, "system/*.cruds", None);
+    there["aud"] = json!(other.base_url);
+    let reply = app
+        .send(
+            app.client
+                .put(&url)
+                .bearer_auth(sign(&there))
+                .header("content-type", "application/fhir+json")
+                .body(denying("p2", "Practitioner/doc").to_string()),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    assert_eq!(
+        doc.get("Observation/obs-p2").await.status,
+        404,
+        "this server sees the other's consent"
+    );
+    other.stop().await.unwrap();
+}
