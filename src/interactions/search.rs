@@ -71,9 +71,14 @@ pub async fn search(cx: &Cx, scope: &SearchScope, query: &[(String, String)], st
     // whom anything is hidden it is always counted: whether the plan is broad depends on rows it
     // may not see, and a total given or not would tell of them.
     let total_limit = services.search_limits.default_total_limit;
+    // Under consents, as HAPI does, no default total beyond the first page's own rows: counting
+    // every match through the consents' per-resource tests would cost more than the page. Asked
+    // for (`_total=accurate`, `_summary=count`), a total is counted, and exact.
+    let consents_in_force = consents.as_ref().is_some_and(|view| view.any_in_force());
     let default_count = (request.total == Total::Default
         && matches!(request.page, Page::First)
         && total_limit > 0
+        && !consents_in_force
         && !(access::sees_everything(cx, Permission::Search)
             && plan.broad
             && total_limit < services.search_limits.set_limit))
@@ -208,6 +213,12 @@ pub async fn matching(
         )));
     }
     access::narrow::narrow_search(cx, &SearchScope::Type(resource_type), query, &mut request)?;
+    // A condition is a search: what consents withhold from the caller matches nothing (a
+    // conditional create would otherwise tell it apart by `200` or `201`).
+    if let Some(view) = access::consent::view(cx).await? {
+        view.prepare(cx, &consent_narrow::types_in(&request)).await?;
+        consent_narrow::narrow_search(&view, &mut request);
+    }
     super::value_set_lookup::expand_value_sets(cx, &mut request.clauses).await?;
     request.sort.clear();
     request.includes.clear();

@@ -36,6 +36,10 @@ pub use super::sql_parts::Form;
 pub struct Plan {
     /// By clause position: test row by row. Clauses past the end are tested as sets.
     per_row: Vec<bool>,
+    /// By clause position: the clause only leaves resources out (`only_excludes`).
+    excludes: Vec<bool>,
+    /// Every match is read to sort the page in memory.
+    sorts_every_match: bool,
     /// Every clause that could narrow the search down matches at least `SET_LIMIT` resources:
     /// counting the matches would cost far more than the page, and a total is not given unless
     /// the client asks for one.
@@ -61,6 +65,15 @@ impl Plan {
 
     /// How clause `n` is written in `dialect`.
     pub fn form(&self, dialect: Dialect, n: usize) -> Form {
+        // An exclusion is a lookup per candidate: a page needs few (a count of many matches
+        // is written on its own, `compile::count_query`). When every match is read to be
+        // sorted, PostgreSQL tests them best as one anti-join hashing the rows excluded.
+        if self.excludes.get(n).copied().unwrap_or(false) {
+            return match dialect {
+                Dialect::Postgres if self.sorts_every_match => Form::Exists,
+                _ => Form::EachRow,
+            };
+        }
         match (dialect, self.per_row.get(n).copied().unwrap_or(false)) {
             (_, true) => Form::EachRow,
             // A join PostgreSQL planned for a clause would read all of it before the walk.
@@ -101,11 +114,20 @@ impl Plan {
         // A page sorted in memory needs every match's sort key, so without a selective clause to
         // gather the candidates, testing row by row would test every resource of the type.
         let rows_are_few = request.sort.is_empty() || any_selective || walk_sort;
+        // A clause that only leaves resources out (what consents withhold) is tested per
+        // candidate (see `form`), where as a set it would gather every resource it leaves out.
         let per_row = (0..request.clauses.len())
             .map(|n| rows_are_few && is_broad(n))
             .collect();
+        let excludes = request
+            .clauses
+            .iter()
+            .map(|c| rows_are_few && only_excludes(c))
+            .collect();
         Plan {
             per_row,
+            excludes,
+            sorts_every_match: !request.sort.is_empty() && !walk_sort,
             broad: any_broad && !any_selective && !unmeasured,
             walk_sort,
         }
@@ -139,9 +161,31 @@ fn narrows(clause: &Clause) -> bool {
     match clause {
         Clause::Index { negated, .. } | Clause::Composite { negated, .. } => !negated,
         Clause::Missing { missing, .. } => !missing,
-        Clause::Chain { .. } | Clause::Has { .. } | Clause::All(_) | Clause::Any(_) => true,
+        Clause::Chain { .. } | Clause::Has { .. } => true,
+        Clause::All(clauses) => clauses.iter().any(narrows),
+        Clause::Any(clauses) => !clauses.is_empty() && clauses.iter().all(narrows),
         Clause::Id(_) | Clause::LastUpdated(_) => true,
         Clause::OfType(_) | Clause::Not(_) => false,
+    }
+}
+
+/// A clause that only leaves some resources out: `Not`, and those made of `Not` and type tests.
+fn only_excludes(clause: &Clause) -> bool {
+    match clause {
+        Clause::Not(_) => true,
+        Clause::All(clauses) => {
+            clauses.iter().any(|c| matches!(c, Clause::Not(_)))
+                && clauses
+                    .iter()
+                    .all(|c| only_excludes(c) || matches!(c, Clause::OfType(_)))
+        }
+        Clause::Any(clauses) => {
+            !clauses.is_empty()
+                && clauses
+                    .iter()
+                    .all(|c| only_excludes(c) || matches!(c, Clause::OfType(_)))
+        }
+        _ => false,
     }
 }
 

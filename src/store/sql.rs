@@ -116,34 +116,27 @@ fn push_reach(sql: &mut Sql, reach: &HistoryReach) {
 
 /// ` AND …`: the versions consents leave the caller (see `HistoryReach`).
 fn push_consent_reach(sql: &mut Sql, reach: &HistoryReach) {
-    let push_list = |sql: &mut Sql, patients: &[String]| {
-        sql.push("(");
-        for (n, p) in patients.iter().enumerate() {
-            if n > 0 {
-                sql.push(", ");
-            }
-            sql.bind(SqlValue::Text(p.clone()));
-        }
-        sql.push(")");
+    let push_in = |sql: &mut Sql, expression: &str, patients: &[String]| {
+        sql.in_list(expression, patients.iter().map(String::as_str));
     };
     if !reach.hidden_patients.is_empty() {
-        sql.push(" AND NOT EXISTS (SELECT 1 FROM history_owner o WHERE o.seq = h.seq AND o.patient IN ");
-        push_list(sql, &reach.hidden_patients);
-        sql.push(") AND NOT (h.type = 'Patient' AND h.id IN ");
-        push_list(sql, &reach.hidden_patients);
+        sql.push(" AND NOT EXISTS (SELECT 1 FROM history_owner o WHERE o.seq = h.seq AND ");
+        push_in(sql, "o.patient", &reach.hidden_patients);
+        sql.push(") AND NOT (h.type = 'Patient' AND ");
+        push_in(sql, "h.id", &reach.hidden_patients);
         sql.push(")");
     }
     if let Some(only) = &reach.only_patients {
         // The audit trail is not a patient's data, though it names patients.
         sql.push(" AND (h.type = 'AuditEvent' OR (NOT EXISTS (SELECT 1 FROM history_owner o WHERE o.seq = h.seq");
         if !only.is_empty() {
-            sql.push(" AND o.patient NOT IN ");
-            push_list(sql, only);
+            sql.push(" AND NOT ");
+            push_in(sql, "o.patient", only);
         }
         sql.push(") AND (h.type <> 'Patient'");
         if !only.is_empty() {
-            sql.push(" OR h.id IN ");
-            push_list(sql, only);
+            sql.push(" OR ");
+            push_in(sql, "h.id", only);
         }
         sql.push(")))");
     }

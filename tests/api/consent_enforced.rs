@@ -185,7 +185,7 @@ async fn a_denying_consent_withholds_on_every_read_path(app: TestApp) {
     assert_eq!(doc.get("Observation/obs-p2/_history").await.status, 404);
     let history = doc.get("Observation/_history").await.json();
     assert!(ids(&history).iter().all(|id| !id.ends_with("p2")), "{history}");
-    assert_eq!(ids(&history).len(), 2);
+    assert_eq!(ids(&history).len(), 2, "{history}");
     let system = doc.get("_history?_count=100").await.json();
     assert!(ids(&system).iter().all(|id| !id.ends_with("p2")), "{system}");
     assert!(ids(&system).iter().any(|id| id.ends_with("p1")));
@@ -381,6 +381,24 @@ async fn writes_stand_but_their_answers_disclose_no_more_than_a_read(app: TestAp
             .unwrap()
             .starts_with("404"),
         "{answer}"
+    );
+    // A condition matches what a search would: a withheld resource is not found by it.
+    let probe = json!({"resourceType": "Observation", "status": "final", "code": {"text": "probe"},
+        "subject": {"reference": "Patient/p2"}});
+    let conditional = app
+        .send(
+            app.client
+                .post(app.url("Observation"))
+                .bearer_auth(&doc.token)
+                .header("content-type", "application/fhir+json")
+                .header("if-none-exist", "_id=obs-p2")
+                .body(probe.to_string()),
+        )
+        .await;
+    assert_eq!(
+        conditional.status, 201,
+        "not told the match exists: {}",
+        conditional.text
     );
     // A patch reads what it writes: as unknown as to a read.
     let patch = app

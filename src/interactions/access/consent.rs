@@ -178,6 +178,12 @@ impl View {
         matches!(self.default_class(resource_type), Class::Deny(_))
     }
 
+    /// Whether any patient has a Consent in force on this server (a fact about the server, not
+    /// about what this caller may see).
+    pub fn any_in_force(&self) -> bool {
+        self.loaded.patients().next().is_some()
+    }
+
     /// The caller's own patient id, when it is a Patient.
     pub fn own_patient(&self) -> Option<&str> {
         self.own_patient.as_deref()

@@ -149,18 +149,21 @@ pub fn clause(view: &View, types: &[ResourceType], single: bool) -> Option<Claus
             all.push(if withheld.is_patient {
                 Clause::Id(admitted.clone())
             } else {
-                Clause::Any(vec![
-                    of_no_patient(&members),
-                    owned_by_any(admitted, &members, withheld.is_patient),
-                ])
+                Clause::Any(
+                    std::iter::once(of_no_patient(&members))
+                        .chain(owned_by_any(admitted, &members, withheld.is_patient))
+                        .collect(),
+                )
             });
         }
         if !withheld.denied.is_empty() {
-            all.push(Clause::Not(Box::new(owned_by_any(
-                &withheld.denied,
-                &members,
-                withheld.is_patient,
-            ))));
+            // Each way of being a denying patient's left out on its own, so that a search can
+            // test the links by their index rows alone (`compile`'s exclusions).
+            all.extend(
+                owned_by_any(&withheld.denied, &members, withheld.is_patient)
+                    .into_iter()
+                    .map(|c| Clause::Not(Box::new(c))),
+            );
         }
         if !withheld.ids.is_empty() {
             all.push(Clause::Not(Box::new(Clause::Id(withheld.ids))));
@@ -176,18 +179,20 @@ pub fn clause(view: &View, types: &[ResourceType], single: bool) -> Option<Claus
     })
 }
 
-/// The resources of `types` in the compartment of one of `patients` (a Patient: one of them, or
-/// linked to one).
-fn owned_by_any(patients: &[String], types: &[String], is_patient: bool) -> Clause {
+/// The ways a resource of `types` is in the compartment of one of `patients` (a Patient: being
+/// one of them, or linked to one): any of these clauses.
+fn owned_by_any(patients: &[String], types: &[String], is_patient: bool) -> Vec<Clause> {
     let ids: Vec<&str> = patients.iter().map(String::as_str).collect();
     let linked = compartments::clause_of_any("Patient", &ids, types);
     let links = matches!(&linked, Clause::Index { param_ids, .. } if !param_ids.is_empty());
-    match (is_patient, links) {
-        (true, true) => Clause::Any(vec![Clause::Id(patients.to_vec()), linked]),
-        (true, false) => Clause::Id(patients.to_vec()),
-        (false, true) => linked,
-        (false, false) => Clause::OfType(Vec::new()),
+    let mut ways = Vec::new();
+    if is_patient {
+        ways.push(Clause::Id(patients.to_vec()));
     }
+    if links {
+        ways.push(linked);
+    }
+    ways
 }
 
 /// The resources of `types` (none a Patient) that no compartment parameter links to anything:

@@ -31,14 +31,7 @@ pub(super) fn push_filters(sql: &mut Sql, request: &SearchRequest, plan: &Plan) 
 pub(super) fn push_clause(sql: &mut Sql, clause: &Clause, alias: &str, depth: usize, form: Form) {
     match clause {
         Clause::Id(ids) => {
-            sql.push(alias).push(".id IN (");
-            for (n, id) in ids.iter().enumerate() {
-                if n > 0 {
-                    sql.push(", ");
-                }
-                sql.bind(SqlValue::Text(id.clone()));
-            }
-            sql.push(")");
+            sql.in_list(&format!("{alias}.id"), ids.iter().map(String::as_str));
         }
         Clause::LastUpdated(ranges) => {
             let column = format!("{alias}.last_updated");
@@ -105,6 +98,110 @@ pub(super) fn counts_from_its_rows(clause: &Clause) -> bool {
         Clause::Chain { .. } => true,
         _ => false,
     }
+}
+
+/// The type and ids of `matches` when they are several local references, all with the same
+/// target type.
+fn local_references_of_one_type(matches: &[ValueMatch]) -> Option<(&str, Vec<&str>)> {
+    use crate::search::params::reference::ReferenceMatch;
+    if matches.len() < 2 {
+        return None;
+    }
+    let mut kind = None;
+    let mut ids = Vec::with_capacity(matches.len());
+    for m in matches {
+        let ValueMatch::Reference(ReferenceMatch::Local {
+            target_type: Some(t),
+            id,
+        }) = m
+        else {
+            return None;
+        };
+        if kind.is_some_and(|k| k != t.as_str()) {
+            return None;
+        }
+        kind = Some(t.as_str());
+        ids.push(id.as_str());
+    }
+    Some((kind?, ids))
+}
+
+/// A search's clauses as one clause whose rows are its matches and the clauses that only leave
+/// resources out by their own index rows (what consents withhold, `Not` of an index clause), when
+/// they are that: the page and the count can then be picked from the one clause's index rows,
+/// each tested against the exclusions (`push_rid_exclusions`), without the resource table.
+pub(super) fn rows_with_exclusions(clauses: &[Clause]) -> Option<(usize, Vec<&Clause>)> {
+    fn exclusions_of<'c>(clause: &'c Clause, into: &mut Vec<&'c Clause>) -> bool {
+        match clause {
+            Clause::Not(inner) if matches!(**inner, Clause::Index { negated: false, .. }) => {
+                into.push(inner);
+                true
+            }
+            Clause::All(parts) if !parts.is_empty() => parts.iter().all(|p| exclusions_of(p, into)),
+            _ => false,
+        }
+    }
+    let mut rows = None;
+    let mut exclusions = Vec::new();
+    for (n, clause) in clauses.iter().enumerate() {
+        if exclusions_of(clause, &mut exclusions) {
+            continue;
+        }
+        if rows.is_some() || !counts_from_its_rows(clause) {
+            return None;
+        }
+        rows = Some(n);
+    }
+    Some((rows?, exclusions))
+}
+
+/// ` WHERE NOT EXISTS (…) AND …` per clause of `exclusions`, each tested on the rid of `alias`;
+/// `many`: the candidates are every match (a count), which PostgreSQL tests best as one
+/// anti-join hashing the rows excluded, rather than a lookup per candidate as for a page.
+pub(super) fn push_rid_exclusions(sql: &mut Sql, exclusions: &[&Clause], alias: &str, many: bool) {
+    for (n, clause) in exclusions.iter().enumerate() {
+        sql.push(if n == 0 { " WHERE " } else { " AND " });
+        let form = match sql.dialect {
+            Dialect::Postgres if many => Form::Exists,
+            _ => Form::EachRow,
+        };
+        push_membership(sql, clause, alias, 1, true, form);
+    }
+}
+
+/// A chain's inner clause as one clause whose rows are its matches and the exclusions consents
+/// added to it (`Not`, tested on each target), when it is that.
+fn rows_and_exclusions(inner: &Clause) -> Option<(&Clause, Vec<&Clause>)> {
+    if counts_from_its_rows(inner) {
+        return Some((inner, Vec::new()));
+    }
+    let Clause::All(parts) = inner else {
+        return None;
+    };
+    // Exclusions and the type tests that say of which targets (a chain to Patient or Group).
+    fn only_nots(clause: &Clause) -> bool {
+        match clause {
+            Clause::Not(_) | Clause::OfType(_) => true,
+            Clause::All(parts) | Clause::Any(parts) => {
+                !parts.is_empty()
+                    && parts.iter().all(only_nots)
+                    && parts.iter().any(|p| !matches!(p, Clause::OfType(_)))
+            }
+            _ => false,
+        }
+    }
+    let mut rows = None;
+    let mut exclusions = Vec::new();
+    for part in parts {
+        if !matches!(part, Clause::OfType(_)) && only_nots(part) {
+            exclusions.push(part);
+        } else if rows.is_none() && counts_from_its_rows(part) {
+            rows = Some(part);
+        } else {
+            return None;
+        }
+    }
+    Some((rows?, exclusions))
 }
 
 /// A token clause of one parameter and one `system|code`: every column of the value index but
@@ -176,13 +273,22 @@ pub(super) fn push_clause_rows(sql: &mut Sql, clause: &Clause, depth: usize, cor
                     sql.push(" AND (");
                 }
             }
-            for (n, m) in matches.iter().enumerate() {
-                if n > 0 {
-                    sql.push(" OR ");
+            if let Some((target_type, ids)) = local_references_of_one_type(matches) {
+                // Many targets of one type (the patients a consent narrowing names): one list
+                // rather than a condition per target.
+                sql.push("i.target_type = ")
+                    .bind(SqlValue::Text(target_type.to_owned()))
+                    .push(" AND ")
+                    .in_list("i.target_id", ids);
+            } else {
+                for (n, m) in matches.iter().enumerate() {
+                    if n > 0 {
+                        sql.push(" OR ");
+                    }
+                    sql.push("(");
+                    m.write(sql, "i");
+                    sql.push(")");
                 }
-                sql.push("(");
-                m.write(sql, "i");
-                sql.push(")");
             }
             sql.push(")");
         }
@@ -197,7 +303,7 @@ pub(super) fn push_clause_rows(sql: &mut Sql, clause: &Clause, depth: usize, cor
             param_ids,
             target_types,
             inner,
-        } if correlate.is_none() && counts_from_its_rows(inner) => {
+        } if correlate.is_none() && rows_and_exclusions(inner).is_some() => {
             // As a set, from the inner clause outwards: its rows name the targets, each target's
             // references follow from the value index. Every step streams, so a check that stops
             // after a few thousand rows (`clause_is_broad_query`) reads only the targets it needed; written the
@@ -211,7 +317,8 @@ pub(super) fn push_clause_rows(sql: &mut Sql, clause: &Clause, depth: usize, cor
                 Dialect::Postgres => " JOIN ",
             };
             sql.push("SELECT ref.rid FROM (");
-            push_clause_rows(sql, inner, depth + 1, None, form);
+            let (rows, exclusions) = rows_and_exclusions(inner).expect("checked by the guard");
+            push_clause_rows(sql, rows, depth + 1, None, form);
             sql.push(") ")
                 .push(&source)
                 .push(join)
@@ -232,6 +339,11 @@ pub(super) fn push_clause_rows(sql: &mut Sql, clause: &Clause, depth: usize, cor
             sql.push(" AND ");
             push_type_condition(sql, &target, target_types);
             sql.push(" AND NOT ").push(&target).push(".deleted");
+            // What consents withhold of the targets, tested on each target found.
+            for exclusion in exclusions {
+                sql.push(" AND ");
+                push_clause(sql, exclusion, &target, depth + 1, Form::EachRow);
+            }
         }
         Clause::Chain {
             param_ids,
