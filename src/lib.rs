@@ -21,7 +21,8 @@
 //!   interaction (read, vread, create, update, delete, patch, history, search, capabilities,
 //!   transaction, batch) and operation (`$validate`, `$reindex`); `access`: what the caller may
 //!   do, checked on this one path (`check` before a request runs, `narrow` in SQL, `disclose`
-//!   per resource leaving the server, `writes`); plus what they share:
+//!   per resource leaving the server, `writes`; patients' consents after the scopes:
+//!   `consent`, `consent_narrow`, `consent_store`); plus what they share:
 //!   conditional matching, conditional references and the locks of conditional creates
 //!   (`conditional`), the entries of an incoming Bundle as requests (`bundle_request`, the
 //!   second front door), the rewriting of references between them (`bundle_references`), the
@@ -31,7 +32,8 @@
 //!   every request, queued without waiting; `interactions::audit_writer` stores them in batches.
 //! - [`consent`]: whether a patient's Consent resources let a requester see a resource: a pure
 //!   decision over values (`policy`: a Consent read into rules; `facts`: what provisions ask of a
-//!   resource; `evaluate`: the provision tree). Not yet on the request path.
+//!   resource; `evaluate`: the provision tree), applied on the request path by
+//!   `interactions::access::consent`.
 //! - [`bundle`]: Bundles the server writes (history, searchset, transaction- and batch-response);
 //!   searchsets and history pages as typed values (`Searchset`, `HistoryPage`) until the edge.
 //! - [`store`]: the versioned store — `Store` trait, `sqlite` and `postgres` implementations; the

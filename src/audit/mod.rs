@@ -113,6 +113,15 @@ pub struct Trail {
     shed: AtomicU64,
 }
 
+/// A place in the queue (`Trail::reserve`); dropped unused, it is given back.
+pub struct Reserved(mpsc::OwnedPermit<Record>);
+
+impl Reserved {
+    pub fn record(self, record: Record) {
+        self.0.send(record);
+    }
+}
+
 /// A record could not be queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shed;
@@ -145,6 +154,20 @@ impl Trail {
             tracing::warn!(shed, "the audit queue is full: audit records were shed");
         }
         Err(Shed)
+    }
+
+    /// A place in the queue, taken before a request runs when the trail is required, so that a
+    /// request is refused (`503`) before it changes anything rather than after; `Err` when the
+    /// queue is full or closed.
+    pub fn reserve(&self) -> Result<Reserved, Shed> {
+        let sender = self.sender.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        match sender.map(mpsc::Sender::try_reserve_owned) {
+            Some(Ok(permit)) => Ok(Reserved(permit)),
+            _ => {
+                self.shed.fetch_add(1, Ordering::Relaxed);
+                Err(Shed)
+            }
+        }
     }
 
     /// Counts records the writer could not store with those shed.
@@ -213,5 +236,27 @@ mod tests {
         trail.record(record()).unwrap();
         trail.close();
         assert_eq!(trail.record(record()), Err(Shed), "closed");
+    }
+
+    #[tokio::test]
+    async fn a_place_is_reserved_before_a_request_runs_and_given_back_unused() {
+        let (trail, mut receiver) = Trail::new(Mode::All, true);
+        let place = trail.reserve().expect("room");
+        for _ in 0..QUEUE - 1 {
+            trail.record(record()).unwrap();
+        }
+        assert!(trail.reserve().is_err(), "the reserved place counts: the queue is full");
+        place.record(record());
+        for _ in 0..QUEUE {
+            assert!(receiver.recv().await.is_some());
+        }
+        let unused = trail.reserve().expect("room again");
+        for _ in 0..QUEUE - 1 {
+            trail.record(record()).unwrap();
+        }
+        drop(unused);
+        trail.record(record()).expect("an unused place is given back");
+        trail.close();
+        assert!(trail.reserve().is_err(), "closed");
     }
 }

@@ -5,7 +5,7 @@
 use super::Cx;
 use super::outcome::Outcome;
 use super::request::{HistoryTarget, Request, SearchScope};
-use crate::audit::{Mode, Record};
+use crate::audit::{Mode, Record, Reserved};
 use crate::auth::Caller;
 use crate::consent::Decision;
 use crate::error::{Error, ErrorKind, IssueCode, Result};
@@ -74,9 +74,27 @@ fn reference(resource_type: &ResourceType, id: &str) -> String {
     }
 }
 
+/// With `--audit-required`, a place in the queue for the record of a request about to run: a
+/// full queue refuses the request (`503`) before it changes anything.
+pub fn reserve(cx: &Cx) -> Result<Option<Reserved>> {
+    let trail = &cx.services.audit;
+    if !trail.required {
+        return Ok(None);
+    }
+    trail.reserve().map(Some).map_err(|_| unavailable())
+}
+
+fn unavailable() -> Error {
+    Error::new(
+        ErrorKind::Unavailable,
+        IssueCode::Transient,
+        "the audit trail cannot record this request now; try again",
+    )
+}
+
 /// Records `request`'s outcome when the trail wants it: a refusal always, anything with `--audit
-/// all`. A record that cannot be queued fails the request when auditing is required.
-pub fn after(cx: &Cx, described: Described, result: Result<Outcome>) -> Result<Outcome> {
+/// all`, in the place `reserved` for it when auditing is required.
+pub fn after(cx: &Cx, described: Described, result: Result<Outcome>, reserved: Option<Reserved>) -> Result<Outcome> {
     let denied = matches!(&result, Err(e) if e.kind == ErrorKind::Forbidden);
     let trail = &cx.services.audit;
     if !denied && trail.mode != Mode::All {
@@ -92,12 +110,11 @@ pub fn after(cx: &Cx, described: Described, result: Result<Outcome>) -> Result<O
         },
         ..record
     };
-    if trail.record(record).is_err() && trail.required {
-        return Err(Error::new(
-            ErrorKind::Unavailable,
-            IssueCode::Transient,
-            "the audit trail cannot record this request now; try again",
-        ));
+    match reserved {
+        Some(place) => place.record(record),
+        None => {
+            let _ = trail.record(record);
+        }
     }
     result
 }

@@ -15,9 +15,13 @@ use crate::store::BoxFuture;
 /// Runs `request` for `cx`'s caller, and records it in the audit trail when the trail wants it.
 pub async fn dispatch(cx: &Cx, request: Request) -> Result<Outcome> {
     let described = audited::describe(cx, &request);
+    let reserved = match &described {
+        Some(_) => audited::reserve(cx)?,
+        None => None,
+    };
     let result = run(cx, request).await;
     match described {
-        Some(described) => audited::after(cx, described, result),
+        Some(described) => audited::after(cx, described, result, reserved),
         None => result,
     }
 }

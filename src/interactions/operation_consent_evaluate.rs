@@ -117,10 +117,12 @@ fn may_ask_about(cx: &Cx, patient: &str) -> Result<()> {
     let consent = ResourceType::parse("Consent").expect("a type");
     match access::reach(cx, consent, Permission::Read) {
         Reach::All => Ok(()),
+        // A granular scope (`Consent.rs?category=…`) reaches some of the patient's consents, and
+        // a decision reads them all: it does not count.
         Reach::Some(rules)
             if rules
                 .iter()
-                .any(|r| r.patient.is_none() || r.patient.as_deref() == Some(patient)) =>
+                .any(|r| r.filter.is_empty() && (r.patient.is_none() || r.patient.as_deref() == Some(patient))) =>
         {
             Ok(())
         }

@@ -109,9 +109,14 @@ async fn audit_events_are_never_changed_by_a_client(app: TestApp) {
     let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
         {"resource": changed, "request": {"method": "PUT", "url": format!("AuditEvent/{id}")}}]});
     assert_eq!(writer.post("", &bundle).await.status, 405);
-    // A new record by id is a create, which clients may make.
+    // A new record by id is a create, which clients may make, but not as the server's own.
     let mut new = event.clone();
     new["id"] = json!("client-made");
+    let forged = writer.put("AuditEvent/client-made", &new).await;
+    forged.assert_outcome(403, "forbidden");
+    let forged = writer.post("AuditEvent", &new).await;
+    forged.assert_outcome(403, "forbidden");
+    new["source"]["observer"] = json!({"display": "the client's own audit source"});
     assert_eq!(writer.put("AuditEvent/client-made", &new).await.status, 201);
     let patch = app
         .send(

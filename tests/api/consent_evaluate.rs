@@ -239,7 +239,12 @@ async fn evaluate_needs_read_on_the_patients_consents(app: TestApp) {
     assert_eq!(answer.status, 200, "{}", answer.text);
     assert_eq!(value(&answer.json(), "decision"), Some(&json!("deny")));
     // Without read on Consent; or limited to another patient's compartment: the same 403 whatever is stored.
-    for (scope, patient) in [("system/Observation.rs", None), ("patient/*.rs", Some("p1"))] {
+    // A granular scope on Consent reaches only some consents, and a decision reads them all.
+    for (scope, patient) in [
+        ("system/Observation.rs", None),
+        ("patient/*.rs", Some("p1")),
+        ("system/Consent.rs?category=http://loinc.org|59284-0", None),
+    ] {
         let holder = crate::auth::as_holder(&app, scope, patient);
         holder
             .post("Consent/$evaluate", &question)

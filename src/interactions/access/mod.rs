@@ -12,6 +12,9 @@
 //!   not see is a `404` byte-for-byte that of a missing one), and a Group's members outside the
 //!   caller's patient left out.
 //! - `writes`: creates, updates and deletes, whose resource must be within reach before and after.
+//! - `consent`, `consent_narrow`, `consent_store`: patients' Consents, after the scopes: what a
+//!   request's caller may see of each patient's data, judged per resource and narrowed in SQL,
+//!   from the consents in force (README "Consent policy").
 //!
 //! The rule for each kind of scope (documented in the README's "Authorization" section):
 //! `system/` scopes reach what they name; `patient/` scopes the launch patient's compartment (R4

@@ -37,6 +37,7 @@ pub enum Allowed {
 /// Whether the caller of `cx` may make `op`: a `403` when not (a delete out of reach is
 /// `Allowed::Nothing`, as if there were nothing to delete).
 pub async fn check(cx: &Cx, op: &WriteOp) -> Result<Allowed> {
+    refuse_records_as_the_server(cx, op).await?;
     if !is_restricted(cx) {
         return Ok(Allowed::Write);
     }
@@ -234,6 +235,50 @@ async fn last_before_delete(
         Some(version) if version.content.is_some() => Placement::of_version(cx, patients, resource_type, id, version)?,
         _ => Placement::hidden(),
     }))
+}
+
+/// A client may add AuditEvents of its own to the trail, but not ones the server would have
+/// written: the server's records name it as their observer (its base URL), and a record naming
+/// it is the server's alone, so that a reader can trust what the server recorded.
+async fn refuse_records_as_the_server(cx: &Cx, op: &WriteOp) -> Result<()> {
+    let (WriteOp::Create {
+        resource_type,
+        resource,
+        ..
+    }
+    | WriteOp::Update {
+        resource_type,
+        resource,
+        ..
+    }) = op
+    else {
+        return Ok(());
+    };
+    if resource_type.as_str() != "AuditEvent" || matches!(cx.caller, crate::auth::Caller::System(_)) {
+        return Ok(());
+    }
+    let base = cx.services.base_url.as_ref();
+    let observer = resource.get("source").and_then(|s| s.get("observer"));
+    let names_the_server = ["display", "reference"].iter().any(|k| {
+        observer
+            .and_then(|o| o.get(*k))
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|v| v.trim_end_matches('/') == base)
+    });
+    // Replacing a stored record is refused as such (`405`, `store::rules`).
+    if names_the_server && let WriteOp::Update { id, .. } = op {
+        let stored = cx.services.store.read(*resource_type, id.as_str()).await?;
+        if stored.is_some_and(|v| !v.is_deleted()) {
+            return Ok(());
+        }
+    }
+    if names_the_server {
+        return Err(crate::error::Error::forbidden(
+            "an AuditEvent observed by this server is recorded by the server alone",
+        )
+        .at("AuditEvent.source.observer"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
