@@ -29,6 +29,9 @@ pub struct RunningServer {
     audit_writer: JoinHandle<()>,
 }
 
+/// How long a stopping server waits for its queued audit records to be written.
+const AUDIT_FLUSH: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl RunningServer {
     /// Stops accepting, lets in-flight requests finish, writes the audit records still queued,
     /// and waits for the server to end.
@@ -38,7 +41,16 @@ impl RunningServer {
         }
         let served = self.task.await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
         self.services.audit.close();
-        let _ = self.audit_writer.await;
+        // The queue holds at most 10,000 records, written in batches of 500: seconds at most.
+        // A database that stopped answering must not hold the shutdown forever.
+        let mut writer = self.audit_writer;
+        if tokio::time::timeout(AUDIT_FLUSH, &mut writer).await.is_err() {
+            writer.abort();
+            tracing::error!(
+                seconds = AUDIT_FLUSH.as_secs(),
+                "the audit records still queued could not all be written before shutdown"
+            );
+        }
         let shed = self.services.audit.shed();
         if shed > 0 {
             tracing::warn!(shed, "audit records shed since the start: the queue was full");

@@ -441,13 +441,14 @@ async fn compare_and_set(
 
 fn with_binds(sql: &Sql) -> sqlx::query::Query<'_, Postgres, PgArguments> {
     debug_assert_eq!(sql.dialect, Dialect::Postgres);
-    let mut query = sqlx::query(AssertSqlSafe(sql.text.as_str()));
+    let mut query = sqlx::query(AssertSqlSafe(sql.text.as_str())).persistent(sql.reusable);
     for value in &sql.binds {
         query = match value {
             SqlValue::Text(text) => query.bind(text.as_str()),
             SqlValue::Int(n) => query.bind(*n),
             SqlValue::Time(t) => query.bind(*t),
             SqlValue::Real(x) => query.bind(*x),
+            SqlValue::Texts(list) => query.bind(list.as_slice()),
         };
     }
     query

@@ -149,6 +149,8 @@ fn with_binds(sql: &Sql) -> sqlx::query::Query<'_, Sqlite, SqliteArguments> {
             SqlValue::Int(n) => query.bind(*n),
             SqlValue::Time(t) => query.bind(t.timestamp_micros()),
             SqlValue::Real(x) => query.bind(*x),
+            // `Sql::in_list` binds lists as JSON text on SQLite: never one of these.
+            SqlValue::Texts(list) => query.bind(serde_json::to_string(list).expect("strings serialise")),
         };
     }
     query
