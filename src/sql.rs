@@ -122,7 +122,10 @@ mod tests {
         let mut postgres = Sql::new(Dialect::Postgres);
         postgres.in_list("r.id", ["x\"y"].into_iter().chain(ids.iter().map(String::as_str)));
         assert_eq!(postgres.text, "r.id = ANY($1)");
-        assert_eq!(postgres.binds[0], SqlValue::Texts([vec!["x\"y".to_owned()], ids].concat()));
+        assert_eq!(
+            postgres.binds[0],
+            SqlValue::Texts([vec!["x\"y".to_owned()], ids].concat())
+        );
         assert!(!postgres.reusable && !sqlite.reusable && short.reusable);
     }
 }

@@ -42,14 +42,6 @@ impl Cx {
         Cx::new(services, Caller::System(task), format!("system-{task:?}"))
     }
 
-    /// This request with consents not applied (what `Consent/$evaluate` reads to decide about).
-    pub fn without_consents(&self) -> Cx {
-        Cx {
-            consent: Arc::new(tokio::sync::OnceCell::new_with(Some(None))),
-            ..self.clone()
-        }
-    }
-
     /// The server's own work for `task` on behalf of this request (looking up the ValueSets a
     /// search names): the same services and request id, the system as the caller.
     pub fn as_system(&self, task: SystemTask) -> Cx {

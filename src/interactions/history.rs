@@ -164,7 +164,12 @@ pub async fn history(cx: &Cx, target: &HistoryTarget, pairs: &[(String, String)]
             if total == 0 && query.since.is_none() && query.at.is_none() {
                 return Err(Error::not_found(format!("{t}/{id} is not known")));
             }
-            Some(total)
+            // Versions are judged one by one against the consents (a past version may be
+            // withheld where the current one is not): a count of them would tell.
+            match &consents {
+                Some(view) if view.any_in_force() => None,
+                _ => Some(total),
+            }
         }
         _ => None,
     };

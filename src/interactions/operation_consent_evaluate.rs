@@ -148,8 +148,9 @@ async fn stored_facts(cx: &Cx, reference: &str, patient: &str) -> Result<Facts> 
         .split_once('/')
         .and_then(|(t, id)| Some((ResourceType::parse(t)?, id)))
         .ok_or_else(|| Error::invalid(format!("resource must be a reference Type/id, not '{reference}'")).at(at))?;
-    // Read as the caller's scopes allow (its consents decide what this answer is about).
-    let version = read::read(&cx.without_consents(), kind, id).await?;
+    // Read as the caller may read it: one its scopes or the consents withhold is not known
+    // (a `404`, as for a missing one), so that the answer tells nothing a read would not.
+    let version = read::read(cx, kind, id).await?;
     let content: Value = serde_json::from_slice(version.content.as_deref().unwrap_or_default())
         .map_err(|e| Error::internal(format!("stored content is not JSON: {e}")))?;
     let owners = compartments::patient_owners_of(&cx.services.base_url, kind.as_str(), id, &content);

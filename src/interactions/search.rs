@@ -117,7 +117,7 @@ pub async fn search(cx: &Cx, scope: &SearchScope, query: &[(String, String)], st
         ),
     };
 
-    let (included, truncated) = includes(cx, &request, &rows).await?;
+    let (included, truncated) = includes(cx, consents.as_deref(), &request, &rows).await?;
     if truncated {
         request.ignored.push(crate::search::query::Ignored {
             name: "_include".to_owned(),
@@ -163,8 +163,10 @@ pub async fn search(cx: &Cx, scope: &SearchScope, query: &[(String, String)], st
             tracing::error!(resource_type = %row.resource_type, "a search row out of the caller's reach was left out");
             continue;
         };
-        // Matches were narrowed by the consents in SQL, included resources are judged here.
-        if let Some(t) = ResourceType::parse(&row.resource_type)
+        // Matches were narrowed by the consents in SQL and are judged again here; included
+        // resources were judged as they were found.
+        if mode == SearchMode::Match
+            && let Some(t) = ResourceType::parse(&row.resource_type)
             && !disclose::consents_admit(cx, consents.as_deref(), t, &row.id, row.version_id, &content)?
         {
             continue;
@@ -295,7 +297,15 @@ fn resolve_scope(scope: &SearchScope) -> Result<(Vec<String>, String, Option<Cla
 /// `_include` and `_revinclude` resources of the page, each once and none that is a match; at most
 /// `max_count` of them (the largest page), so one page cannot pull in a whole database. The flag
 /// says whether some were left out.
-async fn includes(cx: &Cx, request: &SearchRequest, rows: &[FoundResource]) -> Result<(Vec<FoundResource>, bool)> {
+///
+/// Each is judged against the consents (`consents`) as it is found: one they withhold is neither
+/// returned nor followed by `:iterate`.
+async fn includes(
+    cx: &Cx,
+    consents: Option<&access::consent::View>,
+    request: &SearchRequest,
+    rows: &[FoundResource],
+) -> Result<(Vec<FoundResource>, bool)> {
     let services = &cx.services;
     let mut seen: HashSet<i64> = rows.iter().map(|r| r.rid).collect();
     let mut found = Vec::new();
@@ -337,19 +347,31 @@ async fn includes(cx: &Cx, request: &SearchRequest, rows: &[FoundResource]) -> R
             }
             let sql = compile::include_query(dialect, include, &rids, room(&found), readable.as_ref());
             for row in services.store.search(&sql).await? {
-                truncated |= add(row, &mut found, &mut next);
+                if admitted(cx, consents, &row)? {
+                    truncated |= add(row, &mut found, &mut next);
+                }
             }
         }
         let targets: Vec<(String, String)> = frontier.iter().map(|(_, t, id)| (t.clone(), id.clone())).collect();
         for include in request.revincludes.iter().filter(active) {
             let sql = compile::revinclude_query(dialect, include, &targets, room(&found), readable.as_ref());
             for row in services.store.search(&sql).await? {
-                truncated |= add(row, &mut found, &mut next);
+                if admitted(cx, consents, &row)? {
+                    truncated |= add(row, &mut found, &mut next);
+                }
             }
         }
         frontier = next;
     }
     Ok((found, truncated))
+}
+
+/// Whether the consents let the caller see `row` (an included resource).
+fn admitted(cx: &Cx, consents: Option<&access::consent::View>, row: &FoundResource) -> Result<bool> {
+    match ResourceType::parse(&row.resource_type) {
+        Some(t) => disclose::consents_admit(cx, consents, t, &row.id, row.version_id, &row.content),
+        None => Ok(true),
+    }
 }
 
 /// The stored JSON, or its subset when `_summary` or `_elements` ask for one.

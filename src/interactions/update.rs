@@ -132,8 +132,9 @@ pub async fn unchanged_current(
     if !rules::unchanged(&current, resource, if_match)? {
         return Ok(None);
     }
-    // One the caller may not write is not answered with: the write is refused instead.
-    let disclosed = access::disclose::within_scopes(
+    // One the caller may not write (or see, by a patient's consent) is not answered with: the
+    // write is refused instead.
+    let disclosed = access::disclose::version(
         cx,
         resource_type,
         id.as_str(),

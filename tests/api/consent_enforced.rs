@@ -15,6 +15,7 @@ crate::on_both_backends!(with crate::auth::with_idp;
     a_consent_deciding_by_code_withholds_only_those_resources,
     a_change_to_a_consent_counts_at_the_next_request,
     writes_stand_but_their_answers_disclose_no_more_than_a_read,
+    withheld_resources_are_no_stepping_stones,
 );
 
 crate::on_both_backends!(with |c| { crate::auth::with_idp(c); c.consent_default = fhir_server::config::ConsentEffectArg::Deny; };
@@ -210,6 +211,47 @@ async fn a_denying_consent_withholds_on_every_read_path(app: TestApp) {
     assert_eq!(ids(&included), ["Observation/about-p2", "Patient/p2"]);
 }
 
+/// `_include:iterate` does not walk through what the consents withhold, and `$evaluate` knows
+/// no more of a withheld resource than a read; an instance's history gives no count.
+async fn withheld_resources_are_no_stepping_stones(app: TestApp) {
+    two_patients(&app).await;
+    for resource in [
+        json!({"resourceType": "Medication", "id": "hiv", "code": {"text": "antiretroviral"}}),
+        json!({"resourceType": "MedicationRequest", "id": "mx", "status": "active", "intent": "order",
+            "subject": {"reference": "Patient/p2"}, "medicationReference": {"reference": "Medication/hiv"}}),
+        json!({"resourceType": "Task", "id": "tx", "status": "requested", "intent": "order",
+            "for": {"reference": "Patient/p2"}}),
+    ] {
+        put(&app, &resource).await;
+    }
+    put(&app, &denying("p2", "Practitioner/doc")).await;
+    let doc = user(&app, "user/*.rs", "Practitioner/doc", &[]);
+    let walk = "Task?_id=tx&_include=Task:patient&_revinclude:iterate=MedicationRequest:subject\
+                &_include:iterate=MedicationRequest:medication";
+    let found = ids(&doc.get(walk).await.json());
+    assert_eq!(found, ["Task/tx"], "nothing reached through Patient/p2");
+    let other = user(&app, "user/*.rs", "Practitioner/other", &[]);
+    let found = ids(&other.get(walk).await.json());
+    assert!(found.contains(&"Medication/hiv".to_owned()), "{found:?}");
+    // $evaluate about a withheld resource: as unknown as to a read.
+    let ask = |resource: &str| {
+        json!({"resourceType": "Parameters", "parameter": [
+            {"name": "patient", "valueReference": {"reference": "Patient/p2"}},
+            {"name": "resource", "valueReference": {"reference": resource}}]})
+    };
+    let withheld = doc.post("Consent/$evaluate", &ask("Observation/obs-p2")).await;
+    let missing = doc.post("Consent/$evaluate", &ask("Observation/nothing")).await;
+    assert_eq!(withheld.status, 404, "{}", withheld.text);
+    assert_eq!(
+        withheld.text.replace("obs-p2", "ID"),
+        missing.text.replace("nothing", "ID")
+    );
+    // An instance's history under consents gives its versions, not a count of them.
+    let history = other.get("Observation/obs-p2/_history").await.json();
+    assert!(history.get("total").is_none(), "{history}");
+    assert_eq!(ids(&history), ["Observation/obs-p2"]);
+}
+
 async fn consents_do_not_govern_the_patient_itself_or_system_callers(app: TestApp) {
     two_patients(&app).await;
     put(&app, &consent("all-p2", "p2", "OPTOUT", Value::Null)).await;
@@ -352,12 +394,7 @@ async fn writes_stand_but_their_answers_disclose_no_more_than_a_read(app: TestAp
     two_patients(&app).await;
     put(&app, &denying("p2", "Practitioner/doc")).await;
     let doc = user(&app, "user/*.cruds", "Practitioner/doc", &[]);
-    let observation = json!({"resourceType": "Observation", "id": "obs-p2", "status": "amended",
-        "code": {"text": "heart rate"}, "subject": {"reference": "Patient/p2"}});
-    let reply = doc.put("Observation/obs-p2", &observation).await;
-    assert_eq!(reply.status, 200, "{}", reply.text);
-    assert!(reply.text.is_empty(), "no representation: {}", reply.text);
-    assert!(reply.header("etag").is_some());
+    // A new resource in the patient's record stands; its answer carries no resource.
     let created = doc
         .post(
             "Observation",
@@ -365,16 +402,51 @@ async fn writes_stand_but_their_answers_disclose_no_more_than_a_read(app: TestAp
                 "subject": {"reference": "Patient/p2"}}),
         )
         .await;
-    assert_eq!(created.status, 201);
-    assert!(created.text.is_empty(), "{}", created.text);
-    let stored = admin(&app).get("Observation/obs-p2").await.json();
-    assert_eq!(stored["status"], "amended", "the write stands");
-    // In a batch the entry carries no resource either.
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert!(created.text.is_empty(), "no representation: {}", created.text);
+    assert!(created.header("location").is_some() && created.header("etag").is_some());
+    // A resource the consents withhold is, to writes, one the caller may not see: an update is
+    // refused before any If-Match is compared, a delete answers as for a missing resource.
+    let observation = json!({"resourceType": "Observation", "id": "obs-p2", "status": "amended",
+        "code": {"text": "heart rate"}, "subject": {"reference": "Patient/p2"}});
+    doc.put("Observation/obs-p2", &observation)
+        .await
+        .assert_outcome(403, "forbidden");
+    let stale = app
+        .put_with(
+            "Observation/obs-p2",
+            &observation,
+            &[
+                ("authorization", &format!("Bearer {}", doc.token)),
+                ("if-match", "W/\"999\""),
+            ],
+        )
+        .await;
+    assert_eq!(stale.status, 403, "no version oracle: {}", stale.text);
+    let deleted = doc.delete("Observation/obs-p2").await;
+    let nothing = doc.delete("Observation/nothing-here").await;
+    assert_eq!(deleted.status, nothing.status);
+    assert_eq!(deleted.header("etag"), nothing.header("etag"));
+    let stored = admin(&app).get("Observation/obs-p2").await;
+    assert_eq!(stored.status, 200, "neither changed nor deleted");
+    assert_eq!(stored.json()["status"], "final");
+    // Unchanged content is not confirmed either.
+    let current = admin(&app).get("Observation/obs-p2").await.json();
+    doc.put("Observation/obs-p2", &current)
+        .await
+        .assert_outcome(403, "forbidden");
+    // In a batch the same.
     let batch = json!({"resourceType": "Bundle", "type": "batch", "entry": [
         {"resource": observation, "request": {"method": "PUT", "url": "Observation/obs-p2"}},
         {"request": {"method": "GET", "url": "Observation/obs-p2"}}]});
     let answer = doc.post("", &batch).await.json();
-    assert!(answer["entry"][0]["resource"].is_null(), "{answer}");
+    assert!(
+        answer["entry"][0]["response"]["status"]
+            .as_str()
+            .unwrap()
+            .starts_with("403"),
+        "{answer}"
+    );
     assert!(
         answer["entry"][1]["response"]["status"]
             .as_str()
@@ -382,16 +454,48 @@ async fn writes_stand_but_their_answers_disclose_no_more_than_a_read(app: TestAp
             .starts_with("404"),
         "{answer}"
     );
+    // The rules that withhold are not the caller's to change: not a newer Consent, not the
+    // denying one, not whom it acts as.
+    let newer = consent("mine", "p2", "OPTIN", Value::Null);
+    let mut newer = newer;
+    newer["dateTime"] = json!("2099-01-01");
+    doc.post("Consent", &newer).await.assert_outcome(403, "forbidden");
+    doc.put("Consent/mine", &newer).await.assert_outcome(403, "forbidden");
+    let removed = doc.delete("Consent/deny-p2").await;
+    assert_eq!(removed.status, nothing.status, "{}", removed.text);
+    assert_eq!(admin(&app).get("Consent/deny-p2").await.status, 200);
+    doc.post(
+        "PractitionerRole",
+        &json!({"resourceType": "PractitionerRole", "practitioner": {"reference": "Practitioner/doc"}}),
+    )
+    .await
+    .assert_outcome(403, "forbidden");
+    assert_eq!(doc.get("Observation/obs-p2").await.status, 404);
+    // The patient records its own consent.
+    let mut p2 = claims(&app, "patient/*.cruds", Some("p2"));
+    p2["fhirUser"] = json!("Patient/p2");
+    let p2 = crate::auth::As {
+        app: &app,
+        token: sign(&p2),
+    };
+    let own = p2.put("Consent/mine", &newer).await;
+    assert!(matches!(own.status, 200 | 201), "{}", own.text);
+    assert_eq!(
+        doc.get("Observation/obs-p2").await.status,
+        200,
+        "the newer consent permits"
+    );
     // A condition matches what a search would: a withheld resource is not found by it.
+    put(&app, &denying("p3", "Practitioner/doc")).await;
     let probe = json!({"resourceType": "Observation", "status": "final", "code": {"text": "probe"},
-        "subject": {"reference": "Patient/p2"}});
+        "subject": {"reference": "Patient/p3"}});
     let conditional = app
         .send(
             app.client
                 .post(app.url("Observation"))
                 .bearer_auth(&doc.token)
                 .header("content-type", "application/fhir+json")
-                .header("if-none-exist", "_id=obs-p2")
+                .header("if-none-exist", "_id=obs-p3")
                 .body(probe.to_string()),
         )
         .await;
@@ -404,10 +508,10 @@ async fn writes_stand_but_their_answers_disclose_no_more_than_a_read(app: TestAp
     let patch = app
         .send(
             app.client
-                .patch(app.url("Observation/obs-p2"))
+                .patch(app.url("Observation/obs-p3"))
                 .bearer_auth(&doc.token)
                 .header("content-type", "application/json-patch+json")
-                .body(r#"[{"op": "test", "path": "/status", "value": "amended"}]"#),
+                .body(r#"[{"op": "test", "path": "/status", "value": "final"}]"#),
         )
         .await;
     assert_eq!(patch.status, 404, "{}", patch.text);

@@ -141,6 +141,10 @@ impl View {
         let consents = self.loaded.consents_of(&reference);
         // Without consents that tell types apart, one decision holds for every type.
         let by_type = self.loaded.tells_types_apart(&reference);
+        // Withheld whole by `prepare` (too many resources to judge one by one), whatever the key.
+        if let Some(class) = self.lock_classes().get(&(patient.to_owned(), Some(resource_type))) {
+            return class.clone();
+        }
         let key = (patient.to_owned(), by_type.then_some(resource_type));
         if let Some(class) = self.lock_classes().get(&key) {
             return class.clone();

@@ -252,8 +252,11 @@ pub async fn compartment_rows(
 pub async fn acting_as(system: &Cx, actor: &str) -> Result<Vec<String>> {
     let mut actors = vec![actor.to_owned()];
     let base = system.services.base_url.clone();
+    let now = chrono::Utc::now();
     let take = |role: &Value, actors: &mut Vec<String>| {
-        if role["active"] == false {
+        // An inactive role, or one whose period has ended or not begun, makes no member.
+        let period = crate::consent::Window::of_period(&role["period"]);
+        if role["active"] == false || period.is_some_and(|p| !p.contains(now)) {
             return;
         }
         for member in ["practitioner", "organization"] {

@@ -38,6 +38,9 @@ pub enum Allowed {
 /// `Allowed::Nothing`, as if there were nothing to delete).
 pub async fn check(cx: &Cx, op: &WriteOp) -> Result<Allowed> {
     refuse_records_as_the_server(cx, op).await?;
+    if let Some(allowed) = consents_check(cx, op).await? {
+        return Ok(allowed);
+    }
     if !is_restricted(cx) {
         return Ok(Allowed::Write);
     }
@@ -235,6 +238,70 @@ async fn last_before_delete(
         Some(version) if version.content.is_some() => Placement::of_version(cx, patients, resource_type, id, version)?,
         _ => Placement::hidden(),
     }))
+}
+
+/// What patients' consents say of a write by a caller they govern. Consents govern disclosure,
+/// not writes, but a write must not disclose either, nor change the rules that withhold:
+/// - a Consent is written only by its patient (a caller consents do not govern, such as a
+///   `system/` client without a user, writes any), and a PractitionerRole (whom a practitioner
+///   acts as) not at all;
+/// - a resource the consents withhold from the caller is, to its writes, as one it may not see:
+///   an update is refused (`403`, as an update-as-create cannot pretend the id is free) and a
+///   delete answered as for a missing one, before any `If-Match` could be compared with it.
+///
+/// `Some` when the write is decided here (a delete of nothing).
+async fn consents_check(cx: &Cx, op: &WriteOp) -> Result<Option<Allowed>> {
+    let Some(view) = super::consent::view(cx).await? else {
+        return Ok(None);
+    };
+    let (resource_type, id) = op.target();
+    let kind = resource_type.as_str();
+    if kind == "PractitionerRole" && !matches!(op, WriteOp::Reindex { .. }) {
+        return Err(Error::forbidden(
+            "PractitionerRoles decide whom a user acts as under patients' consents: a caller the consents govern \
+             does not write them",
+        ));
+    }
+    let own_consent = |consent: &serde_json::Value| {
+        let patient = consent
+            .pointer("/patient/reference")
+            .and_then(serde_json::Value::as_str)
+            .map(|p| crate::consent::policy::relative(p, &cx.services.base_url));
+        view.own_patient()
+            .is_some_and(|own| patient.as_deref() == Some(format!("Patient/{own}").as_str()))
+    };
+    if kind == "Consent"
+        && let WriteOp::Create { resource, .. } | WriteOp::Update { resource, .. } = op
+        && !own_consent(&serde_json::Value::Object(resource.clone()))
+    {
+        return Err(Error::forbidden("a patient's Consent is written by the patient"));
+    }
+    if matches!(op, WriteOp::Create { .. } | WriteOp::Reindex { .. }) {
+        return Ok(None);
+    }
+    let Some(current) = cx.services.store.read(resource_type, id.as_str()).await? else {
+        return Ok(None);
+    };
+    let Some(content) = &current.content else {
+        return Ok(None);
+    };
+    if !super::disclose::consents_admit(cx, Some(&view), resource_type, id.as_str(), current.version_id, content)? {
+        return match op {
+            WriteOp::Delete { .. } => {
+                rules::decide(op, None)?;
+                Ok(Some(Allowed::Nothing))
+            }
+            _ => Err(out_of_reach(resource_type)),
+        };
+    }
+    if kind == "Consent" {
+        let stored: serde_json::Value =
+            serde_json::from_slice(content).map_err(|e| Error::internal(format!("stored content is not JSON: {e}")))?;
+        if !own_consent(&stored) {
+            return Err(Error::forbidden("a patient's Consent is written by the patient"));
+        }
+    }
+    Ok(None)
 }
 
 /// A client may add AuditEvents of its own to the trail, but not ones the server would have
