@@ -25,6 +25,10 @@ use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
+/// The most types a search may cover for which the resources of patients whose consents decide
+/// by data are judged one by one (see `View::prepare`).
+const MOST_TYPES_JUDGED: usize = 16;
+
 /// What a patient's consents decide for the caller about the resources of one type.
 #[derive(Debug, Clone)]
 pub enum Class {
@@ -251,7 +255,8 @@ impl View {
 
     /// Works out, for each of `types`, which resources of "mixed" patients their consents
     /// withhold, so that a search can leave them out in SQL (`withheld_ids`). A patient with more
-    /// than `consent_store::MOST_ROWS` resources of a type is withheld whole for it (and logged).
+    /// than `consent_store::MOST_ROWS` resources of a type, or any such patient in a search of
+    /// more than `MOST_TYPES_JUDGED` types, is withheld whole for it (and logged).
     pub async fn prepare(&self, cx: &Cx, types: &[ResourceType]) -> Result<()> {
         for resource_type in types.iter().copied().filter(|t| governs(*t)) {
             if self.lock_withheld().contains_key(&resource_type) {
@@ -264,7 +269,14 @@ impl View {
                 .collect();
             let mut withheld = Vec::new();
             for patient in mixed {
-                match consent_store::compartment_rows(cx, &patient, resource_type).await? {
+                // A search of many types at once (a system search without `_type`) does not
+                // judge every such patient's resources of each: they are withheld for it.
+                let rows = if types.len() > MOST_TYPES_JUDGED {
+                    None
+                } else {
+                    consent_store::compartment_rows(cx, &patient, resource_type).await?
+                };
+                match rows {
                     Some(rows) => {
                         for (id, owners, content) in rows {
                             if matches!(self.judge(resource_type, &id, &owners, &content), Verdict::Deny(_)) {
@@ -273,11 +285,13 @@ impl View {
                         }
                     }
                     None => {
-                        tracing::warn!(
-                            %resource_type,
+                        if types.len() <= MOST_TYPES_JUDGED {
+                            tracing::warn!(
+                                %resource_type,
                             "a patient's consents decide by data over more resources than are checked one by one: \
                              all of its resources of the type are withheld from this request"
-                        );
+                            );
+                        }
                         let whole = Class::Deny(Decision {
                             effect: Effect::Deny,
                             consent: None,
