@@ -24,6 +24,8 @@ pub enum Mode {
     All,
 }
 
+const DICOM: &str = "http://dicom.nema.org/resources/ontology/DCM";
+
 /// One audited request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
@@ -83,10 +85,23 @@ impl Record {
                 "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "2", "display": "System Object"}
             }));
         }
+        // A failed authentication is a DICOM "User Authentication" event (BALP, IHE ITI-20),
+        // every other record a RESTful interaction.
+        let (kind, subtype) = if self.subtype == "login" {
+            (
+                json!({"system": DICOM, "code": "110114", "display": "User Authentication"}),
+                json!({"system": DICOM, "code": "110122", "display": "Login"}),
+            )
+        } else {
+            (
+                json!({"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest", "display": "RESTful Operation"}),
+                json!({"system": "http://hl7.org/fhir/restful-interaction", "code": self.subtype}),
+            )
+        };
         let mut event = json!({
             "resourceType": "AuditEvent",
-            "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest", "display": "RESTful Operation"},
-            "subtype": [{"system": "http://hl7.org/fhir/restful-interaction", "code": self.subtype}],
+            "type": kind,
+            "subtype": [subtype],
             "action": self.action,
             "recorded": self.recorded,
             "outcome": self.outcome,
@@ -222,6 +237,14 @@ mod tests {
             ..record()
         };
         crate::validate::validate(&anonymous.to_audit_event()).unwrap();
+        let login = Record {
+            subtype: "login".into(),
+            ..anonymous
+        }
+        .to_audit_event();
+        crate::validate::validate(&login).unwrap();
+        assert_eq!(login["type"]["code"], "110114", "a failed authentication");
+        assert_eq!(login["subtype"][0]["code"], "110122");
     }
 
     #[tokio::test]

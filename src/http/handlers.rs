@@ -37,13 +37,26 @@ pub async fn fhir(
     } else {
         match authenticate::caller(state.services.authorization.as_ref(), &headers).await {
             Ok(caller) => caller,
-            Err(rejection) => return Ok(authenticate::unauthorized(rejection)),
+            Err(rejection) => {
+                crate::interactions::audited::unauthenticated(&state.services, &rejection);
+                return Ok(authenticate::unauthorized(rejection));
+            }
         }
     };
     let holds_token = matches!(caller, Caller::Token(_));
     let answered = async {
         let format = negotiate::response_format(&headers, &negotiate::query_pairs(uri.query()))?;
-        let request = door::request_of(&method, path, query, &headers, body, state.max_body_bytes).await?;
+        let request = door::request_of(&method, path, query, &headers, body, state.max_body_bytes)
+            .await
+            .inspect_err(|e| {
+                // A client trying to patch or delete a record of the audit trail is refused
+                // before a request exists: recorded here.
+                if e.kind == crate::error::ErrorKind::MethodNotAllowed
+                    && path.trim_start_matches('/').starts_with("AuditEvent")
+                {
+                    crate::interactions::audited::trail_change_refused(&state.services, &caller, method.as_str());
+                }
+            })?;
         let cx = Cx::new(state.services.clone(), caller, request_id);
         let outcome = dispatch::dispatch(&cx, request).await?;
         respond::respond(outcome, &state.services.base_url, format, &headers)

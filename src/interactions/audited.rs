@@ -95,7 +95,8 @@ fn unavailable() -> Error {
 /// Records `request`'s outcome when the trail wants it: a refusal always, anything with `--audit
 /// all`, in the place `reserved` for it when auditing is required.
 pub fn after(cx: &Cx, described: Described, result: Result<Outcome>, reserved: Option<Reserved>) -> Result<Outcome> {
-    let denied = matches!(&result, Err(e) if e.kind == ErrorKind::Forbidden);
+    // A refusal: by authorization, or of a change to the audit trail (`405`, store::rules).
+    let denied = matches!(&result, Err(e) if matches!(e.kind, ErrorKind::Forbidden | ErrorKind::MethodNotAllowed));
     let trail = &cx.services.audit;
     if !denied && trail.mode != Mode::All {
         return result;
@@ -177,6 +178,58 @@ fn consent_record(cx: &Cx, resource_type: ResourceType, id: &str, decision: &Dec
         ..record
     });
 }
+
+/// A request refused for its credentials (`401`): always recorded, as a failed login (DICOM
+/// "User Authentication"), with why but never the token, the URL or who the token claimed.
+pub fn unauthenticated(services: &super::Services, rejection: &crate::auth::token::Rejection) {
+    use crate::auth::token::Rejection;
+    let why = match rejection {
+        Rejection::Missing => "no bearer access token",
+        Rejection::Invalid(_) | Rejection::UnknownKey(_) => "an access token that does not verify",
+        Rejection::Expired(_) => "an access token expired or not yet valid",
+    };
+    let _ = services.audit.record(Record {
+        recorded: Instant::now().to_fhir(),
+        subtype: LOGIN.to_owned(),
+        action: "E",
+        denied: true,
+        outcome: "4",
+        outcome_text: Some(format!("not authenticated: {why}")),
+        client: None,
+        user: None,
+        entities: Vec::new(),
+        patient: None,
+        observer: services.base_url.to_string(),
+    });
+}
+
+/// A client's attempt to patch or delete a record of the audit trail (`405`): always recorded.
+pub fn trail_change_refused(services: &super::Services, caller: &Caller, method: &str) {
+    let (subtype, action) = match method {
+        "DELETE" => ("delete", "D"),
+        _ => ("patch", "U"),
+    };
+    let (client, user) = match caller {
+        Caller::Token(grant) => (grant.client_id.clone(), grant.fhir_user.clone()),
+        _ => (None, None),
+    };
+    let _ = services.audit.record(Record {
+        recorded: Instant::now().to_fhir(),
+        subtype: subtype.to_owned(),
+        action,
+        denied: true,
+        outcome: "4",
+        outcome_text: Some("refused: a record of the audit trail is never changed or deleted".to_owned()),
+        client,
+        user,
+        entities: vec!["AuditEvent".to_owned()],
+        patient: None,
+        observer: services.base_url.to_string(),
+    });
+}
+
+/// The subtype of a failed authentication (see `audit::Record::to_audit_event`).
+pub const LOGIN: &str = "login";
 
 fn record(cx: &Cx, described: Described, denied: bool, error: Option<&Error>) -> Record {
     let (client, user) = match &cx.caller {

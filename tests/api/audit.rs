@@ -84,6 +84,16 @@ async fn refusals_and_withheld_resources_are_audited(app: TestApp) {
     // The records carry no token.
     let text = auditor(&app).get("AuditEvent").await.text;
     assert!(!text.contains(&p1.token), "no token in the trail");
+    // A request whose token does not verify is recorded as a failed login, without the token.
+    let forged = format!("{}x", p1.token);
+    let refused = app
+        .send(app.client.get(app.url("Observation/obs-p1")).bearer_auth(&forged))
+        .await;
+    assert_eq!(refused.status, 401);
+    let logins = audit_events(&app, "type=http://dicom.nema.org/resources/ontology/DCM|110114", 1).await;
+    assert_eq!(logins[0]["outcome"], "4");
+    assert!(!logins[0].to_string().contains(&forged), "no token in the trail");
+    assert!(!logins[0].to_string().contains("obs-p1"), "nor the URL");
 }
 
 async fn audit_events_are_never_changed_by_a_client(app: TestApp) {
@@ -128,6 +138,14 @@ async fn audit_events_are_never_changed_by_a_client(app: TestApp) {
         )
         .await;
     assert_eq!(patch.status, 405);
+    // Each attempt is on the record.
+    let attempts = audit_events(&app, "subtype=patch,delete,update&outcome=4", 5).await;
+    assert!(
+        attempts
+            .iter()
+            .any(|e| e["subtype"][0]["code"] == "patch" && e["action"] == "U"),
+        "{attempts:?}"
+    );
     let reread = auditor(&app).get(&format!("AuditEvent/{id}")).await;
     assert_eq!(reread.json()["outcome"], "4", "{}", reread.text);
     // Reading them needs a scope that names AuditEvent: `*` does not, even for the patient's own.
