@@ -66,9 +66,9 @@ start off
 patient=$(curl -sf "$base/Patient?identifier=https://example.org/mrn%7CMRN-1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["entry"][0]["resource"]["id"])')
 observation=$(curl -sf "$base/Observation?subject=Patient/$patient&_count=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["entry"][0]["resource"]["id"])')
 stop
-token=$($bin token --key "$work/keys/private-key.pem" --kid "$kid" --issuer https://bench.example \
+token=$($bin token --key "$work/keys/private-key.pem" --kid="$kid" --issuer https://bench.example \
   --audience "$base" --scope "patient/*.rs" --patient "$patient" --expires-in 86400)
-system_token=$($bin token --key "$work/keys/private-key.pem" --kid "$kid" --issuer https://bench.example \
+system_token=$($bin token --key "$work/keys/private-key.pem" --kid="$kid" --issuer https://bench.example \
   --audience "$base" --scope "system/*.rs" --expires-in 86400)
 echo "patient $patient, Observation/$observation"
 

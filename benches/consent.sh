@@ -44,7 +44,7 @@ esac
 echo "== $backend: fhir-server generate --patients $patients"
 FHIR_LOG=warn $bin generate --database-url "$url" --patients "$patients" --seed 1
 kid=$($bin keys generate --out "$work/keys" | sed 's/.*(kid \(.*\))/\1/')
-token() { $bin token --key "$work/keys/private-key.pem" --kid "$kid" --issuer https://bench.example \
+token() { $bin token --key "$work/keys/private-key.pem" --kid="$kid" --issuer https://bench.example \
   --audience "$base" --expires-in 86400 "$@"; }
 governed=$(token --scope "user/*.rs" --fhir-user Practitioner/bench)
 exempt=$(token --scope "system/*.rs")
