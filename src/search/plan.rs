@@ -36,7 +36,7 @@ pub use super::sql_parts::Form;
 pub struct Plan {
     /// By clause position: test row by row. Clauses past the end are tested as sets.
     per_row: Vec<bool>,
-    /// By clause position: the clause only leaves resources out (`only_excludes`).
+    /// By clause position: the clause only leaves resources out (`Clause::only_excludes`).
     excludes: Vec<bool>,
     /// Every match is read to sort the page in memory.
     sorts_every_match: bool,
@@ -122,7 +122,7 @@ impl Plan {
         let excludes = request
             .clauses
             .iter()
-            .map(|c| rows_are_few && only_excludes(c))
+            .map(|c| rows_are_few && c.only_excludes())
             .collect();
         Plan {
             per_row,
@@ -166,26 +166,6 @@ fn narrows(clause: &Clause) -> bool {
         Clause::Any(clauses) => !clauses.is_empty() && clauses.iter().all(narrows),
         Clause::Id(_) | Clause::LastUpdated(_) => true,
         Clause::OfType(_) | Clause::Not(_) => false,
-    }
-}
-
-/// A clause that only leaves some resources out: `Not`, and those made of `Not` and type tests.
-fn only_excludes(clause: &Clause) -> bool {
-    match clause {
-        Clause::Not(_) => true,
-        Clause::All(clauses) => {
-            clauses.iter().any(|c| matches!(c, Clause::Not(_)))
-                && clauses
-                    .iter()
-                    .all(|c| only_excludes(c) || matches!(c, Clause::OfType(_)))
-        }
-        Clause::Any(clauses) => {
-            !clauses.is_empty()
-                && clauses
-                    .iter()
-                    .all(|c| only_excludes(c) || matches!(c, Clause::OfType(_)))
-        }
-        _ => false,
     }
 }
 

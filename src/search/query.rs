@@ -63,6 +63,25 @@ pub enum Clause {
     },
 }
 
+impl Clause {
+    /// Whether the clause only leaves resources out (what consents withhold): a `Not`, or
+    /// `All`/`Any` made of those and of the type tests that say of which types.
+    pub fn only_excludes(&self) -> bool {
+        fn excluding(clause: &Clause) -> bool {
+            match clause {
+                Clause::Not(_) | Clause::OfType(_) => true,
+                Clause::All(parts) | Clause::Any(parts) => {
+                    !parts.is_empty()
+                        && parts.iter().all(excluding)
+                        && parts.iter().any(|p| !matches!(p, Clause::OfType(_)))
+                }
+                _ => false,
+            }
+        }
+        !matches!(self, Clause::OfType(_)) && excluding(self)
+    }
+}
+
 /// Why a parameter was left out of a search (without `handling=strict`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ignored {
@@ -417,6 +436,19 @@ pub fn invalid_request(diagnostics: impl Into<String>, expression: &str) -> Erro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exclusions_are_nots_with_the_type_tests_that_place_them() {
+        let not = || Clause::Not(Box::new(Clause::Id(vec!["x".into()])));
+        let of = |t: &str| Clause::OfType(vec![t.into()]);
+        assert!(not().only_excludes());
+        assert!(Clause::All(vec![of("Patient"), not()]).only_excludes());
+        assert!(Clause::Any(vec![Clause::All(vec![of("Patient"), not()]), of("Group")]).only_excludes());
+        assert!(!of("Patient").only_excludes(), "a type test alone narrows");
+        assert!(!Clause::Any(vec![of("Patient"), of("Group")]).only_excludes());
+        assert!(!Clause::All(vec![Clause::Id(vec!["x".into()]), not()]).only_excludes());
+        assert!(!Clause::All(vec![]).only_excludes());
+    }
 
     fn resolve(types: &[&str], name: &str, value: &str) -> (Result<Option<Clause>>, Vec<Ignored>) {
         let mut ignored = Vec::new();

@@ -178,22 +178,10 @@ fn rows_and_exclusions(inner: &Clause) -> Option<(&Clause, Vec<&Clause>)> {
     let Clause::All(parts) = inner else {
         return None;
     };
-    // Exclusions and the type tests that say of which targets (a chain to Patient or Group).
-    fn only_nots(clause: &Clause) -> bool {
-        match clause {
-            Clause::Not(_) | Clause::OfType(_) => true,
-            Clause::All(parts) | Clause::Any(parts) => {
-                !parts.is_empty()
-                    && parts.iter().all(only_nots)
-                    && parts.iter().any(|p| !matches!(p, Clause::OfType(_)))
-            }
-            _ => false,
-        }
-    }
     let mut rows = None;
     let mut exclusions = Vec::new();
     for part in parts {
-        if !matches!(part, Clause::OfType(_)) && only_nots(part) {
+        if part.only_excludes() {
             exclusions.push(part);
         } else if rows.is_none() && counts_from_its_rows(part) {
             rows = Some(part);
