@@ -21,7 +21,7 @@ fn auditor(app: &TestApp) -> crate::auth::As<'_> {
 }
 
 /// The AuditEvents matching `query`, once the writer has stored at least `at_least` of them.
-async fn audit_events(app: &TestApp, query: &str, at_least: usize) -> Vec<Value> {
+pub async fn audit_events(app: &TestApp, query: &str, at_least: usize) -> Vec<Value> {
     let admin = auditor(app);
     for _ in 0..100 {
         let bundle = admin.get(&format!("AuditEvent?{query}&_count=100")).await.json();

@@ -302,7 +302,7 @@ async fn break_glass_discloses_and_every_consent_denial_is_audited(app: TestApp)
     assert_eq!(read.status, 200, "{}", read.text);
     assert_eq!(total(&emergency.get("Observation").await.json()), 3);
     let auditor = crate::auth::as_holder(&app, "system/AuditEvent.rs", None);
-    let events = poll(&auditor, "entity=Observation/obs-p2", 2).await;
+    let events = crate::audit::audit_events(&app, "entity=Observation/obs-p2", 2).await;
     let denial = events
         .iter()
         .find(|e| e["outcome"] == "4")
@@ -325,22 +325,6 @@ async fn break_glass_discloses_and_every_consent_denial_is_audited(app: TestApp)
     // No patient data in the trail: the Observation's value and code are not in it.
     let trail = auditor.get("AuditEvent?_count=100").await.text;
     assert!(!trail.contains("8867-4") && !trail.contains("heart rate"), "{trail}");
-}
-
-/// The AuditEvents matching `query`, once the writer stored at least `at_least` of them.
-async fn poll(auditor: &crate::auth::As<'_>, query: &str, at_least: usize) -> Vec<Value> {
-    for _ in 0..100 {
-        let bundle = auditor.get(&format!("AuditEvent?{query}&_count=100")).await.json();
-        let events: Vec<Value> = bundle["entry"]
-            .as_array()
-            .map(|entries| entries.iter().map(|e| e["resource"].clone()).collect())
-            .unwrap_or_default();
-        if events.len() >= at_least {
-            return events;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("fewer than {at_least} AuditEvents match {query}");
 }
 
 async fn a_consent_deciding_by_code_withholds_only_those_resources(app: TestApp) {
