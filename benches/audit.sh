@@ -17,24 +17,7 @@ secs=${3:-8}
 connections=${4:-16}
 threads=$((connections > 1 ? 2 : 1))
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk"; exit 1; }
-cargo build --release --quiet
-bin=./target/release/fhir-server
-work=$(mktemp -d /tmp/fhir-audit.XXXXXX)
-port=$(free_port)
-base="http://127.0.0.1:$port/fhir/R4"
-server=""
-cleanup() {
-  [ -n "$server" ] && kill "$server" 2>/dev/null || true
-  wait 2>/dev/null || true
-  stop_postgres "$work"
-  rm -rf "$work"
-}
-trap cleanup EXIT
-case "$backend" in
-  sqlite) url="sqlite:$work/fhir.sqlite" ;;
-  postgres) start_postgres "$work" 512MB ;;
-  *) echo "unknown backend $backend"; exit 1 ;;
-esac
+bench_setup audit "$backend" 512MB
 start() { # start denials|all
   FHIR_LOG=warn $bin --listen "127.0.0.1:$port" --database-url "$url" --audit "$1" >>"$work/server-$1.log" 2>&1 &
   server=$!

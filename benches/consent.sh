@@ -21,25 +21,7 @@ patients=${2:-1250}
 rounds=${3:-3}
 runs=${4:-20}
 python3 -c 'import requests' 2>/dev/null || { echo "Python's requests is needed: pip install requests"; exit 1; }
-cargo build --release --quiet
-bin=./target/release/fhir-server
-work=$(mktemp -d /tmp/fhir-consent.XXXXXX)
-port=$(free_port)
-base="http://127.0.0.1:$port/fhir/R4"
-server=""
-cleanup() {
-  [ -n "$server" ] && kill "$server" 2>/dev/null || true
-  wait 2>/dev/null || true
-  stop_postgres "$work"
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-case "$backend" in
-  sqlite) url="sqlite:$work/fhir.sqlite" ;;
-  postgres) start_postgres "$work" 1GB ;;
-  *) echo "unknown backend $backend"; exit 1 ;;
-esac
+bench_setup consent "$backend" 1GB
 
 echo "== $backend: fhir-server generate --patients $patients"
 FHIR_LOG=warn $bin generate --database-url "$url" --patients "$patients" --seed 1

@@ -6,6 +6,10 @@
 #   start_postgres WORK [BUFFERS]   initdb + start in WORK/pg (shared_buffers BUFFERS, default
 #                                   512MB); sets bindir, pgport and url
 #   stop_postgres WORK              stops it (quietly; for cleanup traps)
+#   bench_setup NAME BACKEND [BUFFERS]
+#                                   builds the release binary and sets bin, work (a temporary
+#                                   directory, removed on exit with the server $server and the
+#                                   cluster), port, base and url (SQLite in work, or PostgreSQL)
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -26,4 +30,27 @@ start_postgres() {
 stop_postgres() {
   [ -n "${bindir:-}" ] && [ -d "$1/pg" ] && runuser -u postgres -- "$bindir/pg_ctl" -D "$1/pg" -m fast stop >/dev/null 2>&1
   return 0
+}
+
+bench_setup() {
+  local name=$1 backend=$2 buffers=${3:-512MB}
+  cargo build --release --quiet
+  bin=./target/release/fhir-server
+  work=$(mktemp -d "/tmp/fhir-$name.XXXXXX")
+  port=$(free_port)
+  base="http://127.0.0.1:$port/fhir/R4"
+  server=""
+  trap bench_cleanup EXIT
+  case "$backend" in
+    sqlite) url="sqlite:$work/fhir.sqlite" ;;
+    postgres) start_postgres "$work" "$buffers" ;;
+    *) echo "unknown backend $backend"; exit 1 ;;
+  esac
+}
+
+bench_cleanup() {
+  [ -n "${server:-}" ] && kill "$server" 2>/dev/null || true
+  wait 2>/dev/null || true
+  stop_postgres "$work"
+  rm -rf "$work"
 }
