@@ -29,7 +29,9 @@
 //!   response Bundle (`bundle_response`), and what search needs from the store
 //!   (`value_set_lookup`, `search_parameters`). No HTTP types.
 //! - [`audit`]: the audit trail: AuditEvents (IHE BALP) for refusals and, with `--audit all`,
-//!   every request, queued without waiting; `interactions::audit_writer` stores them in batches.
+//!   every request, queued without waiting; `interactions::audit_writer` appends them to the
+//!   database in compact batches, and `interactions::audit_index` makes them AuditEvent resources
+//!   when the server is idle or before a request reads the trail.
 //! - [`consent`]: whether a patient's Consent resources let a requester see a resource: a pure
 //!   decision over values (`policy`: a Consent read into rules; `facts`: what provisions ask of a
 //!   resource; `evaluate`: the provision tree), applied on the request path by

@@ -193,6 +193,7 @@ async fn build(config: &ServeConfig, base_url: &str) -> Result<(AppState, JoinHa
         consent_system_callers: config.consent_system_callers,
         consents: Default::default(),
         audit,
+        audit_index: Default::default(),
     });
     // The stored SearchParameters join the built-in ones before the first request.
     let loading = Cx::system(services.clone(), SystemTask::SearchParameterLoad);
@@ -200,6 +201,7 @@ async fn build(config: &ServeConfig, base_url: &str) -> Result<(AppState, JoinHa
         .search_parameters
         .replace(crate::interactions::search_parameters::load(&loading).await?);
     let audit_writer = crate::interactions::audit_writer::spawn(services.clone(), audit_queue);
+    crate::interactions::audit_index::spawn(&services);
     Ok((
         AppState {
             services,

@@ -7,6 +7,8 @@
 //! An AuditEvent names resources by type and id, the client and the user by reference or
 //! identifier; it carries no resource content, no search values and no token.
 
+use crate::model::Instant;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -26,37 +28,124 @@ pub enum Mode {
 
 const DICOM: &str = "http://dicom.nema.org/resources/ontology/DCM";
 
-/// One audited request.
-#[derive(Debug, Clone, PartialEq)]
+/// The interactions a record may name (`Record::subtype`): restful-interaction codes, and
+/// `login` for a failed authentication.
+pub const SUBTYPES: &[&str] = &[
+    "read",
+    "vread",
+    "update",
+    "patch",
+    "delete",
+    "history-instance",
+    "history-type",
+    "history-system",
+    "create",
+    "search-type",
+    "search-system",
+    "batch",
+    "transaction",
+    "operation",
+    "capabilities",
+    LOGIN,
+];
+
+/// The subtype of a failed authentication (a DICOM login event, see `Record::to_audit_event`).
+pub const LOGIN: &str = "login";
+
+/// One audited request. It waits for the writer, then in the database, in a compact JSON form
+/// (`to_pending`: short names, nothing empty, the time as microseconds), and becomes an
+/// AuditEvent resource (`to_audit_event`) later.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Record {
-    /// When it was answered (FHIR instant).
-    pub recorded: String,
-    /// The interaction: `read`, `vread`, `search-type`, `create`, … (restful-interaction codes),
-    /// or an operation (`$evaluate`).
-    pub subtype: String,
+    /// When it was answered.
+    #[serde(rename = "t", serialize_with = "micros")]
+    pub recorded: Instant,
+    /// The interaction (one of `SUBTYPES`).
+    #[serde(rename = "s")]
+    pub subtype: &'static str,
     /// C, R, U, D or E (execute).
+    #[serde(rename = "a")]
     pub action: &'static str,
     /// Whether it was refused or withheld.
+    #[serde(rename = "d", skip_serializing_if = "is_false")]
     pub denied: bool,
     /// BALP's outcome: `0` success, `4` minor failure (refused, or the client's error), `8`
     /// serious failure (the server's).
+    #[serde(rename = "o")]
     pub outcome: &'static str,
     /// Why, without data (`the access token does not grant 'r' on Observation`).
+    #[serde(rename = "w", skip_serializing_if = "Option::is_none")]
     pub outcome_text: Option<String>,
     /// The client (`client_id`).
+    #[serde(rename = "c", skip_serializing_if = "Option::is_none")]
     pub client: Option<String>,
     /// The user (`fhirUser`).
+    #[serde(rename = "u", skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
-    /// The resources it concerned (`Type/id`), and the patient when known (`Patient/id`).
+    /// The resources it concerned (`Type/id`); the first Patient among them is the patient.
+    #[serde(rename = "e", skip_serializing_if = "Vec::is_empty")]
     pub entities: Vec<String>,
-    pub patient: Option<String>,
-    /// The server's base URL (the observer).
-    pub observer: String,
+}
+
+fn micros<S: serde::Serializer>(at: &Instant, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_i64(at.as_micros())
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
+}
+
+/// A record as read back from its pending form.
+#[derive(Deserialize)]
+struct Pending {
+    t: i64,
+    s: String,
+    a: String,
+    #[serde(default)]
+    d: bool,
+    o: String,
+    w: Option<String>,
+    c: Option<String>,
+    u: Option<String>,
+    #[serde(default)]
+    e: Vec<String>,
+}
+
+/// `code` among `codes`, as the `'static` code it is.
+fn one_of(codes: &[&'static str], code: &str) -> Option<&'static str> {
+    codes.iter().copied().find(|c| *c == code)
 }
 
 impl Record {
-    /// The AuditEvent resource of this record.
-    pub fn to_audit_event(&self) -> Value {
+    /// Records in their pending form: a JSON array of compact objects.
+    pub fn to_pending(records: &[Record]) -> String {
+        serde_json::to_string(records).expect("records always serialise")
+    }
+
+    /// Records from their pending form, each `None` when it is not one; `None` when `text` is not
+    /// an array.
+    pub fn from_pending(text: &str) -> Option<Vec<Option<Record>>> {
+        let values: Vec<Value> = serde_json::from_str(text).ok()?;
+        Some(values.into_iter().map(Record::from_pending_value).collect())
+    }
+
+    fn from_pending_value(value: Value) -> Option<Record> {
+        let pending: Pending = serde_json::from_value(value).ok()?;
+        Some(Record {
+            recorded: Instant::from_micros(pending.t),
+            subtype: one_of(SUBTYPES, &pending.s)?,
+            action: one_of(&["C", "R", "U", "D", "E"], &pending.a)?,
+            denied: pending.d,
+            outcome: one_of(&["0", "4", "8", "12"], &pending.o)?,
+            outcome_text: pending.w,
+            client: pending.c,
+            user: pending.u,
+            entities: pending.e,
+        })
+    }
+
+    /// The AuditEvent resource of this record, observed by the server at `observer` (its base).
+    pub fn to_audit_event(&self, observer: &str) -> Value {
         let mut agents = Vec::new();
         if let Some(user) = &self.user {
             agents.push(json!({"who": {"reference": user}, "requestor": true}));
@@ -72,14 +161,15 @@ impl Record {
             agents.push(json!({"who": {"display": "anonymous"}, "requestor": true}));
         }
         let mut entities: Vec<Value> = Vec::new();
-        if let Some(patient) = &self.patient {
+        let patient = self.entities.iter().find(|e| e.starts_with("Patient/"));
+        if let Some(patient) = patient {
             entities.push(json!({
                 "what": {"reference": patient},
                 "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "1", "display": "Person"},
                 "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "1", "display": "Patient"}
             }));
         }
-        for entity in self.entities.iter().filter(|e| Some(*e) != self.patient.as_ref()) {
+        for entity in self.entities.iter().filter(|e| Some(*e) != patient) {
             entities.push(json!({
                 "what": {"reference": entity},
                 "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "2", "display": "System Object"}
@@ -87,7 +177,7 @@ impl Record {
         }
         // A failed authentication is a DICOM "User Authentication" event (BALP, IHE ITI-20),
         // every other record a RESTful interaction.
-        let (kind, subtype) = if self.subtype == "login" {
+        let (kind, subtype) = if self.subtype == LOGIN {
             (
                 json!({"system": DICOM, "code": "110114", "display": "User Authentication"}),
                 json!({"system": DICOM, "code": "110122", "display": "Login"}),
@@ -103,10 +193,10 @@ impl Record {
             "type": kind,
             "subtype": [subtype],
             "action": self.action,
-            "recorded": self.recorded,
+            "recorded": self.recorded.to_fhir(),
             "outcome": self.outcome,
             "agent": agents,
-            "source": {"observer": {"display": self.observer},
+            "source": {"observer": {"display": observer},
                        "type": [{"system": "http://terminology.hl7.org/CodeSystem/security-source-type", "code": "4", "display": "Application Server"}]},
         });
         if let Some(text) = &self.outcome_text {
@@ -207,44 +297,64 @@ mod tests {
 
     fn record() -> Record {
         Record {
-            recorded: "2026-01-01T00:00:00Z".into(),
-            subtype: "read".into(),
+            recorded: Instant::from_micros(1_767_225_600_123_456),
+            subtype: "read",
             action: "R",
             denied: true,
             outcome: "4",
             outcome_text: Some("the access token does not grant 'r' on Observation".into()),
             client: Some("app".into()),
             user: Some("Practitioner/d".into()),
-            entities: vec!["Observation/o".into()],
-            patient: Some("Patient/p".into()),
-            observer: "https://h/fhir".into(),
+            entities: vec!["Observation/o".into(), "Patient/p".into()],
         }
     }
 
     #[test]
     fn an_audit_event_is_valid_r4() {
-        let event = record().to_audit_event();
+        let event = record().to_audit_event("https://h/fhir");
         crate::validate::validate(&event).unwrap();
+        assert_eq!(event["recorded"], "2026-01-01T00:00:00.123Z");
+        assert_eq!(event["source"]["observer"]["display"], "https://h/fhir");
         assert_eq!(event["outcome"], "4");
         assert_eq!(event["entity"][0]["what"]["reference"], "Patient/p");
         let anonymous = Record {
             client: None,
             user: None,
-            patient: None,
             entities: vec![],
             denied: false,
             outcome: "0",
             ..record()
         };
-        crate::validate::validate(&anonymous.to_audit_event()).unwrap();
+        crate::validate::validate(&anonymous.to_audit_event("https://h/fhir")).unwrap();
         let login = Record {
-            subtype: "login".into(),
+            subtype: LOGIN,
             ..anonymous
         }
-        .to_audit_event();
+        .to_audit_event("https://h/fhir");
         crate::validate::validate(&login).unwrap();
         assert_eq!(login["type"]["code"], "110114", "a failed authentication");
         assert_eq!(login["subtype"][0]["code"], "110122");
+    }
+
+    #[test]
+    fn records_come_back_whole_from_their_pending_form() {
+        let anonymous = Record {
+            client: None,
+            user: None,
+            outcome_text: None,
+            entities: vec![],
+            denied: false,
+            ..record()
+        };
+        let text = Record::to_pending(&[record(), anonymous.clone()]);
+        assert_eq!(Record::from_pending(&text), Some(vec![Some(record()), Some(anonymous)]));
+        assert!(text.len() < 250, "compact: {text}");
+        assert_eq!(Record::from_pending("{}"), None, "not an array");
+        let strange = text.replacen("\"a\":\"R\"", "\"a\":\"X\"", 1);
+        assert_ne!(strange, text);
+        let back = Record::from_pending(&strange).unwrap();
+        assert_eq!(back[0], None, "an action that is no BALP action");
+        assert!(back[1].is_some(), "one bad record spoils no other");
     }
 
     #[tokio::test]

@@ -5,7 +5,7 @@
 use super::Cx;
 use super::outcome::Outcome;
 use super::request::{HistoryTarget, Request, SearchScope};
-use crate::audit::{Mode, Record, Reserved};
+use crate::audit::{LOGIN, Mode, Record, Reserved};
 use crate::auth::Caller;
 use crate::consent::Decision;
 use crate::error::{Error, ErrorKind, IssueCode, Result};
@@ -16,7 +16,6 @@ pub struct Described {
     subtype: &'static str,
     action: &'static str,
     entities: Vec<String>,
-    patient: Option<String>,
 }
 
 /// The description of `request`, when its caller is audited at all (the server's own work is
@@ -55,12 +54,10 @@ pub fn describe(cx: &Cx, request: &Request) -> Option<Described> {
         Request::Reindex(_) | Request::ReindexStatus => ("operation", "E", Vec::new()),
         Request::ConsentEvaluate(_) => ("operation", "E", Vec::new()),
     };
-    let patient = entities.iter().find(|e| e.starts_with("Patient/")).cloned();
     Some(Described {
         subtype,
         action,
         entities,
-        patient,
     })
 }
 
@@ -126,8 +123,6 @@ pub fn withheld(cx: &Cx, resource_type: ResourceType, id: &str) {
         subtype: "read",
         action: "R",
         entities: vec![reference(&resource_type, id)],
-        patient: (resource_type.as_str() == "Patient" && crate::model::id::is_valid_id(id))
-            .then(|| format!("Patient/{id}")),
     };
     let record = record(cx, described, true, None);
     let _ = cx.services.audit.record(Record {
@@ -169,8 +164,6 @@ fn consent_record(cx: &Cx, resource_type: ResourceType, id: &str, decision: &Dec
         subtype: "read",
         action: "R",
         entities,
-        patient: (resource_type.as_str() == "Patient" && crate::model::id::is_valid_id(id))
-            .then(|| format!("Patient/{id}")),
     };
     let record = record(cx, described, denied, None);
     let _ = cx.services.audit.record(Record {
@@ -189,8 +182,8 @@ pub fn unauthenticated(services: &super::Services, rejection: &crate::auth::toke
         Rejection::Expired(_) => "an access token expired or not yet valid",
     };
     let _ = services.audit.record(Record {
-        recorded: Instant::now().to_fhir(),
-        subtype: LOGIN.to_owned(),
+        recorded: Instant::now(),
+        subtype: LOGIN,
         action: "E",
         denied: true,
         outcome: "4",
@@ -198,8 +191,6 @@ pub fn unauthenticated(services: &super::Services, rejection: &crate::auth::toke
         client: None,
         user: None,
         entities: Vec::new(),
-        patient: None,
-        observer: services.base_url.to_string(),
     });
 }
 
@@ -214,8 +205,8 @@ pub fn trail_change_refused(services: &super::Services, caller: &Caller, method:
         _ => (None, None),
     };
     let _ = services.audit.record(Record {
-        recorded: Instant::now().to_fhir(),
-        subtype: subtype.to_owned(),
+        recorded: Instant::now(),
+        subtype,
         action,
         denied: true,
         outcome: "4",
@@ -223,13 +214,8 @@ pub fn trail_change_refused(services: &super::Services, caller: &Caller, method:
         client,
         user,
         entities: vec!["AuditEvent".to_owned()],
-        patient: None,
-        observer: services.base_url.to_string(),
     });
 }
-
-/// The subtype of a failed authentication (see `audit::Record::to_audit_event`).
-pub const LOGIN: &str = "login";
 
 fn record(cx: &Cx, described: Described, denied: bool, error: Option<&Error>) -> Record {
     let (client, user) = match &cx.caller {
@@ -238,8 +224,8 @@ fn record(cx: &Cx, described: Described, denied: bool, error: Option<&Error>) ->
     };
     Record {
         outcome: if denied { "4" } else { "0" },
-        recorded: Instant::now().to_fhir(),
-        subtype: described.subtype.to_owned(),
+        recorded: Instant::now(),
+        subtype: described.subtype,
         action: described.action,
         denied,
         // Refusals say why (their messages name types and permissions, never data).
@@ -249,7 +235,5 @@ fn record(cx: &Cx, described: Described, denied: bool, error: Option<&Error>) ->
         client,
         user,
         entities: described.entities,
-        patient: described.patient,
-        observer: cx.services.base_url.to_string(),
     }
 }

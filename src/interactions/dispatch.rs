@@ -6,14 +6,18 @@
 use super::outcome::{DeleteTarget, Outcome, version_of};
 use super::request::{BundleKind, Request};
 use super::{
-    Cx, access, audited, batch, bundle_request, create, delete, history, operation_consent_evaluate, operation_reindex,
-    operation_validate, patch, read, search, transaction, update, vread,
+    Cx, access, audit_index, audited, batch, bundle_request, create, delete, history, operation_consent_evaluate,
+    operation_reindex, operation_validate, patch, read, search, transaction, update, vread,
 };
 use crate::error::Result;
 use crate::store::BoxFuture;
 
 /// Runs `request` for `cx`'s caller, and records it in the audit trail when the trail wants it.
 pub async fn dispatch(cx: &Cx, request: Request) -> Result<Outcome> {
+    let _running = cx.services.audit_index.running();
+    if audit_index::may_read_trail(&request) {
+        audit_index::catch_up(&cx.services).await;
+    }
     let described = audited::describe(cx, &request);
     let reserved = match &described {
         Some(_) => audited::reserve(cx)?,

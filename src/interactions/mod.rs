@@ -5,6 +5,7 @@
 //! edge serialises. An interaction never sees axum.
 
 pub mod access;
+pub mod audit_index;
 pub mod audit_writer;
 pub mod audited;
 pub mod batch;
@@ -79,6 +80,8 @@ pub struct Services {
     pub consents: access::consent_store::ConsentCache,
     /// The audit trail's queue (`--audit`, `--audit-required`).
     pub audit: crate::audit::Trail,
+    /// What makes the trail's pending records AuditEvents, and when (`audit_index`).
+    pub audit_index: Arc<audit_index::AuditIndex>,
 }
 
 /// A version the store holds for `resource_type/id`, as an outcome's version.

@@ -38,6 +38,11 @@ pub const SQLITE: &[Migration] = &[
         name: "history_owner",
         sql: include_str!("../../migrations/sqlite/0005_history_owner.sql"),
     },
+    Migration {
+        version: 6,
+        name: "audit_pending",
+        sql: include_str!("../../migrations/sqlite/0006_audit_pending.sql"),
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -80,6 +85,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 8,
         name: "history_positions",
         sql: include_str!("../../migrations/postgres/0008_history_positions.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "audit_pending",
+        sql: include_str!("../../migrations/postgres/0009_audit_pending.sql"),
     },
 ];
 

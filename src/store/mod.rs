@@ -3,6 +3,8 @@
 //! and `resource_history` (every version, deletes included) and writes both in one SQL transaction.
 //! It never sees a user, a scope or an HTTP request; it stamps `id`/`meta` but does not validate.
 
+mod audit_pending;
+pub use audit_pending::{AuditTaken, PendingAudit};
 mod cache;
 mod group;
 mod index;
@@ -296,6 +298,24 @@ pub trait Store: Send + Sync + 'static {
         through: i64,
         up_to: i64,
     ) -> BoxFuture<'_, Result<()>>;
+
+    /// Appends a batch of audit records (`audit::Record::to_pending`, a JSON array) to those
+    /// pending (`audit_pending`).
+    fn append_audit(&self, records: String) -> BoxFuture<'_, Result<()>>;
+
+    /// The `seq` of the newest pending batch of audit records; 0 when none is pending.
+    fn newest_pending_audit(&self) -> BoxFuture<'_, Result<i64>>;
+
+    /// When the oldest pending batch of audit records was written, if any is pending.
+    fn oldest_pending_audit_written(&self) -> BoxFuture<'_, Result<Option<Instant>>>;
+
+    /// The oldest pending batch of audit records with `seq` at most `up_to`.
+    fn oldest_pending_audit(&self, up_to: i64) -> BoxFuture<'_, Result<Option<PendingAudit>>>;
+
+    /// Applies `ops` (the AuditEvents made from the records `taken`) and marks those records
+    /// stored, in one transaction: each record becomes exactly one AuditEvent. `Ok(false)`, with
+    /// nothing written, when another server on the database stored them first.
+    fn store_pending_audit(&self, taken: AuditTaken, ops: Vec<WriteOp>) -> BoxFuture<'_, Result<bool>>;
 
     /// Succeeds when the database answers.
     fn ping(&self) -> BoxFuture<'_, Result<()>>;

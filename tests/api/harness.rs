@@ -213,6 +213,23 @@ impl TestApp {
         }
     }
 
+    /// The integer `sql` selects (one row, one column), read from this test's database directly,
+    /// beside the server.
+    pub async fn query_i64(&self, sql: &str) -> i64 {
+        use sqlx::Connection;
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        match self.backend {
+            Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&self.database_url).await.unwrap();
+                sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+            }
+            Backend::Postgres => {
+                let mut conn = connect_with_retry(&self.database_url).await;
+                sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+            }
+        }
+    }
+
     /// Stops this server and opens its database as a store of this process, to look at what it
     /// holds below the HTTP interface. The stopped server's store closes once the last task using
     /// it ends (a background `$reindex` job may outlive the server by a moment), and a SQLite

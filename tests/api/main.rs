@@ -5,6 +5,7 @@ mod harness;
 mod shared;
 
 mod audit;
+mod audit_pending;
 mod auth;
 mod batch;
 mod capabilities;

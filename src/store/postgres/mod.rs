@@ -31,8 +31,9 @@ use super::owners::{self, OwnerBackfill, VersionOwners};
 use super::rules::{self, CurrentRow, Decision, Owners};
 use super::sql::{self, Dialect, Sql, SqlValue};
 use super::{
-    BoxFuture, DatabaseLock, FoundResource, GroupWriteError, HistoryCursor, HistoryEntry, HistoryQuery, HistoryRow,
-    HistoryScope, Method, Store, StoredVersion, WriteOp, Written, content_text, migrate, stamp_and_serialise,
+    AuditTaken, BoxFuture, DatabaseLock, FoundResource, GroupWriteError, HistoryCursor, HistoryEntry, HistoryQuery,
+    HistoryRow, HistoryScope, Method, PendingAudit, Store, StoredVersion, WriteOp, Written, audit_pending,
+    content_text, migrate, stamp_and_serialise,
 };
 use crate::error::{Error, Result};
 use crate::model::{Id, Instant, ResourceType, VersionId};
@@ -539,6 +540,8 @@ enum GroupAttempt {
     /// Its transaction began before one whose versions it replaces committed (see "History
     /// positions"): a new transaction will succeed.
     Restart,
+    /// Its claim changed fewer rows than expected: nothing was written.
+    NotClaimed,
 }
 
 impl From<sqlx::Error> for GroupAttempt {
@@ -547,11 +550,34 @@ impl From<sqlx::Error> for GroupAttempt {
     }
 }
 
+/// A statement a group's transaction runs first, which must change `expected` rows: the pending
+/// audit records the group's AuditEvents are made from (`Store::store_pending_audit`).
+struct Claim<'a> {
+    sql: &'a Sql,
+    expected: u64,
+}
+
+/// Runs `claim`, if any, in `tx`; false when it changed fewer rows than expected (another server
+/// took some of them).
+async fn claimed(tx: &mut PgConnection, claim: Option<&Claim<'_>>) -> std::result::Result<bool, GroupAttempt> {
+    match claim {
+        None => Ok(true),
+        Some(claim) => Ok(with_binds(claim.sql).execute(&mut *tx).await?.rows_affected() == claim.expected),
+    }
+}
+
 /// One attempt at writing `ops` in one transaction: in bulk when it can be (`store::group`), one
 /// by one when it cannot or when the bulk write fails in the database.
-async fn write_group(pool: &PgPool, ops: &[WriteOp]) -> std::result::Result<Vec<Option<Written>>, GroupAttempt> {
+async fn write_group(
+    pool: &PgPool,
+    ops: &[WriteOp],
+    claim: Option<&Claim<'_>>,
+) -> std::result::Result<Vec<Option<Written>>, GroupAttempt> {
     if store_group::can_write_in_bulk(ops) {
         let mut tx = pool.begin().await?;
+        if !claimed(&mut tx, claim).await? {
+            return Err(GroupAttempt::NotClaimed);
+        }
         match group::write(&mut tx, ops).await {
             Ok(all) => {
                 tx.commit().await?;
@@ -567,6 +593,9 @@ async fn write_group(pool: &PgPool, ops: &[WriteOp]) -> std::result::Result<Vec<
         }
     }
     let mut tx = pool.begin().await?;
+    if !claimed(&mut tx, claim).await? {
+        return Err(GroupAttempt::NotClaimed);
+    }
     let mut all = Vec::with_capacity(ops.len());
     // How many versions this transaction has written: the place of the next.
     let mut place = 0;
@@ -657,9 +686,10 @@ impl Store for PostgresStore {
         Box::pin(async move {
             tokio::spawn(async move {
                 for _ in 0..MAX_ATTEMPTS {
-                    match write_group(&pool, &ops).await {
+                    match write_group(&pool, &ops, None).await {
                         Err(GroupAttempt::Restart) => continue,
                         Err(GroupAttempt::Failed(e)) => return Err(e),
+                        Err(GroupAttempt::NotClaimed) => unreachable!("no claim"),
                         Ok(all) => return Ok(all),
                     }
                 }
@@ -735,6 +765,58 @@ impl Store for PostgresStore {
             }
             tx.commit().await?;
             Ok(())
+        })
+    }
+
+    fn append_audit(&self, records: String) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            with_binds(&audit_pending::append(Dialect::Postgres, records))
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn newest_pending_audit(&self) -> BoxFuture<'_, Result<i64>> {
+        Box::pin(async move { Ok(sqlx::query_scalar(audit_pending::NEWEST).fetch_one(&self.pool).await?) })
+    }
+
+    fn oldest_pending_audit_written(&self) -> BoxFuture<'_, Result<Option<Instant>>> {
+        Box::pin(async move {
+            let written: Option<i64> = sqlx::query_scalar(audit_pending::OLDEST_WRITTEN)
+                .fetch_optional(&self.pool)
+                .await?;
+            Ok(written.map(Instant::from_micros))
+        })
+    }
+
+    fn oldest_pending_audit(&self, up_to: i64) -> BoxFuture<'_, Result<Option<PendingAudit>>> {
+        Box::pin(async move {
+            let sql = audit_pending::oldest(Dialect::Postgres, up_to);
+            let row = with_binds(&sql).fetch_optional(&self.pool).await?;
+            Ok(row.map(|r| PendingAudit {
+                seq: r.get(0),
+                records: r.get(1),
+                taken: r.get::<i32, _>(2).into(),
+            }))
+        })
+    }
+
+    fn store_pending_audit(&self, taken: AuditTaken, ops: Vec<WriteOp>) -> BoxFuture<'_, Result<bool>> {
+        Box::pin(async move {
+            let sql = audit_pending::claim(Dialect::Postgres, taken);
+            let claim = Claim { sql: &sql, expected: 1 };
+            for _ in 0..MAX_ATTEMPTS {
+                match write_group(&self.pool, &ops, Some(&claim)).await {
+                    Ok(_) => return Ok(true),
+                    Err(GroupAttempt::NotClaimed) => return Ok(false),
+                    Err(GroupAttempt::Restart) => continue,
+                    Err(GroupAttempt::Failed(e)) => return Err(e.error),
+                }
+            }
+            Err(Error::conflict(
+                "the audit records could not be stored for contention; they stay pending",
+            ))
         })
     }
 

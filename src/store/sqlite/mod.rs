@@ -15,8 +15,8 @@ use super::cache::{Lookup, VersionCache};
 use super::owners::{self, OwnerBackfill, VersionOwners};
 use super::sql::{self, Dialect, Sql, SqlValue};
 use super::{
-    BoxFuture, FoundResource, GroupWriteError, HistoryCursor, HistoryEntry, HistoryQuery, HistoryRow, Store,
-    StoredVersion, WriteOp, Written, migrate,
+    AuditTaken, BoxFuture, FoundResource, GroupWriteError, HistoryCursor, HistoryEntry, HistoryQuery, HistoryRow,
+    PendingAudit, Store, StoredVersion, WriteOp, Written, audit_pending, migrate,
 };
 use crate::error::{Error, Result};
 use crate::model::{Instant, ResourceType, VersionId};
@@ -288,6 +288,67 @@ impl Store for SqliteStore {
             let stopped = || Error::unavailable("the SQLite writer has stopped");
             self.writer
                 .send(WriteRequest::Statements { statements, reply })
+                .await
+                .map_err(|_| stopped())?;
+            outcome.await.map_err(|_| stopped())?
+        })
+    }
+
+    fn append_audit(&self, records: String) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let statements = vec![audit_pending::append(Dialect::Sqlite, records)];
+            let (reply, outcome) = oneshot::channel();
+            let stopped = || Error::unavailable("the SQLite writer has stopped");
+            self.writer
+                .send(WriteRequest::Statements { statements, reply })
+                .await
+                .map_err(|_| stopped())?;
+            outcome.await.map_err(|_| stopped())?
+        })
+    }
+
+    fn newest_pending_audit(&self) -> BoxFuture<'_, Result<i64>> {
+        Box::pin(async move {
+            Ok(sqlx::query_scalar(audit_pending::NEWEST)
+                .fetch_one(&self.readers)
+                .await?)
+        })
+    }
+
+    fn oldest_pending_audit_written(&self) -> BoxFuture<'_, Result<Option<Instant>>> {
+        Box::pin(async move {
+            let written: Option<i64> = sqlx::query_scalar(audit_pending::OLDEST_WRITTEN)
+                .fetch_optional(&self.readers)
+                .await?;
+            Ok(written.map(Instant::from_micros))
+        })
+    }
+
+    fn oldest_pending_audit(&self, up_to: i64) -> BoxFuture<'_, Result<Option<PendingAudit>>> {
+        Box::pin(async move {
+            let sql = audit_pending::oldest(Dialect::Sqlite, up_to);
+            let row = with_binds(&sql).fetch_optional(&self.readers).await?;
+            Ok(row.map(|r| PendingAudit {
+                seq: r.get(0),
+                records: r.get(1),
+                taken: r.get::<i32, _>(2).into(),
+            }))
+        })
+    }
+
+    fn store_pending_audit(&self, taken: AuditTaken, ops: Vec<WriteOp>) -> BoxFuture<'_, Result<bool>> {
+        Box::pin(async move {
+            let claim = audit_pending::claim(Dialect::Sqlite, taken);
+            let expected = 1;
+            let (reply, outcome) = oneshot::channel();
+            let stopped = || Error::unavailable("the SQLite writer has stopped");
+            self.writer
+                .send(WriteRequest::Claimed {
+                    claim,
+                    expected,
+                    ops,
+                    reply,
+                })
                 .await
                 .map_err(|_| stopped())?;
             outcome.await.map_err(|_| stopped())?

@@ -40,10 +40,20 @@ pub(super) enum WriteRequest {
         ops: Vec<WriteOp>,
         reply: oneshot::Sender<GroupResult>,
     },
-    /// Statements run together in a transaction of their own (the back-fill of owners).
+    /// Statements run together in a transaction of their own (the back-fill of owners, the
+    /// audit trail's pending records).
     Statements {
         statements: Vec<Sql>,
         reply: oneshot::Sender<Result<()>>,
+    },
+    /// Writes applied together in a transaction that first runs `claim`, a statement that must
+    /// change exactly `expected` rows (`Store::store_pending_audit`); `Ok(false)`, with nothing
+    /// written, when it changes fewer.
+    Claimed {
+        claim: Sql,
+        expected: u64,
+        ops: Vec<WriteOp>,
+        reply: oneshot::Sender<Result<bool>>,
     },
 }
 
@@ -54,6 +64,8 @@ enum Outcome {
     One(Result<Option<Written>>),
     Group(GroupResult),
     Statements(Result<()>),
+    /// What a claimed group wrote (`None`: the claim failed, nothing was written).
+    Claimed(Result<Option<Vec<Option<Written>>>>),
 }
 
 impl Outcome {
@@ -61,7 +73,7 @@ impl Outcome {
     fn written(&self) -> Vec<&Written> {
         match self {
             Outcome::One(Ok(Some(w))) => vec![w],
-            Outcome::Group(Ok(all)) => all.iter().flatten().collect(),
+            Outcome::Group(Ok(all)) | Outcome::Claimed(Ok(Some(all))) => all.iter().flatten().collect(),
             _ => Vec::new(),
         }
     }
@@ -96,6 +108,7 @@ async fn run(
                 WriteRequest::One { .. } => 1,
                 WriteRequest::Group { ops, .. } => ops.len(),
                 WriteRequest::Statements { statements, .. } => statements.len(),
+                WriteRequest::Claimed { ops, .. } => ops.len(),
             })
             .sum();
         if statistics.wrote(writes) {
@@ -120,6 +133,9 @@ async fn run(
                 }
                 (WriteRequest::Statements { reply, .. }, Outcome::Statements(result)) => {
                     let _ = reply.send(result);
+                }
+                (WriteRequest::Claimed { reply, .. }, Outcome::Claimed(result)) => {
+                    let _ = reply.send(result.map(|written| written.is_some()));
                 }
                 _ => unreachable!("each request gets an outcome of its own kind"),
             }
@@ -250,7 +266,48 @@ async fn write_alone(conn: &mut SqliteConnection, request: &WriteRequest) -> Out
             }
             Outcome::Statements(finish(conn, result).await)
         }
+        WriteRequest::Claimed {
+            claim, expected, ops, ..
+        } => Outcome::Claimed(write_claimed(conn, claim, *expected, ops).await),
     }
+}
+
+/// `ops` in a transaction that first runs `claim`, which must change `expected` rows: in bulk
+/// when it can be, one by one when it cannot or when the bulk write fails in the database.
+async fn write_claimed(
+    conn: &mut SqliteConnection,
+    claim: &Sql,
+    expected: u64,
+    ops: &[WriteOp],
+) -> Result<Option<Vec<Option<Written>>>> {
+    let claimed = async |conn: &mut SqliteConnection| -> Result<bool> {
+        begin(conn).await?;
+        let changed = super::with_binds(claim).execute(&mut *conn).await?.rows_affected();
+        if changed != expected {
+            sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+            return Ok(false);
+        }
+        Ok(true)
+    };
+    if !claimed(conn).await? {
+        return Ok(None);
+    }
+    if group::can_write_in_bulk(ops) {
+        match sqlite_group::write(conn, ops).await {
+            Ok(all) => return finish(conn, Ok(Some(all))).await,
+            Err(BulkFailure::Refused(e)) => return finish(conn, Err(e.error)).await,
+            Err(BulkFailure::Database(e)) => {
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                tracing::debug!(error = %e, "bulk write of audit records failed; writing them one by one");
+                if !claimed(conn).await? {
+                    return Ok(None);
+                }
+            }
+            Err(BulkFailure::Restart) => unreachable!("one writer: a SQLite group never waits for another"),
+        }
+    }
+    let result = apply_group(conn, ops).await.map(Some).map_err(|e| e.error);
+    finish(conn, result).await
 }
 
 /// A group in a transaction of its own: in bulk when it can be (`store::group`), one by one when
