@@ -43,13 +43,33 @@ pub async fn search(cx: &Cx, scope: &SearchScope, query: &[(String, String)], st
         request.clauses.insert(0, clause);
     }
     access::narrow::narrow_search(cx, scope, query, &mut request)?;
-    // Consents are applied in SQL after the scopes, on the types the scopes left.
-    let consents = access::consent::view(cx).await?;
-    if let Some(view) = &consents {
-        view.prepare(cx, &consent_narrow::types_in(&request)).await?;
-        consent_narrow::narrow_search(view, &mut request);
-    }
     super::value_set_lookup::expand_value_sets(cx, &mut request.clauses).await?;
+    // Consents are applied in SQL after the scopes, on the types the scopes left. While they are
+    // read, the plan measures the clauses they leave as they are (all but chains and `_has`).
+    // (A count needs no plan.)
+    let untouched: Vec<usize> = plan::measured_clauses(&request)
+        .into_iter()
+        .filter(|&n| !matches!(request.clauses[n], Clause::Chain { .. } | Clause::Has { .. }))
+        .filter(|_| request.summary != Summary::Count)
+        .collect();
+    let (consents, measured) = tokio::join!(
+        async {
+            let consents = access::consent::view(cx).await?;
+            if let Some(view) = &consents {
+                view.prepare(cx, &consent_narrow::types_in(&request)).await?;
+            }
+            Ok::<_, Error>(consents)
+        },
+        measure_clauses(cx, &request, &untouched)
+    );
+    let (consents, mut measured) = (consents?, measured?);
+    if let Some(view) = &consents {
+        let before = request.clauses.len();
+        consent_narrow::narrow_search(view, &mut request);
+        // The narrowing goes first (`insert(0, …)`): the measured clauses moved up as many.
+        let inserted = request.clauses.len() - before;
+        measured.iter_mut().for_each(|(n, _)| *n += inserted);
+    }
     let store = &services.store;
     let dialect = store.dialect();
 
@@ -64,7 +84,7 @@ pub async fn search(cx: &Cx, scope: &SearchScope, query: &[(String, String)], st
         });
     }
 
-    let plan = plan_search(cx, &request).await?;
+    let plan = plan_search(cx, &request, measured).await?;
     // The default total is counted only up to a limit (beyond it a total would cost more than
     // the page), and not at all when the plan shows at least `set_limit` matches. The count runs
     // beside the page query, on another connection, rather than after it. For a caller from
@@ -229,7 +249,7 @@ pub async fn matching(
     request.total = Total::None;
     // The page query fetches one more than `count` to know whether more follow.
     request.count = at_most.saturating_sub(1).max(1);
-    let plan = plan_search(cx, &request).await?;
+    let plan = plan_search(cx, &request, Vec::new()).await?;
     let mut rows = services
         .store
         .search(&compile::page_query(services.store.dialect(), &request, &plan)?)
@@ -240,11 +260,23 @@ pub async fn matching(
 
 /// Checks which clauses backed by index rows have at least `set_limit` of them (see
 /// `search::plan`), and chooses how the page query tests each.
-async fn plan_search(cx: &Cx, request: &SearchRequest) -> Result<Plan> {
+/// The plan of `request`, given the clauses measured already (`measure_clauses`).
+async fn plan_search(cx: &Cx, request: &SearchRequest, mut measured: Vec<(usize, bool)>) -> Result<Plan> {
+    let rest: Vec<usize> = plan::measured_clauses(request)
+        .into_iter()
+        .filter(|n| !measured.iter().any(|(m, _)| m == n))
+        .collect();
+    measured.extend(measure_clauses(cx, request, &rest).await?);
+    Ok(Plan::choose(request, &measured))
+}
+
+/// Whether each of `request`'s clauses numbered `clauses` is broad: has at least `set_limit`
+/// index rows.
+async fn measure_clauses(cx: &Cx, request: &SearchRequest, clauses: &[usize]) -> Result<Vec<(usize, bool)>> {
     let store = &cx.services.store;
     let limit = cx.services.search_limits.set_limit;
-    let mut broad = Vec::new();
-    for n in plan::measured_clauses(request) {
+    let mut broad = Vec::with_capacity(clauses.len());
+    for &n in clauses {
         if limit == 0 {
             // Configured so: every clause row by row.
             broad.push((n, true));
@@ -253,7 +285,7 @@ async fn plan_search(cx: &Cx, request: &SearchRequest) -> Result<Plan> {
         let query = compile::clause_is_broad_query(store.dialect(), &request.clauses[n], limit);
         broad.push((n, store.count(&query).await? > 0));
     }
-    Ok(Plan::choose(request, &broad))
+    Ok(broad)
 }
 
 /// The types searched, the URL path of the search (for links), and the compartment's clause.

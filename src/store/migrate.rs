@@ -43,6 +43,11 @@ pub const SQLITE: &[Migration] = &[
         name: "audit_pending",
         sql: include_str!("../../migrations/sqlite/0006_audit_pending.sql"),
     },
+    Migration {
+        version: 7,
+        name: "consent_changes",
+        sql: include_str!("../../migrations/sqlite/0007_consent_changes.sql"),
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -90,6 +95,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 9,
         name: "audit_pending",
         sql: include_str!("../../migrations/postgres/0009_audit_pending.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "consent_changes",
+        sql: include_str!("../../migrations/postgres/0010_consent_changes.sql"),
     },
 ];
 

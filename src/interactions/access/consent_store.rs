@@ -15,7 +15,7 @@ use crate::consent::policy::{Policy, Provision, relative};
 use crate::error::Result;
 use crate::model::ResourceType;
 use crate::search::plan::Plan;
-use crate::sql::{Sql, SqlValue};
+use crate::sql::Sql;
 use bytes::Bytes;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -57,10 +57,10 @@ pub struct ConsentCache {
 /// PractitionerRole was written since.
 pub async fn loaded(cx: &Cx) -> Result<Arc<Loaded>> {
     let store = &cx.services.store;
+    // The versions of Consents and PractitionerRoles written so far, counted by the database
+    // (migration `consent_changes`).
     let mut stamp_query = Sql::new(store.dialect());
-    stamp_query.push("SELECT count(*) FROM resource_history WHERE type IN (");
-    stamp_query.bind(SqlValue::Text("Consent".into())).push(", ");
-    stamp_query.bind(SqlValue::Text("PractitionerRole".into())).push(")");
+    stamp_query.push("SELECT n FROM consent_changes");
     let stamp = store.count(&stamp_query).await?;
     let mut cached = cx.services.consents.loaded.lock().await;
     if cached.read && cached.stamp == stamp {
