@@ -177,6 +177,20 @@ fn stored_version(version_id: i64, last_updated_micros: i64, content: Option<Str
     }
 }
 
+impl SqliteStore {
+    /// Sends the writer the request `make` builds around the reply's sender, and waits for the
+    /// reply.
+    async fn ask<T, E: From<Error>>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<std::result::Result<T, E>>) -> WriteRequest,
+    ) -> std::result::Result<T, E> {
+        let (reply, outcome) = oneshot::channel();
+        let stopped = || Error::unavailable("the SQLite writer has stopped");
+        self.writer.send(make(reply)).await.map_err(|_| stopped())?;
+        outcome.await.map_err(|_| stopped())?
+    }
+}
+
 impl Store for SqliteStore {
     fn backend_name(&self) -> &'static str {
         "sqlite"
@@ -222,30 +236,14 @@ impl Store for SqliteStore {
     }
 
     fn write(&self, op: WriteOp) -> BoxFuture<'_, Result<Option<Written>>> {
-        Box::pin(async move {
-            let (reply, outcome) = oneshot::channel();
-            let stopped = || Error::unavailable("the SQLite writer has stopped");
-            self.writer
-                .send(WriteRequest::One { op, reply })
-                .await
-                .map_err(|_| stopped())?;
-            outcome.await.map_err(|_| stopped())?
-        })
+        Box::pin(async move { self.ask(|reply| WriteRequest::One { op, reply }).await })
     }
 
     fn write_all(
         &self,
         ops: Vec<WriteOp>,
     ) -> BoxFuture<'_, std::result::Result<Vec<Option<Written>>, GroupWriteError>> {
-        Box::pin(async move {
-            let (reply, outcome) = oneshot::channel();
-            let stopped = || Error::unavailable("the SQLite writer has stopped");
-            self.writer
-                .send(WriteRequest::Group { ops, reply })
-                .await
-                .map_err(|_| stopped())?;
-            outcome.await.map_err(|_| stopped())?
-        })
+        Box::pin(async move { self.ask(|reply| WriteRequest::Group { ops, reply }).await })
     }
 
     fn history<'a>(&'a self, query: &'a HistoryQuery) -> BoxFuture<'a, Result<Vec<HistoryEntry>>> {
@@ -284,26 +282,14 @@ impl Store for SqliteStore {
     fn record_owners(&self, versions: Vec<VersionOwners>, through: i64, up_to: i64) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
             let statements = owners::record(Dialect::Sqlite, &versions, through, up_to);
-            let (reply, outcome) = oneshot::channel();
-            let stopped = || Error::unavailable("the SQLite writer has stopped");
-            self.writer
-                .send(WriteRequest::Statements { statements, reply })
-                .await
-                .map_err(|_| stopped())?;
-            outcome.await.map_err(|_| stopped())?
+            self.ask(|reply| WriteRequest::Statements { statements, reply }).await
         })
     }
 
     fn append_audit(&self, records: String) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
             let statements = vec![audit_pending::append(Dialect::Sqlite, records)];
-            let (reply, outcome) = oneshot::channel();
-            let stopped = || Error::unavailable("the SQLite writer has stopped");
-            self.writer
-                .send(WriteRequest::Statements { statements, reply })
-                .await
-                .map_err(|_| stopped())?;
-            outcome.await.map_err(|_| stopped())?
+            self.ask(|reply| WriteRequest::Statements { statements, reply }).await
         })
     }
 
@@ -340,18 +326,13 @@ impl Store for SqliteStore {
         Box::pin(async move {
             let claim = audit_pending::claim(Dialect::Sqlite, taken);
             let expected = 1;
-            let (reply, outcome) = oneshot::channel();
-            let stopped = || Error::unavailable("the SQLite writer has stopped");
-            self.writer
-                .send(WriteRequest::Claimed {
-                    claim,
-                    expected,
-                    ops,
-                    reply,
-                })
-                .await
-                .map_err(|_| stopped())?;
-            outcome.await.map_err(|_| stopped())?
+            self.ask(|reply| WriteRequest::Claimed {
+                claim,
+                expected,
+                ops,
+                reply,
+            })
+            .await
         })
     }
 
