@@ -15,9 +15,6 @@ use crate::store::BoxFuture;
 /// Runs `request` for `cx`'s caller, and records it in the audit trail when the trail wants it.
 pub async fn dispatch(cx: &Cx, request: Request) -> Result<Outcome> {
     let _running = cx.services.audit_index.running();
-    if audit_index::may_read_trail(&request) {
-        audit_index::catch_up(&cx.services).await;
-    }
     let described = audited::describe(cx, &request);
     let reserved = match &described {
         Some(_) => audited::reserve(cx)?,
@@ -58,6 +55,10 @@ async fn consented_answer(cx: &Cx, mut outcome: Outcome) -> Result<Outcome> {
 
 async fn run_checked(cx: &Cx, request: Request) -> Result<Outcome> {
     access::check(cx, &request)?;
+    // Only for a caller allowed to make the request: the pending records are stored for it.
+    if audit_index::may_read_trail(&request) {
+        audit_index::catch_up(&cx.services).await;
+    }
     match request {
         Request::Capabilities => Ok(Outcome::Capabilities(
             cx.services.capability_statement.get(&cx.services.search_parameters),
