@@ -45,7 +45,6 @@ pub const SUBTYPES: &[&str] = &[
     "batch",
     "transaction",
     "operation",
-    "capabilities",
     LOGIN,
 ];
 

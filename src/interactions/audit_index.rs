@@ -203,10 +203,11 @@ async fn store_chunk(services: &Services, up_to: i64) -> Result<usize> {
         services.audit.lost(unreadable as u64);
         tracing::error!(unreadable, "pending audit records could not be read; they are dropped");
     }
+    let registry = services.search_parameters.current();
     let ops: Vec<WriteOp> = chunk
         .iter()
         .flatten()
-        .filter_map(|r| audit_event(services, r))
+        .filter_map(|r| audit_event(services, &registry, r))
         .collect();
     let taken = AuditTaken {
         seq: batch.seq,
@@ -220,12 +221,11 @@ async fn store_chunk(services: &Services, up_to: i64) -> Result<usize> {
 }
 
 /// The write storing `record` as an AuditEvent.
-fn audit_event(services: &Services, record: &Record) -> Option<WriteOp> {
+fn audit_event(services: &Services, registry: &crate::search::Registry, record: &Record) -> Option<WriteOp> {
     let Value::Object(event) = record.to_audit_event(&services.base_url) else {
         return None;
     };
-    let registry = services.search_parameters.current();
-    let (resource, index) = body::with_index_rows(&registry, &services.base_url, event);
+    let (resource, index) = body::with_index_rows(registry, &services.base_url, event);
     Some(WriteOp::Create {
         resource_type: ResourceType::parse("AuditEvent").expect("a type"),
         id: Id::generate(),
