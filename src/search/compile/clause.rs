@@ -65,7 +65,14 @@ pub(super) fn push_clause(sql: &mut Sql, clause: &Clause, alias: &str, depth: us
         }
         Clause::Not(inner) => {
             sql.push("NOT (");
-            push_clause(sql, inner, alias, depth, form);
+            // Of the searched resources only: the exclusions inside a chain (tested on each
+            // target) kept their plan better with the estimate (`Observation?subject.name=…`
+            // 12.8 against 22 ms on PostgreSQL).
+            if depth == 0 {
+                sql.while_excluding(|sql| push_clause(sql, inner, alias, depth, form));
+            } else {
+                push_clause(sql, inner, alias, depth, form);
+            }
             sql.push(")");
         }
         Clause::Has { .. } => {
@@ -155,17 +162,31 @@ pub(super) fn rows_with_exclusions(clauses: &[Clause]) -> Option<(usize, Vec<&Cl
     Some((rows?, exclusions))
 }
 
-/// ` WHERE NOT EXISTS (…) AND …` per clause of `exclusions`, each tested on the rid of `alias`;
-/// `many`: the candidates are every match (a count), which PostgreSQL tests best as one
-/// anti-join hashing the rows excluded, rather than a lookup per candidate as for a page.
-pub(super) fn push_rid_exclusions(sql: &mut Sql, exclusions: &[&Clause], alias: &str, many: bool) {
+/// The candidates tested against a search's exclusions (`push_rid_exclusions`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Candidates {
+    /// Until a page is filled: a few, each looked up.
+    Page,
+    /// Every match, for a count: PostgreSQL tests them best as one anti-join hashing the rows
+    /// excluded.
+    Count,
+    /// Every match of a chain, all found before a page is kept (`DISTINCT`): PostgreSQL
+    /// estimates a chain's matches badly (one row for the 2,005 observations of patients named
+    /// O'Brien) and tested each one (8 ms); `NOT IN` reads the excluded rows once into a hash.
+    Chain,
+}
+
+/// ` WHERE NOT EXISTS (…) AND …` per clause of `exclusions`, each tested on the rid of `alias`
+/// in the form that suits the `candidates`.
+pub(super) fn push_rid_exclusions(sql: &mut Sql, exclusions: &[&Clause], alias: &str, candidates: Candidates) {
     for (n, clause) in exclusions.iter().enumerate() {
         sql.push(if n == 0 { " WHERE " } else { " AND " });
-        let form = match sql.dialect {
-            Dialect::Postgres if many => Form::Exists,
+        let form = match (sql.dialect, candidates) {
+            (Dialect::Postgres, Candidates::Count) => Form::Exists,
+            (Dialect::Postgres, Candidates::Chain) => Form::Set,
             _ => Form::EachRow,
         };
-        push_membership(sql, clause, alias, 1, true, form);
+        sql.while_excluding(|sql| push_membership(sql, clause, alias, 1, true, form));
     }
 }
 

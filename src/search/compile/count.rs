@@ -2,7 +2,7 @@
 //! early), and the probe of whether one clause is broad, which `plan` decides from. A lone clause
 //! whose rows are its matches is counted from its index rows alone.
 
-use super::clause::{push_clause_rows, push_filters, push_rid_exclusions, rows_with_exclusions};
+use super::clause::{Candidates, push_clause_rows, push_filters, push_rid_exclusions, rows_with_exclusions};
 use crate::search::plan::{Form, Plan};
 use crate::search::query::Clause;
 use crate::search::request::SearchRequest;
@@ -19,7 +19,7 @@ pub fn count_query(dialect: Dialect, request: &SearchRequest, plan: &Plan) -> Sq
         sql.push("SELECT count(*) FROM (SELECT DISTINCT * FROM (");
         push_clause_rows(&mut sql, &request.clauses[n], 0, None, Form::Set);
         sql.push(") m0");
-        push_rid_exclusions(&mut sql, &exclusions, "m0", true);
+        push_rid_exclusions(&mut sql, &exclusions, "m0", Candidates::Count);
         sql.push(") m");
         return sql;
     }
@@ -41,7 +41,7 @@ pub fn count_query_up_to(dialect: Dialect, request: &SearchRequest, plan: &Plan,
         sql.push("SELECT count(*) FROM (SELECT DISTINCT * FROM (");
         push_clause_rows(&mut sql, &request.clauses[n], 0, None, Form::Set);
         sql.push(") m0");
-        push_rid_exclusions(&mut sql, &exclusions, "m0", true);
+        push_rid_exclusions(&mut sql, &exclusions, "m0", Candidates::Count);
         sql.push(" LIMIT ").bind(SqlValue::Int(i64::from(limit))).push(") m");
         return sql;
     }

@@ -3,7 +3,7 @@
 //! condition. A lone selective clause picks the page's rids from its index rows first; a broad
 //! search sorted by one index key walks that key's index in order instead of sorting every match.
 
-use super::clause::{push_clause_rows, push_filters, push_rid_exclusions, rows_with_exclusions};
+use super::clause::{Candidates, push_clause_rows, push_filters, push_rid_exclusions, rows_with_exclusions};
 use super::sort::{no_value, push_no_rows_of, push_sort_expression};
 use crate::error::Result;
 use crate::search::params::SortValueKind;
@@ -118,7 +118,11 @@ fn push_page_of_rows(
     sql.push(" AND NOT r.deleted AND r.rid IN (SELECT DISTINCT m0.rid FROM (");
     push_clause_rows(sql, clause, 0, None, Form::Set);
     sql.push(") m0");
-    push_rid_exclusions(sql, exclusions, "m0", false);
+    let candidates = match clause {
+        Clause::Chain { .. } => Candidates::Chain,
+        _ => Candidates::Page,
+    };
+    push_rid_exclusions(sql, exclusions, "m0", candidates);
     if let Page::After(cursor) | Page::Before(cursor) = &request.page {
         // `cursor_values` checked that an unsorted cursor is one rid.
         let rid = cursor_values(&[], cursor)?.swap_remove(0);
