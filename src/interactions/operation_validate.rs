@@ -3,7 +3,9 @@
 //! `POST [type]/$validate` and `POST [type]/[id]/$validate`, with the resource itself as the body
 //! or a `Parameters` body (`resource`, `mode` = create | update | delete, `profile`). Answers an
 //! OperationOutcome: one `information` issue when the resource is valid, else every problem as an
-//! `error` issue. Nothing is written. Only the core profile of the type can be asked for.
+//! `error` issue; either way, `warning` issues for what would not refuse a write (a reference of a
+//! form the server cannot resolve). Nothing is written. Only the core profile of the type can be
+//! asked for.
 
 use super::{Cx, body};
 use crate::error::{Error, ErrorKind, IssueCode, Result};
@@ -45,10 +47,13 @@ pub async fn validate(
     let Some(resource) = request.resource else {
         return Err(Error::new(ErrorKind::Invalid, IssueCode::Required, "no resource to validate").at("resource"));
     };
-    if let Err(e) = check(&resource, resource_type, id, request.mode) {
-        return Ok(outcome::from_error(&e));
-    }
-    Ok(outcome::information(format!("the {resource_type} is valid")))
+    let warnings = crate::validate::findings(&Value::Object(resource.clone())).warnings;
+    let mut answer = match check(&resource, resource_type, id, request.mode) {
+        Err(e) => outcome::from_error(&e),
+        Ok(()) => outcome::information(format!("the {resource_type} is valid")),
+    };
+    outcome::add_warnings(&mut answer, &warnings);
+    Ok(answer)
 }
 
 fn check(resource: &Map<String, Value>, resource_type: ResourceType, id: Option<&str>, mode: Mode) -> Result<()> {

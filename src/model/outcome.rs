@@ -31,6 +31,13 @@ pub fn information(diagnostics: impl Into<String>) -> Value {
     json!({"resourceType": "OperationOutcome", "issue": [issue_json("information", &issue)]})
 }
 
+/// Appends `warnings` to an OperationOutcome's issues, as `warning` issues.
+pub fn add_warnings(outcome: &mut Value, warnings: &[Issue]) {
+    if let Some(issues) = outcome["issue"].as_array_mut() {
+        issues.extend(warnings.iter().map(|w| issue_json("warning", w)));
+    }
+}
+
 /// An OperationOutcome of `warning` issues (diagnostics, expression), e.g. the search parameters a
 /// search ignored.
 pub fn warnings(notes: &[(String, String)]) -> Value {

@@ -1,8 +1,9 @@
 //! Validation of every resource before it is written: the generated JSON Schema of its type
 //! (`fhir-schemas/fhir.schema.json`, one compiled validator per type, compiled on first use) plus
 //! the rules a schema cannot say (`rules.rs`): nested resources checked against their own types,
-//! reference formats, no nesting of contained resources, and safe XHTML narrative.
-//! Every problem is reported, each as an OperationOutcome issue with a FHIRPath-style location.
+//! no nesting of contained resources, and safe XHTML narrative; references of a form the server
+//! cannot resolve are warnings. Every problem is reported, each as an OperationOutcome issue with
+//! a FHIRPath-style location.
 //! Depends on `model` (the type model) and `error`; knows nothing of HTTP or storage.
 
 mod rules;
@@ -11,27 +12,40 @@ mod schema;
 use crate::error::{Error, ErrorKind, Issue, IssueCode, Result};
 use serde_json::Value;
 
-/// Checks `resource` (a whole resource as JSON); `Err` lists every problem found.
+/// What validating a resource found: errors refuse it; warnings do not.
+#[derive(Debug, Default)]
+pub struct Findings {
+    pub errors: Vec<Issue>,
+    pub warnings: Vec<Issue>,
+}
+
+/// Checks `resource` (a whole resource as JSON); `Err` lists every error found.
 pub fn validate(resource: &Value) -> Result<()> {
-    let mut issues = Vec::new();
-    check(resource, "", &mut issues);
-    if issues.is_empty() {
+    let found = findings(resource);
+    if found.errors.is_empty() {
         Ok(())
     } else {
         Err(Error {
             kind: ErrorKind::Invalid,
-            issues,
+            issues: found.errors,
             version_id: None,
             private_detail: None,
         })
     }
 }
 
+/// Every error and warning about `resource` (`$validate` reports both).
+pub fn findings(resource: &Value) -> Findings {
+    let mut found = Findings::default();
+    check(resource, "", &mut found);
+    found
+}
+
 /// Schema and rules for one resource at `prefix` (empty at the top, e.g. `Bundle.entry[0].resource`
-/// for a nested one), appending issues.
-fn check(resource: &Value, prefix: &str, issues: &mut Vec<Issue>) {
+/// for a nested one), appending what they find.
+fn check(resource: &Value, prefix: &str, found: &mut Findings) {
     let Some(resource_type) = resource.get("resourceType").and_then(Value::as_str) else {
-        issues.push(issue(
+        found.errors.push(issue(
             IssueCode::Required,
             "a resource needs a resourceType",
             join(prefix, "resourceType"),
@@ -44,9 +58,9 @@ fn check(resource: &Value, prefix: &str, issues: &mut Vec<Issue>) {
         prefix.to_owned()
     };
     match schema::validator(resource_type) {
-        Some(validator) => schema::check(validator, resource, &root, issues),
+        Some(validator) => schema::check(validator, resource, &root, &mut found.errors),
         None => {
-            issues.push(issue(
+            found.errors.push(issue(
                 IssueCode::NotSupported,
                 format!("'{resource_type}' is not a FHIR R4 resource type"),
                 join(prefix, "resourceType"),
@@ -54,7 +68,7 @@ fn check(resource: &Value, prefix: &str, issues: &mut Vec<Issue>) {
             return;
         }
     }
-    rules::check(resource, resource_type, &root, issues);
+    rules::check(resource, resource_type, &root, found);
 }
 
 fn join(prefix: &str, element: &str) -> String {

@@ -1,12 +1,14 @@
 //! Rules beyond the schema, checked by walking the resource with the type model:
 //! - nested resources (`contained`, Bundle entries, Parameters) are validated against their own
 //!   type, and a contained resource may not contain resources itself;
-//! - `Reference.reference` is `Type/id` (optionally `/_history/vid`), `Type?query` (conditional,
-//!   in transactions), an absolute URL, `urn:uuid:`/`urn:oid:`, or `#id` of a contained resource;
+//! - `Reference.reference` of another form than `Type/id` (optionally `/_history/vid`),
+//!   `Type?query` (conditional, in transactions), an absolute URL, `urn:uuid:`/`urn:oid:`, or
+//!   `#id` of a contained resource is a warning: R4 recommends these forms without requiring them
+//!   (a TestScript's fixtures name files, `fixtures/patient.json`), so it never refuses a write;
 //! - narrative XHTML is a well-formed `div` in the XHTML namespace using only the elements the
 //!   FHIR narrative rules allow, with no event-handler attributes and no `javascript:` URLs.
 
-use super::issue;
+use super::{Findings, issue};
 use crate::error::{Issue, IssueCode};
 use crate::model::id::is_valid_id;
 use crate::model::structure::{TypeDef, TypeModel};
@@ -65,14 +67,14 @@ const XHTML_ELEMENTS: &[&str] = &[
     "var",
 ];
 
-pub(super) fn check(resource: &Value, resource_type: &str, root: &str, issues: &mut Vec<Issue>) {
+pub(super) fn check(resource: &Value, resource_type: &str, root: &str, found: &mut Findings) {
     let model = TypeModel::r4();
     if let (Value::Object(object), Some(type_def)) = (resource, model.get(resource_type)) {
-        walk(object, type_def, root, issues);
+        walk(object, type_def, root, found);
     }
 }
 
-fn walk(object: &Map<String, Value>, type_def: &TypeDef, path: &str, issues: &mut Vec<Issue>) {
+fn walk(object: &Map<String, Value>, type_def: &TypeDef, path: &str, found: &mut Findings) {
     let model = TypeModel::r4();
     for (key, value) in object {
         let (name, is_extra) = match key.strip_prefix('_') {
@@ -97,32 +99,32 @@ fn walk(object: &Map<String, Value>, type_def: &TypeDef, path: &str, issues: &mu
             }
             if element_type == "xhtml" {
                 if let Some(text) = item.as_str() {
-                    check_xhtml(text, &item_path, issues);
+                    check_xhtml(text, &item_path, &mut found.errors);
                 }
             } else if model.is_a(element_type, "Resource") {
                 if key == "contained" && item.get("contained").is_some() {
-                    issues.push(issue(
+                    found.errors.push(issue(
                         IssueCode::Structure,
                         "a contained resource may not contain resources itself",
                         format!("{item_path}.contained"),
                     ));
                 }
-                super::check(item, &item_path, issues);
+                super::check(item, &item_path, found);
             } else if let (Value::Object(child), Some(child_type)) = (item, model.get(element_type))
                 && !model.is_primitive(element_type)
             {
                 if element_type == "Reference"
                     && let Some(Value::String(reference)) = child.get("reference")
                 {
-                    check_reference(reference, &format!("{item_path}.reference"), issues);
+                    check_reference(reference, &format!("{item_path}.reference"), &mut found.warnings);
                 }
-                walk(child, child_type, &item_path, issues);
+                walk(child, child_type, &item_path, found);
             }
         }
     }
 }
 
-fn check_reference(reference: &str, path: &str, issues: &mut Vec<Issue>) {
+fn check_reference(reference: &str, path: &str, warnings: &mut Vec<Issue>) {
     let absolute = ["http://", "https://", "urn:uuid:", "urn:oid:"]
         .iter()
         .any(|p| reference.starts_with(p));
@@ -141,10 +143,10 @@ fn check_reference(reference: &str, path: &str, issues: &mut Vec<Issue>) {
         }
     };
     if !(absolute || local || relative()) {
-        issues.push(issue(
+        warnings.push(issue(
             IssueCode::Value,
             format!(
-                "reference '{reference}' is not Type/id, an absolute URL, urn:uuid:, urn:oid:, or #id of a contained resource"
+                "reference '{reference}' is not Type/id, an absolute URL, urn:uuid:, urn:oid:, or #id of a contained resource; a server cannot resolve it"
             ),
             path.to_owned(),
         ));

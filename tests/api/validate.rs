@@ -8,7 +8,56 @@ crate::on_both_backends!(
     an_invalid_resource_gets_every_problem_and_nothing_is_written,
     parameters_bodies_with_mode_and_profile,
     delete_mode_checks_the_resource_exists,
+    a_reference_of_another_form_is_a_warning_and_is_stored,
 );
+
+/// R4 recommends `Type/id` references without requiring them: a TestScript's fixtures name files.
+/// `$validate` warns; a write succeeds, the resource reads back unchanged, and search indexing
+/// stores what it can: the reference's text, as for another server's URL, but no local target.
+async fn a_reference_of_another_form_is_a_warning_and_is_stored(app: TestApp) {
+    let observation = json!({"resourceType": "Observation", "id": "file-ref", "status": "final",
+        "code": {"text": "x"}, "subject": {"reference": "fixtures/patient.json"}});
+    let outcome = app.post("Observation/$validate", &observation).await.json();
+    let severities: Vec<&str> = outcome["issue"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["severity"].as_str().unwrap())
+        .collect();
+    assert_eq!(severities, ["information", "warning"], "{outcome}");
+    assert_eq!(outcome["issue"][1]["expression"][0], "Observation.subject.reference");
+    let stored = app.put("Observation/file-ref", &observation).await;
+    assert_eq!(stored.status, 201, "{}", stored.text);
+    let read = app.get("Observation/file-ref").await.json();
+    assert_eq!(read["subject"], observation["subject"]);
+    let found = app.get("Observation?subject=fixtures/patient.json").await.json();
+    assert_eq!(found["total"], 1, "the reference's text is indexed: {found}");
+    let included = app
+        .get("Observation?_id=file-ref&_include=Observation:subject")
+        .await
+        .json();
+    assert_eq!(
+        included["entry"].as_array().unwrap().len(),
+        1,
+        "no local target: {included}"
+    );
+    assert_eq!(
+        app.get("Observation?subject:Patient=patient.json").await.json()["total"],
+        0
+    );
+    assert_eq!(app.get("Observation?code:text=x").await.json()["total"], 1);
+    // An invalid resource gets its errors and the warning too.
+    let mut invalid = observation.clone();
+    invalid["status"] = json!("nope");
+    let outcome = app.post("Observation/$validate", &invalid).await.json();
+    let severities: Vec<&str> = outcome["issue"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["severity"].as_str().unwrap())
+        .collect();
+    assert_eq!(severities, ["error", "warning"], "{outcome}");
+}
 
 async fn a_valid_resource_gets_an_information_outcome(app: TestApp) {
     let reply = app
