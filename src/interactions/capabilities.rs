@@ -145,10 +145,14 @@ pub fn capability_statement(
                     ConditionalDelete::Single => "single",
                     ConditionalDelete::Multiple => "multiple",
                 },
-                "searchInclude": includes,
-                "searchRevInclude": revincludes,
                 "searchParam": search_params,
             });
+            // FHIR JSON has no empty arrays: a type nothing refers to has no revincludes.
+            for (element, values) in [("searchInclude", includes), ("searchRevInclude", revincludes)] {
+                if !values.is_empty() {
+                    resource[element] = json!(values);
+                }
+            }
             if t.as_str() == "Consent" {
                 resource["operation"] = json!([{
                     "name": "evaluate",
@@ -265,5 +269,6 @@ mod tests {
                 .unwrap()
                 .contains(&json!("Observation:subject"))
         );
+        crate::validate::validate(&cs).expect("the CapabilityStatement is valid R4");
     }
 }
