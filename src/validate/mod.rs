@@ -69,6 +69,26 @@ fn check(resource: &Value, prefix: &str, found: &mut Findings) {
         }
     }
     rules::check(resource, resource_type, &root, found);
+    if resource_type == "TestScript" {
+        lenient_test_script(found);
+    }
+}
+
+/// R4 makes an assert's `warningOnly` required, but TestScripts written for Touchstone leave it
+/// out to mean `false` (the public mCODE scripts do), and conformance users keep their scripts on
+/// the server: a missing `warningOnly` is a warning, not a reason to refuse the script.
+fn lenient_test_script(found: &mut Findings) {
+    let (lenient, errors): (Vec<Issue>, Vec<Issue>) = std::mem::take(&mut found.errors).into_iter().partition(|i| {
+        i.code == IssueCode::Required
+            && i.expression
+                .as_deref()
+                .is_some_and(|e| e.ends_with(".assert.warningOnly"))
+    });
+    found.errors = errors;
+    found.warnings.extend(lenient.into_iter().map(|mut issue| {
+        issue.diagnostics = "warningOnly is required by R4; taken as false".to_owned();
+        issue
+    }));
 }
 
 fn join(prefix: &str, element: &str) -> String {
