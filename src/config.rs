@@ -40,6 +40,52 @@ pub enum Command {
     /// For development: print an access token signed with a PEM key (ES384 for a P-384 key, RS256
     /// or `--alg` for an RSA key), for a server that trusts that key's JWK Set.
     Token(TokenConfig),
+    /// Run FHIR TestScripts (JSON or XML) against a FHIR R4 server, this one or any other, writing
+    /// a TestReport per script. Exit code 0 when every script passes, 1 when a test fails or
+    /// errs, 2 for bad usage or a script that cannot be read.
+    Conformance(ConformanceConfig),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ConformanceConfig {
+    /// The server under test, e.g. http://127.0.0.1:8080/fhir/R4.
+    #[arg(long)]
+    pub base: String,
+    /// A bearer token to send with every request.
+    #[arg(long, conflicts_with = "client_id")]
+    pub token: Option<String>,
+    /// Obtain a token by SMART Backend Services as this client (with --client-key, --token-url,
+    /// --scope).
+    #[arg(long, requires_all = ["client_key", "token_url", "scope"])]
+    pub client_id: Option<String>,
+    /// The client's private key (PEM: P-384 EC signs ES384, RSA signs RS384).
+    #[arg(long, requires = "client_id")]
+    pub client_key: Option<PathBuf>,
+    /// The `kid` the authorization server registered for the client's key (default: the key's
+    /// RFC 7638 thumbprint for an EC key, as `fhir-server keys generate` names it).
+    #[arg(long, requires = "client_id")]
+    pub client_kid: Option<String>,
+    /// The authorization server's token endpoint.
+    #[arg(long, requires = "client_id")]
+    pub token_url: Option<String>,
+    /// Space-separated scopes to ask for, e.g. "system/*.cruds".
+    #[arg(long, requires = "client_id")]
+    pub scope: Option<String>,
+    /// A variable's value (over the script's own), e.g. --var patientId=123; repeatable.
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// Where the TestReports are written, one per script.
+    #[arg(long, default_value = "conformance-reports")]
+    pub report_dir: PathBuf,
+    /// Also write JUnit XML for CI dashboards.
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+    /// Also POST each TestReport to the server under test.
+    #[arg(long)]
+    pub post_report: bool,
+    /// TestScript files, or directories searched recursively for them.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -59,6 +59,8 @@
 //! - [`patch`]: JSON Patch (RFC 6902) and FHIRPath Patch, applied to a copy of a resource; pure
 //!   (the `patch` interaction reads, applies, validates and writes).
 //! - [`definitions`]: the generator that turns the official R4 package into `fhir-schemas/`.
+//! - [`conformance`]: the TestScript engine (`fhir-server conformance`): scripts run against any
+//!   FHIR R4 server over HTTP, each leaving a TestReport; a client of a server, not part of one.
 //! - [`generate`]: a seeded Synthea-like data set (`fhir-server generate`) written through the
 //!   store as the server itself (a system caller), for benchmarks.
 //! - [`error`]: the domain `Error` (a category plus OperationOutcome issues).
@@ -77,6 +79,7 @@ pub mod audit;
 pub mod auth;
 pub mod bundle;
 pub mod config;
+pub mod conformance;
 pub mod consent;
 pub mod definitions;
 pub mod error;

@@ -1,8 +1,11 @@
 //! The `fhir-server` binary: parse settings, start logging, hand over to `app::run` (or to
-//! `generate::run` for the `generate` command, `auth::keys` for `keys` and `token`).
+//! `generate::run` for the `generate` command, `auth::keys` for `keys` and `token`,
+//! `conformance::run` for `conformance`).
 
 use clap::Parser;
-use fhir_server::config::{Cli, Command, DefinitionsCommand, GenerateConfig, KeysCommand, LogFormat, ServeConfig};
+use fhir_server::config::{
+    Cli, Command, ConformanceConfig, DefinitionsCommand, GenerateConfig, KeysCommand, LogFormat, ServeConfig,
+};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -62,6 +65,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Some(Command::Conformance(config)) => conformance(config),
         Some(Command::Serve(config)) => serve(*config),
         None => serve(cli.serve),
     }
@@ -98,6 +102,48 @@ fn generate(config: GenerateConfig) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn conformance(config: ConformanceConfig) -> ExitCode {
+    let usage = ExitCode::from(fhir_server::conformance::EXIT_USAGE);
+    let mut vars = std::collections::HashMap::new();
+    for pair in &config.vars {
+        let Some((name, value)) = pair.split_once('=') else {
+            eprintln!("conformance: --var {pair}: expected NAME=VALUE");
+            return usage;
+        };
+        vars.insert(name.to_owned(), value.to_owned());
+    }
+    let backend_services = match (&config.client_id, &config.client_key) {
+        (Some(client_id), Some(key)) => match std::fs::read_to_string(key) {
+            Ok(key_pem) => Some(fhir_server::conformance::client::BackendServices {
+                token_url: config.token_url.clone().unwrap_or_default(),
+                client_id: client_id.clone(),
+                key_pem,
+                kid: config.client_kid.clone(),
+                scope: config.scope.clone().unwrap_or_default(),
+            }),
+            Err(e) => {
+                eprintln!("conformance: {}: {e}", key.display());
+                return usage;
+            }
+        },
+        _ => None,
+    };
+    let options = fhir_server::conformance::Options {
+        base: config.base,
+        token: config.token,
+        backend_services,
+        vars,
+        report_dir: config.report_dir,
+        junit: config.junit,
+        post_report: config.post_report,
+        paths: config.paths,
+    };
+    let Some(runtime) = runtime() else {
+        return usage;
+    };
+    ExitCode::from(runtime.block_on(fhir_server::conformance::run(&options)))
 }
 
 fn runtime() -> Option<tokio::runtime::Runtime> {
