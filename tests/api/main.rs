@@ -11,6 +11,7 @@ mod batch;
 mod capabilities;
 mod concurrency;
 mod conditional;
+mod conformance;
 mod consent_agreement;
 mod consent_enforced;
 mod consent_evaluate;
