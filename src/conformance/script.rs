@@ -113,8 +113,8 @@ pub struct Assert {
     pub value: Option<String>,
     pub warning_only: bool,
     pub stop_test_on_fail: bool,
-    /// Extensions on the assert the engine does not support (e.g. a sub-test to run): an assert
-    /// that checks nothing else is skipped for them, never passed.
+    /// Extensions on the assert the engine does not support (e.g. a sub-test to run): the
+    /// assert is skipped for them, neither passed nor failed.
     pub unsupported_extensions: Vec<String>,
 }
 
