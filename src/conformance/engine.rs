@@ -95,6 +95,15 @@ impl Run<'_> {
         if setup_ok {
             setup_ok = self.autocreate(&mut setup, &mut created).await;
         }
+        // `autodelete` without `autocreate`: the fixture's resource, by its type and id, once the
+        // script is done (whatever created it).
+        for fixture in self.script.fixtures.iter().filter(|f| f.autodelete && !f.autocreate) {
+            let resource = self.state.fixtures.get(&fixture.id);
+            if let Some((t, id)) = resource.and_then(|r| Some((r["resourceType"].as_str()?, r["id"].as_str()?))) {
+                let url = format!("{}/{t}/{id}", self.state.base.trim_end_matches('/'));
+                created.push((format!("autodelete {}", fixture.id), url));
+            }
+        }
         if setup_ok {
             setup_ok = self.run_actions(&self.script.setup, &mut setup, true).await;
         }
@@ -282,7 +291,14 @@ impl Run<'_> {
             Ok(request) => request,
             Err(message) => return done(false, &label, Outcome::Error, message),
         };
-        let summary = format!("{} {}", request.method, request.url);
+        let mut summary = format!("{} {}", request.method, request.url);
+        if op.origin.is_some() || op.destination.is_some() {
+            summary.push_str(&format!(
+                " (origin {}, destination {}: both the one server under test)",
+                op.origin.as_deref().unwrap_or("-"),
+                op.destination.as_deref().unwrap_or("-")
+            ));
+        }
         match self
             .client
             .send(&request.method, &request.url, request.headers, request.body)

@@ -78,6 +78,10 @@ pub struct Operation {
     pub source_id: Option<String>,
     pub target_id: Option<String>,
     pub url: Option<String>,
+    /// `origin` and `destination` as written: recorded in the report; every request goes to the
+    /// one server under test.
+    pub origin: Option<String>,
+    pub destination: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -363,6 +367,8 @@ fn read_operation(object: &Map<String, Value>, path: &str, warnings: &mut Vec<St
         source_id: text(object, "sourceId"),
         target_id: text(object, "targetId"),
         url: text(object, "url"),
+        origin: text(object, "origin"),
+        destination: text(object, "destination"),
     }
 }
 
