@@ -57,7 +57,7 @@ fn check(assert: &Assert, state: &State, profiles: &HashMap<String, String>) -> 
     // into the list of resources to test): not understood, it is not judged at all.
     if let Some(extension) = assert.unsupported_extensions.first() {
         return Ok(Err(Outcome::Skip(format!(
-            "the assert carries the extension {extension}, which the engine does not support"
+            "the assert carries {extension}, which the engine does not support"
         ))));
     }
     let subject = subject(assert, state)?;
@@ -71,46 +71,55 @@ fn check(assert: &Assert, state: &State, profiles: &HashMap<String, String>) -> 
         };
     }
     let operator = assert.operator.as_deref();
+    // The script's own `value`, its variables replaced (values found in resources never are).
+    let value = match &assert.value {
+        Some(value) => Some(state.substitute(value)?),
+        None => None,
+    };
     if let Some(name) = &assert.response {
         let expected = response_code(name).ok_or_else(|| format!("'{name}' is not an assert response code"))?;
         let actual = status(&subject)?;
         run!(compare(
             "the response status",
-            Some(&actual),
+            &[actual],
             &expected.to_string(),
-            operator,
-            state
+            operator
         ));
     }
     if let Some(codes) = &assert.response_code {
         let actual = status(&subject)?;
         let operator = operator.or(codes.contains(',').then_some("in"));
-        run!(compare("the response status", Some(&actual), codes, operator, state));
+        run!(compare(
+            "the response status",
+            &[actual],
+            &state.substitute(codes)?,
+            operator
+        ));
     }
     if let Some(expected) = &assert.content_type {
+        exchange(&subject)?;
         let actual = subject.header("content-type").map(media_type);
         run!(compare_content_type(actual.as_deref(), expected));
     }
     if let Some(field) = &assert.header_field {
-        let actual = subject.header(field).map(str::to_owned);
-        let expected = assert.value.clone().unwrap_or_default();
+        exchange(&subject)?;
+        let actual: Vec<String> = subject.header(field).map(str::to_owned).into_iter().collect();
         // A header named without a value: it must be there.
-        let operator = if assert.value.is_none() {
+        let operator = if value.is_none() {
             operator.or(Some("notEmpty"))
         } else {
             operator
         };
-        run!(compare(
-            &format!("the header {field}"),
-            actual.as_ref(),
-            &expected,
-            operator,
-            state
-        ));
+        let expected = needed(value.as_deref(), operator)?;
+        run!(compare(&format!("the header {field}"), &actual, expected, operator));
     }
     if let Some(expected) = &assert.resource {
-        let actual = resource(&subject)?["resourceType"].as_str().map(str::to_owned);
-        run!(compare("the resource type", actual.as_ref(), expected, operator, state));
+        let actual: Vec<String> = resource(&subject)?["resourceType"]
+            .as_str()
+            .map(str::to_owned)
+            .into_iter()
+            .collect();
+        run!(compare("the resource type", &actual, expected, operator));
     }
     if let Some(minimum) = &assert.minimum_id {
         let fixture = state
@@ -128,39 +137,31 @@ fn check(assert: &Assert, state: &State, profiles: &HashMap<String, String>) -> 
         run!(Ok::<_, String>(navigation_links(resource(&subject)?)));
     }
     if assert.expression.is_some() || assert.path.is_some() || assert.compare_to_source_id.is_some() {
-        run!(check_values(assert, &subject, state));
+        run!(check_values(assert, value.as_deref(), &subject, state));
     }
     if let Some(expected) = &assert.request_method {
-        let actual = subject
-            .exchange
-            .map(|e| e.method.clone())
-            .ok_or("no request was sent before this assert")?;
+        let actual = exchange(&subject)?.method.to_ascii_lowercase();
         run!(compare(
             "the request method",
-            Some(&actual.to_ascii_lowercase()),
+            &[actual],
             &expected.to_ascii_lowercase(),
-            operator,
-            state
+            operator
         ));
     }
     if let Some(expected) = &assert.request_url {
-        let exchange = subject.exchange.ok_or("no request was sent before this assert")?;
+        let exchange = exchange(&subject)?;
         let expected = state.substitute(expected)?;
-        let relative = exchange
-            .url
+        // Compared as sent and as written alike: percent-decoded.
+        let sent = percent_decode(&exchange.url);
+        let relative = sent
             .strip_prefix(state.base.trim_end_matches('/'))
             .map(|r| r.trim_start_matches('/'));
         let actual = match relative {
             Some(relative) if !expected.starts_with("http") => relative.to_owned(),
-            _ => exchange.url.clone(),
+            _ => sent.clone(),
         };
-        run!(compare(
-            "the request URL",
-            Some(&actual),
-            expected.trim_start_matches('/'),
-            operator,
-            state
-        ));
+        let expected = percent_decode(expected.trim_start_matches('/'));
+        run!(compare("the request URL", &[actual], &expected, operator));
     }
     if let Some(profile_id) = &assert.validate_profile_id {
         run!(validate_profile(profile_id, profiles, resource(&subject)?));
@@ -169,6 +170,47 @@ fn check(assert: &Assert, state: &State, profiles: &HashMap<String, String>) -> 
         return Err("the assert names nothing to check".to_owned());
     }
     Ok(Ok(passed.join("; ")))
+}
+
+/// The exchange an assert on headers, status or the request needs.
+fn exchange<'a>(subject: &Subject<'a>) -> Result<&'a Exchange, String> {
+    subject.exchange.ok_or_else(|| {
+        "no exchange to check: no operation ran before this assert, or its sourceId names a fixture".to_owned()
+    })
+}
+
+/// The value an operator compares with; only `empty` and `notEmpty` need none.
+fn needed<'v>(value: Option<&'v str>, operator: Option<&str>) -> Result<&'v str, String> {
+    match (value, operator) {
+        (Some(value), _) => Ok(value),
+        (None, Some("empty" | "notEmpty")) => Ok(""),
+        (None, operator) => Err(format!(
+            "operator {} needs a value to compare with, and the assert gives none",
+            operator.unwrap_or("equals")
+        )),
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(h), Some(l)) = (
+                bytes.get(i + 1).and_then(|b| hex(*b)),
+                bytes.get(i + 2).and_then(|b| hex(*b)),
+            )
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn subject<'a>(assert: &Assert, state: &'a State) -> Result<Subject<'a>, String> {
@@ -264,31 +306,36 @@ fn compare_content_type(actual: Option<&str>, expected: &str) -> Result<Result<S
     })
 }
 
-/// `actual` against `expected` by `operator` (`equals` when absent); `expected` may hold
-/// variables.
+/// The values found against `expected` by `operator` (`equals` when absent). A path or an
+/// expression may find several values: the positive operators look at the first (XPath's string
+/// value of a node-set), the negative ones (`notEquals`, `notIn`, `notContains`) must hold for
+/// every value, `empty` means nothing (or only empty text) was found.
 fn compare(
     what: &str,
-    actual: Option<&String>,
+    actual: &[String],
     expected: &str,
     operator: Option<&str>,
-    state: &State,
 ) -> Result<Result<String, Outcome>, String> {
-    let expected = state.substitute(expected)?;
     let operator = operator.unwrap_or("equals");
-    let shown = actual.map(|a| format!("'{a}'")).unwrap_or_else(|| "nothing".to_owned());
-    let holds = match (operator, actual) {
-        ("empty", actual) => actual.is_none_or(String::is_empty),
-        ("notEmpty", actual) => actual.is_some_and(|a| !a.is_empty()),
-        (_, None) => false,
-        ("equals", Some(a)) => *a == expected,
-        ("notEquals", Some(a)) => *a != expected,
-        ("in", Some(a)) => expected.split(',').any(|e| e.trim() == a),
-        ("notIn", Some(a)) => !expected.split(',').any(|e| e.trim() == a),
-        ("greaterThan", Some(a)) => order(a, &expected) == std::cmp::Ordering::Greater,
-        ("lessThan", Some(a)) => order(a, &expected) == std::cmp::Ordering::Less,
-        ("contains", Some(a)) => a.contains(&expected),
-        ("notContains", Some(a)) => !a.contains(&expected),
-        (other, _) => return Err(format!("'{other}' is not an operator the engine knows")),
+    let shown = match actual {
+        [] => "nothing".to_owned(),
+        [one] => format!("'{one}'"),
+        many => format!("'{}' (and {} more)", many[0], many.len() - 1),
+    };
+    let first = actual.first();
+    let in_list = |a: &String| expected.split(',').any(|e| e.trim() == a);
+    let holds = match operator {
+        "empty" => actual.iter().all(String::is_empty),
+        "notEmpty" => actual.iter().any(|a| !a.is_empty()),
+        "equals" => first.is_some_and(|a| a == expected),
+        "in" => first.is_some_and(in_list),
+        "greaterThan" => first.is_some_and(|a| order(a, expected) == std::cmp::Ordering::Greater),
+        "lessThan" => first.is_some_and(|a| order(a, expected) == std::cmp::Ordering::Less),
+        "contains" => first.is_some_and(|a| a.contains(expected)),
+        "notEquals" => !actual.is_empty() && actual.iter().all(|a| a != expected),
+        "notIn" => !actual.is_empty() && !actual.iter().any(in_list),
+        "notContains" => !actual.is_empty() && actual.iter().all(|a| !a.contains(expected)),
+        other => return Err(format!("'{other}' is not an operator the engine knows")),
     };
     let expectation = match operator {
         "empty" | "notEmpty" => format!("{what} {operator}"),
@@ -310,19 +357,28 @@ fn order(a: &str, b: &str) -> std::cmp::Ordering {
 }
 
 /// `expression` or `path` on the subject, against `value` or what `compareToSource…` finds.
-fn check_values(assert: &Assert, subject: &Subject<'_>, state: &State) -> Result<Result<String, Outcome>, String> {
+fn check_values(
+    assert: &Assert,
+    value: Option<&str>,
+    subject: &Subject<'_>,
+    state: &State,
+) -> Result<Result<String, Outcome>, String> {
     let operator = assert.operator.as_deref();
     let what = assert
         .expression
         .as_deref()
         .or(assert.path.as_deref())
         .unwrap_or("the compared value");
-    if operator == Some("eval")
-        || (assert.value.is_none()
-            && assert.compare_to_source_id.is_none()
-            && assert.expression.is_some()
-            && !matches!(operator, Some("empty" | "notEmpty")))
-    {
+    // An expression with nothing to compare it with is a test of its truth (`eval`).
+    let is_test = operator == Some("eval")
+        || (value.is_none() && assert.compare_to_source_id.is_none() && assert.expression.is_some());
+    if is_test && !matches!(operator, Some("empty" | "notEmpty")) {
+        if !matches!(operator, None | Some("eval" | "equals")) {
+            return Err(format!(
+                "operator {} needs a value or a compareToSourceId to compare the expression with",
+                operator.unwrap_or_default()
+            ));
+        }
         let expression = state.substitute(
             assert
                 .expression
@@ -347,12 +403,9 @@ fn check_values(assert: &Assert, subject: &Subject<'_>, state: &State) -> Result
         .as_ref()
         .filter(|_| assert.expression.is_none()));
     let actual = match (own_expression, own_path) {
-        (Some(expression), _) => Some(locate::expression_values(
-            resource(subject)?,
-            &state.substitute(expression)?,
-        )?),
-        (None, Some(path)) => Some(locate::path_values(resource(subject)?, &state.substitute(path)?)?),
-        (None, None) => None,
+        (Some(expression), _) => locate::expression_values(resource(subject)?, &state.substitute(expression)?)?,
+        (None, Some(path)) => locate::path_values(resource(subject)?, &state.substitute(path)?)?,
+        (None, None) => return Err("the assert has no expression or path to evaluate".to_owned()),
     };
     let expected = match &assert.compare_to_source_id {
         Some(id) => {
@@ -367,12 +420,14 @@ fn check_values(assert: &Assert, subject: &Subject<'_>, state: &State) -> Result
                     return Err("compareToSourceId needs compareToSourceExpression or compareToSourcePath".to_owned());
                 }
             };
-            found.into_iter().next().unwrap_or_default()
+            found
+                .into_iter()
+                .next()
+                .ok_or_else(|| format!("nothing to compare with: the source {id} has no such value"))?
         }
-        None => assert.value.clone().unwrap_or_default(),
+        None => needed(value, operator)?.to_owned(),
     };
-    let actual = actual.and_then(|values| values.into_iter().next());
-    compare(what, actual.as_ref(), &expected, operator, state)
+    compare(what, &actual, &expected, operator)
 }
 
 /// The first element of `minimum` (a fixture) missing from `actual`, by path; `id`, `meta` and
@@ -454,8 +509,12 @@ fn validate_profile(
             resource["resourceType"].as_str().unwrap_or("no resource type")
         ))));
     }
+    // The server's validator: the type's structure (JSON Schema) and the rules beside it, not
+    // every invariant of the profile; the message says so.
     Ok(match crate::validate::validate(resource) {
-        Ok(()) => Ok(format!("valid against {url}")),
+        Ok(()) => Ok(format!(
+            "structurally valid against {url} (schema and rules; invariants not checked)"
+        )),
         Err(e) => {
             let problems: Vec<String> = e
                 .issues

@@ -53,16 +53,23 @@ pub fn parse_resource(body: &str, content_type: Option<&str>) -> Option<Value> {
     serde_json::from_str::<Value>(body).ok().filter(Value::is_object)
 }
 
+/// The most of a response body the engine reads: a server under test must not be able to make
+/// it hold gigabytes.
+const MAX_BODY: usize = 64 * 1024 * 1024;
+
 pub struct Client {
     http: reqwest::Client,
     token: Option<String>,
+    /// `scheme://host:port` of the base: the only place the token is sent.
+    origin: Option<String>,
 }
 
 impl Client {
-    pub fn new(token: Option<String>) -> Result<Client, String> {
+    pub fn new(token: Option<String>, base: &str) -> Result<Client, String> {
         Ok(Client {
             http: http_client()?,
             token,
+            origin: origin(base),
         })
     }
 
@@ -76,8 +83,11 @@ impl Client {
     ) -> Result<Exchange, String> {
         let method_value =
             reqwest::Method::from_bytes(method.as_bytes()).map_err(|_| format!("'{method}' is not an HTTP method"))?;
+        // Never to another origin: an absolute URL may come from what the server answered (a
+        // paging link), and a hostile server could point it anywhere.
         if let Some(token) = &self.token
             && find_header(&headers, "authorization").is_none()
+            && origin(url).is_some_and(|o| Some(&o) == self.origin.as_ref())
         {
             headers.push(("Authorization".to_owned(), format!("Bearer {token}")));
         }
@@ -100,7 +110,7 @@ impl Client {
                 )
             })
             .collect();
-        let response_body = response.text().await.map_err(|e| describe(&e))?;
+        let response_body = read_body(response).await?;
         let request_resource = body
             .as_deref()
             .and_then(|b| parse_resource(b, find_header(&headers, "content-type")));
@@ -117,6 +127,29 @@ impl Client {
             response_resource,
         })
     }
+}
+
+/// A response body up to `MAX_BODY`, as text.
+async fn read_body(mut response: reqwest::Response) -> Result<String, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| describe(&e))? {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err("the response body is larger than 64 MiB".to_owned());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
+/// `scheme://host:port` of a URL (the port made explicit).
+fn origin(url: &str) -> Option<String> {
+    let parsed = reqwest::Url::parse(url).ok()?;
+    Some(format!(
+        "{}://{}:{}",
+        parsed.scheme(),
+        parsed.host_str()?,
+        parsed.port_or_known_default()?
+    ))
 }
 
 /// Headers as kept for asserts and reports: a bearer token is never kept.

@@ -54,10 +54,15 @@ pub struct TestResult {
 }
 
 impl TestResult {
+    /// Failed when any action failed or erred; skipped when nothing was judged (every action
+    /// skipped, or asserts of which none passed: a skipped check is no evidence); else passed.
     pub fn outcome(&self) -> Outcome {
+        let asserts: Vec<Outcome> = self.actions.iter().filter(|a| a.is_assert).map(|a| a.outcome).collect();
         if self.actions.iter().any(|a| a.outcome.failed()) {
             Outcome::Fail
-        } else if !self.actions.is_empty() && self.actions.iter().all(|a| a.outcome == Outcome::Skip) {
+        } else if self.actions.iter().all(|a| a.outcome == Outcome::Skip)
+            || (!asserts.is_empty() && !asserts.iter().any(|o| matches!(o, Outcome::Pass | Outcome::Warning)))
+        {
             Outcome::Skip
         } else {
             Outcome::Pass
@@ -77,6 +82,20 @@ impl ScriptResult {
     pub fn failed(&self) -> bool {
         self.setup.iter().chain(&self.teardown).any(|a| a.outcome.failed())
             || self.tests.iter().any(|t| t.outcome() == Outcome::Fail)
+    }
+
+    /// The TestReport's `result`: `fail`, `pass` when some test passed and none failed, and
+    /// `pending` when nothing was shown either way (every test skipped, or none at all).
+    pub fn result(&self) -> &'static str {
+        if self.failed() {
+            "fail"
+        } else if self.tests.iter().any(|t| t.outcome() == Outcome::Pass)
+            || (self.tests.is_empty() && self.setup.iter().any(|a| a.outcome == Outcome::Pass))
+        {
+            "pass"
+        } else {
+            "pending"
+        }
     }
 }
 
@@ -215,13 +234,17 @@ impl Run<'_> {
                 ),
                 source_id: Some(fixture.id.clone()),
                 encode_request_url: true,
-                response_id: Some(fixture.id.clone()),
                 label: Some(label.clone()),
                 headers: vec![("Prefer".to_owned(), "return=representation".to_owned())],
                 ..Operation::default()
             };
             let result = self.operate(&operation).await;
             let stored = self.state.last.as_ref().filter(|e| (200..300).contains(&e.status));
+            // What the server made of the fixture names it for `targetId`; the fixture itself
+            // stays what the file says, for asserts to compare with.
+            if let Some(exchange) = stored {
+                self.state.created.insert(fixture.id.clone(), exchange.clone());
+            }
             match stored {
                 Some(exchange) => {
                     if fixture.autodelete
@@ -287,6 +310,9 @@ impl Run<'_> {
             .clone()
             .or_else(|| op.kind.clone())
             .unwrap_or_else(|| "operation".to_owned());
+        // A failure to build or send leaves no exchange behind: asserts must not judge the one
+        // before it.
+        self.state.last = None;
         let request = match operation::build(op, &self.state) {
             Ok(request) => request,
             Err(message) => return done(false, &label, Outcome::Error, message),
@@ -390,6 +416,7 @@ pub fn initial_state(script: &Script, base: &str, given: &HashMap<String, String
         base: base.to_owned(),
         fixtures: HashMap::new(),
         responses: HashMap::new(),
+        created: HashMap::new(),
         requests: HashMap::new(),
         last: None,
         variables: script.variables.clone(),

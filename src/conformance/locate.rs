@@ -55,11 +55,15 @@ fn value_text(value: &Value) -> String {
 /// The JSON values an XPath over FHIR XML selects. The first step names the resource type; a
 /// resource inside an element (`fhir:resource/fhir:Patient`) is named by its type too.
 fn xpath_nodes<'a>(resource: &'a Value, path: &str) -> Result<Vec<&'a Value>, String> {
-    let steps: Vec<&str> = path
-        .trim_start_matches('/')
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .collect();
+    if path.contains("//") || path.contains('(') {
+        return Err(format!(
+            "'{path}' is XPath the engine does not support (no // and no functions but count())"
+        ));
+    }
+    let steps: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    if steps.iter().any(|s| s.is_empty()) {
+        return Err(format!("'{path}' has an empty step"));
+    }
     let Some((first, rest)) = steps.split_first() else {
         return Err("an empty path".to_owned());
     };
@@ -73,6 +77,9 @@ fn xpath_nodes<'a>(resource: &'a Value, path: &str) -> Result<Vec<&'a Value>, St
             continue;
         }
         if let Some(attribute) = step.strip_prefix('@') {
+            if attribute.is_empty() || !attribute.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(format!("'@{attribute}' is not an attribute the engine can read"));
+            }
             nodes = nodes.iter().filter_map(|n| n.get(attribute)).collect();
             continue;
         }
@@ -97,9 +104,22 @@ fn xpath_nodes<'a>(resource: &'a Value, path: &str) -> Result<Vec<&'a Value>, St
     Ok(nodes)
 }
 
-/// `fhir:name[2]` → (`name`, Some(1)): XPath positions count from 1.
+/// `fhir:name[2]` → (`name`, Some(1)): XPath positions count from 1. Anything else XPath can
+/// say (`//`, `*`, `text()`, other predicates) is an error, never an empty result an assert could
+/// take for "not there".
 fn step_parts(step: &str) -> Result<(&str, Option<usize>), String> {
+    let unsupported = || {
+        format!("the path step '{step}' is XPath the engine does not support (only [fhir:]name, [n] and @attribute)")
+    };
     let step = step.strip_prefix("fhir:").unwrap_or(step);
+    let name_end = step.find('[').unwrap_or(step.len());
+    if name_end == 0
+        || !step[..name_end]
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(unsupported());
+    }
     let Some((name, predicate)) = step.split_once('[') else {
         return Ok((step, None));
     };
@@ -180,6 +200,14 @@ mod tests {
                 .is_empty()
         );
         assert!(path_values(patient, "fhir:Patient/fhir:name[fhir:use='x']").is_err());
+        for unsupported in [
+            "//fhir:id",
+            "fhir:Patient/*",
+            "fhir:Patient/fhir:id/text()",
+            "count(fhir:Patient/fhir:name) > 0",
+        ] {
+            assert!(path_values(patient, unsupported).is_err(), "{unsupported}");
+        }
         assert_eq!(path_values(&b, "$.entry[1].resource.id").unwrap(), ["b"]);
     }
 

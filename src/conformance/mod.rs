@@ -43,7 +43,7 @@ pub struct Options {
 
 /// All scripts passed.
 pub const EXIT_PASS: u8 = 0;
-/// A test failed or erred.
+/// A test failed or erred, or a script proved nothing (`pending`: every test skipped).
 pub const EXIT_FAIL: u8 = 1;
 /// Bad usage, or a script that cannot be read (the others still ran).
 pub const EXIT_USAGE: u8 = 2;
@@ -114,12 +114,15 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         let path = entry.path();
-        if path.is_dir() {
+        // Not through symbolic links: a link back up the tree would never end.
+        let Ok(kind) = entry.file_type() else { continue };
+        if kind.is_dir() {
             walk(&path, files);
-        } else if path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| e.eq_ignore_ascii_case("json") || e.eq_ignore_ascii_case("xml"))
+        } else if kind.is_file()
+            && path
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| e.eq_ignore_ascii_case("json") || e.eq_ignore_ascii_case("xml"))
         {
             files.push(path);
         }
@@ -167,7 +170,7 @@ pub async fn run(options: &Options) -> u8 {
         },
         (None, None) => None,
     };
-    let client = match client::Client::new(token) {
+    let client = match client::Client::new(token, &options.base) {
         Ok(client) => client,
         Err(e) => {
             eprintln!("conformance: {e}");
@@ -225,9 +228,9 @@ pub async fn run(options: &Options) -> u8 {
             .filter(|t| t.outcome() == outcome)
             .count()
     };
-    let failed_scripts = runs.iter().filter(|(_, r)| r.failed()).count();
+    let failed_scripts = runs.iter().filter(|(_, r)| r.result() != "pass").count();
     println!(
-        "\n{} scripts ({} failed, {} unreadable), {tests} tests: {} passed, {} failed, {} skipped",
+        "\n{} scripts ({} not passed, {} unreadable), {tests} tests: {} passed, {} failed, {} skipped",
         runs.len(),
         failed_scripts,
         problems.len(),

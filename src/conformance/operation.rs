@@ -45,16 +45,23 @@ pub fn build(operation: &Operation, state: &State) -> Result<Request, String> {
         Some(resource) => Some(state.substitute_resource(resource)?),
         None => None,
     };
+    // The body's type names the URL only for what writes the body as a resource (a FHIRPath
+    // Patch is a Parameters, a transaction a Bundle).
+    let body_names_type = matches!(kind, "create" | "update" | "updateCreate" | "validate");
     let resource_type = operation.resource.clone().or_else(|| {
         body.as_ref()
+            .filter(|_| body_names_type)
             .and_then(|b| b["resourceType"].as_str())
             .map(str::to_owned)
     });
     let path = url_path(operation, kind, resource_type.as_deref(), body.as_ref(), state)?;
+    let base = state.base.trim_end_matches('/');
     let url = if path.starts_with("http://") || path.starts_with("https://") {
         path
+    } else if path.starts_with('?') {
+        format!("{base}{path}")
     } else {
-        format!("{}/{}", state.base.trim_end_matches('/'), path.trim_start_matches('/'))
+        format!("{base}/{}", path.trim_start_matches('/'))
     };
     let url = if operation.encode_request_url {
         encode_query(&url)
@@ -131,26 +138,43 @@ fn url_path(
             _ => format!("{target_type}/{id}"),
         });
     }
+    // Nothing names the target: only what acts on a type (or the whole server) can go on; a
+    // read or a delete guessed at the type would be a search, or a delete of everything.
+    let needs_type = || {
+        if type_part.is_empty() {
+            Err(format!("a {kind} operation needs a resource type, a url or params"))
+        } else {
+            Ok(type_part.to_owned())
+        }
+    };
     Ok(match kind {
         "capabilities" => "metadata".to_owned(),
         "batch" | "transaction" => String::new(),
         "history" if type_part.is_empty() => "_history".to_owned(),
         "history" => format!("{type_part}/_history"),
-        "validate" => format!("{type_part}/$validate"),
-        "update" | "updateCreate" | "patch" => {
+        "search" if type_part.is_empty() => String::new(),
+        "search" | "create" => needs_type()?,
+        "validate" => format!("{}/$validate", needs_type()?),
+        "update" | "updateCreate" => {
             let id = body
                 .and_then(|b| b["id"].as_str())
                 .ok_or_else(|| "an update needs a targetId, params, or a source fixture with an id".to_owned())?;
-            format!("{type_part}/{id}")
+            format!("{}/{id}", needs_type()?)
         }
-        _ => type_part.to_owned(),
+        other => {
+            return Err(format!(
+                "a {} operation needs a targetId, a url or params to say what it acts on",
+                if other.is_empty() { "typeless" } else { other }
+            ));
+        }
     })
 }
 
-/// The type, id and version of what a `targetId` names: the resource of a response (its
-/// `Location` header when the body has none), or a fixture.
+/// The type, id and version of what a `targetId` names: the resource of a response, or of what
+/// an `autocreate` made of a fixture (the `Location` header when the body has none), or a
+/// fixture as written.
 fn target_identity(target: &str, state: &State) -> Result<(String, String, Option<String>), String> {
-    if let Some(exchange) = state.responses.get(target) {
+    if let Some(exchange) = state.responses.get(target).or_else(|| state.created.get(target)) {
         if let Some(resource) = &exchange.response_resource
             && let (Some(t), Some(id)) = (resource["resourceType"].as_str(), resource["id"].as_str())
             && t != "OperationOutcome"
@@ -186,9 +210,13 @@ fn target_identity(target: &str, state: &State) -> Result<(String, String, Optio
 pub fn location_parts(location: &str) -> Option<(String, String, Option<String>)> {
     let path = location.split(['?', '#']).next()?;
     let parts: Vec<&str> = path.trim_end_matches('/').rsplit('/').collect();
+    let is_type = |t: &str| t.starts_with(|c: char| c.is_ascii_uppercase());
     match parts.as_slice() {
-        [version, "_history", id, t, ..] => Some(((*t).to_owned(), (*id).to_owned(), Some((*version).to_owned()))),
-        [id, t, ..] => Some(((*t).to_owned(), (*id).to_owned(), None)),
+        [version, "_history", id, t, ..] if is_type(t) => {
+            Some(((*t).to_owned(), (*id).to_owned(), Some((*version).to_owned())))
+        }
+        ["_history", id, t, ..] if is_type(t) => Some(((*t).to_owned(), (*id).to_owned(), None)),
+        [id, t, ..] if is_type(t) && *id != "_history" => Some(((*t).to_owned(), (*id).to_owned(), None)),
         _ => None,
     }
 }
@@ -200,12 +228,17 @@ fn encode_query(url: &str) -> String {
         return url.to_owned();
     };
     let mut encoded = String::with_capacity(query.len());
-    for byte in query.bytes() {
+    let bytes = query.as_bytes();
+    for (i, &byte) in bytes.iter().enumerate() {
+        // `%` already starting an escape stays; `+` is encoded, since servers read it as a space
+        // (`${CURRENTDATETIME}` ends in `+00:00`).
+        let escape_start = byte == b'%'
+            && bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+            && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
         match byte {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => encoded.push(byte as char),
-            b'&' | b'=' | b',' | b':' | b'/' | b'$' | b'%' | b'+' | b'*' | b'(' | b')' | b'!' | b'\'' => {
-                encoded.push(byte as char)
-            }
+            b'&' | b'=' | b',' | b':' | b'/' | b'$' | b'*' | b'(' | b')' | b'!' | b'\'' => encoded.push(byte as char),
+            b'%' if escape_start => encoded.push('%'),
             other => encoded.push_str(&format!("%{other:02X}")),
         }
     }
@@ -231,5 +264,15 @@ mod tests {
             "http://x/Patient?name=a%20b&identifier=s%7C1"
         );
         assert_eq!(encode_query("http://x/Patient/1"), "http://x/Patient/1");
+        assert_eq!(
+            encode_query("http://x/O?date=ge2024-01-01T00:00:00+00:00"),
+            "http://x/O?date=ge2024-01-01T00:00:00%2B00:00"
+        );
+        assert_eq!(encode_query("http://x/O?a=%7C&b=100%"), "http://x/O?a=%7C&b=100%25");
+        assert_eq!(
+            location_parts("http://x/fhir/Patient/p1/_history"),
+            Some(("Patient".into(), "p1".into(), None))
+        );
+        assert_eq!(location_parts("http://x/fhir/"), None);
     }
 }

@@ -11,17 +11,11 @@ pub fn test_report(script: &Script, result: &ScriptResult, base: &str) -> Value 
     let tests_run: Vec<_> = result.tests.iter().filter(|t| t.outcome() != Outcome::Skip).collect();
     let passed = tests_run.iter().filter(|t| t.outcome() == Outcome::Pass).count();
     let score = if tests_run.is_empty() {
-        if result.failed() { 0.0 } else { 100.0 }
+        if result.result() == "pass" { 100.0 } else { 0.0 }
     } else {
         (passed as f64 * 100.0 / tests_run.len() as f64 * 100.0).round() / 100.0
     };
-    let outcome = if result.failed() {
-        "fail"
-    } else if result.tests.is_empty() && result.setup.is_empty() {
-        "pending"
-    } else {
-        "pass"
-    };
+    let outcome = result.result();
     let script_reference = match (&script.url, &script.id) {
         (Some(url), _) => url.clone(),
         (None, Some(id)) => format!("TestScript/{id}"),
@@ -204,6 +198,17 @@ pub fn junit(runs: &[(String, ScriptResult)]) -> String {
 }
 
 fn escape(text: &str) -> String {
+    // XML 1.0 has no place for most control characters, which a server's text may carry.
+    let text: String = text
+        .chars()
+        .map(|c| {
+            if c.is_control() && !matches!(c, '\n' | '\t') {
+                '\u{fffd}'
+            } else {
+                c
+            }
+        })
+        .collect();
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -413,16 +413,32 @@ fn read_assert(object: &Map<String, Value>, path: &str, warnings: &mut Vec<Strin
             .and_then(Value::as_bool)
             .or(stop_extension)
             .unwrap_or(false),
-        unsupported_extensions: object
-            .get("extension")
+        unsupported_extensions: unsupported_in_assert(object),
+    }
+}
+
+/// What makes an assert mean more than the engine can judge: extensions other than
+/// `stopTestOnFail`, any modifier extension, and R4's `rule`/`ruleset` (external rules).
+fn unsupported_in_assert(object: &Map<String, Value>) -> Vec<String> {
+    let urls = |key: &str| -> Vec<String> {
+        object
+            .get(key)
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .filter_map(|e| e["url"].as_str())
+            .map(|e| e["url"].as_str().unwrap_or("(no url)"))
             .filter(|url| *url != STOP_TEST_ON_FAIL_EXTENSION)
-            .map(str::to_owned)
-            .collect(),
+            .map(|url| format!("the extension {url}"))
+            .collect()
+    };
+    let mut unsupported = urls("extension");
+    unsupported.extend(urls("modifierExtension"));
+    for element in ["rule", "ruleset"] {
+        if object.contains_key(element) {
+            unsupported.push(format!("a {element} (external rules)"));
+        }
     }
+    unsupported
 }
 
 /// `json` and `xml` as the FHIR MIME types; anything else as written.

@@ -16,6 +16,8 @@ pub struct State {
     pub fixtures: HashMap<String, Value>,
     /// Responses kept by `responseId` (usable as fixtures).
     pub responses: HashMap<String, Exchange>,
+    /// The answers to `autocreate`, by fixture id: what `targetId` of that fixture names.
+    pub created: HashMap<String, Exchange>,
     /// Requests kept by `requestId`.
     pub requests: HashMap<String, Exchange>,
     pub last: Option<Exchange>,
@@ -37,7 +39,10 @@ impl State {
 
     /// Whether `id` names a fixture, response or request at all.
     pub fn knows(&self, id: &str) -> bool {
-        self.responses.contains_key(id) || self.fixtures.contains_key(id) || self.requests.contains_key(id)
+        self.responses.contains_key(id)
+            || self.fixtures.contains_key(id)
+            || self.requests.contains_key(id)
+            || self.created.contains_key(id)
     }
 
     /// `text` with every `${…}` replaced.

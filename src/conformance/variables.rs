@@ -1,48 +1,70 @@
 //! `${…}` in a script's values: its variables, the `--var` values, and Touchstone's built-ins
 //! (`${CURRENTDATE}`, `${CURRENTDATETIME}` with optional offsets, `${DATE, base, unit, ±N}`,
-//! `${UUID}`, `${UUID-NODASH}`). The innermost `${…}` is replaced first, so a variable's name may
-//! itself be made of variables.
+//! `${UUID}`, `${UUID-NODASH}`). A variable's name may itself be made of variables.
 
-use chrono::{DateTime, Datelike, Duration, FixedOffset, Months, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, Months, NaiveDate, TimeDelta, Utc};
 
-/// How many replacements one text may need before it is taken for a loop.
-const MAX_REPLACEMENTS: usize = 1000;
+/// The longest text a substitution may produce: values come from the server under test, which
+/// must not be able to make the engine build gigabytes.
+const MAX_OUTPUT: usize = 16 * 1024 * 1024;
 
 /// Replaces every `${…}` in `text`, asking `lookup` for names that are not built-ins; a name
-/// neither knows is an error naming it.
+/// neither knows is an error naming it. One pass, left to right: a `${…}` inside a name is
+/// replaced first (`${${which}}`), and a value, once inserted, is never scanned again, so a value
+/// that happens to contain `${` stays as it is.
 pub fn substitute(
     text: &str,
     now: DateTime<Utc>,
     lookup: &mut dyn FnMut(&str) -> Result<Option<String>, String>,
 ) -> Result<String, String> {
-    let mut text = text.to_owned();
-    for _ in 0..MAX_REPLACEMENTS {
-        let Some((start, end)) = innermost(&text) else {
-            return Ok(text);
-        };
-        let name = text[start + 2..end].trim().to_owned();
-        let value = match builtin(&name, now, lookup)? {
-            Some(value) => value,
-            None => lookup(&name)?.ok_or_else(|| format!("variable '{name}' has no value"))?,
-        };
-        text.replace_range(start..=end, &value);
-    }
-    Err(format!("too many variables to replace in '{text}'"))
+    let (out, rest) = expand(text, now, lookup, false)?;
+    debug_assert!(rest.is_empty());
+    Ok(out)
 }
 
-/// The first `${` whose `}` comes before any other `${`: (index of `$`, index of `}`).
-fn innermost(text: &str) -> Option<(usize, usize)> {
-    let mut open = None;
-    for (i, c) in text.char_indices() {
-        if c == '$' && text[i + 1..].starts_with('{') {
-            open = Some(i);
-        } else if c == '}'
-            && let Some(start) = open
-        {
-            return Some((start, i));
+/// Expands `text` up to its end or, `inside` a name, up to the `}` that closes it; returns the
+/// expansion and what follows that `}`.
+fn expand<'t>(
+    text: &'t str,
+    now: DateTime<Utc>,
+    lookup: &mut dyn FnMut(&str) -> Result<Option<String>, String>,
+    inside: bool,
+) -> Result<(String, &'t str), String> {
+    let mut out = String::new();
+    let mut rest = text;
+    loop {
+        let open = rest.find("${");
+        let close = if inside { rest.find('}') } else { None };
+        match (open, close) {
+            (Some(o), Some(c)) if c < o => {
+                out.push_str(&rest[..c]);
+                return Ok((out, &rest[c + 1..]));
+            }
+            (None, Some(c)) => {
+                out.push_str(&rest[..c]);
+                return Ok((out, &rest[c + 1..]));
+            }
+            (Some(o), _) => {
+                out.push_str(&rest[..o]);
+                let (name, after) = expand(&rest[o + 2..], now, lookup, true)?;
+                let name = name.trim();
+                let value = match builtin(name, now, lookup)? {
+                    Some(value) => value,
+                    None => lookup(name)?.ok_or_else(|| format!("variable '{name}' has no value"))?,
+                };
+                out.push_str(&value);
+                if out.len() > MAX_OUTPUT {
+                    return Err("the text grows past 16 MiB once its variables are replaced".to_owned());
+                }
+                rest = after;
+            }
+            (None, None) if inside => return Err(format!("'${{{text}' has no closing '}}'")),
+            (None, None) => {
+                out.push_str(rest);
+                return Ok((out, ""));
+            }
         }
     }
-    None
 }
 
 fn builtin(
@@ -85,13 +107,21 @@ fn offset(mut at: DateTime<FixedOffset>, pairs: &[&str]) -> Result<DateTime<Fixe
             .trim_start_matches('+')
             .parse()
             .map_err(|_| format!("'{}' is not a whole number of {}", pair[1], pair[0]))?;
+        let too_far = || format!("the date offset {} {} leaves the calendar", pair[1], pair[0]);
+        let delta = |make: fn(i64) -> Option<TimeDelta>| make(amount).ok_or_else(too_far);
         at = match pair[0] {
-            "y" | "Y" => add_months(at, amount * 12)?,
+            "y" | "Y" => add_months(at, amount.checked_mul(12).ok_or_else(too_far)?)?,
             "M" => add_months(at, amount)?,
-            "d" | "D" => at + Duration::days(amount),
-            "H" | "h" => at + Duration::hours(amount),
-            "m" => at + Duration::minutes(amount),
-            "s" | "S" => at + Duration::seconds(amount),
+            "d" | "D" => at.checked_add_signed(delta(TimeDelta::try_days)?).ok_or_else(too_far)?,
+            "H" | "h" => at
+                .checked_add_signed(delta(TimeDelta::try_hours)?)
+                .ok_or_else(too_far)?,
+            "m" => at
+                .checked_add_signed(delta(TimeDelta::try_minutes)?)
+                .ok_or_else(too_far)?,
+            "s" | "S" => at
+                .checked_add_signed(delta(TimeDelta::try_seconds)?)
+                .ok_or_else(too_far)?,
             unit => return Err(format!("'{unit}' is not a date unit (y, M, d, H, m, s)")),
         };
     }
@@ -160,5 +190,21 @@ mod tests {
         assert_eq!(run("${nope}").unwrap_err(), "variable 'nope' has no value");
         assert!(run("${CURRENTDATE, W, 1}").unwrap_err().contains("'W'"));
         assert!(run("${CURRENTDATE, d}").is_err());
+        assert!(run("${CURRENTDATE, d, 100000000000}").unwrap_err().contains("calendar"));
+        assert!(run("${CURRENTDATE, Y, 9223372036854775807}").is_err());
+        assert!(run("${id").unwrap_err().contains("no closing"));
+    }
+
+    #[test]
+    fn a_value_is_never_scanned_again() {
+        let mut lookup = |name: &str| -> Result<Option<String>, String> {
+            Ok(match name {
+                "loop" => Some("${loop}".to_owned()),
+                "a" => Some("x".to_owned()),
+                _ => None,
+            })
+        };
+        assert_eq!(substitute("[${loop}]", now(), &mut lookup).unwrap(), "[${loop}]");
+        assert_eq!(substitute("${a}}${a}", now(), &mut lookup).unwrap(), "x}x");
     }
 }
