@@ -193,6 +193,14 @@ pub struct ServeConfig {
     #[arg(long, env = "FHIR_CACHE_MIB", default_value_t = 256)]
     pub cache_mib: usize,
 
+    /// SQLite only: `full` (the default) makes every acknowledged write durable: each commit
+    /// (concurrent writes share one) waits for the disk to confirm it, so a power loss or an
+    /// operating-system crash loses nothing the server answered 2xx for. `normal` skips that
+    /// wait: faster writes, and still safe across a crash of the server process, but a power
+    /// loss may drop the last commits although clients were told they were stored.
+    #[arg(long, env = "FHIR_SQLITE_DURABILITY", value_enum, default_value_t = SqliteDurabilityArg::Full)]
+    pub sqlite_durability: SqliteDurabilityArg,
+
     /// Search page size when the client gives no `_count`.
     #[arg(long, env = "FHIR_SEARCH_DEFAULT_COUNT", default_value_t = 20)]
     pub search_default_count: u32,
@@ -332,6 +340,13 @@ pub enum PatientDirectoryArg {
     None,
 }
 
+/// `--sqlite-durability` (see `store::SqliteDurability`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SqliteDurabilityArg {
+    Full,
+    Normal,
+}
+
 /// `--audit`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuditArg {
@@ -374,6 +389,7 @@ impl ServeConfig {
             max_body_bytes: 32 * 1024 * 1024,
             db_pool_size: 8,
             cache_mib: 64,
+            sqlite_durability: SqliteDurabilityArg::Full,
             search_default_count: 20,
             search_max_count: 1000,
             search_default_total_limit: 1000,

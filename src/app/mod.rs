@@ -139,8 +139,19 @@ async fn build(config: &ServeConfig, base_url: &str) -> Result<(AppState, JoinHa
     let options = store::StoreOptions {
         max_connections: config.db_pool_size,
         cache_bytes: config.cache_mib.saturating_mul(1024 * 1024),
+        sqlite_durability: match config.sqlite_durability {
+            crate::config::SqliteDurabilityArg::Full => store::SqliteDurability::Full,
+            crate::config::SqliteDurabilityArg::Normal => store::SqliteDurability::Normal,
+        },
     };
     let store = store::open(&config.database_url, &options).await?;
+    match store.durability().await {
+        Ok(settings) => {
+            let settings: Vec<String> = settings.iter().map(|(name, value)| format!("{name}={value}")).collect();
+            tracing::info!(backend = store.backend_name(), settings = %settings.join(" "), "durability of acknowledged writes");
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read the database's durability settings"),
+    }
     let authorization = authorization::authorization(config, base_url)?;
     let capability_statement = capabilities::CapabilityCache::new(
         base_url,

@@ -320,6 +320,11 @@ pub trait Store: Send + Sync + 'static {
     /// Succeeds when the database answers.
     fn ping(&self) -> BoxFuture<'_, Result<()>>;
 
+    /// The settings that decide what an acknowledged write survives, as the database reports
+    /// them (SQLite: `synchronous` of the writer and of the checkpointer, `journal_mode`;
+    /// PostgreSQL: `fsync`, `synchronous_commit`).
+    fn durability(&self) -> BoxFuture<'_, Result<Vec<(String, String)>>>;
+
     /// The SQL dialect that `search::compile` must produce for this store.
     fn dialect(&self) -> Dialect;
 
@@ -348,6 +353,21 @@ pub struct StoreOptions {
     pub max_connections: u32,
     /// SQLite only: bytes of current versions kept in memory for reads by id (0 disables it).
     pub cache_bytes: usize,
+    /// SQLite only: whether a commit waits for the disk (PostgreSQL's durability is the
+    /// database's own configuration: `fsync` and `synchronous_commit`).
+    pub sqlite_durability: SqliteDurability,
+}
+
+/// What an acknowledged write survives on SQLite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SqliteDurability {
+    /// `synchronous=FULL` in WAL mode: every commit is synced before it is acknowledged, so it
+    /// survives a power loss or an operating-system crash.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL` in WAL mode: commits survive a crash of the process, but a power loss
+    /// may drop the last ones (the WAL is synced at checkpoints only).
+    Normal,
 }
 
 /// Opens the store named by `database_url` (`sqlite:…` or `postgres://…`) and applies migrations.
@@ -357,9 +377,7 @@ pub async fn open(database_url: &str, options: &StoreOptions) -> Result<Arc<dyn 
             postgres::PostgresStore::open(database_url, options.max_connections).await?,
         ))
     } else if database_url.starts_with("sqlite:") {
-        Ok(Arc::new(
-            sqlite::SqliteStore::open(database_url, options.max_connections, options.cache_bytes).await?,
-        ))
+        Ok(Arc::new(sqlite::SqliteStore::open(database_url, options).await?))
     } else {
         Err(crate::error::Error::internal(format!(
             "unsupported database URL '{database_url}': use sqlite:PATH or postgres://…"

@@ -239,6 +239,7 @@ impl TestApp {
         let options = fhir_server::store::StoreOptions {
             max_connections: 2,
             cache_bytes: 0,
+            sqlite_durability: Default::default(),
         };
         let mut attempts = 0;
         loop {

@@ -20,6 +20,7 @@ mod crash;
 mod create_read;
 mod custom_search;
 mod delete;
+mod durability;
 mod errors;
 mod headers;
 mod history;

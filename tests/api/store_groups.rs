@@ -56,6 +56,7 @@ async fn open(app: &TestApp) -> Arc<dyn Store> {
     let options = StoreOptions {
         max_connections: 2,
         cache_bytes: 0,
+        sqlite_durability: Default::default(),
     };
     store::open(&app.database_url, &options).await.unwrap()
 }

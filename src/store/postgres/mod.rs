@@ -827,6 +827,20 @@ impl Store for PostgresStore {
         })
     }
 
+    /// The database's own settings: the server never changes them (see the README's Reliability).
+    fn durability(&self) -> BoxFuture<'_, Result<Vec<(String, String)>>> {
+        Box::pin(async move {
+            let mut settings = Vec::new();
+            for name in ["fsync", "synchronous_commit"] {
+                let value: String = sqlx::query_scalar(AssertSqlSafe(format!("SHOW {name}")))
+                    .fetch_one(&self.pool)
+                    .await?;
+                settings.push((name.to_owned(), value));
+            }
+            Ok(settings)
+        })
+    }
+
     fn dialect(&self) -> Dialect {
         Dialect::Postgres
     }

@@ -4,8 +4,10 @@
 //! with `BEGIN IMMEDIATE` never meets `SQLITE_BUSY` half-way through a transaction. Versions are
 //! therefore assigned strictly one after another; `writer.rs` also commits writes in groups.
 //! Readers never block the writer in WAL mode.
-//! `synchronous=NORMAL` in WAL mode keeps every committed write across a process crash; only a
-//! power loss can drop the last few commits — the usual trade for an embedded store.
+//! `synchronous=FULL` in WAL mode (the default, `StoreOptions::sqlite_durability`) syncs the WAL
+//! at every commit, so an acknowledged write survives a power loss; the writer's group commit
+//! lets concurrent writes share that sync. `NORMAL`, the opt-out, syncs only at checkpoints: it
+//! keeps commits across a process crash, but a power loss can drop the last few.
 
 mod checkpoint;
 mod group;
@@ -36,17 +38,24 @@ pub struct SqliteStore {
     /// Held open for the store's lifetime: its exclusive lock keeps a second server off this file,
     /// which is what makes the version cache safe.
     _owner_lock: Option<std::fs::File>,
+    /// The durability settings the writing connections reported when opened.
+    durability: Vec<(String, String)>,
 }
 
 impl SqliteStore {
     /// Opens (creating when missing, with its directory) the database at `url` (`sqlite:PATH`)
     /// and applies migrations.
-    pub async fn open(url: &str, max_readers: u32, cache_bytes: usize) -> Result<SqliteStore> {
+    pub async fn open(url: &str, store_options: &super::StoreOptions) -> Result<SqliteStore> {
+        let (max_readers, cache_bytes) = (store_options.max_connections, store_options.cache_bytes);
+        let synchronous = match store_options.sqlite_durability {
+            super::SqliteDurability::Full => SqliteSynchronous::Full,
+            super::SqliteDurability::Normal => SqliteSynchronous::Normal,
+        };
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| Error::internal(format!("bad SQLite URL '{url}': {e}")))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(synchronous)
             .busy_timeout(Duration::from_secs(10))
             .pragma("cache_size", "-65536") // 64 MiB page cache per connection
             .pragma("temp_store", "memory");
@@ -84,14 +93,45 @@ impl SqliteStore {
             .max_lifetime(None)
             .connect_with(options.clone().read_only(true))
             .await?;
-        let checkpoints = checkpoint::spawn(options.connect().await?);
+        let mut checkpoint_connection = options.connect().await?;
+        let durability = vec![
+            (
+                "synchronous".to_owned(),
+                synchronous_name(&mut writer_connection).await?,
+            ),
+            (
+                "checkpoint synchronous".to_owned(),
+                synchronous_name(&mut checkpoint_connection).await?,
+            ),
+            (
+                "journal_mode".to_owned(),
+                sqlx::query_scalar::<_, String>("PRAGMA journal_mode")
+                    .fetch_one(&mut writer_connection)
+                    .await?,
+            ),
+        ];
+        let checkpoints = checkpoint::spawn(checkpoint_connection);
         Ok(SqliteStore {
             writer: writer::spawn(writer_connection, cache.clone(), checkpoints),
             readers,
             cache,
             _owner_lock: owner_lock,
+            durability,
         })
     }
+}
+
+/// `PRAGMA synchronous` of a connection, by name.
+async fn synchronous_name(conn: &mut sqlx::SqliteConnection) -> Result<String> {
+    let level: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&mut *conn).await?;
+    Ok(match level {
+        0 => "OFF",
+        1 => "NORMAL",
+        2 => "FULL",
+        3 => "EXTRA",
+        _ => "unknown",
+    }
+    .to_owned())
 }
 
 /// Gathers fresh planner statistics (`sqlite_stat1`) for tables that never had any or whose size
@@ -341,6 +381,10 @@ impl Store for SqliteStore {
             sqlx::query("SELECT 1").execute(&self.readers).await?;
             Ok(())
         })
+    }
+
+    fn durability(&self) -> BoxFuture<'_, Result<Vec<(String, String)>>> {
+        Box::pin(async move { Ok(self.durability.clone()) })
     }
 
     fn dialect(&self) -> Dialect {
