@@ -1,53 +1,192 @@
 //! FHIR batch interaction — https://hl7.org/fhir/R4/http.html#transaction (batch)
 //!
-//! `POST [base]` with a `batch` Bundle: each entry is its own interaction, run in entry order
-//! through the dispatcher — the same code as the REST interaction it stands for — with its own status
-//! and, when it fails, its own OperationOutcome; one failure changes nothing for the others. A
-//! batch's entries may not depend on each other, so a reference to another entry's `fullUrl`
-//! fails that entry (`400`). Conditional references (`Patient?identifier=…`) are resolved per
-//! entry.
+//! `POST [base]` with a `batch` Bundle: each entry is its own interaction, run through the
+//! dispatcher — the same code as the REST interaction it stands for — with its own status and,
+//! when it fails, its own OperationOutcome; one failure changes nothing for the others. A batch's
+//! entries may not depend on each other, so a reference to another entry's `fullUrl` fails that
+//! entry (`400`). Conditional references (`Patient?identifier=…`) are resolved per entry.
+//!
+//! Independent writes are written together: consecutive entries that each write one resource
+//! named by type and id (or create one), with nothing conditional about them and no reference to
+//! another entry, form a segment. A segment is first written as one group, the way a transaction
+//! writes (`WriteGroup`): planned, indexed on every core, one bulk write and one commit. When the
+//! group fails as a whole (one entry refused, a stale `ifMatch`), nothing of it was written, and
+//! its entries run again each on its own, at once, so the failing one fails alone and the others
+//! still share commits in the store's group commit. Anything else — a read, a search, a
+//! conditional interaction, a second write to a resource already in the segment — waits for the
+//! writes before it and runs alone, so entry order holds wherever it can be seen. Before this, a
+//! batch of 500 PUTs loaded at a seventh of a transaction's speed: one commit per entry.
 
 use super::bundle_references::{self, Assigned};
 use super::bundle_request::EntryRequest;
 use super::context::Dispatch;
-use super::outcome::{BundleOutcome, EntryOutcome};
-use super::request::BundleKind;
+use super::outcome::{BundleOutcome, EntryOutcome, Outcome};
+use super::request::{BundleKind, Request};
 use super::{Cx, conditional};
 use crate::error::{Error, Result};
-use std::collections::HashMap;
+use crate::store::BoxFuture;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// Most entries of one segment: enough for the store to write them as one bulk group, few enough
+/// that a failing group costs little to redo entry by entry.
+const SEGMENT: usize = 500;
+
+/// Writes a segment's entries as one group (the transaction path: planned, indexed on every core,
+/// one bulk write), each entry audited and answered as if dispatched alone; `None`, with nothing
+/// written, when the group fails as a whole (an entry refused, a stale `ifMatch`, …). Passed in
+/// by the dispatcher, which this module cannot name.
+pub type WriteGroup = for<'a> fn(&'a Cx, Vec<EntryRequest>) -> BoxFuture<'a, Option<Vec<Result<Outcome>>>>;
 
 /// Runs a batch whose entries `parse_bundle` produced.
 /// `dispatch` is the dispatcher each entry runs through.
-pub async fn batch(cx: &Cx, entries: Vec<Result<EntryRequest>>, dispatch: Dispatch) -> BundleOutcome {
+pub async fn batch(
+    cx: &Cx,
+    entries: Vec<Result<EntryRequest>>,
+    dispatch: Dispatch,
+    write_group: WriteGroup,
+) -> BundleOutcome {
     let mut others = Assigned::default();
     for entry in entries.iter().flatten() {
         if let Some(full_url) = &entry.full_url {
             others.insert(full_url, String::new());
         }
     }
-    let mut outcomes = Vec::with_capacity(entries.len());
-    for entry in entries {
-        let outcome = match entry {
-            Err(e) => EntryOutcome {
-                head: false,
-                outcome: Err(e),
-            },
-            Ok(entry) => {
-                let head = entry.is_head();
-                let (index, full_url) = (entry.index, entry.full_url.clone());
-                EntryOutcome {
-                    head,
-                    outcome: run_entry(cx, entry, &others, dispatch)
-                        .await
-                        .map_err(|e| e.in_entry(index, full_url.as_deref())),
-                }
+    let others = Arc::new(others);
+    let mut outcomes: Vec<Option<EntryOutcome>> = (0..entries.len()).map(|_| None).collect();
+    let mut segment: Vec<(usize, EntryRequest)> = Vec::new();
+    let mut written: HashSet<String> = HashSet::new();
+    for (position, entry) in entries.into_iter().enumerate() {
+        let mut entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => {
+                outcomes[position] = Some(EntryOutcome {
+                    head: false,
+                    outcome: Err(e),
+                });
+                continue;
             }
         };
-        outcomes.push(outcome);
+        match independent_write(&mut entry, &others) {
+            Some(key) if segment.len() < SEGMENT && !written.contains(&key) => {
+                written.insert(key);
+                segment.push((position, entry));
+            }
+            Some(key) => {
+                run_segment(
+                    cx,
+                    std::mem::take(&mut segment),
+                    &others,
+                    (dispatch, write_group),
+                    &mut outcomes,
+                )
+                .await;
+                written.clear();
+                written.insert(key);
+                segment.push((position, entry));
+            }
+            None => {
+                run_segment(
+                    cx,
+                    std::mem::take(&mut segment),
+                    &others,
+                    (dispatch, write_group),
+                    &mut outcomes,
+                )
+                .await;
+                written.clear();
+                outcomes[position] = Some(run_alone(cx, entry, &others, dispatch).await);
+            }
+        }
     }
+    run_segment(cx, segment, &others, (dispatch, write_group), &mut outcomes).await;
     BundleOutcome {
         kind: BundleKind::Batch,
-        entries: outcomes,
+        entries: outcomes
+            .into_iter()
+            .map(|o| o.expect("every entry has an outcome"))
+            .collect(),
+    }
+}
+
+/// The resource an entry writes, when the entry is a write that depends on nothing but itself:
+/// a create without `ifNoneExist` (a key of its own), or an update, patch or delete of
+/// `Type/id`; and no conditional references to resolve, since those read what earlier entries
+/// wrote.
+fn independent_write(entry: &mut EntryRequest, others: &Assigned) -> Option<String> {
+    let key = match &entry.request {
+        Request::Create {
+            if_none_exist: None, ..
+        } => format!("#{}", entry.index),
+        Request::Update { resource_type, id, .. }
+        | Request::Patch { resource_type, id, .. }
+        | Request::Delete { resource_type, id, .. } => format!("{resource_type}/{id}"),
+        _ => return None,
+    };
+    // Conditional references read what earlier entries wrote; a reference to another entry is
+    // this entry's error, which running it alone reports.
+    let depends = entry.request.resource_mut().is_some_and(|resource| {
+        !bundle_references::conditional_references(resource.as_map_mut()).is_empty()
+            || bundle_references::first_reference_to(resource.as_map_mut(), others).is_some()
+    });
+    (!depends).then_some(key)
+}
+
+/// Writes a segment's entries as one group, or when that fails, runs them each on a task of its
+/// own (validation and indexing spread over the cores, commits shared by the store); records
+/// their outcomes in entry order.
+async fn run_segment(
+    cx: &Cx,
+    segment: Vec<(usize, EntryRequest)>,
+    others: &Arc<Assigned>,
+    (dispatch, write_group): (Dispatch, WriteGroup),
+    outcomes: &mut [Option<EntryOutcome>],
+) {
+    if segment.is_empty() {
+        return;
+    }
+    if segment.len() == 1 {
+        let (position, entry) = segment.into_iter().next().expect("one entry");
+        outcomes[position] = Some(run_alone(cx, entry, others, dispatch).await);
+        return;
+    }
+    let entries: Vec<EntryRequest> = segment.iter().map(|(_, entry)| entry.clone()).collect();
+    if let Some(results) = write_group(cx, entries).await {
+        for ((position, entry), result) in segment.into_iter().zip(results) {
+            outcomes[position] = Some(EntryOutcome {
+                head: false,
+                outcome: result.map_err(|e| e.in_entry(entry.index, entry.full_url.as_deref())),
+            });
+        }
+        return;
+    }
+    let tasks: Vec<(usize, tokio::task::JoinHandle<EntryOutcome>)> = segment
+        .into_iter()
+        .map(|(position, entry)| {
+            let (cx, others) = (cx.clone(), others.clone());
+            (
+                position,
+                tokio::spawn(async move { run_alone(&cx, entry, &others, dispatch).await }),
+            )
+        })
+        .collect();
+    for (position, task) in tasks {
+        let outcome = task.await.unwrap_or_else(|panic| EntryOutcome {
+            head: false,
+            outcome: Err(Error::internal(format!("a batch entry's task failed: {panic}"))),
+        });
+        outcomes[position] = Some(outcome);
+    }
+}
+
+async fn run_alone(cx: &Cx, entry: EntryRequest, others: &Assigned, dispatch: Dispatch) -> EntryOutcome {
+    let head = entry.is_head();
+    let (index, full_url) = (entry.index, entry.full_url.clone());
+    EntryOutcome {
+        head,
+        outcome: run_entry(cx, entry, others, dispatch)
+            .await
+            .map_err(|e| e.in_entry(index, full_url.as_deref())),
     }
 }
 

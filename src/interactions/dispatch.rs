@@ -137,7 +137,7 @@ async fn run_checked(cx: &Cx, request: Request) -> Result<Outcome> {
             // Boxed: the entries are dispatched in turn, so this future holds itself.
             Ok(Outcome::Bundle(match kind {
                 BundleKind::Transaction => Box::pin(transaction::transaction(cx, entries, dispatch_boxed)).await?,
-                BundleKind::Batch => Box::pin(batch::batch(cx, entries, dispatch_boxed)).await,
+                BundleKind::Batch => Box::pin(batch::batch(cx, entries, dispatch_boxed, write_group_boxed)).await,
             }))
         }
         Request::Validate {
@@ -163,4 +163,42 @@ async fn run_checked(cx: &Cx, request: Request) -> Result<Outcome> {
 /// `dispatch` as the `Dispatch` a Bundle runs its entries with.
 fn dispatch_boxed(cx: &Cx, request: Request) -> BoxFuture<'_, Result<Outcome>> {
     Box::pin(dispatch(cx, request))
+}
+
+fn write_group_boxed(
+    cx: &Cx,
+    entries: Vec<bundle_request::EntryRequest>,
+) -> BoxFuture<'_, Option<Vec<Result<Outcome>>>> {
+    Box::pin(write_group(cx, entries))
+}
+
+/// A batch's independent writes as one group (`batch::WriteGroup`): written the way a
+/// transaction writes them, then each entry described, answered and audited as `dispatch` would
+/// have for it alone. `None` when the group fails as a whole; nothing was written then.
+async fn write_group(cx: &Cx, entries: Vec<bundle_request::EntryRequest>) -> Option<Vec<Result<Outcome>>> {
+    let _running = cx.services.audit_index.running();
+    let mut audits = Vec::with_capacity(entries.len());
+    for entry in &entries {
+        let described = audited::describe(cx, &entry.request);
+        let reserved = match &described {
+            Some(_) => audited::reserve(cx).ok()?,
+            None => None,
+        };
+        audits.push((described, reserved));
+    }
+    let written = transaction::transaction(cx, entries.into_iter().map(Ok).collect(), dispatch_boxed)
+        .await
+        .ok()?;
+    let mut results = Vec::with_capacity(audits.len());
+    for (entry, (described, reserved)) in written.entries.into_iter().zip(audits) {
+        let result = match entry.outcome {
+            Ok(outcome) => consented_answer(cx, outcome).await,
+            Err(e) => Err(e),
+        };
+        results.push(match described {
+            Some(described) => audited::after(cx, described, result, reserved),
+            None => result,
+        });
+    }
+    Some(results)
 }

@@ -13,6 +13,7 @@ crate::on_both_backends!(with crate::auth::with_idp;
 
 crate::on_both_backends!(with |c| { crate::auth::with_idp(c); c.audit = fhir_server::config::AuditArg::All; };
     with_audit_all_every_request_is_recorded_and_flushed_at_shutdown,
+    a_batch_written_as_one_group_is_audited_entry_by_entry,
 );
 
 /// A holder of a scope that names AuditEvent (`*` does not reach the trail).
@@ -175,4 +176,57 @@ async fn with_audit_all_every_request_is_recorded_and_flushed_at_shutdown(mut ap
         !text.contains("Secretname"),
         "search values stay out of the trail: {text}"
     );
+}
+
+/// A batch's independent writes are written as one group, and still audited one by one; when one
+/// entry is refused, the group is not written, each entry runs alone, and the refusal is audited.
+async fn a_batch_written_as_one_group_is_audited_entry_by_entry(app: TestApp) {
+    let writer = as_holder(&app, "system/Patient.cruds", None);
+    let put = |resource: Value| {
+        let url = format!(
+            "{}/{}",
+            resource["resourceType"].as_str().unwrap(),
+            resource["id"].as_str().unwrap()
+        );
+        json!({"resource": resource, "request": {"method": "PUT", "url": url}})
+    };
+    let grouped = json!({"resourceType": "Bundle", "type": "batch", "entry": [
+        put(json!({"resourceType": "Patient", "id": "g1"})), put(json!({"resourceType": "Patient", "id": "g2"}))]});
+    let reply = writer.post("", &grouped).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let statuses: Vec<String> = reply.json()["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["response"]["status"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(statuses, ["201 Created", "201 Created"]);
+    for id in ["g1", "g2"] {
+        let events = audit_events(&app, &format!("entity=Patient/{id}&subtype=update"), 1).await;
+        assert_eq!(events.len(), 1, "one record for Patient/{id}: {events:?}");
+    }
+    let mixed = json!({"resourceType": "Bundle", "type": "batch", "entry": [
+        put(json!({"resourceType": "Patient", "id": "g3"})),
+        put(json!({"resourceType": "Observation", "id": "g4", "status": "final", "code": {"text": "x"}})),
+        put(json!({"resourceType": "Patient", "id": "g5"}))]});
+    let reply = writer.post("", &mixed).await;
+    let statuses: Vec<String> = reply.json()["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["response"]["status"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(statuses[0], "201 Created");
+    assert!(statuses[1].starts_with("403"), "{statuses:?}");
+    assert_eq!(statuses[2], "201 Created");
+    let refused = audit_events(&app, "entity=Observation/g4&outcome=4", 1).await;
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    for id in ["g3", "g5"] {
+        assert_eq!(
+            audit_events(&app, &format!("entity=Patient/{id}&subtype=update"), 1)
+                .await
+                .len(),
+            1
+        );
+    }
 }

@@ -7,6 +7,8 @@ crate::on_both_backends!(
     a_batch_answers_each_entry_on_its_own,
     history_and_compartment_reads_in_a_batch,
     every_read_answers_alike_over_http_and_as_a_batch_entry,
+    writes_run_together_yet_each_entry_stands_alone_in_order,
+    a_large_batch_of_puts_fails_only_its_bad_entries,
 );
 
 async fn a_batch_answers_each_entry_on_its_own(app: TestApp) {
@@ -215,4 +217,135 @@ async fn every_read_answers_alike_over_http_and_as_a_batch_entry(app: TestApp) {
             );
         }
     }
+}
+
+/// Independent writes of a batch run together (shared commits), yet each entry keeps its own
+/// status, `Location`, `ETag` and OperationOutcome; a second write to the same resource, a read, a
+/// conditional create and a conditional reference each see the entries before them.
+async fn writes_run_together_yet_each_entry_stands_alone_in_order(app: TestApp) {
+    let mrn = "http://example.org/mrn|seg-1";
+    let bundle = json!({"resourceType": "Bundle", "type": "batch", "entry": [
+        {"resource": {"resourceType": "Patient", "id": "s1"}, "request": {"method": "PUT", "url": "Patient/s1"}},
+        {"resource": {"resourceType": "Patient", "id": "s2", "gender": "male"}, "request": {"method": "PUT", "url": "Patient/s2"}},
+        {"resource": {"resourceType": "Patient", "gender": "fish"}, "request": {"method": "POST", "url": "Patient"}},
+        {"resource": {"resourceType": "Patient", "id": "s1", "active": true}, "request": {"method": "PUT", "url": "Patient/s1"}},
+        {"resource": {"resourceType": "Patient", "id": "s2", "gender": "female"}, "request": {"method": "PUT", "url": "Patient/s2", "ifMatch": "W/\"9\""}},
+        {"request": {"method": "GET", "url": "Patient/s1"}},
+        {"resource": {"resourceType": "Patient", "identifier": [{"system": "http://example.org/mrn", "value": "seg-1"}]},
+         "request": {"method": "POST", "url": "Patient", "ifNoneExist": format!("identifier={mrn}")}},
+        {"resource": {"resourceType": "Patient", "identifier": [{"system": "http://example.org/mrn", "value": "seg-1"}]},
+         "request": {"method": "POST", "url": "Patient", "ifNoneExist": format!("identifier={mrn}")}},
+        {"resource": {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+                      "subject": {"reference": format!("Patient?identifier={mrn}")}},
+         "request": {"method": "POST", "url": "Observation"}},
+        {"request": {"method": "DELETE", "url": "Patient/s3"}},
+        {"request": {"method": "GET", "url": "Patient?_id=s1,s2"}}
+    ]});
+    let reply = app.post("", &bundle).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let answer = reply.json();
+    let entry = |n: usize| &answer["entry"][n]["response"];
+    let status = |n: usize| entry(n)["status"].as_str().unwrap().to_owned();
+    assert_eq!(status(0), "201 Created");
+    assert_eq!(entry(0)["etag"], "W/\"1\"");
+    assert!(entry(0)["location"].as_str().unwrap().contains("Patient/s1/_history/1"));
+    assert_eq!(status(1), "201 Created");
+    assert!(status(2).starts_with("400"), "{answer}");
+    assert_eq!(
+        entry(2)["outcome"]["issue"][0]["expression"][0],
+        "Bundle.entry[2].resource.gender"
+    );
+    assert_eq!(status(3), "200 OK", "the second write of s1 comes after the first");
+    assert_eq!(entry(3)["etag"], "W/\"2\"");
+    assert!(status(4).starts_with("412"), "{answer}");
+    assert_eq!(status(5), "200 OK");
+    assert_eq!(
+        answer["entry"][5]["resource"]["active"], true,
+        "the read sees the writes before it"
+    );
+    assert_eq!(status(6), "201 Created");
+    assert_eq!(status(7), "200 OK", "the second conditional create finds the first");
+    assert_eq!(status(8), "201 Created");
+    let created = entry(6)["location"]
+        .as_str()
+        .unwrap()
+        .split("/_history")
+        .next()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let observation = app
+        .get(
+            entry(8)["location"]
+                .as_str()
+                .unwrap()
+                .split("/_history")
+                .next()
+                .unwrap()
+                .split("/fhir/R4/")
+                .nth(1)
+                .unwrap(),
+        )
+        .await
+        .json();
+    assert_eq!(observation["subject"]["reference"], format!("Patient/{created}"));
+    assert!(matches!(status(9).as_str(), "200 OK" | "204 No Content"), "{answer}");
+    let found = &answer["entry"][10]["resource"];
+    assert_eq!(found["total"], 2);
+    // What failed changed nothing: s2 is still male, at version 1; one Patient has the MRN.
+    let s2 = app.get("Patient/s2").await.json();
+    assert_eq!(
+        (s2["gender"].as_str(), s2["meta"]["versionId"].as_str()),
+        (Some("male"), Some("1"))
+    );
+    assert_eq!(app.get(&format!("Patient?identifier={mrn}")).await.json()["total"], 1);
+    assert_eq!(app.get("Patient?gender=fish").await.json()["total"], 0);
+}
+
+/// 300 PUTs in one batch, with two invalid ones and a stale `ifMatch` among them: every other
+/// entry is written with its own answer, in a batch that spans several segments.
+async fn a_large_batch_of_puts_fails_only_its_bad_entries(app: TestApp) {
+    let entries: Vec<serde_json::Value> = (0..300)
+        .map(|n| {
+            let mut patient = json!({"resourceType": "Patient", "id": format!("many-{n}"), "birthDate": "1990-01-01"});
+            let mut request = json!({"method": "PUT", "url": format!("Patient/many-{n}")});
+            match n {
+                17 | 250 => patient["birthDate"] = json!("1990-13-01"),
+                140 => request["ifMatch"] = json!("W/\"3\""),
+                _ => {}
+            }
+            json!({"resource": patient, "request": request})
+        })
+        .collect();
+    let reply = app
+        .post(
+            "",
+            &json!({"resourceType": "Bundle", "type": "batch", "entry": entries}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let answer = reply.json();
+    for (n, entry) in answer["entry"].as_array().unwrap().iter().enumerate() {
+        let status = entry["response"]["status"].as_str().unwrap();
+        match n {
+            17 | 250 => assert!(status.starts_with("400"), "{n}: {status}"),
+            // If-Match on a resource that does not exist yet.
+            140 => assert!(status.starts_with("412") || status.starts_with("404"), "{n}: {status}"),
+            _ => {
+                assert_eq!(status, "201 Created", "{n}");
+                assert!(
+                    entry["response"]["location"]
+                        .as_str()
+                        .unwrap()
+                        .contains(&format!("Patient/many-{n}/"))
+                );
+            }
+        }
+    }
+    assert_eq!(
+        app.get("Patient?birthdate=1990-01-01&_summary=count").await.json()["total"],
+        297
+    );
 }
