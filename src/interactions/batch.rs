@@ -32,6 +32,9 @@ use std::sync::Arc;
 /// that a failing group costs little to redo entry by entry.
 const SEGMENT: usize = 500;
 
+/// Entries of a segment that fell back run this many at a time.
+const FALLBACK_IN_FLIGHT: usize = 16;
+
 /// Writes a segment's entries as one group (the transaction path: planned, indexed on every core,
 /// one bulk write), each entry audited and answered as if dispatched alone; `None`, with nothing
 /// written, when the group fails as a whole (an entry refused, a stale `ifMatch`, …). Passed in
@@ -104,23 +107,34 @@ pub async fn batch(
         kind: BundleKind::Batch,
         entries: outcomes
             .into_iter()
-            .map(|o| o.expect("every entry has an outcome"))
+            .map(|o| {
+                o.unwrap_or_else(|| EntryOutcome {
+                    head: false,
+                    outcome: Err(Error::internal("a batch entry's task failed")),
+                })
+            })
             .collect(),
     }
 }
 
 /// The resource an entry writes, when the entry is a write that depends on nothing but itself:
-/// a create without `ifNoneExist` (a key of its own), or an update, patch or delete of
-/// `Type/id`; and no conditional references to resolve, since those read what earlier entries
-/// wrote.
+/// a create without `ifNoneExist` (a key of its own), or an update or delete of `Type/id`; and no
+/// conditional references to resolve, since those read what earlier entries wrote. Not PATCH:
+/// its group attempt reads the current version, and what that read records (a withheld or
+/// break-glass access) would be recorded again if the group fell back. Not SearchParameter: each
+/// one is checked against the definitions before it, and loaded after it.
 fn independent_write(entry: &mut EntryRequest, others: &Assigned) -> Option<String> {
     let key = match &entry.request {
         Request::Create {
-            if_none_exist: None, ..
-        } => format!("#{}", entry.index),
-        Request::Update { resource_type, id, .. }
-        | Request::Patch { resource_type, id, .. }
-        | Request::Delete { resource_type, id, .. } => format!("{resource_type}/{id}"),
+            resource_type,
+            if_none_exist: None,
+            ..
+        } if resource_type.as_str() != "SearchParameter" => format!("#{}", entry.index),
+        Request::Update { resource_type, id, .. } | Request::Delete { resource_type, id, .. }
+            if resource_type.as_str() != "SearchParameter" =>
+        {
+            format!("{resource_type}/{id}")
+        }
         _ => return None,
     };
     // Conditional references read what earlier entries wrote; a reference to another entry is
@@ -133,8 +147,8 @@ fn independent_write(entry: &mut EntryRequest, others: &Assigned) -> Option<Stri
 }
 
 /// Writes a segment's entries as one group, or when that fails, runs them each on a task of its
-/// own (validation and indexing spread over the cores, commits shared by the store); records
-/// their outcomes in entry order.
+/// own, a few at a time (validation and indexing spread over the cores, commits shared by the
+/// store); records their outcomes in entry order.
 async fn run_segment(
     cx: &Cx,
     segment: Vec<(usize, EntryRequest)>,
@@ -150,7 +164,16 @@ async fn run_segment(
         outcomes[position] = Some(run_alone(cx, entry, others, dispatch).await);
         return;
     }
-    let entries: Vec<EntryRequest> = segment.iter().map(|(_, entry)| entry.clone()).collect();
+    // Without their fullUrls: a transaction rewrites every value equal to one (a CodeSystem's
+    // `url`, loaded with its canonical as fullUrl), which a batch must not. Errors get their
+    // fullUrls back below.
+    let entries: Vec<EntryRequest> = segment
+        .iter()
+        .map(|(_, entry)| EntryRequest {
+            full_url: None,
+            ..entry.clone()
+        })
+        .collect();
     if let Some(results) = write_group(cx, entries).await {
         for ((position, entry), result) in segment.into_iter().zip(results) {
             outcomes[position] = Some(EntryOutcome {
@@ -160,22 +183,22 @@ async fn run_segment(
         }
         return;
     }
-    let tasks: Vec<(usize, tokio::task::JoinHandle<EntryOutcome>)> = segment
-        .into_iter()
-        .map(|(position, entry)| {
+    // A few at a time: enough for the store to share commits, few enough not to starve the
+    // connection pool or other requests. The tasks end with the request: a JoinSet aborts them
+    // when dropped.
+    let mut segment = segment.into_iter().peekable();
+    while segment.peek().is_some() {
+        let mut running = tokio::task::JoinSet::new();
+        for (position, entry) in segment.by_ref().take(FALLBACK_IN_FLIGHT) {
             let (cx, others) = (cx.clone(), others.clone());
-            (
-                position,
-                tokio::spawn(async move { run_alone(&cx, entry, &others, dispatch).await }),
-            )
-        })
-        .collect();
-    for (position, task) in tasks {
-        let outcome = task.await.unwrap_or_else(|panic| EntryOutcome {
-            head: false,
-            outcome: Err(Error::internal(format!("a batch entry's task failed: {panic}"))),
-        });
-        outcomes[position] = Some(outcome);
+            running.spawn(async move { (position, run_alone(&cx, entry, &others, dispatch).await) });
+        }
+        while let Some(finished) = running.join_next().await {
+            match finished {
+                Ok((position, outcome)) => outcomes[position] = Some(outcome),
+                Err(e) => tracing::error!(error = %e, "a batch entry's task failed"),
+            }
+        }
     }
 }
 

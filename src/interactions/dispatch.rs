@@ -176,27 +176,28 @@ fn write_group_boxed(
 /// transaction writes them, then each entry described, answered and audited as `dispatch` would
 /// have for it alone. `None` when the group fails as a whole; nothing was written then.
 async fn write_group(cx: &Cx, entries: Vec<bundle_request::EntryRequest>) -> Option<Vec<Result<Outcome>>> {
-    let _running = cx.services.audit_index.running();
-    let mut audits = Vec::with_capacity(entries.len());
-    for entry in &entries {
-        let described = audited::describe(cx, &entry.request);
-        let reserved = match &described {
-            Some(_) => audited::reserve(cx).ok()?,
-            None => None,
-        };
-        audits.push((described, reserved));
+    // `--audit-required` holds a place in the audit queue for each request before it runs: a
+    // group would hold hundreds at once (and count a full queue as shed records). Its entries
+    // run one by one instead.
+    if cx.services.audit.required {
+        return None;
     }
+    let _running = cx.services.audit_index.running();
+    let described: Vec<_> = entries
+        .iter()
+        .map(|entry| audited::describe(cx, &entry.request))
+        .collect();
     let written = transaction::transaction(cx, entries.into_iter().map(Ok).collect(), dispatch_boxed)
         .await
         .ok()?;
-    let mut results = Vec::with_capacity(audits.len());
-    for (entry, (described, reserved)) in written.entries.into_iter().zip(audits) {
+    let mut results = Vec::with_capacity(described.len());
+    for (entry, described) in written.entries.into_iter().zip(described) {
         let result = match entry.outcome {
             Ok(outcome) => consented_answer(cx, outcome).await,
             Err(e) => Err(e),
         };
         results.push(match described {
-            Some(described) => audited::after(cx, described, result, reserved),
+            Some(described) => audited::after(cx, described, result, None),
             None => result,
         });
     }

@@ -9,6 +9,7 @@ crate::on_both_backends!(
     every_read_answers_alike_over_http_and_as_a_batch_entry,
     writes_run_together_yet_each_entry_stands_alone_in_order,
     a_large_batch_of_puts_fails_only_its_bad_entries,
+    entries_written_together_keep_values_equal_to_a_full_url,
 );
 
 async fn a_batch_answers_each_entry_on_its_own(app: TestApp) {
@@ -348,4 +349,22 @@ async fn a_large_batch_of_puts_fails_only_its_bad_entries(app: TestApp) {
         app.get("Patient?birthdate=1990-01-01&_summary=count").await.json()["total"],
         297
     );
+}
+
+/// A batch written as one group must not rewrite what a transaction would: values equal to
+/// another entry's fullUrl (canonical URLs, loaded with their canonical as fullUrl) stay as sent.
+async fn entries_written_together_keep_values_equal_to_a_full_url(app: TestApp) {
+    let code_system = json!({"resourceType": "CodeSystem", "id": "cs1", "url": "http://example.org/cs1",
+        "status": "active", "content": "complete"});
+    let value_set = json!({"resourceType": "ValueSet", "id": "vs1", "url": "http://example.org/vs1", "status": "active",
+        "compose": {"include": [{"system": "http://example.org/cs1"}]}});
+    let bundle = json!({"resourceType": "Bundle", "type": "batch", "entry": [
+        {"fullUrl": "http://example.org/cs1", "resource": code_system, "request": {"method": "PUT", "url": "CodeSystem/cs1"}},
+        {"fullUrl": "http://example.org/vs1", "resource": value_set, "request": {"method": "PUT", "url": "ValueSet/vs1"}}]});
+    let reply = app.post("", &bundle).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(app.get("CodeSystem/cs1").await.json()["url"], "http://example.org/cs1");
+    let stored = app.get("ValueSet/vs1").await.json();
+    assert_eq!(stored["url"], "http://example.org/vs1");
+    assert_eq!(stored["compose"]["include"][0]["system"], "http://example.org/cs1");
 }
