@@ -424,3 +424,65 @@ pub fn initial_state(script: &Script, base: &str, given: &HashMap<String, String
         now: chrono::Utc::now(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn action(is_assert: bool, outcome: Outcome) -> ActionResult {
+        done(is_assert, "a", outcome, String::new())
+    }
+
+    fn test(actions: Vec<ActionResult>) -> TestResult {
+        TestResult {
+            name: "t".into(),
+            description: None,
+            actions,
+        }
+    }
+
+    #[test]
+    fn a_skipped_check_is_no_evidence() {
+        let operation = || action(false, Outcome::Pass);
+        assert_eq!(
+            test(vec![operation(), action(true, Outcome::Pass)]).outcome(),
+            Outcome::Pass
+        );
+        assert_eq!(
+            test(vec![operation(), action(true, Outcome::Skip)]).outcome(),
+            Outcome::Skip
+        );
+        assert_eq!(
+            test(vec![operation(), action(true, Outcome::Warning)]).outcome(),
+            Outcome::Pass
+        );
+        assert_eq!(
+            test(vec![
+                operation(),
+                action(true, Outcome::Skip),
+                action(true, Outcome::Fail)
+            ])
+            .outcome(),
+            Outcome::Fail
+        );
+        assert_eq!(
+            test(vec![operation()]).outcome(),
+            Outcome::Pass,
+            "an operation alone passes"
+        );
+        let script = |tests: Vec<TestResult>| ScriptResult {
+            setup: Vec::new(),
+            tests,
+            teardown: Vec::new(),
+        };
+        assert_eq!(
+            script(vec![test(vec![operation(), action(true, Outcome::Skip)])]).result(),
+            "pending"
+        );
+        assert_eq!(
+            script(vec![test(vec![operation(), action(true, Outcome::Pass)])]).result(),
+            "pass"
+        );
+        assert_eq!(script(Vec::new()).result(), "pending");
+    }
+}
