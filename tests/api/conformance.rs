@@ -22,6 +22,7 @@ crate::on_both_backends!(
 
 crate::on_both_backends!(with super::with_suite_clients;
     the_whole_suite_passes_with_a_backend_services_token,
+    the_command_line_keeps_its_contract,
 );
 
 fn repository(relative: &str) -> PathBuf {
@@ -311,4 +312,83 @@ async fn scripts_are_stored_and_read_back_unchanged(app: TestApp) {
         script["id"] = json!(xml_id);
         assert_eq!(read, script, "{} as XML", item.file.display());
     }
+}
+
+/// `fhir-server conformance` as outside tools call it: its flags and exit codes.
+async fn the_command_line_keeps_its_contract(app: TestApp) {
+    let token = conformance::client::backend_services_token(&client(&app, "suite", "system/*.cruds"))
+        .await
+        .unwrap();
+    let base = app.base.clone();
+    let run = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_fhir-server"))
+                .arg("conformance")
+                .args(args)
+                .output()
+                .unwrap()
+        })
+    };
+    let path = |p: &str| repository(p).display().to_string();
+    let reports = report_dir();
+    let junit = report_dir().with_extension("xml");
+    let mut args = vec![
+        "--base".to_owned(),
+        base.clone(),
+        "--token".to_owned(),
+        token.clone(),
+        "--var".to_owned(),
+        "unused=1".to_owned(),
+        "--report-dir".to_owned(),
+        reports.display().to_string(),
+        "--junit".to_owned(),
+        junit.display().to_string(),
+    ];
+    args.push(path("conformance-tests/crud/create-read-vread.json"));
+    let passed = run(args).await.unwrap();
+    let stdout = String::from_utf8_lossy(&passed.stdout).into_owned();
+    assert_eq!(passed.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("PASS  read") && !stdout.contains(&token), "{stdout}");
+    assert!(reports.join("create-read-vread.json").exists());
+    assert!(std::fs::read_to_string(&junit).unwrap().contains("<testsuite"));
+    let by_client = vec![
+        "--base".to_owned(),
+        base.clone(),
+        "--client-id".to_owned(),
+        "suite".to_owned(),
+        "--client-key".to_owned(),
+        crate::auth::fixture("client-ec384.pem").display().to_string(),
+        "--client-kid".to_owned(),
+        "client-ec".to_owned(),
+        "--token-url".to_owned(),
+        app.url("auth/token"),
+        "--scope".to_owned(),
+        "system/*.cruds".to_owned(),
+        "--report-dir".to_owned(),
+        report_dir().display().to_string(),
+        path("tests/fixtures/conformance/verdicts.json"),
+    ];
+    let failed = run(by_client).await.unwrap();
+    assert_eq!(
+        failed.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&failed.stdout)
+    );
+    let bad_var = vec![
+        "--base".to_owned(),
+        base.clone(),
+        "--var".to_owned(),
+        "no-equals".to_owned(),
+        path("conformance-tests"),
+    ];
+    assert_eq!(run(bad_var).await.unwrap().status.code(), Some(2));
+    let missing = vec![
+        "--base".to_owned(),
+        base,
+        "--report-dir".to_owned(),
+        report_dir().display().to_string(),
+        "/no/such/script.json".to_owned(),
+    ];
+    assert_eq!(run(missing).await.unwrap().status.code(), Some(2));
 }
