@@ -70,36 +70,22 @@ pub async fn batch(
                 continue;
             }
         };
-        match independent_write(&mut entry, &others) {
-            Some(key) if segment.len() < SEGMENT && !written.contains(&key) => {
-                written.insert(key);
-                segment.push((position, entry));
-            }
+        let key = independent_write(&mut entry, &others);
+        // Whatever cannot join the segment waits for it to be written first.
+        let joins = key
+            .as_ref()
+            .is_some_and(|key| segment.len() < SEGMENT && !written.contains(key));
+        if !joins {
+            let ready = std::mem::take(&mut segment);
+            run_segment(cx, ready, &others, (dispatch, write_group), &mut outcomes).await;
+            written.clear();
+        }
+        match key {
             Some(key) => {
-                run_segment(
-                    cx,
-                    std::mem::take(&mut segment),
-                    &others,
-                    (dispatch, write_group),
-                    &mut outcomes,
-                )
-                .await;
-                written.clear();
                 written.insert(key);
                 segment.push((position, entry));
             }
-            None => {
-                run_segment(
-                    cx,
-                    std::mem::take(&mut segment),
-                    &others,
-                    (dispatch, write_group),
-                    &mut outcomes,
-                )
-                .await;
-                written.clear();
-                outcomes[position] = Some(run_alone(cx, entry, &others, dispatch).await);
-            }
+            None => outcomes[position] = Some(run_alone(cx, entry, &others, dispatch).await),
         }
     }
     run_segment(cx, segment, &others, (dispatch, write_group), &mut outcomes).await;

@@ -454,6 +454,46 @@ async fn writes_stand_but_their_answers_disclose_no_more_than_a_read(app: TestAp
             .starts_with("404"),
         "{answer}"
     );
+    // A batch's independent writes, written as one group, answer as each would alone: created
+    // in the withheld record, without a representation; a write to a withheld resource makes
+    // the group fall back, and is refused alone while its neighbour is written.
+    let grouped = json!({"resourceType": "Bundle", "type": "batch", "entry": [
+        {"resource": {"resourceType": "Observation", "id": "g-p2-a", "status": "final", "code": {"text": "x"},
+                      "subject": {"reference": "Patient/p2"}}, "request": {"method": "PUT", "url": "Observation/g-p2-a"}},
+        {"resource": {"resourceType": "Observation", "id": "g-p2-b", "status": "final", "code": {"text": "x"},
+                      "subject": {"reference": "Patient/p2"}}, "request": {"method": "PUT", "url": "Observation/g-p2-b"}}]});
+    let answer = app
+        .send(
+            app.client
+                .post(app.url(""))
+                .bearer_auth(&doc.token)
+                .header("content-type", "application/fhir+json")
+                .header("prefer", "return=representation")
+                .body(grouped.to_string()),
+        )
+        .await
+        .json();
+    for n in 0..2 {
+        assert_eq!(answer["entry"][n]["response"]["status"], "201 Created", "{answer}");
+        assert!(
+            answer["entry"][n].get("resource").is_none(),
+            "no representation: {answer}"
+        );
+    }
+    let mixed = json!({"resourceType": "Bundle", "type": "batch", "entry": [
+        {"resource": {"resourceType": "Observation", "id": "g-p1", "status": "final", "code": {"text": "x"},
+                      "subject": {"reference": "Patient/p1"}}, "request": {"method": "PUT", "url": "Observation/g-p1"}},
+        {"resource": observation, "request": {"method": "PUT", "url": "Observation/obs-p2"}}]});
+    let answer = doc.post("", &mixed).await.json();
+    assert_eq!(answer["entry"][0]["response"]["status"], "201 Created", "{answer}");
+    assert!(
+        answer["entry"][1]["response"]["status"]
+            .as_str()
+            .unwrap()
+            .starts_with("403"),
+        "{answer}"
+    );
+    assert_eq!(admin(&app).get("Observation/obs-p2").await.json()["status"], "final");
     // The rules that withhold are not the caller's to change: not a newer Consent, not the
     // denying one, not whom it acts as.
     let newer = consent("mine", "p2", "OPTIN", Value::Null);
