@@ -51,8 +51,14 @@ pub struct ConformanceConfig {
     /// The server under test, e.g. http://127.0.0.1:8080/fhir/R4.
     #[arg(long)]
     pub base: String,
-    /// A bearer token to send with every request.
-    #[arg(long, conflicts_with = "client_id")]
+    /// A bearer token to send with every request to the base's origin (from the environment,
+    /// it stays out of the process list).
+    #[arg(
+        long,
+        env = "FHIR_CONFORMANCE_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "client_id"
+    )]
     pub token: Option<String>,
     /// Obtain a token by SMART Backend Services as this client (with --client-key, --token-url,
     /// --scope).

@@ -179,15 +179,21 @@ fn target_identity(target: &str, state: &State) -> Result<(String, String, Optio
             && let (Some(t), Some(id)) = (resource["resourceType"].as_str(), resource["id"].as_str())
             && t != "OperationOutcome"
         {
-            let version = resource["meta"]["versionId"].as_str().map(str::to_owned);
+            // The version from the body, else from the ETag (`W/"3"`) a write answered with.
+            let version = resource["meta"]["versionId"]
+                .as_str()
+                .map(str::to_owned)
+                .or_else(|| etag_version(exchange.response_header("etag")?));
             return Ok((t.to_owned(), id.to_owned(), version));
         }
         if let Some(location) = exchange
             .response_header("location")
             .or_else(|| exchange.response_header("content-location"))
         {
-            return location_parts(location)
-                .ok_or_else(|| format!("targetId '{target}': the Location '{location}' names no resource"));
+            let (t, id, version) = location_parts(location)
+                .ok_or_else(|| format!("targetId '{target}': the Location '{location}' names no resource"))?;
+            let version = version.or_else(|| etag_version(exchange.response_header("etag")?));
+            return Ok((t, id, version));
         }
         return Err(format!("targetId '{target}': its response names no resource"));
     }
@@ -204,6 +210,12 @@ fn target_identity(target: &str, state: &State) -> Result<(String, String, Optio
         )),
         _ => Err(format!("targetId '{target}': the fixture has no id")),
     }
+}
+
+/// The version an ETag names: `W/"3"` → `3`.
+fn etag_version(etag: &str) -> Option<String> {
+    let version = etag.trim().trim_start_matches("W/").trim_matches('"');
+    (!version.is_empty()).then(|| version.to_owned())
 }
 
 /// `…/Type/id` or `…/Type/id/_history/v` of a Location header.
@@ -274,5 +286,7 @@ mod tests {
             Some(("Patient".into(), "p1".into(), None))
         );
         assert_eq!(location_parts("http://x/fhir/"), None);
+        assert_eq!(etag_version("W/\"3\"").as_deref(), Some("3"));
+        assert_eq!(etag_version("\"12\"").as_deref(), Some("12"));
     }
 }

@@ -101,12 +101,16 @@ impl State {
     }
 
     fn evaluate(&self, variable: &Variable, depth: &mut usize) -> Result<Option<String>, String> {
-        let exchange = match &variable.source_id {
-            Some(id) => self.responses.get(id).or_else(|| self.requests.get(id)),
-            None => self.last.as_ref(),
-        };
         if let Some(field) = &variable.header_field {
-            return Ok(exchange.and_then(|e| e.response_header(field)).map(str::to_owned));
+            // A kept request's header, or a response's (the last one when no sourceId).
+            let value = match &variable.source_id {
+                Some(id) => match self.responses.get(id) {
+                    Some(response) => response.response_header(field),
+                    None => self.requests.get(id).and_then(|request| request.request_header(field)),
+                },
+                None => self.last.as_ref().and_then(|e| e.response_header(field)),
+            };
+            return Ok(value.map(str::to_owned));
         }
         let resource = match &variable.source_id {
             Some(id) => self.source(id),
@@ -123,5 +127,43 @@ impl State {
             return Ok(None);
         };
         Ok(values.into_iter().next())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_header_variable_reads_the_request_or_response_its_source_names() {
+        let exchange = Exchange {
+            request_headers: vec![("Prefer".into(), "return=minimal".into())],
+            response_headers: vec![("ETag".into(), "W/\"2\"".into())],
+            ..Exchange::default()
+        };
+        let variable = |name: &str, field: &str, source: &str| Variable {
+            name: name.into(),
+            header_field: Some(field.into()),
+            source_id: Some(source.into()),
+            ..Variable::default()
+        };
+        let state = State {
+            base: "http://x/fhir".into(),
+            fixtures: HashMap::new(),
+            responses: HashMap::from([("answer".to_owned(), exchange.clone())]),
+            created: HashMap::new(),
+            requests: HashMap::from([("asked".to_owned(), exchange)]),
+            last: None,
+            variables: vec![
+                variable("prefer", "prefer", "asked"),
+                variable("etag", "ETag", "answer"),
+            ],
+            given: HashMap::from([("given".to_owned(), "yes".to_owned())]),
+            now: Utc::now(),
+        };
+        assert_eq!(
+            state.substitute("${prefer} ${etag} ${given}").unwrap(),
+            "return=minimal W/\"2\" yes"
+        );
     }
 }
