@@ -194,12 +194,7 @@ async fn a_batch_written_as_one_group_is_audited_entry_by_entry(app: TestApp) {
         put(json!({"resourceType": "Patient", "id": "g1"})), put(json!({"resourceType": "Patient", "id": "g2"}))]});
     let reply = writer.post("", &grouped).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
-    let statuses: Vec<String> = reply.json()["entry"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["response"]["status"].as_str().unwrap().to_owned())
-        .collect();
+    let statuses = entry_statuses(&reply.json());
     assert_eq!(statuses, ["201 Created", "201 Created"]);
     for id in ["g1", "g2"] {
         let events = audit_events(&app, &format!("entity=Patient/{id}&subtype=update"), 1).await;
@@ -210,12 +205,7 @@ async fn a_batch_written_as_one_group_is_audited_entry_by_entry(app: TestApp) {
         put(json!({"resourceType": "Observation", "id": "g4", "status": "final", "code": {"text": "x"}})),
         put(json!({"resourceType": "Patient", "id": "g5"}))]});
     let reply = writer.post("", &mixed).await;
-    let statuses: Vec<String> = reply.json()["entry"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["response"]["status"].as_str().unwrap().to_owned())
-        .collect();
+    let statuses = entry_statuses(&reply.json());
     assert_eq!(statuses[0], "201 Created");
     assert!(statuses[1].starts_with("403"), "{statuses:?}");
     assert_eq!(statuses[2], "201 Created");
@@ -229,4 +219,14 @@ async fn a_batch_written_as_one_group_is_audited_entry_by_entry(app: TestApp) {
             1
         );
     }
+}
+
+/// Each entry's `response.status` of a batch-response.
+fn entry_statuses(bundle: &Value) -> Vec<String> {
+    bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["response"]["status"].as_str().unwrap().to_owned())
+        .collect()
 }

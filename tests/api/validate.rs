@@ -18,12 +18,7 @@ async fn a_reference_of_another_form_is_a_warning_and_is_stored(app: TestApp) {
     let observation = json!({"resourceType": "Observation", "id": "file-ref", "status": "final",
         "code": {"text": "x"}, "subject": {"reference": "fixtures/patient.json"}});
     let outcome = app.post("Observation/$validate", &observation).await.json();
-    let severities: Vec<&str> = outcome["issue"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["severity"].as_str().unwrap())
-        .collect();
+    let severities = issue_severities(&outcome);
     assert_eq!(severities, ["information", "warning"], "{outcome}");
     assert_eq!(outcome["issue"][1]["expression"][0], "Observation.subject.reference");
     let stored = app.put("Observation/file-ref", &observation).await;
@@ -50,12 +45,7 @@ async fn a_reference_of_another_form_is_a_warning_and_is_stored(app: TestApp) {
     let mut invalid = observation.clone();
     invalid["status"] = json!("nope");
     let outcome = app.post("Observation/$validate", &invalid).await.json();
-    let severities: Vec<&str> = outcome["issue"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["severity"].as_str().unwrap())
-        .collect();
+    let severities = issue_severities(&outcome);
     assert_eq!(severities, ["error", "warning"], "{outcome}");
 }
 
@@ -160,4 +150,14 @@ async fn delete_mode_checks_the_resource_exists(app: TestApp) {
     let missing = app.post(&path, &body).await.json();
     assert_eq!(missing["issue"][0]["code"], "not-found");
     assert_eq!(app.get("Patient/d1").await.status, 200, "validation deletes nothing");
+}
+
+/// Each issue's severity of an OperationOutcome.
+fn issue_severities(outcome: &serde_json::Value) -> Vec<&str> {
+    outcome["issue"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["severity"].as_str().unwrap())
+        .collect()
 }
