@@ -6,7 +6,7 @@
 use crate::harness::{Backend, TestApp};
 use clap::Parser;
 use fhir_server::config::{Cli, SqliteDurabilityArg};
-use fhir_server::store::{self, SqliteDurability, StoreOptions};
+use fhir_server::store::{SqliteDurability, StoreOptions};
 use std::collections::HashMap;
 
 crate::on_both_backends!(acknowledged_writes_are_durable_by_default);
@@ -17,7 +17,7 @@ async fn settings(app: &TestApp, durability: SqliteDurability) -> HashMap<String
         cache_bytes: 0,
         sqlite_durability: durability,
     };
-    let store = store::open(&app.database_url, &options).await.unwrap();
+    let store = app.open_store(&options).await;
     store.durability().await.unwrap().into_iter().collect()
 }
 

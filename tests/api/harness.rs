@@ -241,10 +241,20 @@ impl TestApp {
             cache_bytes: 0,
             sqlite_durability: Default::default(),
         };
+        (self.open_store(&options).await, self)
+    }
+
+    /// A store of the test's own on its database, once the stopped server has let go of it: a
+    /// SQLite file is held by one process, and the server's last tasks release it shortly after
+    /// it stops.
+    pub async fn open_store(
+        &self,
+        options: &fhir_server::store::StoreOptions,
+    ) -> std::sync::Arc<dyn fhir_server::store::Store> {
         let mut attempts = 0;
         loop {
-            match fhir_server::store::open(&self.database_url, &options).await {
-                Ok(store) => return (store, self),
+            match fhir_server::store::open(&self.database_url, options).await {
+                Ok(store) => return store,
                 Err(e) if attempts < 100 => {
                     attempts += 1;
                     eprintln!("the store does not open yet ({e}); trying again");

@@ -9,7 +9,7 @@ use crate::on_both_backends;
 use fhir_server::error::ErrorKind;
 use fhir_server::model::{Id, ResourceType};
 use fhir_server::search::extract::index_rows;
-use fhir_server::store::{self, Store, StoreOptions, WriteOp};
+use fhir_server::store::{Store, StoreOptions, WriteOp};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -58,7 +58,7 @@ async fn open(app: &TestApp) -> Arc<dyn Store> {
         cache_bytes: 0,
         sqlite_durability: Default::default(),
     };
-    store::open(&app.database_url, &options).await.unwrap()
+    app.open_store(&options).await
 }
 
 /// Ids of the Patients a search finds, sorted.
